@@ -1,0 +1,201 @@
+"""Run a plan in waves of chunks and reduce to totals; wrap the totals in a Dataset.
+
+The Python loop over *waves* (a few million trials each) is where progress is reported, a
+time limit or an interrupt is honoured, and per-block moments are merged in block order; the
+kernel does everything per trial. Memory is O(threads x sketch + wave), whatever the trial count.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numba
+import numpy as np
+import xarray as xr
+
+from .config import ConfigError, Scenario
+from .kernel import BLOCK, N_MOM, N_OUT, SK_NBINS, merge_moments, run_blocks, trace_trials
+from .plan import Plan, make_plan
+from .result import build_dataset
+
+#: Default trials per parallel work item (a multiple of BLOCK; affects speed, never results).
+DEFAULT_CHUNK = 16 * BLOCK
+#: Aim for waves of about this many trials between progress updates.
+WAVE_TRIALS = 1 << 22
+
+
+@dataclass
+class Totals:
+    """Merged accumulators of a (possibly partial) run."""
+
+    trials: int
+    moments: np.ndarray        # float64[P, N_OUT, N_MOM]
+    hits: np.ndarray           # int64[P]
+    nonfinite: np.ndarray      # int64[P, N_OUT]
+    sketch: np.ndarray         # int64[P, N_OUT, SK_NBINS]
+    completed: bool = True
+    elapsed_s: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def resolve_threads(threads: int | None) -> int:
+    """Validate and apply a thread count (None: all of numba's threads)."""
+    limit = numba.config.NUMBA_NUM_THREADS
+    if threads is None:
+        threads = limit
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(None, "threads", "must be a whole number >= 1", threads,
+                          f"Use 1..{limit}.")
+    if threads > limit:
+        raise ConfigError(None, "threads", f"must be at most {limit} (NUMBA_NUM_THREADS)",
+                          threads, f"Use 1..{limit}, or set NUMBA_NUM_THREADS before starting.")
+    numba.set_num_threads(threads)
+    return threads
+
+
+def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
+             chunk_size: int = DEFAULT_CHUNK, purpose: int = 0,
+             progress: Callable[[int], None] | None = None,
+             should_stop: Callable[[], bool] | None = None,
+             max_seconds: float | None = None) -> Totals:
+    """Simulate `trials` trials of every point of `plan` and return merged totals.
+
+    Parameters
+    ----------
+    plan : Plan
+    trials : int
+        Number of trials (>= 1).
+    seed : int
+        0 <= seed < 2**64.
+    threads : int, optional
+        numba threads; results do not depend on it.
+    chunk_size : int
+        Trials per parallel work item, a multiple of :data:`~engine.kernel.BLOCK`; results do not
+        depend on it.
+    purpose : int
+        Counter word of the generator (0 for the main run).
+    progress : callable, optional
+        Called with the number of trials finished after each wave.
+    should_stop : callable, optional
+        Polled between waves; returning True stops the run early (``completed=False``).
+    max_seconds : float, optional
+        Stop after the first wave that ends past this wall time (``completed=False``).
+    """
+    _check_run_args(trials, seed, chunk_size)
+    n_threads = resolve_threads(threads)
+    chunk_blocks = chunk_size // BLOCK
+    n_blocks = -(-trials // BLOCK)
+    per_wave = chunk_blocks * n_threads
+    wave_blocks = max(per_wave, (WAVE_TRIALS // BLOCK) // per_wave * per_wave)
+    wave_blocks = min(wave_blocks, n_blocks)
+
+    n_p = plan.n_points
+    blk = np.empty((wave_blocks, n_p, N_OUT, N_MOM))
+    hits = np.empty((wave_blocks, n_p), dtype=np.int64)
+    nonfinite = np.empty((wave_blocks, n_p, N_OUT), dtype=np.int64)
+    # numba thread ids are < NUMBA_NUM_THREADS; one sketch row per possible id.
+    hist = np.zeros((numba.config.NUMBA_NUM_THREADS, n_p, N_OUT, SK_NBINS), dtype=np.int64)
+    moments = np.zeros((n_p, N_OUT, N_MOM))
+    moments[:, :, 3] = math.inf
+    moments[:, :, 4] = -math.inf
+    hit_total = np.zeros(n_p, dtype=np.int64)
+    bad_total = np.zeros((n_p, N_OUT), dtype=np.int64)
+
+    start = time.perf_counter()
+    done_blocks = 0
+    completed = True
+    seed64 = np.uint64(seed)
+    purpose64 = np.uint64(purpose)
+    while done_blocks < n_blocks:
+        nb = min(wave_blocks, n_blocks - done_blocks)
+        run_blocks(*plan.kernel_args(), seed64, purpose64, trials, done_blocks, nb,
+                   chunk_blocks, blk, hits, nonfinite, hist)
+        merge_moments(moments, blk, nb)
+        hit_total += hits[:nb].sum(axis=0)
+        bad_total += nonfinite[:nb].sum(axis=0)
+        done_blocks += nb
+        done = min(done_blocks * BLOCK, trials)
+        if progress is not None:
+            progress(done)
+        if done_blocks < n_blocks and (
+                (should_stop is not None and should_stop())
+                or (max_seconds is not None and time.perf_counter() - start > max_seconds)):
+            completed = False
+            break
+    return Totals(trials=min(done_blocks * BLOCK, trials), moments=moments, hits=hit_total,
+                  nonfinite=bad_total, sketch=hist.sum(axis=0), completed=completed,
+                  elapsed_s=time.perf_counter() - start)
+
+
+def simulate(scenario: Scenario, *, trials: int | None = None, seed: int | None = None,
+             threads: int | None = None, chunk_size: int = DEFAULT_CHUNK,
+             progress: Callable[[int], None] | None = None,
+             should_stop: Callable[[], bool] | None = None,
+             max_seconds: float | None = None) -> xr.Dataset:
+    """Quote a scenario: P(cover) with its interval and each output's moments and quantiles.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        From :func:`engine.load_config`.
+    trials, seed : int, optional
+        Override the scenario's defaults.
+    threads : int, optional
+        numba threads (default: all). Results are bit-identical for any thread count.
+    chunk_size : int
+        Trials per parallel work item (multiple of 4096). Results are bit-identical for any.
+    progress, should_stop, max_seconds
+        See :func:`run_plan`.
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables ``p_cover``, ``p_cover_ci95``, ``hits``, ``trials`` and, per output,
+        ``<output>_mean``, ``_std``, ``_min``, ``_max``, ``_quantile``, ``_nonfinite``; see
+        :func:`engine.result.build_dataset`.
+    """
+    trials = scenario.trials if trials is None else trials
+    seed = scenario.seed if seed is None else seed
+    plan = make_plan(scenario)
+    totals = run_plan(plan, trials=trials, seed=seed, threads=threads, chunk_size=chunk_size,
+                      progress=progress, should_stop=should_stop, max_seconds=max_seconds)
+    return build_dataset(scenario, totals, seed=seed, requested_trials=trials,
+                         run_attrs={"threads": numba.get_num_threads(), "chunk_size": chunk_size})
+
+
+def trace(scenario: Scenario, first: int = 0, n: int = 1000, *, seed: int | None = None
+          ) -> xr.Dataset:
+    """Recompute trials ``first .. first+n-1`` one by one: their inputs, outputs and cover flag.
+
+    Uses the kernel's own sampling and model functions, so any trial of a run can be inspected.
+    """
+    from .kernel import OUTPUTS
+    seed = scenario.seed if seed is None else seed
+    _check_run_args(max(n, 1), seed, DEFAULT_CHUNK)
+    if first < 0:
+        raise ConfigError(None, "first", "must be >= 0", first, "Trials are numbered from 0.")
+    plan = make_plan(scenario)
+    xs, outs, covers = trace_trials(*plan.kernel_args(), np.uint64(seed), np.uint64(0),
+                                    first, n)
+    trial = np.arange(first, first + n, dtype=np.int64)
+    data = {name: ("trial", xs[:, j]) for j, name in enumerate(plan.names)}
+    data.update({name: ("trial", outs[:, o]) for o, name in enumerate(OUTPUTS)})
+    data["covers"] = ("trial", covers)
+    return xr.Dataset(data, coords={"trial": trial}, attrs={"seed": seed})
+
+
+def _check_run_args(trials: int, seed: int, chunk_size: int) -> None:
+    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
+        raise ConfigError(None, "trials", "must be a whole number >= 1", trials,
+                          "Pass e.g. --trials 1000000.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
+            or not 0 <= seed < 2**64:
+        raise ConfigError(None, "seed", "must be a whole number in [0, 2**64)", seed,
+                          "Pass e.g. --seed 1.")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
+            or chunk_size < BLOCK or chunk_size % BLOCK:
+        raise ConfigError(None, "chunk_size", f"must be a positive multiple of {BLOCK}",
+                          chunk_size, f"Use e.g. {DEFAULT_CHUNK}.")
