@@ -140,12 +140,12 @@ def test_help_explains_every_option(capsys):
 
 
 def test_default_scenario_from_any_folder(tmp_path):
-    # The installed console script, from a folder with no configs/ in sight.
-    exe = Path(sys.executable).with_name("capexgap")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "engine"]
-    res = subprocess.run(cmd + ["quote", "--trials", "20000", "--json"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "PYTHONPATH": ""})
+    # `capexgap quote` with no config, from a folder with no configs/ in sight: the default
+    # scenario comes from the package, not from the working directory.
+    root = Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, "-m", "engine", "quote", "--trials", "20000", "--json"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(root)})
     assert res.returncode == 0, res.stderr
     obj = json.loads(res.stdout)
     assert obj["trials"] == 20000 and obj["seed"] == 2024
