@@ -1,8 +1,11 @@
 """Run a plan in waves of chunks and reduce to totals; wrap the totals in a Dataset.
 
-The Python loop over *waves* (a few million trials each) is where progress is reported, a
-time limit or an interrupt is honoured, and per-block moments are merged in block order; the
-kernel does everything per trial. Memory is O(threads x sketch + wave), whatever the trial count.
+The Python loop over *waves* is where progress is reported, a time limit or an interrupt is
+honoured, and per-block moments are merged in block order; the kernel does everything per trial.
+A wave is sized by the measured speed to last about :data:`WAVE_SECONDS` (numba code cannot be
+interrupted, so this bounds how long a stop request waits), in whole chunks and at most
+:data:`WAVE_TRIALS` trials. Results never depend on wave sizes: blocks sit at fixed positions and
+merge in block order. Memory is O(threads x sketch + wave), whatever the trial count.
 """
 
 from __future__ import annotations
@@ -16,15 +19,19 @@ import numba
 import numpy as np
 import xarray as xr
 
-from .config import ConfigError, Scenario
+from .config import MAX_TRIALS, ConfigError, Scenario
 from .kernel import BLOCK, N_MOM, N_OUT, SK_NBINS, merge_moments, run_blocks, trace_trials
 from .plan import Plan, make_plan
 from .result import build_dataset
 
 #: Default trials per parallel work item (a multiple of BLOCK; affects speed, never results).
 DEFAULT_CHUNK = 16 * BLOCK
-#: Aim for waves of about this many trials between progress updates.
+#: At most this many trials per wave (bounds the per-wave buffers).
 WAVE_TRIALS = 1 << 22
+#: Aim for waves of about this long: the longest a stop request or time limit waits.
+WAVE_SECONDS = 0.25
+#: A wave grows by at most this factor over the last (a noisy timing cannot overshoot).
+_WAVE_GROWTH = 4
 
 
 @dataclass
@@ -80,9 +87,16 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     progress : callable, optional
         Called with the number of trials finished after each wave.
     should_stop : callable, optional
-        Polled between waves; returning True stops the run early (``completed=False``).
+        Polled between waves (about every :data:`WAVE_SECONDS`); returning True stops the run
+        early (``completed=False``; ``extra["stop_reason"]`` is the callable's ``reason``
+        attribute if it has one, e.g. an :class:`engine.interrupts.StopRequest`).
     max_seconds : float, optional
-        Stop after the first wave that ends past this wall time (``completed=False``).
+        Wall-time limit: waves are sized to end by it, and the run stops after the first wave
+        that ends past it (``completed=False``, ``extra["stop_reason"]`` says so). JIT
+        compilation happens before the first wave and does not count.
+
+    A stopped run has done at least one wave: its totals are those of the first ``trials``
+    trials of the complete run (the same blocks, merged in the same order).
     """
     _check_run_args(trials, seed, chunk_size)
     n_threads = resolve_threads(threads)
@@ -91,6 +105,7 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     per_wave = chunk_blocks * n_threads
     wave_blocks = max(per_wave, (WAVE_TRIALS // BLOCK) // per_wave * per_wave)
     wave_blocks = min(wave_blocks, n_blocks)
+    nb_next = min(per_wave, wave_blocks)  # the first wave: one chunk per thread
 
     n_p = plan.n_points
     blk = np.empty((wave_blocks, n_p, N_OUT, N_MOM))
@@ -115,25 +130,49 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     start = time.perf_counter()
     done_blocks = 0
     completed = True
+    extra: dict = {"compile_s": compile_s}
     while done_blocks < n_blocks:
-        nb = min(wave_blocks, n_blocks - done_blocks)
+        nb = min(nb_next, n_blocks - done_blocks)
+        t0 = time.perf_counter()
         run_blocks(*plan.kernel_args(), seed64, purpose64, trials, done_blocks, nb,
                    chunk_blocks, blk, hits, nonfinite, hist)
         merge_moments(moments, blk, nb)
         hit_total += hits[:nb].sum(axis=0)
         bad_total += nonfinite[:nb].sum(axis=0)
         done_blocks += nb
+        now = time.perf_counter()
         done = min(done_blocks * BLOCK, trials)
         if progress is not None:
             progress(done)
-        if done_blocks < n_blocks and (
-                (should_stop is not None and should_stop())
-                or (max_seconds is not None and time.perf_counter() - start > max_seconds)):
-            completed = False
+        if done_blocks >= n_blocks:
             break
+        if should_stop is not None and should_stop():
+            completed = False
+            # a StopRequest (engine.interrupts) says why, e.g. "interrupted by SIGTERM"
+            extra["stop_reason"] = getattr(should_stop, "reason", None) or "stop requested"
+            break
+        if max_seconds is not None and now - start > max_seconds:
+            completed = False
+            extra["stop_reason"] = f"time limit of {max_seconds:g} s reached"
+            break
+        budget = WAVE_SECONDS
+        if max_seconds is not None:
+            budget = min(budget, max_seconds - (now - start))
+        nb_next = _next_wave(nb, now - t0, budget, chunk_blocks, per_wave, wave_blocks)
     return Totals(trials=min(done_blocks * BLOCK, trials), moments=moments, hits=hit_total,
                   nonfinite=bad_total, sketch=hist.sum(axis=0), completed=completed,
-                  elapsed_s=time.perf_counter() - start, extra={"compile_s": compile_s})
+                  elapsed_s=time.perf_counter() - start, extra=extra)
+
+
+def _next_wave(nb: int, seconds: float, budget: float, chunk_blocks: int, per_wave: int,
+               most: int) -> int:
+    """Blocks in the next wave: about `budget` seconds at the last wave's speed, in whole
+    chunks (whole rounds of chunks over the threads when that many fit), within [1 chunk,
+    `most`] and at most `_WAVE_GROWTH` times the last wave."""
+    target = nb * budget / seconds if seconds > 0.0 else float(most)
+    target = min(target, float(nb * _WAVE_GROWTH), float(most))
+    step = per_wave if target >= per_wave else chunk_blocks
+    return max(chunk_blocks, int(target) // step * step)
 
 
 def simulate(scenario: Scenario, *, trials: int | None = None, seed: int | None = None,
@@ -195,8 +234,9 @@ def trace(scenario: Scenario, first: int = 0, n: int = 1000, *, seed: int | None
 
 
 def _check_run_args(trials: int, seed: int, chunk_size: int) -> None:
-    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
-        raise ConfigError(None, "trials", "must be a whole number >= 1", trials,
+    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) \
+            or not 1 <= trials <= MAX_TRIALS:
+        raise ConfigError(None, "trials", "must be a whole number in [1, 2**53]", trials,
                           "Pass e.g. --trials 1000000.")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
             or not 0 <= seed < 2**64:
