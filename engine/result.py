@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
 import os
@@ -17,8 +18,8 @@ import scipy.stats
 import xarray as xr
 
 from .errors import OutputError
-from .kernel import (BLOCK, M_M2, M_MAX, M_MEAN, M_MIN, M_N, OUTPUTS, SK_ABS_ZERO, SK_NBINS,
-                     SK_REL_ERROR, sketch_bin_bounds)
+from .kernel import (BLOCK, M_M2, M_MAX, M_MEAN, M_MIN, M_N, OUTPUTS, SK_ABS_ZERO, SK_EMAX,
+                     SK_EMIN, SK_NBINS, SK_REL_ERROR, SK_ZERO, sketch_bin_bounds)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Scenario
@@ -87,20 +88,48 @@ def sketch_quantiles(counts: np.ndarray, levels: Sequence[float], lo: float, hi:
 
     Each order statistic is replaced by its bin's midpoint, clamped to the observed [lo, hi]:
     within a relative ``SK_REL_ERROR`` (and an absolute ``SK_ABS_ZERO`` around zero) of it.
+    The smallest and largest order statistics are `lo` and `hi` exactly. An order statistic in
+    an overflow bin (``|x| >= 2**SK_EMAX``, beyond the sketch's range) is unknown: its quantile
+    is NaN (the caller says why), unless every value is the same.
     """
     n = int(counts.sum())
     out = np.full(len(levels), np.nan)
     if n == 0:
         return out
     cum = np.cumsum(counts)
+
+    def order_stat(k: int) -> float:
+        if k == 0 or lo == hi:
+            return lo
+        if k == n - 1:
+            return hi
+        mid = _MID[np.searchsorted(cum, k, side="right")]
+        if math.isinf(mid):
+            return math.nan
+        return min(max(mid, lo), hi)
+
     for i, q in enumerate(levels):
         h = q * (n - 1)
         k0 = math.floor(h)
-        k1 = min(k0 + 1, n - 1)
-        v0, v1 = (min(max(_MID[np.searchsorted(cum, k, side="right")], lo), hi)
-                  for k in (k0, k1))
-        out[i] = v0 + (h - k0) * (v1 - v0) if v1 != v0 else v0
+        t = h - k0
+        v0 = order_stat(k0)
+        if t == 0.0:
+            out[i] = v0
+            continue
+        v1 = order_stat(min(k0 + 1, n - 1))
+        if v1 == v0:
+            out[i] = v0
+        elif math.isfinite(v1 - v0):
+            out[i] = v0 + t * (v1 - v0)
+        else:  # v1 - v0 overflows (or one is unknown: NaN propagates)
+            out[i] = v0 * (1.0 - t) + v1 * t
     return out
+
+
+def sketch_range_counts(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Trials beyond the sketch's range (``|x| >= 2**SK_EMAX``, its two overflow bins) and in
+    its zero bin (``|x| < 2**SK_EMIN``), from sketch counts with the bins on the last axis."""
+    return counts[..., 0] + counts[..., -1], counts[..., SK_ZERO].copy()
 
 
 def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_trials: int,
@@ -150,6 +179,16 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
             "long_name": "trials in which AI revenue covers the required annual revenue",
             "units": "1"}),
     }
+    beyond, near_zero = sketch_range_counts(totals.sketch)
+    ctx = _NoteContext(n=n, n_points=n_p, levels=levels, totals=totals)
+    all_notes: list[str] = []
+    if not totals.completed:
+        reason = totals.extra.get("stop_reason", "stopped early")
+        all_notes.append(f"partial result: {n:,} of {requested_trials:,} requested trials "
+                         f"({reason}); every figure is over those {n:,} trials only")
+    p_note = _p_cover_note(ctx)
+    if p_note:
+        all_notes.append(p_note)
     for o, name in enumerate(OUTPUTS):
         mom = totals.moments[:, o]
         cnt = mom[:, M_N]
@@ -172,6 +211,22 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
         data[f"{name}_nonfinite"] = (dims, grid(totals.nonfinite[:, o].astype(np.int64)), {
             "long_name": f"trials where {name} is infinite or undefined (left out of its "
                          "moments and quantiles)", "units": "1"})
+        data[f"{name}_beyond_sketch"] = (dims, grid(beyond[:, o].astype(np.int64)), {
+            "long_name": f"trials where |{name}| >= 2**{SK_EMAX} ({2.0**SK_EMAX:.3g}), beyond "
+                         "the quantile sketch's range (a quantile among them is n/a)",
+            "units": "1"})
+        data[f"{name}_near_zero"] = (dims, grid(near_zero[:, o].astype(np.int64)), {
+            "long_name": f"trials where |{name}| < 2**{SK_EMIN}, in the sketch's zero bin "
+                         f"(quantiles there are within an absolute 2**{SK_EMIN})",
+            "units": "1"})
+        notes = _output_notes(ctx, o, name, mean, std, q, beyond[:, o])
+        if notes:
+            all_notes.extend(notes)
+            for suffix in ("mean", "std", "min", "max", "quantile", "nonfinite",
+                           "beyond_sketch"):
+                data[f"{name}_{suffix}"][2]["note"] = "\n".join(notes)
+    if p_note:
+        data["p_cover"][2]["note"] = p_note
 
     # The gap's sketch, trimmed to its non-empty bins, for plots and later re-quantiling.
     gap_counts = totals.sketch[:, OUTPUTS.index("gap")]
@@ -211,17 +266,108 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
         "quantile_method": "log-linear sketch, numpy 'linear' interpolation between order "
                            "statistics",
         "quantile_accuracy": f"each order statistic within relative {SK_REL_ERROR:.3g} "
-                             f"(absolute {SK_ABS_ZERO:.3g} around 0), clamped to [min, max]",
+                             f"(absolute {SK_ABS_ZERO:.3g} around 0), clamped to [min, max]; "
+                             f"an order statistic with |x| >= 2**{SK_EMAX} is beyond the "
+                             "sketch's range and its quantile is NaN (see notes)",
         "p_cover_interval": "95%: Wilson; Clopper-Pearson when hits or misses < "
                             f"{FEW_HITS}; one-sided exact bound when there are none",
         "config_source": scenario.source,
         "config_sha256": scenario.sha256,
         "config_text": scenario.text,
         "elapsed_s": float(totals.elapsed_s),
+        "stop_reason": "" if totals.completed else totals.extra.get("stop_reason",
+                                                                     "stopped early"),
+        # Every reason a figure is NaN, infinite, partial or less accurate than stated, one a
+        # line ("" when there is none); each variable concerned carries its own in `note`.
+        "notes": "\n".join(all_notes),
     }
     for key, value in (run_attrs or {}).items():
         attrs[key] = value
     return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+@dataclasses.dataclass(frozen=True)
+class _NoteContext:
+    n: int
+    n_points: int
+    levels: list[float]
+    totals: Totals
+
+    @property
+    def where(self) -> str:
+        return f" (summed over {self.n_points} points)" if self.n_points > 1 else ""
+
+
+_O_REV = OUTPUTS.index("ai_revenue")
+_O_REQ_ANNUAL = OUTPUTS.index("required_annual_revenue")
+
+
+def _nonfinite_reason(ctx: _NoteContext, name: str) -> str:
+    if name == "spend_to_revenue":
+        rev = ctx.totals.moments[:, _O_REV]
+        seen = rev[:, M_N] > 0
+        if bool(seen.any()) and bool((rev[seen, M_MAX] == 0.0).all()):
+            return "AI revenue is 0 in every trial, so GPU spend / AI revenue is +inf"
+        if bool((seen & (rev[:, M_MIN] == 0.0)).any()):
+            return ("+inf where AI revenue is 0, or so small that GPU spend / AI revenue "
+                    "overflows float64")
+        return "GPU spend / AI revenue overflows float64 where AI revenue is tiny"
+    return "float64 overflow: |value| > 1.8e308, or inf - inf"
+
+
+def _output_notes(ctx: _NoteContext, o: int, name: str, mean: np.ndarray, std: np.ndarray,
+                  q: np.ndarray, beyond: np.ndarray) -> list[str]:
+    """Why any figure of output `name` is NaN, infinite or based on fewer trials."""
+    notes = []
+    bad = int(ctx.totals.nonfinite[:, o].sum())
+    cnt = ctx.totals.moments[:, o, M_N]
+    total = ctx.n * ctx.n_points
+    if bad:
+        notes.append(f"{name} is not finite in {bad:,} of {total:,} trials{ctx.where} "
+                     f"({_nonfinite_reason(ctx, name)}); they are left out of its mean, std, "
+                     f"min, max and quantiles and counted in {name}_nonfinite")
+    if bool((cnt == 0).any()):
+        notes.append(f"{name} has no finite value{' at some points' if ctx.n_points > 1 else ''}"
+                     ": its mean, std, min, max and quantiles are n/a (NaN)")
+    with np.errstate(invalid="ignore"):
+        if bool(((cnt > 0) & ~np.isfinite(mean)).any()):
+            notes.append(f"the mean of {name} overflows float64 (its values reach "
+                         f"{_extreme(ctx, o):.3g}); it is reported as {_word(mean, cnt)}")
+        if bool(((cnt > 1) & ~np.isfinite(std)).any()):
+            notes.append(f"the std of {name} overflows float64 (its values reach "
+                         f"{_extreme(ctx, o):.3g}); it is reported as {_word(std, cnt)}")
+    lost = [lev for j, lev in enumerate(ctx.levels)
+            if bool(((cnt > 0) & np.isnan(q[:, j])).any())]
+    if lost:
+        which = ("all its quantiles fall" if len(lost) == len(ctx.levels) else
+                 f"its quantiles at {', '.join(_level(x) for x in lost)} fall")
+        notes.append(f"{name} is beyond the quantile sketch's range (|value| >= 2**{SK_EMAX} = "
+                     f"{2.0**SK_EMAX:.3g}) in {int(beyond.sum()):,} trials{ctx.where}; "
+                     f"{which} among them and are n/a (NaN); its mean, std, min and max do not "
+                     "depend on the sketch")
+    return notes
+
+
+def _extreme(ctx: _NoteContext, o: int) -> float:
+    mom = ctx.totals.moments[:, o]
+    ok = mom[:, M_N] > 0
+    return float(max(np.abs(mom[ok, M_MIN]).max(), np.abs(mom[ok, M_MAX]).max()))
+
+
+def _word(values: np.ndarray, cnt: np.ndarray) -> str:
+    bad = values[(cnt > 0) & ~np.isfinite(values)]
+    return "n/a (NaN)" if np.isnan(bad).any() else "inf"
+
+
+def _p_cover_note(ctx: _NoteContext) -> str:
+    parts = [f"{label} in {k:,} trials" for label, k in (
+        ("the required annual revenue", int(ctx.totals.nonfinite[:, _O_REQ_ANNUAL].sum())),
+        ("AI revenue", int(ctx.totals.nonfinite[:, _O_REV].sum()))) if k]
+    if not parts:
+        return ""
+    return (f"p_cover: float64 overflows make {' and '.join(parts)}{ctx.where} infinite or NaN;"
+            " such a trial counts as covered only if AI revenue >= required annual revenue "
+            "still holds (inf >= a finite value does; NaN never does)")
 
 
 def strip_run_attrs(ds: xr.Dataset) -> xr.Dataset:
@@ -253,16 +399,26 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
     A reader never sees a half-written file, and an interrupted write leaves nothing behind.
     """
     p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
+        os.close(fd)
         ds.to_netcdf(tmp, engine="h5netcdf", invalid_netcdf=False)
         os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    except OSError as exc:  # disk full, permissions changed since check_writable, ...
+        _remove(tmp)
+        reason = exc.strerror or str(exc)
+        raise OutputError(f"{p}: could not be written ({reason}); nothing was written.") \
+            from None
+    except BaseException:  # an interrupt: leave nothing behind, let it through
+        _remove(tmp)
         raise
     return p
+
+
+def _remove(path: str | None) -> None:
+    if path is not None and os.path.exists(path):
+        os.unlink(path)
 
 
 def open_result(path: str | Path) -> xr.Dataset:
@@ -282,9 +438,14 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
         "elapsed_s": round(float(ds.attrs.get("elapsed_s", 0.0)), 4),
         "hits": int(ds["hits"]),
         "completed": bool(ds.attrs["completed"]),
+        "trials_requested": int(ds.attrs.get("trials_requested", ds.attrs["trials"])),
         "p_cover_ci_method": ds["p_cover_ci95"].attrs["method"],
+        # Why anything is null (NaN), infinite, partial or less accurate: one string each.
+        "notes": [line for line in str(ds.attrs.get("notes", "")).splitlines() if line],
         "outputs": {},
     }
+    if not out["completed"]:
+        out["stop_reason"] = str(ds.attrs.get("stop_reason", ""))
     for name in OUTPUTS:
         qs = ds[f"{name}_quantile"]
         entry = {
@@ -292,9 +453,12 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
             "std": _num(ds[f"{name}_std"]),
             "quantiles": {_level(q): _num(v) for q, v in zip(qs["quantile"].values, qs.values)},
         }
-        bad = int(ds[f"{name}_nonfinite"])
-        if bad:
-            entry["nonfinite_trials"] = bad
+        entry["nonfinite_trials"] = int(ds[f"{name}_nonfinite"])
+        if f"{name}_beyond_sketch" in ds:
+            entry["beyond_sketch_trials"] = int(ds[f"{name}_beyond_sketch"])
+        notes = str(ds[f"{name}_mean"].attrs.get("note", ""))
+        if notes:
+            entry["notes"] = notes.splitlines()
         out["outputs"][name] = entry
     return out
 
