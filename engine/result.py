@@ -255,8 +255,14 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
     p = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    # zlib on the numeric variables: sweep sketches are mostly zeros.
+    encoding = {name: {"zlib": True, "complevel": 4} for name, var in ds.variables.items()
+                if var.dtype.kind in "iuf" and var.ndim > 0}
     try:
-        ds.to_netcdf(tmp, engine="h5netcdf", invalid_netcdf=False)
+        ds.to_netcdf(tmp, engine="h5netcdf", invalid_netcdf=False, encoding=encoding)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, p)
     except BaseException:
         if os.path.exists(tmp):
