@@ -849,6 +849,9 @@ def _style():
 
 def _footer(fig: Figure, ds: xr.Dataset, notes: Sequence[str]) -> None:
     """Provenance (and notes) in small grey type under the figure."""
+    if not int(ds.attrs.get("completed", 1)) and "trials_requested" in ds.attrs:
+        notes = [*notes, f"run stopped early: {int(ds.attrs['trials']):,} of "
+                         f"{int(ds.attrs['trials_requested']):,} requested trials"]
     bits = []
     if "trials" in ds.attrs:
         bits.append(f"{int(ds.attrs['trials']):,} trials")

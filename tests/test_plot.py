@@ -182,6 +182,10 @@ def test_gap_figure_values(quote):
     assert f"{hits:,} of {n:,} trials" in title and "90% interval" in title
     assert plot._pct(float(ds["p_cover"])) in title
     assert fig._suptitle.get_text() == "plot test"
+    assert "stopped early" not in fig._supxlabel.get_text()
+    partial = plot.plot_gap(ds.assign_attrs(completed=np.int8(0), trials_requested=10**6))
+    assert f"run stopped early: {n:,} of 1,000,000 requested trials" in \
+        partial._supxlabel.get_text()
     _assert_no_overlapping_ticks(fig)
 
 
