@@ -30,6 +30,17 @@ examples:
 Results are bit-identical for the same config, seed and trials, whatever --threads.
 Exit codes: 0 ok, 2 bad input (message on stderr), 130 interrupted."""
 
+PLOT_EPILOG = """\
+examples:
+  capexgap quote configs/ai-capex-2024.toml --out run.nc && capexgap plot run.nc -o gap.png
+  capexgap plot sweep.nc -o sweep.svg
+
+The picture follows the file: a quote gives the gap's distribution and its CDF with P(cover)
+marked; a sweep gives P(cover) against one swept input (with its 95% band), a heatmap over two
+(contours at 10/50/90%), or small multiples over more. PNG (150 dpi), SVG or PDF by the
+extension. Needs matplotlib: pip install "capexgap[plot]".
+Exit codes: 0 ok, 2 bad input (message on stderr)."""
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -97,6 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--quiet", action="store_true",
                    help="no progress bar (it only shows on a terminal, after 2 s)")
     q.set_defaults(func=_quote)
+
+    pl = sub.add_parser("plot", help="draw a result file: the gap's distribution or a sweep map",
+                        description="Draw a result written by `capexgap quote --out`.",
+                        epilog=PLOT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    pl.add_argument("result", metavar="FILE.nc", help="a result file (NetCDF) written by capexgap")
+    pl.add_argument("-o", "--out", required=True, metavar="OUT.png",
+                    help="picture to write: .png, .svg or .pdf")
+    pl.add_argument("--force", action="store_true",
+                    help="overwrite OUT if it exists (otherwise refuse before drawing)")
+    pl.set_defaults(func=_plot)
     return parser
 
 
@@ -140,6 +161,13 @@ def _quote(args: argparse.Namespace) -> int:
         print(json.dumps(summary(ds)))
     else:
         print(format_quote(ds, scenario.source))
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from .plot import plot_file
+
+    print(plot_file(args.result, args.out, force=args.force))
     return 0
 
 
