@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--quiet", action="store_true",
                    help="no progress bar (it only shows on a terminal, after 2 s)")
     q.set_defaults(func=_quote)
+
+    from .cli_sweep import add_commands  # sweep, tornado (engine/cli_sweep.py)
+    add_commands(sub)
     return parser
 
 
