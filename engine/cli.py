@@ -166,8 +166,12 @@ def format_quote(ds, source: str) -> str:
     lines.append(f"Gap (required annual revenue - AI revenue): median {_usd(gq.sel(quantile=0.5))}"
                  f", 90% interval {_usd(gq.sel(quantile=0.05))} to {_usd(gq.sel(quantile=0.95))}"
                  " per year")
-    lines.append(f"{n:,} trials, seed {ds.attrs['seed']}, {float(ds.attrs['elapsed_s']):.2f} s "
-                 f"on {ds.attrs.get('threads', '?')} threads")
+    timing = (f"{n:,} trials, seed {ds.attrs['seed']}, {float(ds.attrs['elapsed_s']):.2f} s "
+              f"on {ds.attrs.get('threads', '?')} threads")
+    compile_s = float(ds.attrs.get("compile_s", 0.0))
+    if compile_s > 1.0:
+        timing += f" (plus {compile_s:.1f} s to compile the kernels once; they are now cached)"
+    lines.append(timing)
     lines.append("")
     lines.append(f"{'output ($B/yr)':<26}{'mean':>11}{'5%':>11}{'50%':>11}{'95%':>11}")
     for name in OUTPUTS:

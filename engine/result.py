@@ -41,7 +41,7 @@ OUTPUT_ATTRS: Mapping[str, dict[str, str]] = {
 }
 #: Attributes that describe the run (time, threads, chunking), not the result: they differ
 #: between otherwise bit-identical runs.
-RUN_ATTRS = ("created", "elapsed_s", "threads", "chunk_size")
+RUN_ATTRS = ("created", "elapsed_s", "threads", "chunk_size", "compile_s")
 
 _LOWER, _UPPER = sketch_bin_bounds()
 with np.errstate(invalid="ignore"):
