@@ -216,7 +216,8 @@ def format_sweep(ds, source: str, groups: int | None = None) -> str:
     passes = f" in {groups} pass{'es' if groups != 1 else ''}" if groups else ""
     lines.append("")
     lines.append(f"{n_points:,} points x {n:,} trials{passes}, "
-                 f"{float(ds.attrs['elapsed_s']):.2f} s on {ds.attrs.get('threads', '?')} threads")
+                 f"{float(ds.attrs['elapsed_s']):.2f} s on {ds.attrs.get('threads', '?')} threads"
+                 + _compiled(ds))
     return "\n".join(lines)
 
 
@@ -254,8 +255,16 @@ def format_tornado(ds, source: str, groups: int | None = None) -> str:
     lines.append("")
     lines.append(f"{n_points:,} points x {n:,} trials{passes}, seed {ds.attrs['seed']}, "
                  f"{float(ds.attrs['elapsed_s']):.2f} s on {ds.attrs.get('threads', '?')} "
-                 "threads")
+                 "threads" + _compiled(ds))
     return "\n".join(lines)
+
+
+def _compiled(ds) -> str:
+    """The kernels' one-off compile time, as `quote` reports it, when it is noticeable."""
+    compile_s = float(ds.attrs.get("compile_s", 0.0))
+    if compile_s > 1.0:
+        return f" (plus {compile_s:.1f} s to compile the kernels once; they are now cached)"
+    return ""
 
 
 def _and(levels) -> str:
