@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Sequence
 
-from .errors import CapexgapError, ConfigError
+from .errors import CapexgapError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--force", action="store_true",
                     help="overwrite OUT if it exists (otherwise refuse before drawing)")
     pl.set_defaults(func=_plot)
+
+    from .cli_sweep import add_commands  # sweep, tornado (engine/cli_sweep.py)
+    add_commands(sub)
     return parser
 
 

@@ -72,7 +72,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "quote": ("p_cover", "p_cover_ci95", "hits", "gap_hist", "gap_bin_lower", "gap_bin_upper",
               "gap_min", "gap_max", "gap_quantile", "gap_nonfinite"),
     "sweep": ("p_cover", "p_cover_ci95"),
-    "tornado": ("p_cover", "p_cover_baseline"),
+    "tornado": ("p_cover", "baseline_p_cover"),
 }
 _WHAT = {"quote": "the gap's distribution", "sweep": "P(cover) over the swept inputs",
          "tornado": "the tornado"}
@@ -139,9 +139,9 @@ def check_result(ds: xr.Dataset, kind: Kind | None = None) -> Kind:
         if ds["p_cover"].ndim != 2 or ds.sizes["level"] < 2:
             raise PlotError("a tornado needs p_cover with exactly the dimensions (input, level) "
                             f"and at least two levels; got {dict(ds['p_cover'].sizes)}.")
-        if ds["p_cover_baseline"].ndim != 0:
-            raise PlotError("a tornado's p_cover_baseline must be a scalar; got dimensions "
-                            f"{ds['p_cover_baseline'].dims}.")
+        if ds["baseline_p_cover"].ndim != 0:
+            raise PlotError("a tornado's baseline_p_cover must be a scalar; got dimensions "
+                            f"{ds['baseline_p_cover'].dims}.")
     if kind == "quote" and _point(ds)["gap_hist"].dims != ("gap_bin",):
         raise PlotError(f"gap_hist has dimensions {ds['gap_hist'].dims}; expected (gap_bin,) "
                         "after the sweep dimensions are selected.")
@@ -424,8 +424,8 @@ def plot_tornado(ds: xr.Dataset) -> Figure:
 
         p_cover           (input, level)  float   P(cover) with `input` fixed at the quantile
                                                   `level` of its distribution
-        p_cover_baseline  ()              float   P(cover) with every input uncertain
-        input_value       (input, level)  float   optional: the input's value there
+        baseline_p_cover  ()              float   P(cover) with every input uncertain
+        pinned_value       (input, level)  float   optional: the input's value there
         coords: input (str, the input's name), level (float quantile levels, e.g. [0.1, 0.9];
                 with more than two, the lowest and highest are drawn)
         attrs:  title, trials, seed (optional, shown)
@@ -448,14 +448,14 @@ def plot_tornado(ds: xr.Dataset) -> Figure:
     i_lo, i_hi = int(np.argmin(levels)), int(np.argmax(levels))
     p_lo = p.isel(level=i_lo).values.astype(float)
     p_hi = p.isel(level=i_hi).values.astype(float)
-    base = float(ds["p_cover_baseline"])
+    base = float(ds["baseline_p_cover"])
     names = [str(v) for v in ds["input"].values]
     order = np.argsort(-np.abs(p_hi - p_lo), kind="stable")  # largest swing first
     labels = []
     for j in order:
         label = names[j]
-        if "input_value" in ds.variables:
-            v = ds["input_value"].transpose("input", "level").values
+        if "pinned_value" in ds.variables:
+            v = ds["pinned_value"].transpose("input", "level").values
             unit = _SHORT_UNITS.get(names[j], "$B/yr" if names[j].startswith("revenue.")
                                     else "")
             label += (f"  ({_num(v[j, i_lo], 3)} to {_num(v[j, i_hi], 3)}"

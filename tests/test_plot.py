@@ -86,6 +86,13 @@ def folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def scenario_path(folder):
+    path = folder / "small.toml"
+    path.write_text(SMALL)
+    return path
+
+
+@pytest.fixture(scope="module")
 def quote(scenario, folder):
     return _roundtrip(engine.simulate(scenario, trials=TRIALS), folder, "quote.nc")
 
@@ -106,19 +113,8 @@ def sweep3(scenario, folder):
 
 @pytest.fixture(scope="module")
 def tornado(scenario, folder):
-    """The tornado layout plot_tornado documents, from a real run (common random numbers)."""
-    names = ["gpu_spend", "margin", "revenue.A"]
-    levels = [0.1, 0.9]
-    values = np.array([[scenario.input(n).dist.quantile(q) for q in levels] for n in names])
-    points = [scenario] + [_pin(scenario, **{n: float(values[j, k])})
-                           for j, n in enumerate(names) for k in range(2)]
-    totals = run_plan(make_plan(points), trials=8192, seed=3)
-    p = totals.hits / totals.trials
-    ds = xr.Dataset({"p_cover": (("input", "level"), p[1:].reshape(3, 2)),
-                     "input_value": (("input", "level"), values),
-                     "p_cover_baseline": ((), p[0])},
-                    coords={"input": names, "level": levels},
-                    attrs={"title": "plot test", "trials": np.int64(8192), "seed": "3"})
+    """A real tornado (engine.tornado), written and re-opened."""
+    ds = engine.tornado(scenario, levels=(0.1, 0.9), trials=8192, seed=3)
     return _roundtrip(ds, folder, "tornado.nc")
 
 
@@ -317,7 +313,7 @@ def test_tornado_bars(tornado):
     _, ds = tornado
     fig = plot.plot_result(ds)
     (ax,) = fig.axes
-    base = float(ds["p_cover_baseline"])
+    base = float(ds["baseline_p_cover"])
     p = ds["p_cover"]
     swing = np.abs(p.sel(level=0.9) - p.sel(level=0.1)).values
     order = np.argsort(-swing, kind="stable")
@@ -335,7 +331,7 @@ def test_tornado_bars(tornado):
     assert base in _vlines(ax)
     assert ax.get_xlabel().startswith("P(AI revenue covers")
     full = {t.get_text().split("  ")[0]: t.get_text() for t in ax.get_yticklabels()}
-    lo, hi = ds["input_value"].sel(input="gpu_spend").values
+    lo, hi = ds["pinned_value"].sel(input="gpu_spend").values
     assert full["gpu_spend"] == f"gpu_spend  ({lo:.3g} to {hi:.3g} $B/yr)"
     _assert_no_overlapping_ticks(fig)
 
@@ -344,7 +340,7 @@ def test_tornado_sorts_uses_extreme_levels_and_any_baseline():
     """Synthetic: three levels in any order, a baseline outside one input's bar."""
     ds = xr.Dataset({"p_cover": (("input", "level"), [[0.30, 0.2, 0.10], [0.25, 0.24, 0.26],
                                                       [0.7, 0.5, 0.40]]),
-                     "p_cover_baseline": ((), 0.2)},
+                     "baseline_p_cover": ((), 0.2)},
                     coords={"input": ["a", "b", "c"], "level": [0.95, 0.5, 0.05]})
     fig = plot.plot_tornado(ds)
     ax = fig.axes[0]
@@ -470,3 +466,14 @@ def test_sweep_over_named_points(sweep2):
     assert [t.get_text() for t in ax.get_yticklabels()] == ["d", "a", "c", "b"]
     line = plot.plot_sweep(ds.isel(useful_life=[0])).axes[0]
     assert [t.get_text() for t in line.get_xticklabels()] == ["d", "a", "c", "b"]
+
+
+def test_tornado_plot_flag(folder, scenario_path, capsys):
+    from engine.cli import main
+
+    out = folder / "tornado-cli.png"
+    assert main(["tornado", str(scenario_path), "--trials", "4096", "--plot", str(out),
+                 "--quiet"]) == 0
+    assert out.stat().st_size > 0
+    assert main(["tornado", str(scenario_path), "--trials", "4096", "--plot", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
