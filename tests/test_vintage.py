@@ -516,3 +516,16 @@ def test_config_errors(capsys, write_config, text, key, rule):
     out, err = capsys.readouterr()
     assert code == 2 and out == "" and "Traceback" not in err
     assert str(path) in err and key in err and rule in err, err
+
+
+def test_input_rule_covers_every_vintage_input_name(mixed):
+    # One lookup gives the allowed range of any input name (used by the loader; for sweeps).
+    from engine.config import GROWTH_RULE, INPUT_RULES, REVENUE_RULE, input_rule
+    assert input_rule("gpu_spend.2024") is INPUT_RULES["gpu_spend"]
+    assert input_rule("gpu_spend_growth.2026") is GROWTH_RULE
+    assert input_rule("revenue_growth.A") is GROWTH_RULE
+    assert input_rule("revenue.C.2025") is REVENUE_RULE
+    assert input_rule("margin") is INPUT_RULES["margin"]
+    for item in mixed.all_inputs:  # every input of a loaded scenario has a rule it obeys
+        lo, hi = (float(v) for v in item.dist.ppf(np.array([2.0**-53, 1 - 2.0**-53])))
+        assert input_rule(item.name).admits(lo, hi), item.name
