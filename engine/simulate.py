@@ -32,12 +32,14 @@ class Totals:
     """Merged accumulators of a (possibly partial) run.
 
     O and H are the flat numbers of outputs and cover indicators of the plan's model
-    (``layout.n_outputs``, ``layout.n_covers``; 6 and 1 for the one-year model).
+    (``layout.n_outputs``, ``layout.n_covers``). ``hits`` has the kernel's own shape: int64[P]
+    for the one-year model (one indicator), int64[P, H] for a model whose layout has
+    ``hits_axis`` (the vintage model: covers and broke-even-by, per year).
     """
 
     trials: int
     moments: np.ndarray        # float64[P, O, N_MOM]
-    hits: np.ndarray           # int64[P, H]
+    hits: np.ndarray           # int64[P] (one-year) or int64[P, H]
     nonfinite: np.ndarray      # int64[P, O]
     sketch: np.ndarray         # int64[P, O, SK_NBINS]
     completed: bool = True
@@ -102,14 +104,15 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     n_out, n_cov = layout.n_outputs, layout.n_covers
     kernel = plan.kernel
     blk = np.empty((wave_blocks, n_p, n_out, N_MOM))
-    hits = np.empty((wave_blocks, n_p) + ((n_cov,) if layout.hits_axis else ()), dtype=np.int64)
+    cover_axis = (n_cov,) if layout.hits_axis else ()
+    hits = np.empty((wave_blocks, n_p) + cover_axis, dtype=np.int64)
     nonfinite = np.empty((wave_blocks, n_p, n_out), dtype=np.int64)
     # numba thread ids are < NUMBA_NUM_THREADS; one sketch row per possible id.
     hist = np.zeros((numba.config.NUMBA_NUM_THREADS, n_p, n_out, SK_NBINS), dtype=np.int64)
     moments = np.zeros((n_p, n_out, N_MOM))
     moments[:, :, 3] = math.inf
     moments[:, :, 4] = -math.inf
-    hit_total = np.zeros((n_p, n_cov), dtype=np.int64)
+    hit_total = np.zeros((n_p,) + cover_axis, dtype=np.int64)
     bad_total = np.zeros((n_p, n_out), dtype=np.int64)
 
     seed64 = np.uint64(seed)
@@ -128,7 +131,7 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
         kernel(*plan.kernel_args(), seed64, purpose64, trials, done_blocks, nb,
                chunk_blocks, blk, hits, nonfinite, hist)
         merge_moments(moments, blk, nb)
-        hit_total += hits[:nb].sum(axis=0).reshape(n_p, n_cov)
+        hit_total += hits[:nb].sum(axis=0)
         bad_total += nonfinite[:nb].sum(axis=0)
         done_blocks += nb
         done = min(done_blocks * BLOCK, trials)

@@ -388,6 +388,16 @@ def test_plan_with_points_equals_separate_runs(mixed):
             np.testing.assert_array_equal(both[var].values[p], alone[var].values, err_msg=var)
 
 
+def test_totals_shapes(mixed):
+    # Totals keep the kernel's shapes: one-year hits [P] as before; vintage [P, 2 x years].
+    one = engine.loads("[scenario]\nname = \"o\"\n" + ONE_YEAR_INPUTS)
+    t1 = run_plan(make_plan(one), trials=BLOCK, seed=1)
+    assert t1.hits.shape == (1,) and t1.moments.shape[:2] == (1, 6)
+    tv = run_plan(make_plan(mixed), trials=BLOCK, seed=1)
+    assert tv.hits.shape == (1, 2 * 5) and tv.moments.shape[:2] == (1, 11 * 5)
+    assert tv.layout.n_outputs == 55 and tv.layout.dim == "year"
+
+
 def test_named_streams_common_random_numbers(mixed):
     # Adding a company, or pinning another input, leaves every other input's draws unchanged.
     more = engine.loads(MIXED + "[revenue.D]\n2024 = 1\n2025 = 2\n2026 = 3\n2027 = 4\n2028 = 5\n")
