@@ -6,6 +6,8 @@ Layers (each may import only those above it):
 - ``engine.rng``: counter-based Philox4x64-10 uniforms.
 - ``engine.config``: TOML -> validated, frozen :class:`Scenario`.
 - ``engine.kernel`` / ``engine.plan`` / ``engine.simulate``: the fused numba kernel and its driver.
+- ``engine.vintage`` / ``engine.vintage_kernel`` / ``engine.vintage_report``: the multi-year
+  (vintage) model's config keys, plan and NumPy reference; its kernel; its results.
 - ``engine.result``: xarray Dataset, NetCDF, JSON.
 - ``engine.sweeps``: sweeps over a grid of points and the tornado, on common random numbers.
 - ``engine.cli``: the ``capexgap`` command.

@@ -26,6 +26,8 @@ examples:
   capexgap quote                                   bundled default scenario (ai-capex-2024)
   capexgap quote configs/sequoia-600b-2024.toml --json
   capexgap quote configs/ai-capex-2024.toml --trials 10000000 --seed 7 --out result.nc
+  capexgap quote configs/vintage-2024-2032.toml    multi-year model: P(cover) by year and the
+                                                   break-even year's distribution
 
 Results are bit-identical for the same config, seed and trials, whatever --threads.
 Exit codes: 0 ok, 2 bad input (message on stderr), 130 interrupted."""
@@ -177,6 +179,9 @@ def _plot(args: argparse.Namespace) -> int:
 def format_quote(ds, source: str) -> str:
     """The human-readable answer: a headline sentence, then a small table of outputs."""
     from .kernel import OUTPUTS
+    if ds.attrs.get("model") == "vintage":
+        from .vintage_report import format_quote as format_vintage
+        return format_vintage(ds, source)
 
     n = int(ds.attrs["trials"])
     hits = int(ds["hits"])

@@ -127,58 +127,83 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
         raise ValueError(f"point_dims give {int(np.prod(shape))} points, totals have {n_p}")
     levels = list(scenario.quantiles)
     n = totals.trials
+    # The model's outputs and cover indicators: each one value per point, or (layout.dim, e.g.
+    # "year") one per element of layout.coord, flat in the kernel as name_index * ne + element.
+    layout = totals.layout
+    ne = layout.n_along
+    edims = (layout.dim,) if layout.dim else ()
+    output_attrs = layout.output_attrs if layout.output_attrs is not None else OUTPUT_ATTRS
 
     def grid(a: np.ndarray) -> np.ndarray:
+        """[P, ne, ...] -> point dims (+ layout.dim) + ..."""
+        a = a if layout.dim else a[:, 0]
         return a.reshape(shape + a.shape[1:])
 
-    p = np.empty(n_p)
-    ci = np.empty((n_p, 2))
+    hits = totals.hits.reshape(n_p, len(layout.covers), ne)
+    p = np.empty((n_p, ne))
+    ci = np.empty((n_p, ne, 2))
     methods = set()
     for i in range(n_p):
-        h = int(totals.hits[i])
-        p[i] = h / n
-        ci[i, 0], ci[i, 1], m = proportion_interval(h, n)
-        methods.add(m)
+        for e in range(ne):
+            h = int(hits[i, 0, e])
+            p[i, e] = h / n
+            ci[i, e, 0], ci[i, e, 1], m = proportion_interval(h, n)
+            methods.add(m)
 
+    cover_attrs = dict(layout.cover_attrs.get(layout.covers[0], {}))
     data: dict[str, Any] = {
-        "p_cover": (dims, grid(p), {
-            "long_name": "P(AI revenue >= required annual revenue)", "units": "1"}),
-        "p_cover_ci95": (dims + ("bound",), grid(ci), {
+        "p_cover": (dims + edims, grid(p), {
+            "long_name": cover_attrs.get("long_name",
+                                         "P(AI revenue >= required annual revenue)"),
+            "units": "1"}),
+        "p_cover_ci95": (dims + edims + ("bound",), grid(ci), {
             "long_name": "95% interval of p_cover", "units": "1",
             "method": "; ".join(sorted(methods))}),
-        "hits": (dims, grid(totals.hits.astype(np.int64)), {
-            "long_name": "trials in which AI revenue covers the required annual revenue",
+        "hits": (dims + edims, grid(hits[:, 0].astype(np.int64)), {
+            "long_name": cover_attrs.get(
+                "hits_long_name",
+                "trials in which AI revenue covers the required annual revenue"),
             "units": "1"}),
     }
-    for o, name in enumerate(OUTPUTS):
-        mom = totals.moments[:, o]
-        cnt = mom[:, M_N]
+    for c, cname in enumerate(layout.covers[1:], start=1):
+        data[f"{cname}_trials"] = (dims + edims, grid(hits[:, c].astype(np.int64)),
+                                   {"units": "1", **layout.cover_attrs.get(cname, {})})
+    for k, name in enumerate(layout.outputs):
+        flat = slice(k * ne, (k + 1) * ne)
+        mom = totals.moments[:, flat]  # [P, ne, N_MOM]
+        cnt = mom[..., M_N]
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(cnt > 0, mom[:, M_MEAN], np.nan)
-            std = np.where(cnt > 1, np.sqrt(mom[:, M_M2] / np.maximum(cnt - 1, 1)),
+            mean = np.where(cnt > 0, mom[..., M_MEAN], np.nan)
+            std = np.where(cnt > 1, np.sqrt(mom[..., M_M2] / np.maximum(cnt - 1, 1)),
                            np.where(cnt == 1, 0.0, np.nan))
-        q = np.stack([sketch_quantiles(totals.sketch[i, o], levels, mom[i, M_MIN],
-                                       mom[i, M_MAX]) for i in range(n_p)])
-        base = dict(OUTPUT_ATTRS[name])
+        q = np.stack([np.stack([sketch_quantiles(totals.sketch[i, k * ne + e], levels,
+                                                 mom[i, e, M_MIN], mom[i, e, M_MAX])
+                                for e in range(ne)]) for i in range(n_p)])
+        base = dict(output_attrs[name])
         ln = base["long_name"]
-        data[f"{name}_mean"] = (dims, grid(mean), {**base, "long_name": f"mean of {ln}"})
-        data[f"{name}_std"] = (dims, grid(std), {**base, "long_name": f"std (ddof=1) of {ln}"})
-        data[f"{name}_min"] = (dims, grid(np.where(cnt > 0, mom[:, M_MIN], np.nan)),
+        data[f"{name}_mean"] = (dims + edims, grid(mean), {**base, "long_name": f"mean of {ln}"})
+        data[f"{name}_std"] = (dims + edims, grid(std),
+                               {**base, "long_name": f"std (ddof=1) of {ln}"})
+        data[f"{name}_min"] = (dims + edims, grid(np.where(cnt > 0, mom[..., M_MIN], np.nan)),
                                {**base, "long_name": f"min of {ln}"})
-        data[f"{name}_max"] = (dims, grid(np.where(cnt > 0, mom[:, M_MAX], np.nan)),
+        data[f"{name}_max"] = (dims + edims, grid(np.where(cnt > 0, mom[..., M_MAX], np.nan)),
                                {**base, "long_name": f"max of {ln}"})
-        data[f"{name}_quantile"] = (dims + ("quantile",), grid(q),
+        data[f"{name}_quantile"] = (dims + edims + ("quantile",), grid(q),
                                     {**base, "long_name": f"quantiles of {ln}"})
-        data[f"{name}_nonfinite"] = (dims, grid(totals.nonfinite[:, o].astype(np.int64)), {
+        data[f"{name}_nonfinite"] = (dims + edims,
+                                     grid(totals.nonfinite[:, flat].astype(np.int64)), {
             "long_name": f"trials where {name} is infinite or undefined (left out of its "
                          "moments and quantiles)", "units": "1"})
 
     # The gap's sketch, trimmed to its non-empty bins, for plots and later re-quantiling.
-    gap_counts = totals.sketch[:, OUTPUTS.index("gap")]
-    nz = np.flatnonzero(gap_counts.sum(axis=0))
+    g = layout.outputs.index("gap")
+    gap_counts = totals.sketch[:, g * ne:(g + 1) * ne]  # [P, ne, SK_NBINS]
+    nz = np.flatnonzero(gap_counts.sum(axis=(0, 1)))
     b0, b1 = (int(nz[0]), int(nz[-1]) + 1) if nz.size else (SK_NBINS // 2, SK_NBINS // 2 + 1)
-    data["gap_hist"] = (dims + ("gap_bin",), grid(gap_counts[:, b0:b1].astype(np.int64)), {
-        "long_name": "trials per gap bin (log-linear sketch)", "units": "1"})
+    data["gap_hist"] = (dims + edims + ("gap_bin",),
+                        grid(gap_counts[..., b0:b1].astype(np.int64)), {
+        "long_name": "trials per gap bin (log-linear sketch)",
+        "units": "1"})
 
     coords: dict[str, Any] = {
         "quantile": ("quantile", np.array(levels), {"long_name": "quantile level", "units": "1"}),
@@ -189,6 +214,8 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
     if point_dims:
         for name, values in point_dims.items():
             coords[name] = (name, np.asarray(values))
+    if layout.dim:
+        coords[layout.dim] = (layout.dim, np.asarray(layout.coord), dict(layout.coord_attrs))
 
     attrs = {
         "title": scenario.name,
@@ -219,9 +246,11 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
         "config_text": scenario.text,
         "elapsed_s": float(totals.elapsed_s),
     }
+    attrs.update(layout.attrs)
     for key, value in (run_attrs or {}).items():
         attrs[key] = value
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    ds = xr.Dataset(data, coords=coords, attrs=attrs)
+    return layout.finish(ds) if layout.finish else ds
 
 
 def strip_run_attrs(ds: xr.Dataset) -> xr.Dataset:
@@ -278,7 +307,13 @@ def open_result(path: str | Path) -> xr.Dataset:
 
 
 def summary(ds: xr.Dataset) -> dict[str, Any]:
-    """The ``--json`` object of DESIGN.md §4 for a single-point Dataset."""
+    """The ``--json`` object of DESIGN.md §4 for a single-point Dataset.
+
+    A multi-year (vintage) Dataset gets its own object (:func:`engine.vintage_report.summary`).
+    """
+    if ds.attrs.get("model") == "vintage":
+        from .vintage_report import summary as vintage_summary
+        return vintage_summary(ds)
     ci = ds["p_cover_ci95"].values
     out: dict[str, Any] = {
         "p_cover": float(ds["p_cover"]),
