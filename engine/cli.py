@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Callable, Iterator, Sequence, TypeVar
 
-from .errors import CapexgapError, ConfigError
+from .errors import CapexgapError
 from .interrupts import (Interrupted, RunStatus, StopRequest, run_stoppable, signal_label,
                          stop_signals)
 
@@ -38,6 +38,8 @@ examples:
   capexgap quote                                   bundled default scenario (ai-capex-2024)
   capexgap quote configs/sequoia-600b-2024.toml --json
   capexgap quote configs/ai-capex-2024.toml --trials 10000000 --seed 7 --out result.nc
+  capexgap quote configs/vintage-2024-2032.toml    multi-year model: P(cover) by year and the
+                                                   break-even year's distribution
 
 Results are bit-identical for the same config, seed and trials, whatever --threads.
 
@@ -50,6 +52,17 @@ Exit codes:
   2    bad input or output path (one message on stderr, nothing run or written)
   3    stopped by --max-seconds before every trial ran
   130  interrupted by Ctrl-C (SIGINT); 143: by SIGTERM"""
+
+PLOT_EPILOG = """\
+examples:
+  capexgap quote configs/ai-capex-2024.toml --out run.nc && capexgap plot run.nc -o gap.png
+  capexgap plot sweep.nc -o sweep.svg
+
+The picture follows the file: a quote gives the gap's distribution and its CDF with P(cover)
+marked; a sweep gives P(cover) against one swept input (with its 95% band), a heatmap over two
+(contours at 10/50/90%), or small multiples over more. PNG (150 dpi), SVG or PDF by the
+extension. Needs matplotlib: pip install "capexgap[plot]".
+Exit codes: 0 ok, 2 bad input (message on stderr)."""
 
 
 def _positive_int(text: str) -> int:
@@ -139,6 +152,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="when stopped early (Ctrl-C, SIGTERM, --max-seconds), still print the "
                         "result of the trials done and write --out, marked completed = 0")
     q.set_defaults(func=_quote)
+
+    pl = sub.add_parser("plot", help="draw a result file: the gap's distribution or a sweep map",
+                        description="Draw a result written by `capexgap quote --out`.",
+                        epilog=PLOT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    pl.add_argument("result", metavar="FILE.nc", help="a result file (NetCDF) written by capexgap")
+    pl.add_argument("-o", "--out", required=True, metavar="OUT.png",
+                    help="picture to write: .png, .svg or .pdf")
+    pl.add_argument("--force", action="store_true",
+                    help="overwrite OUT if it exists (otherwise refuse before drawing)")
+    pl.set_defaults(func=_plot)
+
+    from .cli_sweep import add_commands  # sweep, tornado (engine/cli_sweep.py)
+    add_commands(sub)
     return parser
 
 
@@ -148,14 +174,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        # Every command: SIGTERM, like Ctrl-C, raises Interrupted (a KeyboardInterrupt), so
+        # atomic writes clean up; `quote` nests its own graceful handling around its run.
+        with stop_signals():
+            return args.func(args)
     except CapexgapError as exc:
         print(f"capexgap: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as exc:  # includes Interrupted (SIGTERM too)
         signum = getattr(exc, "signum", signal.SIGINT)
-        print(f"capexgap: interrupted by {signal_label(signum)}; nothing was written.",
-              file=sys.stderr)
+        detail = getattr(exc, "detail", "")
+        print(f"capexgap: interrupted by {signal_label(signum)}{' ' + detail if detail else ''}"
+              "; nothing was written.", file=sys.stderr)
         return 128 + signum
     except BrokenPipeError:
         # stdout was closed early (`capexgap quote | head -1`): not worth a traceback.
@@ -314,9 +344,19 @@ def _quote(args: argparse.Namespace) -> int:
     return status.exit_code
 
 
+def _plot(args: argparse.Namespace) -> int:
+    from .plot import plot_file
+
+    print(plot_file(args.result, args.out, force=args.force))
+    return 0
+
+
 def format_quote(ds, source: str) -> str:
     """The human-readable answer: a headline sentence, then a small table of outputs."""
     from .kernel import OUTPUTS
+    if ds.attrs.get("model") == "vintage":
+        from .vintage_report import format_quote as format_vintage
+        return format_vintage(ds, source)
 
     n = int(ds.attrs["trials"])
     hits = int(ds["hits"])

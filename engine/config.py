@@ -10,6 +10,9 @@ The public format (DESIGN.md §4b)::
                  perf_per_dollar_gain), cost_of_capital   -- a number or a distribution table
     [revenue]    one entry per company, free-text names
     [sweep]      optional grid for `capexgap sweep` (kept as given; validated by the sweep code)
+
+``[scenario] model`` picks the model: ``"one-year"`` (the default, above) or ``"vintage"`` (the
+multi-year cohort model; its keys are read by :func:`engine.vintage.build_scenario`).
 """
 
 from __future__ import annotations
@@ -47,9 +50,11 @@ DEFAULT_CONFIG = "ai-capex-2024.toml"
 _U_MIN = 2.0**-53
 _U_MAX = 1.0 - 2.0**-53
 
-_TOP_KEYS = ("scenario", "inputs", "revenue", "sweep")
-_SCENARIO_KEYS = ("name", "description", "trials", "seed", "quantiles")
-_MODELS = ("one-year",)
+_TOP_KEYS = ("scenario", "inputs", "revenue", "revenue_growth", "sweep")
+_SCENARIO_KEYS = ("name", "description", "trials", "seed", "quantiles", "model", "years")
+_MODELS = ("one-year", "vintage")
+#: Keys that only the vintage model reads: (where, key).
+_VINTAGE_ONLY = (("scenario", "years"), ("", "revenue_growth"))
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,23 @@ INPUT_RULES: Mapping[str, InputRule] = MappingProxyType({
 })
 REQUIRED_INPUTS = ("gpu_spend", "energy_ratio", "margin")
 REVENUE_RULE = InputRule(0.0, INF, False, True, "annual AI revenue, $B/yr", None)
+#: Annual growth rates (vintage model): above -1, so that a series stays positive.
+GROWTH_RULE = InputRule(-1.0, INF, True, True, "annual growth rate, above -1 (-0.2 = -20% a year)",
+                        None)
+
+
+def input_rule(name: str) -> InputRule:
+    """The allowed range of the input called `name`, for either model.
+
+    ``revenue.<company>`` (and ``revenue.<company>.<year>``) -> :data:`REVENUE_RULE`;
+    ``gpu_spend_growth``/``revenue_growth.<company>`` (and ``.<year>``) -> :data:`GROWTH_RULE`;
+    ``gpu_spend.<year>`` -> the rule of ``gpu_spend``; otherwise :data:`INPUT_RULES`.
+    """
+    if name.startswith("revenue."):
+        return REVENUE_RULE
+    if name.startswith(("revenue_growth.", "gpu_spend_growth")):
+        return GROWTH_RULE
+    return INPUT_RULES[name.split(".", 1)[0]]
 
 
 @dataclass(frozen=True)
@@ -124,6 +146,11 @@ class Scenario:
         The raw ``[sweep]`` table (validated by the sweep code), empty if absent.
     source, text : str
         Where the config came from and its exact text (for provenance).
+    model : {"one-year", "vintage"}
+        Which model the scenario runs.
+    vintage : engine.vintage.VintageSpec or None
+        The years and the per-year series of the vintage model (None for one-year); the series
+        refer to inputs by name, so replacing an input's distribution (a sweep) is honoured.
     """
 
     name: str
@@ -138,6 +165,7 @@ class Scenario:
     source: str = "<string>"
     text: str = ""
     model: str = "one-year"
+    vintage: Any = None
 
     @property
     def sha256(self) -> str:
@@ -258,6 +286,12 @@ def _build(doc: Mapping[str, Any], text: str, source: str) -> Scenario:
     _check_keys(source, "", doc, _TOP_KEYS, what="table")
     sc = _table(source, "scenario", doc.get("scenario", {}))
     _check_keys(source, "scenario", sc, _SCENARIO_KEYS)
+    model = sc.get("model", "one-year")
+    if model not in _MODELS:
+        close = difflib.get_close_matches(str(model), _MODELS, n=1)
+        hint = f" Did you mean `{close[0]}`?" if close else ""
+        raise ConfigError(source, "scenario.model", "unknown model", model,
+                          f"Valid models: {', '.join(_MODELS)}.{hint}")
     name = _string(source, "scenario.name", sc.get("name", Path(source).stem))
     description = _string(source, "scenario.description", sc.get("description", ""))
     trials = _int(source, "scenario.trials", sc.get("trials", DEFAULT_TRIALS), lo=1,
@@ -266,6 +300,18 @@ def _build(doc: Mapping[str, Any], text: str, source: str) -> Scenario:
     seed = _int(source, "scenario.seed", sc.get("seed", DEFAULT_SEED), lo=0, hi=2**64 - 1,
                 fix="Use a whole number between 0 and 2**64 - 1.")
     quantiles = _quantiles(source, sc.get("quantiles", list(DEFAULT_QUANTILES)))
+    common = dict(name=name, description=description, trials=trials, seed=seed,
+                  quantiles=quantiles, source=source, text=text,
+                  sweep=MappingProxyType(dict(_table(source, "sweep", doc.get("sweep", {})))))
+    if model == "vintage":
+        from .vintage import build_scenario  # the vintage model's own keys and rules
+        return build_scenario(doc, sc, common)
+    for where, key in _VINTAGE_ONLY:
+        table = sc if where == "scenario" else doc
+        if key in table:
+            raise ConfigError(source, f"{where}.{key}" if where else key,
+                              "is only used by the multi-year model", None,
+                              "Add model = \"vintage\" under [scenario], or remove it.")
 
     raw_inputs = _table(source, "inputs", doc.get("inputs"), required=True)
     _check_keys(source, "inputs", raw_inputs, tuple(INPUT_RULES))
@@ -274,23 +320,8 @@ def _build(doc: Mapping[str, Any], text: str, source: str) -> Scenario:
             raise ConfigError(source, f"inputs.{req}", "is required", None,
                               f"Add `{req} = <number or distribution>` under [inputs] "
                               f"({INPUT_RULES[req].meaning}).")
-    generational = "generation_years" in raw_inputs or "perf_per_dollar_gain" in raw_inputs
-    if generational:
-        for req in ("generation_years", "perf_per_dollar_gain"):
-            if req not in raw_inputs:
-                raise ConfigError(source, f"inputs.{req}",
-                                  "is required when depreciation is given by GPU generations",
-                                  None, "Give both generation_years and perf_per_dollar_gain, "
-                                  "or neither and use useful_life.")
-        if "useful_life" in raw_inputs:
-            raise ConfigError(source, "inputs.useful_life",
-                              "cannot be combined with generation_years/perf_per_dollar_gain",
-                              raw_inputs["useful_life"],
-                              "Give depreciation either as useful_life or as GPU generations, "
-                              "not both.")
-    order = ["gpu_spend", "energy_ratio", "margin"]
-    order += (["generation_years", "cost_of_capital", "perf_per_dollar_gain"] if generational
-              else ["useful_life", "cost_of_capital"])
+    generational, depreciation_keys = depreciation_form(source, raw_inputs)
+    order = ["gpu_spend", "energy_ratio", "margin"] + depreciation_keys
     inputs = []
     for key in order:
         rule = INPUT_RULES[key]
@@ -312,13 +343,32 @@ def _build(doc: Mapping[str, Any], text: str, source: str) -> Scenario:
         revenue.append(_input(source, f"revenue.{company}", key_path("revenue", company), spec,
                               REVENUE_RULE))
 
-    sweep = _table(source, "sweep", doc.get("sweep", {}))
-    return Scenario(
-        name=name, description=description, trials=trials, seed=seed,
-        depreciation="generational" if generational else "straight-line",
-        inputs=tuple(inputs), revenue=tuple(revenue), quantiles=quantiles,
-        sweep=MappingProxyType(dict(sweep)), source=source, text=text,
-    )
+    return Scenario(depreciation="generational" if generational else "straight-line",
+                    inputs=tuple(inputs), revenue=tuple(revenue), **common)
+
+
+def depreciation_form(source: str, raw_inputs: Mapping[str, Any]) -> tuple[bool, list[str]]:
+    """Whether `raw_inputs` give depreciation by GPU generations, and the depreciation keys.
+
+    Returns ``(generational, keys)`` with keys ``[useful_life, cost_of_capital]`` or
+    ``[generation_years, cost_of_capital, perf_per_dollar_gain]`` (the one-year kernel's order).
+    """
+    generational = "generation_years" in raw_inputs or "perf_per_dollar_gain" in raw_inputs
+    if generational:
+        for req in ("generation_years", "perf_per_dollar_gain"):
+            if req not in raw_inputs:
+                raise ConfigError(source, f"inputs.{req}",
+                                  "is required when depreciation is given by GPU generations",
+                                  None, "Give both generation_years and perf_per_dollar_gain, "
+                                  "or neither and use useful_life.")
+        if "useful_life" in raw_inputs:
+            raise ConfigError(source, "inputs.useful_life",
+                              "cannot be combined with generation_years/perf_per_dollar_gain",
+                              raw_inputs["useful_life"],
+                              "Give depreciation either as useful_life or as GPU generations, "
+                              "not both.")
+        return True, ["generation_years", "cost_of_capital", "perf_per_dollar_gain"]
+    return False, ["useful_life", "cost_of_capital"]
 
 
 def _input(source: str, name: str, key: str, spec: Any, rule: InputRule) -> Input:

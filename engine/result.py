@@ -156,30 +156,48 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
         raise ValueError(f"point_dims give {int(np.prod(shape))} points, totals have {n_p}")
     levels = list(scenario.quantiles)
     n = totals.trials
+    # The model's outputs and cover indicators: each one value per point, or (layout.dim, e.g.
+    # "year") one per element of layout.coord, flat in the kernel as name_index * ne + element.
+    layout = totals.layout
+    ne = layout.n_along
+    edims = (layout.dim,) if layout.dim else ()
+    output_attrs = layout.output_attrs if layout.output_attrs is not None else OUTPUT_ATTRS
 
     def grid(a: np.ndarray) -> np.ndarray:
+        """[P, ne, ...] -> point dims (+ layout.dim) + ..."""
+        a = a if layout.dim else a[:, 0]
         return a.reshape(shape + a.shape[1:])
 
-    p = np.empty(n_p)
-    ci = np.empty((n_p, 2))
+    hits = totals.hits.reshape(n_p, len(layout.covers), ne)
+    p = np.empty((n_p, ne))
+    ci = np.empty((n_p, ne, 2))
     methods = set()
     for i in range(n_p):
-        h = int(totals.hits[i])
-        p[i] = h / n
-        ci[i, 0], ci[i, 1], m = proportion_interval(h, n)
-        methods.add(m)
+        for e in range(ne):
+            h = int(hits[i, 0, e])
+            p[i, e] = h / n
+            ci[i, e, 0], ci[i, e, 1], m = proportion_interval(h, n)
+            methods.add(m)
 
+    cover_attrs = dict(layout.cover_attrs.get(layout.covers[0], {}))
     data: dict[str, Any] = {
-        "p_cover": (dims, grid(p), {
-            "long_name": "P(AI revenue >= required annual revenue)", "units": "1"}),
-        "p_cover_ci95": (dims + ("bound",), grid(ci), {
+        "p_cover": (dims + edims, grid(p), {
+            "long_name": cover_attrs.get("long_name",
+                                         "P(AI revenue >= required annual revenue)"),
+            "units": "1"}),
+        "p_cover_ci95": (dims + edims + ("bound",), grid(ci), {
             "long_name": "95% interval of p_cover", "units": "1",
             "method": "; ".join(sorted(methods))}),
-        "hits": (dims, grid(totals.hits.astype(np.int64)), {
-            "long_name": "trials in which AI revenue covers the required annual revenue",
+        "hits": (dims + edims, grid(hits[:, 0].astype(np.int64)), {
+            "long_name": cover_attrs.get(
+                "hits_long_name",
+                "trials in which AI revenue covers the required annual revenue"),
             "units": "1"}),
     }
-    beyond, near_zero = sketch_range_counts(totals.sketch)
+    for c, cname in enumerate(layout.covers[1:], start=1):
+        data[f"{cname}_trials"] = (dims + edims, grid(hits[:, c].astype(np.int64)),
+                                   {"units": "1", **layout.cover_attrs.get(cname, {})})
+    beyond, near_zero = sketch_range_counts(totals.sketch)  # [P, O * ne]
     ctx = _NoteContext(n=n, n_points=n_p, levels=levels, totals=totals)
     all_notes: list[str] = []
     if not totals.completed:
@@ -189,37 +207,41 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
     p_note = _p_cover_note(ctx)
     if p_note:
         all_notes.append(p_note)
-    for o, name in enumerate(OUTPUTS):
-        mom = totals.moments[:, o]
-        cnt = mom[:, M_N]
+    for k, name in enumerate(layout.outputs):
+        flat = slice(k * ne, (k + 1) * ne)
+        mom = totals.moments[:, flat]  # [P, ne, N_MOM]
+        cnt = mom[..., M_N]
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(cnt > 0, mom[:, M_MEAN], np.nan)
-            std = np.where(cnt > 1, np.sqrt(mom[:, M_M2] / np.maximum(cnt - 1, 1)),
+            mean = np.where(cnt > 0, mom[..., M_MEAN], np.nan)
+            std = np.where(cnt > 1, np.sqrt(mom[..., M_M2] / np.maximum(cnt - 1, 1)),
                            np.where(cnt == 1, 0.0, np.nan))
-        q = np.stack([sketch_quantiles(totals.sketch[i, o], levels, mom[i, M_MIN],
-                                       mom[i, M_MAX]) for i in range(n_p)])
-        base = dict(OUTPUT_ATTRS[name])
+        q = np.stack([np.stack([sketch_quantiles(totals.sketch[i, k * ne + e], levels,
+                                                 mom[i, e, M_MIN], mom[i, e, M_MAX])
+                                for e in range(ne)]) for i in range(n_p)])
+        base = dict(output_attrs[name])
         ln = base["long_name"]
-        data[f"{name}_mean"] = (dims, grid(mean), {**base, "long_name": f"mean of {ln}"})
-        data[f"{name}_std"] = (dims, grid(std), {**base, "long_name": f"std (ddof=1) of {ln}"})
-        data[f"{name}_min"] = (dims, grid(np.where(cnt > 0, mom[:, M_MIN], np.nan)),
+        data[f"{name}_mean"] = (dims + edims, grid(mean), {**base, "long_name": f"mean of {ln}"})
+        data[f"{name}_std"] = (dims + edims, grid(std),
+                               {**base, "long_name": f"std (ddof=1) of {ln}"})
+        data[f"{name}_min"] = (dims + edims, grid(np.where(cnt > 0, mom[..., M_MIN], np.nan)),
                                {**base, "long_name": f"min of {ln}"})
-        data[f"{name}_max"] = (dims, grid(np.where(cnt > 0, mom[:, M_MAX], np.nan)),
+        data[f"{name}_max"] = (dims + edims, grid(np.where(cnt > 0, mom[..., M_MAX], np.nan)),
                                {**base, "long_name": f"max of {ln}"})
-        data[f"{name}_quantile"] = (dims + ("quantile",), grid(q),
+        data[f"{name}_quantile"] = (dims + edims + ("quantile",), grid(q),
                                     {**base, "long_name": f"quantiles of {ln}"})
-        data[f"{name}_nonfinite"] = (dims, grid(totals.nonfinite[:, o].astype(np.int64)), {
+        data[f"{name}_nonfinite"] = (dims + edims,
+                                     grid(totals.nonfinite[:, flat].astype(np.int64)), {
             "long_name": f"trials where {name} is infinite or undefined (left out of its "
                          "moments and quantiles)", "units": "1"})
-        data[f"{name}_beyond_sketch"] = (dims, grid(beyond[:, o].astype(np.int64)), {
+        data[f"{name}_beyond_sketch"] = (dims + edims, grid(beyond[:, flat].astype(np.int64)), {
             "long_name": f"trials where |{name}| >= 2**{SK_EMAX} ({2.0**SK_EMAX:.3g}), beyond "
                          "the quantile sketch's range (a quantile among them is n/a)",
             "units": "1"})
-        data[f"{name}_near_zero"] = (dims, grid(near_zero[:, o].astype(np.int64)), {
+        data[f"{name}_near_zero"] = (dims + edims, grid(near_zero[:, flat].astype(np.int64)), {
             "long_name": f"trials where |{name}| < 2**{SK_EMIN}, in the sketch's zero bin "
                          f"(quantiles there are within an absolute 2**{SK_EMIN})",
             "units": "1"})
-        notes = _output_notes(ctx, o, name, mean, std, q, beyond[:, o])
+        notes = _output_notes(ctx, flat, name, mean, std, q, beyond[:, flat])
         if notes:
             all_notes.extend(notes)
             for suffix in ("mean", "std", "min", "max", "quantile", "nonfinite",
@@ -229,11 +251,14 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
         data["p_cover"][2]["note"] = p_note
 
     # The gap's sketch, trimmed to its non-empty bins, for plots and later re-quantiling.
-    gap_counts = totals.sketch[:, OUTPUTS.index("gap")]
-    nz = np.flatnonzero(gap_counts.sum(axis=0))
+    g = layout.outputs.index("gap")
+    gap_counts = totals.sketch[:, g * ne:(g + 1) * ne]  # [P, ne, SK_NBINS]
+    nz = np.flatnonzero(gap_counts.sum(axis=(0, 1)))
     b0, b1 = (int(nz[0]), int(nz[-1]) + 1) if nz.size else (SK_NBINS // 2, SK_NBINS // 2 + 1)
-    data["gap_hist"] = (dims + ("gap_bin",), grid(gap_counts[:, b0:b1].astype(np.int64)), {
-        "long_name": "trials per gap bin (log-linear sketch)", "units": "1"})
+    data["gap_hist"] = (dims + edims + ("gap_bin",),
+                        grid(gap_counts[..., b0:b1].astype(np.int64)), {
+        "long_name": "trials per gap bin (log-linear sketch)",
+        "units": "1"})
 
     coords: dict[str, Any] = {
         "quantile": ("quantile", np.array(levels), {"long_name": "quantile level", "units": "1"}),
@@ -244,6 +269,8 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
     if point_dims:
         for name, values in point_dims.items():
             coords[name] = (name, np.asarray(values))
+    if layout.dim:
+        coords[layout.dim] = (layout.dim, np.asarray(layout.coord), dict(layout.coord_attrs))
 
     attrs = {
         "title": scenario.name,
@@ -281,9 +308,11 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
         # line ("" when there is none); each variable concerned carries its own in `note`.
         "notes": "\n".join(all_notes),
     }
+    attrs.update(layout.attrs)
     for key, value in (run_attrs or {}).items():
         attrs[key] = value
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    ds = xr.Dataset(data, coords=coords, attrs=attrs)
+    return layout.finish(ds) if layout.finish else ds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,64 +323,89 @@ class _NoteContext:
     totals: Totals
 
     @property
+    def cells(self) -> int:
+        """Values per trial an output has: points x elements along the layout's dim."""
+        return self.n_points * self.totals.layout.n_along
+
+    @property
+    def trials_word(self) -> str:
+        return "trials" if self.cells == 1 else "trial values"
+
+    @property
     def where(self) -> str:
-        return f" (summed over {self.n_points} points)" if self.n_points > 1 else ""
+        layout = self.totals.layout
+        if self.cells == 1:
+            return ""
+        parts = ([f"{self.n_points} points"] if self.n_points > 1 else []) + \
+            ([f"{layout.n_along} {layout.dim}s"] if layout.dim else [])
+        return f" (summed over {' x '.join(parts)})"
 
-
-_O_REV = OUTPUTS.index("ai_revenue")
-_O_REQ_ANNUAL = OUTPUTS.index("required_annual_revenue")
+    def output(self, name: str) -> slice | None:
+        """The flat slice of output `name` in the totals, if the model has it."""
+        layout = self.totals.layout
+        if name not in layout.outputs:
+            return None
+        k, ne = layout.outputs.index(name), layout.n_along
+        return slice(k * ne, (k + 1) * ne)
 
 
 def _nonfinite_reason(ctx: _NoteContext, name: str) -> str:
-    if name == "spend_to_revenue":
-        rev = ctx.totals.moments[:, _O_REV]
-        seen = rev[:, M_N] > 0
-        if bool(seen.any()) and bool((rev[seen, M_MAX] == 0.0).all()):
+    rev_slice = ctx.output("ai_revenue")
+    if name == "spend_to_revenue" and rev_slice is not None:
+        rev = ctx.totals.moments[:, rev_slice]
+        seen = rev[..., M_N] > 0
+        if bool(seen.any()) and bool((rev[..., M_MAX][seen] == 0.0).all()):
             return "AI revenue is 0 in every trial, so GPU spend / AI revenue is +inf"
-        if bool((seen & (rev[:, M_MIN] == 0.0)).any()):
+        if bool((seen & (rev[..., M_MIN] == 0.0)).any()):
             return ("+inf where AI revenue is 0, or so small that GPU spend / AI revenue "
                     "overflows float64")
         return "GPU spend / AI revenue overflows float64 where AI revenue is tiny"
     return "float64 overflow: |value| > 1.8e308, or inf - inf"
 
 
-def _output_notes(ctx: _NoteContext, o: int, name: str, mean: np.ndarray, std: np.ndarray,
-                  q: np.ndarray, beyond: np.ndarray) -> list[str]:
-    """Why any figure of output `name` is NaN, infinite or based on fewer trials."""
+def _output_notes(ctx: _NoteContext, flat: slice, name: str, mean: np.ndarray,
+                  std: np.ndarray, q: np.ndarray, beyond: np.ndarray) -> list[str]:
+    """Why any figure of output `name` is NaN, infinite or based on fewer trials.
+
+    `mean`, `std`: [P, ne]; `q`: [P, ne, levels]; `beyond`: [P, ne].
+    """
     notes = []
-    bad = int(ctx.totals.nonfinite[:, o].sum())
-    cnt = ctx.totals.moments[:, o, M_N]
-    total = ctx.n * ctx.n_points
+    bad = int(ctx.totals.nonfinite[:, flat].sum())
+    mom = ctx.totals.moments[:, flat]
+    cnt = mom[..., M_N]
+    total = ctx.n * ctx.cells
     if bad:
-        notes.append(f"{name} is not finite in {bad:,} of {total:,} trials{ctx.where} "
-                     f"({_nonfinite_reason(ctx, name)}); they are left out of its mean, std, "
-                     f"min, max and quantiles and counted in {name}_nonfinite")
+        notes.append(f"{name} is not finite in {bad:,} of {total:,} {ctx.trials_word}"
+                     f"{ctx.where} ({_nonfinite_reason(ctx, name)}); they are left out of its "
+                     f"mean, std, min, max and quantiles and counted in {name}_nonfinite")
     if bool((cnt == 0).any()):
-        notes.append(f"{name} has no finite value{' at some points' if ctx.n_points > 1 else ''}"
-                     ": its mean, std, min, max and quantiles are n/a (NaN)")
+        some = " in some cells" if ctx.cells > 1 and not bool((cnt == 0).all()) else ""
+        notes.append(f"{name} has no finite value{some}: its mean, std, min, max and quantiles "
+                     "are n/a (NaN) there" if some else
+                     f"{name} has no finite value: its mean, std, min, max and quantiles are "
+                     "n/a (NaN)")
     with np.errstate(invalid="ignore"):
         if bool(((cnt > 0) & ~np.isfinite(mean)).any()):
             notes.append(f"the mean of {name} overflows float64 (its values reach "
-                         f"{_extreme(ctx, o):.3g}); it is reported as {_word(mean, cnt)}")
+                         f"{_extreme(mom):.3g}); it is reported as {_word(mean, cnt)}")
         if bool(((cnt > 1) & ~np.isfinite(std)).any()):
             notes.append(f"the std of {name} overflows float64 (its values reach "
-                         f"{_extreme(ctx, o):.3g}); it is reported as {_word(std, cnt)}")
+                         f"{_extreme(mom):.3g}); it is reported as {_word(std, cnt)}")
     lost = [lev for j, lev in enumerate(ctx.levels)
-            if bool(((cnt > 0) & np.isnan(q[:, j])).any())]
+            if bool(((cnt > 0) & np.isnan(q[..., j])).any())]
     if lost:
         which = ("all its quantiles fall" if len(lost) == len(ctx.levels) else
                  f"its quantiles at {', '.join(_level(x) for x in lost)} fall")
         notes.append(f"{name} is beyond the quantile sketch's range (|value| >= 2**{SK_EMAX} = "
-                     f"{2.0**SK_EMAX:.3g}) in {int(beyond.sum()):,} trials{ctx.where}; "
-                     f"{which} among them and are n/a (NaN); its mean, std, min and max do not "
-                     "depend on the sketch")
+                     f"{2.0**SK_EMAX:.3g}) in {int(beyond.sum()):,} {ctx.trials_word}"
+                     f"{ctx.where}; {which} among them and are n/a (NaN); its mean, std, min "
+                     "and max do not depend on the sketch")
     return notes
 
 
-def _extreme(ctx: _NoteContext, o: int) -> float:
-    mom = ctx.totals.moments[:, o]
-    ok = mom[:, M_N] > 0
-    return float(max(np.abs(mom[ok, M_MIN]).max(), np.abs(mom[ok, M_MAX]).max()))
+def _extreme(mom: np.ndarray) -> float:
+    ok = mom[..., M_N] > 0
+    return float(max(np.abs(mom[..., M_MIN][ok]).max(), np.abs(mom[..., M_MAX][ok]).max()))
 
 
 def _word(values: np.ndarray, cnt: np.ndarray) -> str:
@@ -360,9 +414,13 @@ def _word(values: np.ndarray, cnt: np.ndarray) -> str:
 
 
 def _p_cover_note(ctx: _NoteContext) -> str:
-    parts = [f"{label} in {k:,} trials" for label, k in (
-        ("the required annual revenue", int(ctx.totals.nonfinite[:, _O_REQ_ANNUAL].sum())),
-        ("AI revenue", int(ctx.totals.nonfinite[:, _O_REV].sum()))) if k]
+    """The one-year model's cover test with overflowing sides (IEEE comparison semantics)."""
+    req, rev = ctx.output("required_annual_revenue"), ctx.output("ai_revenue")
+    if req is None or rev is None:
+        return ""
+    parts = [f"{label} in {k:,} {ctx.trials_word}" for label, k in (
+        ("the required annual revenue", int(ctx.totals.nonfinite[:, req].sum())),
+        ("AI revenue", int(ctx.totals.nonfinite[:, rev].sum()))) if k]
     if not parts:
         return ""
     return (f"p_cover: float64 overflows make {' and '.join(parts)}{ctx.where} infinite or NaN;"
@@ -399,11 +457,17 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
     A reader never sees a half-written file, and an interrupted write leaves nothing behind.
     """
     p = Path(path)
+    umask = os.umask(0)
+    os.umask(umask)
+    # zlib on the numeric variables: sweep sketches are mostly zeros.
+    encoding = {name: {"zlib": True, "complevel": 4} for name, var in ds.variables.items()
+                if var.dtype.kind in "iuf" and var.ndim > 0}
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
         os.close(fd)
-        ds.to_netcdf(tmp, engine="h5netcdf", invalid_netcdf=False)
+        ds.to_netcdf(tmp, engine="h5netcdf", invalid_netcdf=False, encoding=encoding)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, p)
     except OSError as exc:  # disk full, permissions changed since check_writable, ...
         _remove(tmp)
@@ -428,7 +492,13 @@ def open_result(path: str | Path) -> xr.Dataset:
 
 
 def summary(ds: xr.Dataset) -> dict[str, Any]:
-    """The ``--json`` object of DESIGN.md §4 for a single-point Dataset."""
+    """The ``--json`` object of DESIGN.md §4 for a single-point Dataset.
+
+    A multi-year (vintage) Dataset gets its own object (:func:`engine.vintage_report.summary`).
+    """
+    if ds.attrs.get("model") == "vintage":
+        from .vintage_report import summary as vintage_summary
+        return vintage_summary(ds)
     ci = ds["p_cover_ci95"].values
     out: dict[str, Any] = {
         "p_cover": float(ds["p_cover"]),
@@ -441,7 +511,7 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
         "trials_requested": int(ds.attrs.get("trials_requested", ds.attrs["trials"])),
         "p_cover_ci_method": ds["p_cover_ci95"].attrs["method"],
         # Why anything is null (NaN), infinite, partial or less accurate: one string each.
-        "notes": [line for line in str(ds.attrs.get("notes", "")).splitlines() if line],
+        "notes": notes_of(ds),
         "outputs": {},
     }
     if not out["completed"]:
@@ -461,6 +531,11 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
             entry["notes"] = notes.splitlines()
         out["outputs"][name] = entry
     return out
+
+
+def notes_of(ds: xr.Dataset) -> list[str]:
+    """The Dataset's notes (attrs['notes'], one a line) as a list; [] when there are none."""
+    return [line for line in str(ds.attrs.get("notes", "")).splitlines() if line]
 
 
 def _level(q: float) -> str:

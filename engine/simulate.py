@@ -20,8 +20,8 @@ import numpy as np
 import xarray as xr
 
 from .config import MAX_TRIALS, ConfigError, Scenario
-from .kernel import BLOCK, N_MOM, N_OUT, SK_NBINS, merge_moments, run_blocks, trace_trials
-from .plan import Plan, make_plan
+from .kernel import BLOCK, N_MOM, SK_NBINS, merge_moments
+from .plan import ONE_YEAR_LAYOUT, Layout, Plan, make_plan
 from .result import build_dataset
 
 #: Default trials per parallel work item (a multiple of BLOCK; affects speed, never results).
@@ -36,16 +36,23 @@ _WAVE_GROWTH = 4
 
 @dataclass
 class Totals:
-    """Merged accumulators of a (possibly partial) run."""
+    """Merged accumulators of a (possibly partial) run.
+
+    O and H are the flat numbers of outputs and cover indicators of the plan's model
+    (``layout.n_outputs``, ``layout.n_covers``). ``hits`` has the kernel's own shape: int64[P]
+    for the one-year model (one indicator), int64[P, H] for a model whose layout has
+    ``hits_axis`` (the vintage model: covers and broke-even-by, per year).
+    """
 
     trials: int
-    moments: np.ndarray        # float64[P, N_OUT, N_MOM]
-    hits: np.ndarray           # int64[P]
-    nonfinite: np.ndarray      # int64[P, N_OUT]
-    sketch: np.ndarray         # int64[P, N_OUT, SK_NBINS]
+    moments: np.ndarray        # float64[P, O, N_MOM]
+    hits: np.ndarray           # int64[P] (one-year) or int64[P, H]
+    nonfinite: np.ndarray      # int64[P, O]
+    sketch: np.ndarray         # int64[P, O, SK_NBINS]
     completed: bool = True
     elapsed_s: float = 0.0
     extra: dict = field(default_factory=dict)
+    layout: Layout = ONE_YEAR_LAYOUT  # names and shape of the outputs and indicators
 
 
 def resolve_threads(threads: int | None) -> int:
@@ -108,23 +115,27 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     nb_next = min(per_wave, wave_blocks)  # the first wave: one chunk per thread
 
     n_p = plan.n_points
-    blk = np.empty((wave_blocks, n_p, N_OUT, N_MOM))
-    hits = np.empty((wave_blocks, n_p), dtype=np.int64)
-    nonfinite = np.empty((wave_blocks, n_p, N_OUT), dtype=np.int64)
+    layout = plan.layout
+    n_out, n_cov = layout.n_outputs, layout.n_covers
+    kernel = plan.kernel
+    blk = np.empty((wave_blocks, n_p, n_out, N_MOM))
+    cover_axis = (n_cov,) if layout.hits_axis else ()
+    hits = np.empty((wave_blocks, n_p) + cover_axis, dtype=np.int64)
+    nonfinite = np.empty((wave_blocks, n_p, n_out), dtype=np.int64)
     # numba thread ids are < NUMBA_NUM_THREADS; one sketch row per possible id.
-    hist = np.zeros((numba.config.NUMBA_NUM_THREADS, n_p, N_OUT, SK_NBINS), dtype=np.int64)
-    moments = np.zeros((n_p, N_OUT, N_MOM))
+    hist = np.zeros((numba.config.NUMBA_NUM_THREADS, n_p, n_out, SK_NBINS), dtype=np.int64)
+    moments = np.zeros((n_p, n_out, N_MOM))
     moments[:, :, 3] = math.inf
     moments[:, :, 4] = -math.inf
-    hit_total = np.zeros(n_p, dtype=np.int64)
-    bad_total = np.zeros((n_p, N_OUT), dtype=np.int64)
+    hit_total = np.zeros((n_p,) + cover_axis, dtype=np.int64)
+    bad_total = np.zeros((n_p, n_out), dtype=np.int64)
 
     seed64 = np.uint64(seed)
     purpose64 = np.uint64(purpose)
     # Compile (or load from the disk cache) with an empty call, so elapsed_s is the run alone.
     t_compile = time.perf_counter()
-    run_blocks(*plan.kernel_args(), seed64, purpose64, trials, 0, 0, chunk_blocks, blk, hits,
-               nonfinite, hist)
+    kernel(*plan.kernel_args(), seed64, purpose64, trials, 0, 0, chunk_blocks, blk, hits,
+           nonfinite, hist)
     merge_moments(moments, blk, 0)
     compile_s = time.perf_counter() - t_compile
     start = time.perf_counter()
@@ -134,8 +145,8 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     while done_blocks < n_blocks:
         nb = min(nb_next, n_blocks - done_blocks)
         t0 = time.perf_counter()
-        run_blocks(*plan.kernel_args(), seed64, purpose64, trials, done_blocks, nb,
-                   chunk_blocks, blk, hits, nonfinite, hist)
+        kernel(*plan.kernel_args(), seed64, purpose64, trials, done_blocks, nb,
+               chunk_blocks, blk, hits, nonfinite, hist)
         merge_moments(moments, blk, nb)
         hit_total += hits[:nb].sum(axis=0)
         bad_total += nonfinite[:nb].sum(axis=0)
@@ -161,7 +172,7 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
         nb_next = _next_wave(nb, now - t0, budget, chunk_blocks, per_wave, wave_blocks)
     return Totals(trials=min(done_blocks * BLOCK, trials), moments=moments, hits=hit_total,
                   nonfinite=bad_total, sketch=hist.sum(axis=0), completed=completed,
-                  elapsed_s=time.perf_counter() - start, extra=extra)
+                  elapsed_s=time.perf_counter() - start, extra=extra, layout=layout)
 
 
 def _next_wave(nb: int, seconds: float, budget: float, chunk_blocks: int, per_wave: int,
@@ -217,20 +228,31 @@ def trace(scenario: Scenario, first: int = 0, n: int = 1000, *, seed: int | None
     """Recompute trials ``first .. first+n-1`` one by one: their inputs, outputs and cover flag.
 
     Uses the kernel's own sampling and model functions, so any trial of a run can be inspected.
+    Outputs and cover indicators of a multi-year model have a second dimension (``year``).
     """
-    from .kernel import OUTPUTS
     seed = scenario.seed if seed is None else seed
     _check_run_args(max(n, 1), seed, DEFAULT_CHUNK)
     if first < 0:
         raise ConfigError(None, "first", "must be >= 0", first, "Trials are numbered from 0.")
     plan = make_plan(scenario)
-    xs, outs, covers = trace_trials(*plan.kernel_args(), np.uint64(seed), np.uint64(0),
-                                    first, n)
+    xs, outs, covers = plan.tracer(*plan.kernel_args(), np.uint64(seed), np.uint64(0),
+                                   first, n)
+    layout = plan.layout
+    ne = layout.n_along
+    dims = ("trial", layout.dim) if layout.dim else ("trial",)
+    outs = outs.reshape(n, len(layout.outputs), ne)
+    covers = covers.reshape(n, len(layout.covers), ne)
     trial = np.arange(first, first + n, dtype=np.int64)
     data = {name: ("trial", xs[:, j]) for j, name in enumerate(plan.names)}
-    data.update({name: ("trial", outs[:, o]) for o, name in enumerate(OUTPUTS)})
-    data["covers"] = ("trial", covers)
-    return xr.Dataset(data, coords={"trial": trial}, attrs={"seed": seed})
+    for k, name in enumerate(layout.outputs):
+        data[name] = (dims, outs[:, k] if layout.dim else outs[:, k, 0])
+    for k, name in enumerate(layout.covers):
+        data[name] = (dims, covers[:, k] if layout.dim else covers[:, k, 0])
+    coords = {"trial": trial}
+    if layout.dim:
+        coords[layout.dim] = np.asarray(layout.coord)
+    ds = xr.Dataset(data, coords=coords, attrs={"seed": seed})
+    return layout.finish_trace(ds) if layout.finish_trace else ds
 
 
 def _check_run_args(trials: int, seed: int, chunk_size: int) -> None:

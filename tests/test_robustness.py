@@ -582,3 +582,35 @@ def test_odd_key_names_are_shown_quoted(capsys, write_config):
     assert code == 2 and 'revenue."": company names must not be blank' in err
     code, _, err = quote(capsys, write_config(small_text() + '\n["\\t"]\nx = 1\n'))
     assert code == 2 and '"\\t": unknown table' in err
+
+
+def test_sigterm_stops_a_sweep_and_writes_nothing(capsys, tmp_path, measurements):
+    # Every command gets the stop handling through main(): a sweep stops after the wave under
+    # way (no --keep-partial: its groups of points would hold different trial counts).
+    out = tmp_path / "s.nc"
+    sent = []
+
+    def terminate():
+        sent.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    timer = threading.Timer(3.0, terminate)
+    timer.start()
+    try:
+        code, stdout, err = quote_like(capsys, "sweep", ROOT / "configs" / "sweep-margin-life.toml",
+                                       "--trials", HUGE_TRIALS, "--out", out)
+    finally:
+        timer.cancel()
+    measurements.append(f"SIGTERM to a sweep's return (in process): "
+                        f"{time.perf_counter() - sent[0]:.2f} s")
+    assert code == 143 and stdout == ""
+    assert re.search(r"capexgap: interrupted by SIGTERM after [\d,]+ of [\d,]+ point-trials; "
+                     r"nothing was written\.", err), err
+    assert list(tmp_path.iterdir()) == []
+
+
+def quote_like(capsys, *argv):
+    code = main([*map(str, argv)])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
