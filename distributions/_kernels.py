@@ -550,14 +550,14 @@ def sample_z(code: int, par, z: float, tables) -> float:
     return math.nan
 
 
-@njit
+@njit(cache=True)
 def ppf_u_many(code: int, par, u, tables, out) -> None:
     """``out[i] = sample_u(code, par, u[i], tables)`` (the loop behind ``Distribution.ppf``)."""
     for i in range(u.size):
         out[i] = sample_u(code, par, u[i], tables)
 
 
-@njit
+@njit(cache=True)
 def ppf_z_many(code: int, par, z, tables, out) -> None:
     """``out[i] = sample_z(code, par, z[i], tables)``."""
     for i in range(z.size):
@@ -574,14 +574,50 @@ def ppf_z_many(code: int, par, z, tables, out) -> None:
 # for the rare lanes that need another branch.
 
 
-@njit(inline="always")
+@intrinsic
+def addr(typingctx, arr):
+    """Pointer to the first element of a C-contiguous array.
+
+    Valid while the array lives, and numba frees an array right after the last use of its
+    *name*: take the pointer in the expression that uses it (``f(addr(a))``), never keep it in
+    a variable past the array's last use.
+
+    The block kernels take raw pointers, not arrays: a call with array arguments costs an
+    atomic refcount increment and decrement per array (tens of ns, per input per sub-block),
+    and an ``inline="always"`` body instead is recompiled inside every caller (the kernel's
+    cold compile doubled). Pointers are free to pass and let each block kernel compile once.
+    """
+    if not (isinstance(arr, types.Array) and arr.layout == "C"):
+        raise TypingError(f"addr needs a C-contiguous array, got {arr}")
+    sig = types.CPointer(arr.dtype)(arr)
+
+    def codegen(context, builder, sig, args):
+        return context.make_array(sig.args[0])(context, builder, value=args[0]).data
+
+    return sig, codegen
+
+
+@intrinsic
+def offset(typingctx, ptr, k):
+    """``ptr + k`` elements (pointer arithmetic)."""
+    if not (isinstance(ptr, types.CPointer) and isinstance(k, types.Integer)):
+        return None
+    sig = ptr(ptr, types.intp)
+
+    def codegen(context, builder, sig, args):
+        return builder.gep(args[0], [args[1]])
+
+    return sig, codegen
+
+
+@njit(error_model="numpy")
 def ndtri_block(u, m, z, idx, zt):
-    """``z[i] = ndtri(u[i])`` for i < m, bitwise.
+    """``z[i] = ndtri(u[i])`` for i < m, bitwise (all arguments but m are pointers).
 
     Pass 1 evaluates AS241's central function on every lane (vectorised); pass 2 lists the
-    lanes outside it (15% of uniforms); pass 3 evaluates the near tail on those, vectorised
-    with :func:`log_fast`; lanes beyond the near tail (p < 1.4e-11), and anything that is not
-    in (0, 1), fall back to the scalar :func:`ndtri`.
+    lanes outside it (15% of uniforms); pass 3 gathers them and evaluates the near tail,
+    vectorised with :func:`log_fast`; lanes beyond the near tail (p < 1.4e-11), and anything
+    that is not in (0, 1), fall back to the scalar :func:`ndtri`.
 
     ``idx`` (int64[>= m]) and ``zt`` (float64[>= m]) are scratch.
     """
@@ -608,22 +644,13 @@ def ndtri_block(u, m, z, idx, zt):
         z[i] = v if v == v else ndtri(u[i])
 
 
-@njit(inline="always")
-def sample_block(code: int, par, u, m: int, tables, out, zb, idx, zt) -> None:
+@njit(error_model="numpy")
+def sample_block_p(code: int, par, u, m: int, tp, nk: int, out, zb, idx, zt) -> None:
     """``out[i] = sample_u(code, par, u[i], tables)`` for i < m, bit for bit, dispatching once.
 
-    Parameters
-    ----------
-    code, par, tables
-        As :func:`sample_u`.
-    u : float64[>= m]
-        Uniforms.
-    m : int
-        Number of lanes.
-    out : float64[>= m]
-        Output (must not alias ``u``).
-    zb, zt : float64[>= m]; idx : int64[>= m]
-        Scratch.
+    Every array argument is a pointer (see :func:`addr`): ``par`` the packed row, ``u`` the
+    uniforms, ``tp`` the tables' data (``nk`` knots per row), ``out`` the output (must not
+    alias ``u``), ``zb``, ``zt`` (float64[>= m]) and ``idx`` (int64[>= m]) scratch.
     """
     p0 = par[0]
     p1 = par[1]
@@ -632,8 +659,6 @@ def sample_block(code: int, par, u, m: int, tables, out, zb, idx, zt) -> None:
     p4 = par[4]
     p5 = par[5]
     p6 = par[6]
-    tp = _data_ptr(tables)
-    nk = tables.shape[1] - 2
     if code == FIXED:
         for i in range(m):
             out[i] = p0
@@ -675,6 +700,13 @@ def sample_block(code: int, par, u, m: int, tables, out, zb, idx, zt) -> None:
             out[i] = math.nan
 
 
+@njit(inline="always")
+def sample_block(code: int, par, u, m: int, tables, out, zb, idx, zt) -> None:
+    """:func:`sample_block_p` with arrays (1-d, C-contiguous; ``tables`` as in ``sample_u``)."""
+    sample_block_p(code, addr(par), addr(u), m, _data_ptr(tables), tables.shape[1] - 2,
+                   addr(out), addr(zb), addr(idx), addr(zt))
+
+
 @njit(error_model="numpy", cache=True)
 def ppf_block_many(code: int, par, u, tables, out) -> None:
     """``sample_block`` over a whole array in blocks of 256 (the block path behind the tests
@@ -685,4 +717,5 @@ def ppf_block_many(code: int, par, u, tables, out) -> None:
     idx = np.empty(256, dtype=np.int64)
     for s in range(0, n, 256):
         m = min(256, n - s)
-        sample_block(code, par, u[s:], m, tables, out[s:], zb, idx, zt)
+        sample_block_p(code, addr(par), offset(addr(u), s), m, _data_ptr(tables),
+                       tables.shape[1] - 2, offset(addr(out), s), addr(zb), addr(idx), addr(zt))

@@ -6,7 +6,7 @@ computed in trial order and merged across blocks strictly in block order, so the
 not depend on how blocks are grouped into chunks, on the thread count or on the worker count:
 a block is a pure function of (plan, seed, block index). Integer accumulators (hits, sketch
 counts) are exact under any order, so they are kept per thread and summed afterwards (a shared
-``hist[i] += 1`` across ``prange`` iterations would lose counts).
+``hist[i] += 1`` across threads would lose counts).
 
 Accumulators per (point, output):
 - per block: n, mean, M2 (shifted sums, then Chan's formula), min, max  -> ``blk``
@@ -16,19 +16,22 @@ Accumulators per (point, output):
 
 from __future__ import annotations
 
+import itertools
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange
+from numba import njit
 from numba.core import types
 from numba.extending import intrinsic
 
-from distributions import sample_block, sample_u
+from distributions import sample_u
+from distributions._kernels import _data_ptr, addr, offset, sample_block_p
 
 from . import _jit  # noqa: F401  (sets the cache folder before the decorators below run)
-from .rng import PAIR_SCRATCH, fill_uniforms, stream_word, uniform2
+from .rng import _PURPOSE_MUL, fill_uniforms, stream_word, uniform2
 
 #: Trials per block: the fixed unit of float reduction order (part of the result's definition).
 BLOCK = 4096
@@ -185,7 +188,6 @@ def _model_block(xs, p, m, depreciation, rev0, rate_fixed, outs, cover, rate):
         cover[i] = revenue >= required_annual
 
 
-@njit(parallel=True, error_model="numpy", cache=True)
 def run_blocks(codes, params, tables, streams, is_random, depreciation, rev0, seed, purpose,
                n_trials, first_block, n_blocks, chunk_blocks, blk, hits, nonfinite, hist):
     """Simulate blocks ``first_block .. first_block + n_blocks - 1`` (trials < n_trials).
@@ -212,64 +214,112 @@ def run_blocks(codes, params, tables, streams, is_random, depreciation, rev0, se
     arrays): the uniforms of one input (vectorised Philox), then its quantile transform
     (``distributions.sample_block``: one dispatch, vectorised), then the model, then the
     reductions, each a tight loop.
+
+    Chunks of ``chunk_blocks`` blocks run on ``numba.get_num_threads()`` Python threads, each
+    calling the compiled :func:`_run_chunk` without the GIL. A Python function with the
+    signature the numba kernel had, so callers are unchanged.
     """
+    n_chunks = (n_blocks + chunk_blocks - 1) // chunk_blocks
+    mix = (int(purpose) * int(_PURPOSE_MUL)) & 0xFFFFFFFFFFFFFFFF
+    words = np.asarray(streams, dtype=np.uint64) ^ np.uint64(mix)  # rng.stream_word
+    seed = np.uint64(seed)
+    n_trials = int(n_trials)
+    first_block = int(first_block)
+    n_threads = min(numba.get_num_threads(), n_chunks)
+    next_chunk = itertools.count()  # next() is atomic under the GIL: dynamic scheduling
+
+    def work(row):
+        # Chunks are handed out one at a time, so a thread slowed by other load takes fewer;
+        # which thread runs a chunk changes nothing but the (integer) sketch row it adds to.
+        while (c := next(next_chunk)) < n_chunks:
+            _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed,
+                       n_trials, first_block, c * chunk_blocks,
+                       min((c + 1) * chunk_blocks, n_blocks), blk, hits, nonfinite, hist[row])
+
+    if n_threads <= 1:
+        work(0)
+    else:
+        for f in [_pool().submit(work, row) for row in range(n_threads)]:
+            f.result()
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Worker threads for :func:`run_blocks` (as many as numba may use; created once)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=numba.config.NUMBA_NUM_THREADS,
+                                   thread_name_prefix="capexgap-kernel")
+    return _POOL
+
+
+# The work is this compiled function, one chunk per call, run without the GIL by the worker
+# threads of run_blocks. Threads rather than numba's prange: a parallel=True kernel costs
+# seconds more cold compile (numba's parfor passes outline and re-analyse the loop body), and
+# a call costs microseconds next to a chunk's milliseconds of work.
+@njit(error_model="numpy", nogil=True, cache=True)
+def _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed, n_trials,
+               first_block, b_start, b_end, blk, hits, nonfinite, hist):
+    """Blocks ``b_start .. b_end - 1`` of a run_blocks call (``hist``: this thread's rows)."""
     n_points = codes.shape[0]
     n_in = codes.shape[1]
-    n_chunks = (n_blocks + chunk_blocks - 1) // chunk_blocks
-    words = np.empty(n_in, dtype=np.uint64)
-    for j in range(n_in):
-        words[j] = stream_word(streams[j], purpose)
     rate_fixed = not (is_random[3] or is_random[4] or (depreciation == 1 and is_random[5]))
-    for c in prange(n_chunks):
-        tid = numba.get_thread_id()
-        u = np.empty(SUB)
-        wscr = np.empty((4, SUB // 2), dtype=np.uint32)
-        zb = np.empty(SUB)
-        zt = np.empty(SUB)
-        idx = np.empty(SUB, dtype=np.int64)
-        xs = np.empty((n_points, n_in, SUB))
-        outs = np.empty((N_OUT, SUB))
-        rate = np.empty(SUB)
-        cover = np.empty(SUB, dtype=np.bool_)
-        bins = np.empty((N_OUT, SUB), dtype=np.int64)
-        acc = np.empty((n_points, N_OUT, 5))  # shift, s1, s2, min, max
-        cnt = np.empty((n_points, N_OUT), dtype=np.int64)
-        bad = np.empty((n_points, N_OUT), dtype=np.int64)
-        # inputs fixed at every point: set once per chunk
-        for j in range(n_in):
-            if not is_random[j]:
-                for p in range(n_points):
-                    v = sample_u(codes[p, j], params[p, j], 0.5, tables)
-                    for i in range(SUB):
-                        xs[p, j, i] = v
-        b_end = min((c + 1) * chunk_blocks, n_blocks)
-        for b in range(c * chunk_blocks, b_end):
-            gb = first_block + b
-            t0 = gb * BLOCK
-            t1 = min(t0 + BLOCK, n_trials)
-            cnt[:, :] = 0
-            bad[:, :] = 0
+    n_par = params.shape[2]
+    par_p = addr(params)
+    tab_p = _data_ptr(tables)
+    nk = tables.shape[1] - 2
+    u = np.empty(SUB)
+    wscr = np.empty((4, SUB // 2), dtype=np.uint32)
+    zb = np.empty(SUB)
+    zt = np.empty(SUB)
+    idx = np.empty(SUB, dtype=np.int64)
+    xs = np.empty((n_points, n_in, SUB))
+    outs = np.empty((N_OUT, SUB))
+    rate = np.empty(SUB)
+    cover = np.empty(SUB, dtype=np.bool_)
+    bins = np.empty((N_OUT, SUB), dtype=np.int64)
+    acc = np.empty((n_points, N_OUT, 5))  # shift, s1, s2, min, max
+    cnt = np.empty((n_points, N_OUT), dtype=np.int64)
+    bad = np.empty((n_points, N_OUT), dtype=np.int64)
+    # inputs fixed at every point: set once per chunk
+    for j in range(n_in):
+        if not is_random[j]:
             for p in range(n_points):
-                hits[b, p] = 0
-            for s0 in range(t0, t1, SUB):
-                m = min(SUB, t1 - s0)
-                for j in range(n_in):
-                    if is_random[j]:
-                        fill_uniforms(seed, words[j], s0, m, u, wscr)
-                        for p in range(n_points):
-                            sample_block(codes[p, j], params[p, j], u, m, tables, xs[p, j],
-                                         zb, idx, zt)
-                for p in range(n_points):
-                    _model_block(xs, p, m, depreciation, rev0, rate_fixed, outs, cover, rate)
-                    h = np.int64(0)
-                    for i in range(m):
-                        h += cover[i]
-                    hits[b, p] += h
-                    _reduce_point(outs, m, acc[p], cnt[p], bad[p], hist[tid, p], bins)
+                v = sample_u(codes[p, j], params[p, j], 0.5, tables)
+                for i in range(SUB):
+                    xs[p, j, i] = v
+    for b in range(b_start, b_end):
+        t0 = (first_block + b) * BLOCK
+        t1 = min(t0 + BLOCK, n_trials)
+        cnt[:, :] = 0
+        bad[:, :] = 0
+        for p in range(n_points):
+            hits[b, p] = 0
+        for s0 in range(t0, t1, SUB):
+            m = min(SUB, t1 - s0)
+            for j in range(n_in):
+                if is_random[j]:
+                    fill_uniforms(seed, words[j], s0, m, u, wscr)
+                    for p in range(n_points):
+                        # pointers taken at the call: an array used only through a pointer
+                        # taken earlier would be freed after its last use by name
+                        sample_block_p(codes[p, j], offset(par_p, (p * n_in + j) * n_par),
+                                       addr(u), m, tab_p, nk,
+                                       offset(addr(xs), (p * n_in + j) * SUB), addr(zb),
+                                       addr(idx), addr(zt))
             for p in range(n_points):
-                for o in range(N_OUT):
-                    nonfinite[b, p, o] = bad[p, o]
-                    _finalise(blk[b, p, o], acc[p, o], cnt[p, o])
+                _model_block(xs, p, m, depreciation, rev0, rate_fixed, outs, cover, rate)
+                h = np.int64(0)
+                for i in range(m):
+                    h += cover[i]
+                hits[b, p] += h
+                _reduce_point(outs, m, acc[p], cnt[p], bad[p], hist[p], bins)
+        for p in range(n_points):
+            for o in range(N_OUT):
+                nonfinite[b, p, o] = bad[p, o]
+                _finalise(blk[b, p, o], acc[p, o], cnt[p, o])
 
 
 @njit(inline="always")
