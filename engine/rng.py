@@ -399,3 +399,19 @@ def stream_id(name: str) -> int:
         raise TypeError(f"stream name must be a str, got {type(name).__name__} {name!r}")
     digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8, person=b"capexgap-stream")
     return int.from_bytes(digest.digest(), "little")
+
+
+@njit(nogil=True, cache=True)
+def _floor_fill(seed, n_streams, first, n, sub):
+    """The generator alone, as the kernel drives it: ``n_streams`` streams x trials
+    ``first .. first + n - 1`` in sub-blocks of ``sub`` (the benchmarks' floor). Returns a
+    checksum so the work cannot be optimised away."""
+    u = np.empty(sub)
+    w = np.empty((4, sub // 2), dtype=np.uint32)
+    acc = 0.0
+    for s0 in range(first, first + n, sub):
+        m = min(sub, first + n - s0)
+        for j in range(n_streams):
+            fill_uniforms(seed, np.uint64(j), s0, m, u, w)
+            acc += u[0]
+    return acc

@@ -157,3 +157,58 @@ def test_kernel_trials_equal_trace():
         assert float(ds[f"{name}_min"]) == tr[name].values.min(), name
         assert float(ds[f"{name}_max"]) == tr[name].values.max(), name
     assert int(ds["hits"]) == int(tr["covers"].sum())
+
+
+def test_wilson_interval_equals_scipy():
+    # engine.result computes Wilson's interval itself (no scipy.stats import per quote).
+    from scipy import stats
+
+    from engine.result import proportion_interval
+
+    rs = np.random.default_rng(1)
+    cases = [(10, 20), (1644, 10**6), (999_990, 10**6), (12_345, 10**8)]
+    cases += [(int(k), int(n)) for k, n in zip(rs.integers(10, 5000, 200),
+                                               rs.integers(10_000, 10**7, 200))]
+    for k, n in cases:
+        ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        assert proportion_interval(k, n) == (float(ci.low), float(ci.high), "wilson"), (k, n)
+
+
+def test_bench13_file_is_the_embedded_scenario():
+    from pathlib import Path
+
+    from engine.bench import BENCH13
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "scenarios" / "bench-13.toml"
+    assert path.read_text(encoding="utf-8") == BENCH13
+
+
+def test_numpy_baselines_model_the_same_thing():
+    # The benchmark's NumPy implementations answer the same question as the engine (different
+    # random numbers, so within k standard errors, k = 6).
+    from engine import bench, reference
+
+    sc = bench.bench13()
+    n = 200_000
+    ds = engine.simulate(sc, trials=n, seed=1)
+    mean, sd = float(ds["gap_mean"]), float(ds["gap_std"])
+    p = float(ds["p_cover"])
+    for res in (bench.numpy_careful(sc, n, 7, threads=2, chunk=1 << 14),
+                reference.simulate_numpy(sc, n, seed=7, source="numpy")):
+        assert abs(res["gap_mean"] - mean) < 6 * sd * math.sqrt(2 / n)
+        assert abs(res["p_cover"] - p) < 6 * math.sqrt(2 * p * (1 - p) / n) + 1e-12
+        assert abs(res["gap_quantiles"][0.5] - float(ds["gap_quantile"].sel(quantile=0.5))) \
+            < 0.05 * sd
+
+
+def test_bench_command_runs(capsys):
+    # Plumbing only (benchmarks are not tests: no timing is asserted).
+    from engine.cli import main
+
+    assert main(["bench", "--trials", "8192", "--repeat", "1", "--numpy-trials", "4096",
+                 "--memory", "--no-startup", "--json"]) == 0
+    import json
+
+    res = json.loads(capsys.readouterr().out)
+    assert set(res["targets"]) >= {"speedup_vs_numpy_idiomatic", "ns_per_trial_all_threads"}
+    assert res["engine"]["ns_per_trial_all_threads"] > 0
