@@ -622,11 +622,14 @@ def ndtri_block(u, m, z, idx, zt):
     ``idx`` (int64[>= m]) and ``zt`` (float64[>= m]) are scratch.
     """
     for i in range(m):
-        z[i] = ndtri_central(u[i] - 0.5)
+        q = u[i] - 0.5
+        z[i] = ndtri_central(q)
+        idx[i] = not (abs(q) <= NDTRI_CENTRAL)  # tail flag (vectorised with the centre)
     nt = 0
-    for i in range(m):
+    for i in range(m):  # compress in place: idx[nt] is written only after idx[i >= nt] is read
+        f = idx[i]
         idx[nt] = i
-        nt += not (abs(u[i] - 0.5) <= NDTRI_CENTRAL)
+        nt += f
     for k in range(nt):  # gather the tail lanes: the loop below then runs on contiguous data
         zt[k] = u[idx[k]]
     for k in range(nt):

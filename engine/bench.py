@@ -36,9 +36,14 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from numba import njit
+
+from distributions import sample_block, sample_u
 
 from .config import Scenario, loads
+from .kernel import N_OUT, SK_NBINS, SUB, _model_block, _reduce_point
 from .plan import make_plan
+from .rng import fill_uniforms, stream_word
 from .simulate import resolve_threads, run_plan
 
 #: The speed reference of issue #5 (also ``benchmarks/scenarios/bench-13.toml``; a test keeps
@@ -271,6 +276,83 @@ def _numpy_uniforms(n_streams: int, trials: int, threads: int, bit_generator: st
 
 
 # ---------------------------------------------------------------------------------------------
+# Per-stage cost (one thread): generator, transforms, model, reductions
+# ---------------------------------------------------------------------------------------------
+
+STAGES = ("generator", "transforms", "model", "reductions")
+
+
+@njit(error_model="numpy", cache=True)
+def _stages(codes, params, tables, streams, is_random, depreciation, rev0, seed, n_sub, stage):
+    # The kernel's own inlined stage functions over n_sub sub-blocks of point 0; `stage`
+    # selects the one that is timed, the others' inputs are prepared once beforehand.
+    n_in = codes.shape[1]
+    u = np.empty((n_in, SUB))
+    wscr = np.empty((4, SUB // 2), dtype=np.uint32)
+    zb = np.empty(SUB)
+    zt = np.empty(SUB)
+    idx = np.empty(SUB, dtype=np.int64)
+    xs = np.empty((1, n_in, SUB))
+    outs = np.empty((N_OUT, SUB))
+    rate = np.empty(SUB)
+    cover = np.empty(SUB, dtype=np.bool_)
+    bins = np.empty((N_OUT, SUB), dtype=np.int64)
+    acc = np.zeros((N_OUT, 5))
+    cnt = np.zeros(N_OUT, dtype=np.int64)
+    bad = np.zeros(N_OUT, dtype=np.int64)
+    hist = np.zeros((N_OUT, SK_NBINS), dtype=np.int64)
+    rate_fixed = not (is_random[3] or is_random[4] or (depreciation == 1 and is_random[5]))
+    words = np.empty(n_in, dtype=np.uint64)
+    for j in range(n_in):
+        words[j] = stream_word(streams[j], np.uint64(0))
+        fill_uniforms(seed, words[j], 0, SUB, u[j], wscr)
+        if is_random[j]:
+            sample_block(codes[0, j], params[0, j], u[j], SUB, tables, xs[0, j], zb, idx, zt)
+        else:
+            v = sample_u(codes[0, j], params[0, j], 0.5, tables)
+            for i in range(SUB):
+                xs[0, j, i] = v
+    _model_block(xs, 0, SUB, depreciation, rev0, rate_fixed, outs, cover, rate)
+    hits = 0
+    for s in range(n_sub):
+        if stage == 0:
+            for j in range(n_in):
+                if is_random[j]:
+                    fill_uniforms(seed, words[j], s * SUB, SUB, u[j], wscr)
+        elif stage == 1:
+            for j in range(n_in):
+                if is_random[j]:
+                    sample_block(codes[0, j], params[0, j], u[j], SUB, tables, xs[0, j], zb,
+                                 idx, zt)
+        elif stage == 2:
+            _model_block(xs, 0, SUB, depreciation, rev0, rate_fixed, outs, cover, rate)
+        else:
+            for i in range(SUB):
+                hits += cover[i]
+            _reduce_point(outs, SUB, acc, cnt, bad, hist, bins)
+    return hits + u[0, 0] + xs[0, 0, 0] + outs[0, 0] + acc[0, 1]
+
+
+def breakdown(scenario: Scenario, *, trials: int = 1 << 21, repeat: int = 3) -> dict:
+    """ns per trial of each kernel stage alone, one thread (best of ``repeat``).
+
+    Each stage is the kernel's own code over the same sub-blocks; their sum is close to, not
+    exactly, the fused kernel's one-thread cost (fused, the stages share the caches).
+    """
+    plan = make_plan(scenario)
+    args = (*plan.kernel_args(), np.uint64(1))
+    n_sub = max(1, trials // SUB)
+    res = {}
+    for k, name in enumerate(STAGES):
+        _stages(*args, 1, k)
+        res[name] = 1e9 * min(_timed(lambda: _stages(*args, n_sub, k))
+                              for _ in range(repeat)) / (n_sub * SUB)
+    res["sum"] = sum(res[s] for s in STAGES)
+    res["random_inputs"] = int(plan.is_random.sum())
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
 # Fresh processes: memory and startup
 # ---------------------------------------------------------------------------------------------
 
@@ -391,6 +473,29 @@ def run(config: str | None = None, *, trials: int = 10_000_000, threads: int | N
                                                    / max(n_random, 1))
     floor["engine_over_floor"] = ns_e / floor["all_threads"]["capexgap_ns_per_trial"]
     res["floor"] = floor
+
+    say("breakdown: each kernel stage alone, one thread ...")
+    res["breakdown"] = breakdown(sc, repeat=repeat)
+    resolve_threads(all_threads)
+
+    others = {}
+    root = Path(__file__).resolve().parent.parent
+    for name, path in (("bench-30", root / "benchmarks" / "scenarios" / "bench-30.toml"),
+                       ("default", root / "configs" / "ai-capex-2024.toml")):
+        if not path.exists():
+            continue
+        say(f"engine on {name} ...")
+        p2 = make_plan(load_config(path))
+        n2 = max(trials // 4, 4096)
+        row = {"random_inputs": int(p2.is_random.sum()), "trials": n2}
+        for label, th in (("all_threads", all_threads), ("one_thread", 1)):
+            run_plan(p2, trials=min(n2, 1 << 20), seed=1, threads=th)
+            row[f"ns_per_trial_{label}"] = 1e9 * min(
+                _timed(lambda: run_plan(p2, trials=n2, seed=1, threads=th))
+                for _ in range(repeat)) / n2
+        others[name] = row
+    resolve_threads(all_threads)
+    res["other_scenarios"] = others
 
     if memory:
         say(f"memory: fresh processes at {', '.join(f'{n:.0e}' for n in memory)} trials ...")
