@@ -236,7 +236,10 @@ def run_blocks(codes, params, tables, streams, is_random, depreciation, rev0, se
                        n_trials, first_block, c * chunk_blocks,
                        min((c + 1) * chunk_blocks, n_blocks), blk, hits, nonfinite, hist[row])
 
-    if n_threads <= 1:
+    if n_chunks == 0:  # nothing to run: compile (or load) the kernel only, as callers expect
+        _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed, n_trials,
+                   first_block, 0, 0, blk, hits, nonfinite, hist[0])
+    elif n_threads <= 1:
         work(0)
     else:
         for f in [_pool().submit(work, row) for row in range(n_threads)]:
@@ -399,6 +402,48 @@ def _reduce_point(outs, m, a, cnt, bad, hrows, bins):
             else:
                 nb += 1
         bad[o] += nb
+
+
+# -- Kept for kernels written against the earlier, one-trial-at-a-time API (the multi-year
+# -- vintage kernel): same contract, scalar speed. New kernels use fill_uniforms,
+# -- distributions.sample_block_p and _reduce_point.
+
+
+@njit(inline="always")
+def _fill_uniforms(seed, stream, first, m, purpose, u):
+    """u[0:m] = uniforms of trials first .. first+m-1 of (stream, purpose); first even."""
+    word = stream_word(stream, purpose)
+    g0 = np.uint64(first) >> np.uint64(1)
+    for g in range((m + 1) // 2):
+        a, b = uniform2(seed, word, g0 + np.uint64(g))
+        u[2 * g] = a
+        if 2 * g + 1 < m:
+            u[2 * g + 1] = b
+
+
+@njit(inline="always")
+def _reduce_row(v, m, a, cnt, bad, o, hrow):
+    """Fold v[0:m] into running shifted sums a = [shift, s1, s2, min, max] and the sketch."""
+    for i in range(m):
+        x = v[i]
+        if not math.isfinite(x):
+            bad[o] += 1
+            continue
+        if cnt[o] == 0:
+            a[0] = x
+            a[1] = 0.0
+            a[2] = 0.0
+            a[3] = x
+            a[4] = x
+        d = x - a[0]
+        a[1] += d
+        a[2] += d * d
+        cnt[o] += 1
+        if x < a[3]:
+            a[3] = x
+        if x > a[4]:
+            a[4] = x
+        hrow[sketch_bin(x)] += 1
 
 
 @njit(inline="always")

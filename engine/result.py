@@ -216,7 +216,7 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
         "trials": np.int64(n),
         "trials_requested": np.int64(requested_trials),
         "completed": np.int8(1 if totals.completed else 0),
-        "sampler": "monte-carlo: philox4x64-10 counter-based uniforms, quantile-function "
+        "sampler": "monte-carlo: philox4x32-10 counter-based uniforms, quantile-function "
                    "transforms",
         "model": scenario.model,
         "depreciation": scenario.depreciation,

@@ -59,6 +59,7 @@ __all__ = [
     "philox4x32_10",
     "uniform53",
     "uniform2",
+    "uniform4",
     "fill_uniforms",
     "uniforms",
     "stream_id",
@@ -229,6 +230,20 @@ def uniform2(seed, word, pair):
                                np.uint32(word >> _U32), np.uint32(seed),
                                np.uint32(seed >> _U32))
     return _u53(_pair_bits(y0, y1)), _u53(_pair_bits(y2, y3))
+
+
+@njit
+def uniform4(seed, stream, group, purpose):
+    """The uniforms of trials ``4*group .. 4*group + 3`` of ``(stream, purpose)``.
+
+    Kept for kernels written against the Philox4x64 API (one block served 4 trials); under
+    Philox4x32 it is two :func:`uniform2` blocks, so it follows the contract above.
+    """
+    word = stream_word(stream, purpose)
+    pair = np.uint64(group) << _U1
+    a, b = uniform2(seed, word, pair)
+    c, d = uniform2(seed, word, pair + _U1)
+    return a, b, c, d
 
 
 @njit(inline="always")

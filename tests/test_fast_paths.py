@@ -212,3 +212,39 @@ def test_bench_command_runs(capsys):
     res = json.loads(capsys.readouterr().out)
     assert set(res["targets"]) >= {"speedup_vs_numpy_idiomatic", "ns_per_trial_all_threads"}
     assert res["engine"]["ns_per_trial_all_threads"] > 0
+
+
+@njit
+def _compat_fill(seed, stream, first, n, purpose, out):
+    u = np.empty(256)
+    for s0 in range(0, n, 256):
+        m = min(256, n - s0)
+        kernel._fill_uniforms(seed, stream, first + s0, m, purpose, u)
+        out[s0:s0 + m] = u[:m]
+
+
+def test_compatibility_generator_matches_uniforms():
+    # kernel._fill_uniforms (the earlier API, kept for the vintage kernel) follows the contract.
+    out = np.empty(1001)
+    _compat_fill(np.uint64(5), np.uint64(77), 4096, 1001, np.uint64(2), out)
+    assert np.array_equal(out, rng.uniforms(5, 77, 4096, 1001, purpose=2))
+
+
+def test_zero_blocks_call_compiles_only():
+    # A run_blocks call with no blocks (used to time the compile apart) does no work.
+    from engine.kernel import N_MOM, N_OUT
+
+    plan = make_plan_default()
+    blk = np.zeros((1, 1, N_OUT, N_MOM))
+    hits = np.full((1, 1), -1, dtype=np.int64)
+    nf = np.zeros((1, 1, N_OUT), dtype=np.int64)
+    hist = np.zeros((2, 1, N_OUT, SK_NBINS), dtype=np.int64)
+    kernel.run_blocks(*plan.kernel_args(), np.uint64(1), np.uint64(0), 10, 0, 0, 16, blk, hits,
+                      nf, hist)
+    assert hits[0, 0] == -1 and not hist.any()
+
+
+def make_plan_default():
+    from engine.plan import make_plan
+
+    return make_plan(engine.load_config(None))

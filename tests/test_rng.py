@@ -335,3 +335,17 @@ def test_streams_uncorrelated(other):
     r = float(np.corrcoef(u, v)[0, 1])
     bound = k / math.sqrt(N_FIT)
     assert abs(r) < bound, f"r = {r:.2e}, bound {bound:.2e} (k={k}, n={N_FIT})"
+
+
+@njit
+def _quads(seed, stream, n_groups, purpose, out):
+    for g in range(n_groups):
+        out[4 * g], out[4 * g + 1], out[4 * g + 2], out[4 * g + 3] = rng.uniform4(
+            seed, stream, g, purpose)
+
+
+def test_uniform4_compatibility_matches_uniforms():
+    # uniform4 (trials 4g .. 4g+3) is kept for kernels written against the earlier API.
+    out = np.empty(400)
+    _quads(np.uint64(SEED), np.uint64(STREAM), 100, np.uint64(3), out)
+    assert_array_equal(out, rng.uniforms(SEED, STREAM, 0, 400, purpose=3))
