@@ -50,7 +50,10 @@ def main() -> None:
         str(ROOT / "benchmarks" / "scenarios" / "bench-30.toml")])
     ap.add_argument("--trials", type=int, default=4_000_000)
     ap.add_argument("--threads", type=int, nargs="*", default=[1, 2])
+    ap.add_argument("--label", default="before", help="what OLD is (e.g. a commit id)")
+    ap.add_argument("--out", type=Path, help="also write the rows as JSON")
     args = ap.parse_args()
+    load_before = os.getloadavg()
     rows = []
     for cfg in args.configs:
         for th in args.threads:
@@ -60,6 +63,10 @@ def main() -> None:
                          "after_ns": round(new, 1), "speedup": round(old / new, 2)})
             print(json.dumps(rows[-1]), flush=True)
     print(f"load average: {os.getloadavg()}")
+    if args.out:
+        args.out.write_text(json.dumps({"old": args.label, "trials": args.trials,
+                                        "load_before": load_before,
+                                        "load_after": os.getloadavg(), "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

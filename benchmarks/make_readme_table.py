@@ -1,14 +1,16 @@
 """Rewrite README.md's speed section from a `capexgap bench --json` result. Never hand-edit it.
 
-    python benchmarks/make_readme_table.py [RESULT.json]     # default: newest in results/
+    python benchmarks/make_readme_table.py [RESULT.json] [--before-after BA.json]
 
-Replaces everything between ``<!-- bench:start -->`` and ``<!-- bench:end -->``.
+Replaces everything between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` (RESULT: default
+the newest ``results/bench-*.json``), and between ``<!-- before-after:start -->`` and
+``<!-- before-after:end -->`` from ``benchmarks/before_after.py --out`` (default: the newest
+``results/before-after-*.json``, if any).
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,22 +97,50 @@ def _row(label: str, v: float, ref: float) -> str:
     return f"| {label} | {v:,.1f} | {1e3 / v:,.1f} | {v / ref:.2f}x |"
 
 
-def main() -> None:
-    if len(sys.argv) > 1:
-        path = Path(sys.argv[1])
-    else:
-        path = max((ROOT / "benchmarks" / "results").glob("*.json"),
-                   key=lambda p: p.stat().st_mtime)
-    res = json.loads(path.read_text())
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    a, b = text.index(START) + len(START), text.index(END)
+def before_after(res: dict, source: str) -> str:
+    lines = [f"Generated from `{source}`: {res['trials']:,} trials per run, load average "
+             f"{res['load_before'][0]:.2f} before and {res['load_after'][0]:.2f} after; "
+             f"before = {res['old']}.", "",
+             "| scenario | threads | before, ns/trial | after, ns/trial | speed-up |",
+             "|---|---:|---:|---:|---:|"]
+    for r in res["rows"]:
+        lines.append(f"| {r['config']} | {r['threads']} | {r['before_ns']:,.1f} | "
+                     f"{r['after_ns']:,.1f} | {r['speedup']:.2f}x |")
+    return "\n".join(lines)
+
+
+def _replace(text: str, start: str, end: str, body: str) -> str:
+    a, b = text.index(start) + len(start), text.index(end)
+    return text[:a] + "\n" + body + "\n" + text[b:]
+
+
+def _rel(path: Path) -> str:
     try:
-        source = path.resolve().relative_to(ROOT)
+        return str(path.resolve().relative_to(ROOT))
     except ValueError:
-        source = path
-    readme.write_text(text[:a] + "\n" + table(res, str(source)) + "\n" + text[b:])
-    print(f"README.md: speed section rewritten from {source}")
+        return str(path)
+
+
+def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("result", nargs="?", type=Path)
+    ap.add_argument("--before-after", type=Path)
+    args = ap.parse_args()
+    results = ROOT / "benchmarks" / "results"
+    path = args.result or max(results.glob("bench-*.json"), key=lambda p: p.stat().st_mtime)
+    readme = ROOT / "README.md"
+    text = _replace(readme.read_text(), START, END,
+                    table(json.loads(path.read_text()), _rel(path)))
+    ba = args.before_after or max(results.glob("before-after-*.json"),
+                                  key=lambda p: p.stat().st_mtime, default=None)
+    if ba is not None:
+        text = _replace(text, "<!-- before-after:start -->", "<!-- before-after:end -->",
+                        before_after(json.loads(ba.read_text()), _rel(ba)))
+    readme.write_text(text)
+    print(f"README.md: speed section rewritten from {_rel(path)}"
+          + (f" and {_rel(ba)}" if ba is not None else ""))
 
 
 if __name__ == "__main__":
