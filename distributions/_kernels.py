@@ -27,6 +27,13 @@ fixed or uniform sample).  Inlined at numba-IR level, reading the ``par`` row in
 taking the table's data pointer in the first block lets numba's refcount pruning remove them;
 the heavy helpers then take scalars only and stay ordinary (shared, compiled-once) functions.
 
+Block kernels (``sample_block_p``, ``ndtri_block``): the engine's kernel samples one input for a
+sub-block of trials per call, bit for bit what ``sample_u`` gives trial by trial, arranged so
+LLVM vectorises the common case (AS241's central branch on every lane, the tail lanes gathered
+and done vectorised, exp on every lane) with scalar fix-ups for rare lanes.  They take raw
+pointers (``addr``), so a call costs no refcounting and each compiles once.  ``exp``, ``log``
+and ``fma`` are plain IEEE arithmetic (no libm, no SVML), so vectorised and scalar code agree.
+
 Dependency rule: numpy, numba and the stdlib only.
 """
 

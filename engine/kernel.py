@@ -227,11 +227,12 @@ def run_blocks(codes, params, tables, streams, is_random, depreciation, rev0, se
     first_block = int(first_block)
     n_threads = min(numba.get_num_threads(), n_chunks)
     next_chunk = itertools.count()  # next() is atomic under the GIL: dynamic scheduling
+    stop = []  # set when the caller is interrupted: workers take no further chunk
 
     def work(row):
         # Chunks are handed out one at a time, so a thread slowed by other load takes fewer;
         # which thread runs a chunk changes nothing but the (integer) sketch row it adds to.
-        while (c := next(next_chunk)) < n_chunks:
+        while not stop and (c := next(next_chunk)) < n_chunks:
             _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed,
                        n_trials, first_block, c * chunk_blocks,
                        min((c + 1) * chunk_blocks, n_blocks), blk, hits, nonfinite, hist[row])
@@ -242,8 +243,13 @@ def run_blocks(codes, params, tables, streams, is_random, depreciation, rev0, se
     elif n_threads <= 1:
         work(0)
     else:
-        for f in [_pool().submit(work, row) for row in range(n_threads)]:
-            f.result()
+        futures = [_pool().submit(work, row) for row in range(n_threads)]
+        try:
+            for f in futures:
+                f.result()
+        except BaseException:  # e.g. KeyboardInterrupt while waiting: let the workers finish
+            stop.append(True)  # their current chunk only; the wave's results are discarded
+            raise
 
 
 _POOL: ThreadPoolExecutor | None = None
