@@ -440,11 +440,57 @@ def _table(lo: float, hi: float, w: float, row: float, zmax: float, inv_h: float
     else:  # nan
         return math.nan
     # Scale back from whichever end is nearer, so x keeps its relative precision near that bound.
+    # (exp is ours, not libm's, so the vectorised table_block gives the same bits.)
     if y <= 0.0:
-        e = math.exp(y)
+        e = exp(y)
         return lo + w * (e / (1.0 + e))
-    e = math.exp(-y)
+    e = exp(-y)
     return hi - w * (e / (1.0 + e))
+
+
+_TWO52 = 4503599627370496.0  # 2**52: x + 2**52 - 2**52 rounds 0 <= x < 2**51 to an integer
+_TWO52_BITS = 0x4330000000000000
+
+
+@njit(error_model="numpy")
+def table_block(lo, hi, w, row, zmax, inv_h, log_phi_z, z, m, tp, nk, out, bad):
+    """``out[i] = _table(..., z[i], tp, nk)`` for i < m, bitwise (pointers: z, tp, out, bad).
+
+    The interior of the table (all but u < 1e-17 or u > 1 - 1e-17) branch-free and vectorised:
+    the knot index by exact float arithmetic (no int conversion, which AVX2 lacks), the four
+    knot values gathered, the cubic and the logistic back-transform with ``exp_fast``; lanes
+    outside (tails, nan, |y| > 708) are listed in ``bad`` (int64 scratch) and redone by the
+    scalar :func:`_table`.
+    """
+    base = int(row) * (nk + 2) * 2
+    top = float(nk - 1)
+    nb = 0
+    for i in range(m):
+        t = (z[i] + zmax) * inv_h
+        inr = (t >= 0.0) & (t <= top)
+        tc = t if inr else 0.0
+        rf = (tc + _TWO52) - _TWO52  # nearest integer ...
+        fl = rf - 1.0 if rf > tc else rf  # ... made the floor: int(t) of the scalar code
+        fl = min(fl, top - 1.0)
+        s = tc - fl
+        k = base + 2 * (_f64_to_i64(fl + _TWO52) - _TWO52_BITS)
+        y0 = tp[k]
+        m0 = tp[k + 1]
+        y1 = tp[k + 2]
+        m1 = tp[k + 3]
+        s1 = 1.0 - s
+        y = (s1 * s1 * ((1.0 + 2.0 * s) * y0 + s * m0)
+             + s * s * ((3.0 - 2.0 * s) * y1 - s1 * m1))
+        neg = y <= 0.0
+        e = exp_fast(y if neg else -y)
+        v = e / (1.0 + e)
+        out[i] = lo + w * v if neg else hi - w * v
+        ok = inr & (abs(y) <= EXP_FAST_MAX)
+        bad[nb] = i
+        nb += not ok
+    for k2 in range(nb):
+        i = bad[k2]
+        out[i] = _table(lo, hi, w, row, zmax, inv_h, log_phi_z, z[i], tp, nk)
 
 
 # --------------------------------------------------------------------------------------------
@@ -700,8 +746,7 @@ def sample_block_p(code: int, par, u, m: int, tp, nk: int, out, zb, idx, zt) -> 
             out[i] = lo if ui < p3 else hi
     elif code == PERT or code == BETA:
         ndtri_block(u, m, zb, idx, zt)
-        for i in range(m):
-            out[i] = _table(p0, p1, p2, p3, p4, p5, p6, zb[i], tp, nk)
+        table_block(p0, p1, p2, p3, p4, p5, p6, zb, m, tp, nk, out, idx)
     elif code == TRUNCNORMAL:
         for i in range(m):
             out[i] = _truncnormal(p0, p1, p2, p3, p4, p5, p6, u[i], 1.0 - u[i])
