@@ -418,13 +418,8 @@ def _reduce_point(outs, m, a, cnt, bad, hrows, bins):
 @njit(inline="always")
 def _fill_uniforms(seed, stream, first, m, purpose, u):
     """u[0:m] = uniforms of trials first .. first+m-1 of (stream, purpose); first even."""
-    word = stream_word(stream, purpose)
-    g0 = np.uint64(first) >> np.uint64(1)
-    for g in range((m + 1) // 2):
-        a, b = uniform2(seed, word, g0 + np.uint64(g))
-        u[2 * g] = a
-        if 2 * g + 1 < m:
-            u[2 * g + 1] = b
+    w = np.empty((4, (m + 1) // 2), dtype=np.uint32)  # scratch of the vectorised generator
+    fill_uniforms(seed, stream_word(stream, purpose), first, m, u, w)
 
 
 @njit(inline="always")
