@@ -27,6 +27,13 @@ fixed or uniform sample).  Inlined at numba-IR level, reading the ``par`` row in
 taking the table's data pointer in the first block lets numba's refcount pruning remove them;
 the heavy helpers then take scalars only and stay ordinary (shared, compiled-once) functions.
 
+Block kernels (``sample_block_p``, ``ndtri_block``): the engine's kernel samples one input for a
+sub-block of trials per call, bit for bit what ``sample_u`` gives trial by trial, arranged so
+LLVM vectorises the common case (AS241's central branch on every lane, the tail lanes gathered
+and done vectorised, exp on every lane) with scalar fix-ups for rare lanes.  They take raw
+pointers (``addr``), so a call costs no refcounting and each compiles once.  ``exp``, ``log``
+and ``fma`` are plain IEEE arithmetic (no libm, no SVML), so vectorised and scalar code agree.
+
 Dependency rule: numpy, numba and the stdlib only.
 """
 
@@ -34,6 +41,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+from llvmlite import ir
 from numba import njit, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
@@ -87,6 +96,202 @@ def ndtr(z: float) -> float:
     return y
 
 
+# --------------------------------------------------------------------------------------------
+# exp and log without libm: the same arithmetic whether LLVM vectorises the loop or not
+# --------------------------------------------------------------------------------------------
+# libm's exp/log are scalar calls, and LLVM vectorises a loop that calls them only through a
+# vector math library (SVML), whose results differ from the scalar libm's in the last bit: a
+# kernel's vectorised loop and ``engine.trace``'s scalar recomputation would then disagree.
+# These are plain IEEE arithmetic (no fused multiply-add: numba does not allow contraction), so
+# every caller, vectorised or not, gets the same bits.  Accuracy: <= 1 ulp (tested against
+# math.exp / math.log); outside their fast ranges they defer to libm.
+
+
+@intrinsic
+def _f64_to_i64(typingctx, x):
+    """Reinterpret a float64's bits as int64 (a no-op bitcast; vectorises)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _i64_to_f64(typingctx, x):
+    """Reinterpret an int64's bits as float64 (a no-op bitcast; vectorises)."""
+    if x != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c with one rounding (LLVM ``llvm.fma.f64``: one vfmadd instruction on x86-64
+    with FMA, vectorises; exactly rounded everywhere, so scalar and vector code agree)."""
+    if not (a == types.float64 and b == types.float64 and c == types.float64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return types.float64(types.float64, types.float64, types.float64), codegen
+
+
+@njit(inline="always")
+def _poly7(x, c0, c1, c2, c3, c4, c5, c6, c7):
+    # c0 + c1 x + ... + c7 x**7 by Estrin's scheme with fused multiply-adds: a dependency chain
+    # of 4 operations instead of Horner's 7 (these loops are latency-bound when vectorised).
+    x2 = x * x
+    x4 = x2 * x2
+    lo = fma(fma(c3, x, c2), x2, fma(c1, x, c0))
+    hi = fma(fma(c7, x, c6), x2, fma(c5, x, c4))
+    return fma(hi, x4, lo)
+
+
+_INV_LN2 = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 with 32 trailing zero bits (fdlibm): k * HI exact
+_LN2_LO = 1.90821492927058770002e-10
+_ROUND_SHIFTER = 6755399441055744.0  # 1.5 * 2**52: x + S - S rounds x to an integer (|x| < 2**51)
+_SHIFTER_BITS = 0x4338000000000000
+#: |x| <= EXP_FAST_MAX: 2**k * exp(r) is a normal number, no overflow or underflow.
+EXP_FAST_MAX = 708.0
+# 1/k!, k = 2 .. 13: Taylor series of exp on |r| <= ln(2)/2, truncation error < 4e-18.
+_E2 = 1.0 / 2
+_E3 = 1.0 / 6
+_E4 = 1.0 / 24
+_E5 = 1.0 / 120
+_E6 = 1.0 / 720
+_E7 = 1.0 / 5040
+_E8 = 1.0 / 40320
+_E9 = 1.0 / 362880
+_E10 = 1.0 / 3628800
+_E11 = 1.0 / 39916800
+_E12 = 1.0 / 479001600
+_E13 = 1.0 / 6227020800
+
+
+@njit(inline="always")
+def exp_fast(x: float) -> float:
+    """exp(x) for |x| <= EXP_FAST_MAX, branch-free (callers check the range)."""
+    t = x * _INV_LN2 + _ROUND_SHIFTER
+    kf = t - _ROUND_SHIFTER  # nearest integer to x / ln 2
+    k = _f64_to_i64(t) - _SHIFTER_BITS  # the same integer, read from the bits
+    r = (x - kf * _LN2_HI) - kf * _LN2_LO  # |r| <= ln(2)/2 (Cody-Waite)
+    # exp(r) = 1 + (r + r**2 q(r)), q of degree 11 by Estrin's scheme with fused multiply-adds,
+    # and the 1 added last, so the only large rounding is the final one: <= 1 ulp in all.
+    r2 = r * r
+    r4 = r2 * r2
+    r8 = r4 * r4
+    e0 = fma(fma(_E5, r, _E4), r2, fma(_E3, r, _E2))
+    e1 = fma(fma(_E9, r, _E8), r2, fma(_E7, r, _E6))
+    e2 = fma(fma(_E13, r, _E12), r2, fma(_E11, r, _E10))
+    q = fma(e2, r8, fma(e1, r4, e0))
+    p = 1.0 + fma(r2, q, r)
+    return p * _i64_to_f64((k + 1023) << 52)  # times 2**k, exact
+
+
+@njit
+def exp(x: float) -> float:
+    """exp(x), within 1 ulp; the same bits in scalar and vectorised code (see above)."""
+    if abs(x) <= EXP_FAST_MAX:
+        return exp_fast(x)
+    return math.exp(x)  # overflow, underflow to subnormal or 0, inf, nan
+
+
+_SQRT2 = 1.4142135623730951
+_DBL_MIN = 2.2250738585072014e-308
+_LG1 = 6.666666666666735130e-01  # fdlibm __ieee754_log coefficients
+_LG2 = 3.999999999940941908e-01
+_LG3 = 2.857142874366239149e-01
+_LG4 = 2.222219843214978396e-01
+_LG5 = 1.818357216161805012e-01
+_LG6 = 1.531383769920937332e-01
+_LG7 = 1.479819860511658591e-01
+_MANT_MASK = 0x000FFFFFFFFFFFFF
+_ONE_BITS = 0x3FF0000000000000
+_EXP_MAGIC_BITS = 0x4330000000000000
+_EXP_MAGIC = 4503599627370496.0  # 2**52 (+ 1023 bias handled below)
+
+
+@njit(inline="always")
+def log_fast(x: float) -> float:
+    """log(x) for a positive, normal, finite x, branch-free (callers check the range).
+
+    fdlibm's method: x = 2**k m with m in [sqrt(2)/2, sqrt(2)), f = m - 1, s = f / (2 + f),
+    log(1 + f) = f - f**2/2 + s (f**2/2 + R(s**2)).
+    """
+    bits = _f64_to_i64(x)
+    m = _i64_to_f64((bits & _MANT_MASK) | _ONE_BITS)  # in [1, 2)
+    # the biased exponent e as a float without an int->float conversion (no AVX2 instruction
+    # for int64): the bits 0x433 | e are the double 2**52 + e
+    ef = _i64_to_f64((bits >> 52) | _EXP_MAGIC_BITS) - _EXP_MAGIC
+    big = m > _SQRT2
+    m = m * 0.5 if big else m
+    dk = ef - 1022.0 if big else ef - 1023.0
+    f = m - 1.0
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * fma(fma(_LG6, w, _LG4), w, _LG2)
+    t2 = z * fma(fma(fma(_LG7, w, _LG5), w, _LG3), w, _LG1)
+    r = t2 + t1
+    return dk * _LN2_HI - ((hfsq - fma(s, hfsq + r, dk * _LN2_LO)) - f)
+
+
+@njit
+def log(x: float) -> float:
+    """log(x), within 1 ulp; the same bits in scalar and vectorised code (see above)."""
+    if x >= _DBL_MIN and x <= 1.7976931348623157e308:
+        return log_fast(x)
+    return math.log(x)  # 0, subnormal, inf, negative, nan
+
+
+# --------------------------------------------------------------------------------------------
+# Inverse normal CDF: AS241, split so a block version can share every operation
+# --------------------------------------------------------------------------------------------
+
+#: |p - 0.5| <= NDTRI_CENTRAL: AS241's central rational function (85% of uniforms).
+NDTRI_CENTRAL = 0.425
+
+
+@njit(inline="always")
+def ndtri_central(q: float) -> float:
+    """AS241 for q = p - 0.5 with |q| <= 0.425: q A(r) / B(r), r = 0.180625 - q**2.
+
+    Wichura's coefficients; the polynomials are evaluated by :func:`_poly7` (Estrin, fused
+    multiply-adds) rather than Horner's rule: same accuracy (tested), half the latency.
+    """
+    r = 0.180625 - q * q
+    num = _poly7(r, 3.3871328727963666080e0, 1.3314166789178437745e2, 1.9715909503065514427e3,
+                 1.3731693765509461125e4, 4.5921953931549871457e4, 6.7265770927008700853e4,
+                 3.3430575583588128105e4, 2.5090809287301226727e3)
+    den = _poly7(r, 1.0, 4.2313330701600911252e1, 6.8718700749205790830e2,
+                 5.3941960214247511077e3, 2.1213794301586595867e4, 3.9307895800092710610e4,
+                 2.8729085735721942674e4, 5.2264952788528545610e3)
+    return q * num / den
+
+
+@njit(inline="always")
+def ndtri_tail_near(r: float) -> float:
+    """AS241's first tail function of r = sqrt(-log(min(p, 1 - p))), 1.6 <= r <= 5."""
+    r -= 1.6
+    num = _poly7(r, 1.42343711074968357734e0, 4.63033784615654529590e0, 5.76949722146069140550e0,
+                 3.64784832476320460504e0, 1.27045825245236838258e0, 2.41780725177450611770e-1,
+                 2.27238449892691845833e-2, 7.74545014278341407640e-4)
+    den = _poly7(r, 1.0, 2.05319162663775882187e0, 1.67638483018380384940e0,
+                 6.89767334985100004550e-1, 1.48103976427480074590e-1, 1.51986665636164571966e-2,
+                 5.47593808499534494600e-4, 1.05075007164441684324e-9)
+    return num / den
+
+
 @njit
 def ndtri(p: float) -> float:
     """Inverse of the standard normal CDF: Wichura's algorithm AS241 (PPND16).
@@ -106,36 +311,20 @@ def ndtri(p: float) -> float:
     Notes
     -----
     For ``p > 0.5`` the tail is computed from ``1 - p``, which is exact in floating point there
-    (Sterbenz), so no precision is lost beyond that already in ``p``.
+    (Sterbenz), so no precision is lost beyond that already in ``p``.  The tails take ``log``
+    from :func:`log` (not libm), so :func:`ndtri_block` reproduces every bit of this function.
     """
     q = p - 0.5
-    if abs(q) <= 0.425:
-        r = 0.180625 - q * q
-        num = (((((((2.5090809287301226727e3 * r + 3.3430575583588128105e4) * r
-                    + 6.7265770927008700853e4) * r + 4.5921953931549871457e4) * r
-                  + 1.3731693765509461125e4) * r + 1.9715909503065514427e3) * r
-                + 1.3314166789178437745e2) * r + 3.3871328727963666080e0)
-        den = (((((((5.2264952788528545610e3 * r + 2.8729085735721942674e4) * r
-                    + 3.9307895800092710610e4) * r + 2.1213794301586595867e4) * r
-                  + 5.3941960214247511077e3) * r + 6.8718700749205790830e2) * r
-                + 4.2313330701600911252e1) * r + 1.0)
-        return q * num / den
+    if abs(q) <= NDTRI_CENTRAL:
+        return ndtri_central(q)
     if not (p >= 0.0 and p <= 1.0):  # also catches nan
         return math.nan
     r = p if q < 0.0 else 1.0 - p
     if r == 0.0:
         return -math.inf if q < 0.0 else math.inf
-    r = math.sqrt(-math.log(r))
+    r = math.sqrt(-log(r))
     if r <= 5.0:
-        r -= 1.6
-        num = (((((((7.74545014278341407640e-4 * r + 2.27238449892691845833e-2) * r
-                    + 2.41780725177450611770e-1) * r + 1.27045825245236838258e0) * r
-                  + 3.64784832476320460504e0) * r + 5.76949722146069140550e0) * r
-                + 4.63033784615654529590e0) * r + 1.42343711074968357734e0)
-        den = (((((((1.05075007164441684324e-9 * r + 5.47593808499534494600e-4) * r
-                    + 1.51986665636164571966e-2) * r + 1.48103976427480074590e-1) * r
-                  + 6.89767334985100004550e-1) * r + 1.67638483018380384940e0) * r
-                + 2.05319162663775882187e0) * r + 1.0)
+        val = ndtri_tail_near(r)
     else:
         r -= 5.0
         num = (((((((2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r
@@ -146,7 +335,7 @@ def ndtri(p: float) -> float:
                     + 1.84631831751005468180e-5) * r + 7.86869131145613259100e-4) * r
                   + 1.48753612908506148525e-2) * r + 1.36929880922735805310e-1) * r
                 + 5.99832206555887937690e-1) * r + 1.0)
-    val = num / den
+        val = num / den
     if q < 0.0:
         return -val
     return val
@@ -251,11 +440,57 @@ def _table(lo: float, hi: float, w: float, row: float, zmax: float, inv_h: float
     else:  # nan
         return math.nan
     # Scale back from whichever end is nearer, so x keeps its relative precision near that bound.
+    # (exp is ours, not libm's, so the vectorised table_block gives the same bits.)
     if y <= 0.0:
-        e = math.exp(y)
+        e = exp(y)
         return lo + w * (e / (1.0 + e))
-    e = math.exp(-y)
+    e = exp(-y)
     return hi - w * (e / (1.0 + e))
+
+
+_TWO52 = 4503599627370496.0  # 2**52: x + 2**52 - 2**52 rounds 0 <= x < 2**51 to an integer
+_TWO52_BITS = 0x4330000000000000
+
+
+@njit(error_model="numpy")
+def table_block(lo, hi, w, row, zmax, inv_h, log_phi_z, z, m, tp, nk, out, bad):
+    """``out[i] = _table(..., z[i], tp, nk)`` for i < m, bitwise (pointers: z, tp, out, bad).
+
+    The interior of the table (all but u < 1e-17 or u > 1 - 1e-17) branch-free and vectorised:
+    the knot index by exact float arithmetic (no int conversion, which AVX2 lacks), the four
+    knot values gathered, the cubic and the logistic back-transform with ``exp_fast``; lanes
+    outside (tails, nan, |y| > 708) are listed in ``bad`` (int64 scratch) and redone by the
+    scalar :func:`_table`.
+    """
+    base = int(row) * (nk + 2) * 2
+    top = float(nk - 1)
+    nb = 0
+    for i in range(m):
+        t = (z[i] + zmax) * inv_h
+        inr = (t >= 0.0) & (t <= top)
+        tc = t if inr else 0.0
+        rf = (tc + _TWO52) - _TWO52  # nearest integer ...
+        fl = rf - 1.0 if rf > tc else rf  # ... made the floor: int(t) of the scalar code
+        fl = min(fl, top - 1.0)
+        s = tc - fl
+        k = base + 2 * (_f64_to_i64(fl + _TWO52) - _TWO52_BITS)
+        y0 = tp[k]
+        m0 = tp[k + 1]
+        y1 = tp[k + 2]
+        m1 = tp[k + 3]
+        s1 = 1.0 - s
+        y = (s1 * s1 * ((1.0 + 2.0 * s) * y0 + s * m0)
+             + s * s * ((3.0 - 2.0 * s) * y1 - s1 * m1))
+        neg = y <= 0.0
+        e = exp_fast(y if neg else -y)
+        v = e / (1.0 + e)
+        out[i] = lo + w * v if neg else hi - w * v
+        ok = inr & (abs(y) <= EXP_FAST_MAX)
+        bad[nb] = i
+        nb += not ok
+    for k2 in range(nb):
+        i = bad[k2]
+        out[i] = _table(lo, hi, w, row, zmax, inv_h, log_phi_z, z[i], tp, nk)
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,7 +534,7 @@ def sample_u(code: int, par, u: float, tables) -> float:
     if code == FIXED:
         return p0
     if code == LOGNORMAL:
-        return math.exp(p0 + p1 * ndtri(u))
+        return exp(p0 + p1 * ndtri(u))
     if code == UNIFORM:
         return _uniform(p0, p1, p2, u, 1.0 - u)
     if code == NORMAL:
@@ -351,7 +586,7 @@ def sample_z(code: int, par, z: float, tables) -> float:
     if code == FIXED:
         return p0
     if code == LOGNORMAL:
-        return math.exp(p0 + p1 * z)
+        return exp(p0 + p1 * z)
     if code == UNIFORM:
         u, v = _ndtr_pair(z)
         return _uniform(p0, p1, p2, u, v)
@@ -368,15 +603,174 @@ def sample_z(code: int, par, z: float, tables) -> float:
     return math.nan
 
 
-@njit
+@njit(cache=True)
 def ppf_u_many(code: int, par, u, tables, out) -> None:
     """``out[i] = sample_u(code, par, u[i], tables)`` (the loop behind ``Distribution.ppf``)."""
     for i in range(u.size):
         out[i] = sample_u(code, par, u[i], tables)
 
 
-@njit
+@njit(cache=True)
 def ppf_z_many(code: int, par, z, tables, out) -> None:
     """``out[i] = sample_z(code, par, z[i], tables)``."""
     for i in range(z.size):
         out[i] = sample_z(code, par, z[i], tables)
+
+
+# --------------------------------------------------------------------------------------------
+# Block kernels: one dispatch per input per block of trials, vectorised where the family allows
+# --------------------------------------------------------------------------------------------
+# The kernel samples one input for a block of trials at a time.  These functions give, for
+# every i < m, *exactly* ``sample_u(code, par, u[i], tables)`` (tests check it bit for bit on
+# many uniforms for every family): they evaluate the same functions in the same operation
+# order, only arranged so that LLVM can vectorise the common case, with scalar fix-up passes
+# for the rare lanes that need another branch.
+
+
+@intrinsic
+def addr(typingctx, arr):
+    """Pointer to the first element of a C-contiguous array.
+
+    Valid while the array lives, and numba frees an array right after the last use of its
+    *name*: take the pointer in the expression that uses it (``f(addr(a))``), never keep it in
+    a variable past the array's last use.
+
+    The block kernels take raw pointers, not arrays: a call with array arguments costs an
+    atomic refcount increment and decrement per array (tens of ns, per input per sub-block),
+    and an ``inline="always"`` body instead is recompiled inside every caller (the kernel's
+    cold compile doubled). Pointers are free to pass and let each block kernel compile once.
+    """
+    if not (isinstance(arr, types.Array) and arr.layout == "C"):
+        raise TypingError(f"addr needs a C-contiguous array, got {arr}")
+    sig = types.CPointer(arr.dtype)(arr)
+
+    def codegen(context, builder, sig, args):
+        return context.make_array(sig.args[0])(context, builder, value=args[0]).data
+
+    return sig, codegen
+
+
+@intrinsic
+def offset(typingctx, ptr, k):
+    """``ptr + k`` elements (pointer arithmetic)."""
+    if not (isinstance(ptr, types.CPointer) and isinstance(k, types.Integer)):
+        return None
+    sig = ptr(ptr, types.intp)
+
+    def codegen(context, builder, sig, args):
+        return builder.gep(args[0], [args[1]])
+
+    return sig, codegen
+
+
+@njit(error_model="numpy")
+def ndtri_block(u, m, z, idx, zt):
+    """``z[i] = ndtri(u[i])`` for i < m, bitwise (all arguments but m are pointers).
+
+    Pass 1 evaluates AS241's central function on every lane (vectorised); pass 2 lists the
+    lanes outside it (15% of uniforms); pass 3 gathers them and evaluates the near tail,
+    vectorised with :func:`log_fast`; lanes beyond the near tail (p < 1.4e-11), and anything
+    that is not in (0, 1), fall back to the scalar :func:`ndtri`.
+
+    ``idx`` (int64[>= m]) and ``zt`` (float64[>= m]) are scratch.
+    """
+    for i in range(m):
+        q = u[i] - 0.5
+        z[i] = ndtri_central(q)
+        idx[i] = not (abs(q) <= NDTRI_CENTRAL)  # tail flag (vectorised with the centre)
+    nt = 0
+    for i in range(m):  # compress in place: idx[nt] is written only after idx[i >= nt] is read
+        f = idx[i]
+        idx[nt] = i
+        nt += f
+    for k in range(nt):  # gather the tail lanes: the loop below then runs on contiguous data
+        zt[k] = u[idx[k]]
+    for k in range(nt):
+        p = zt[k]
+        q = p - 0.5
+        r = p if q < 0.0 else 1.0 - p
+        ok = r >= _DBL_MIN
+        s = math.sqrt(-log_fast(r if ok else 0.5))
+        val = ndtri_tail_near(s)
+        val = -val if q < 0.0 else val
+        zt[k] = val if ok & (s <= 5.0) else math.nan
+    for k in range(nt):
+        i = idx[k]
+        v = zt[k]
+        z[i] = v if v == v else ndtri(u[i])
+
+
+@njit(error_model="numpy")
+def sample_block_p(code: int, par, u, m: int, tp, nk: int, out, zb, idx, zt) -> None:
+    """``out[i] = sample_u(code, par, u[i], tables)`` for i < m, bit for bit, dispatching once.
+
+    Every array argument is a pointer (see :func:`addr`): ``par`` the packed row, ``u`` the
+    uniforms, ``tp`` the tables' data (``nk`` knots per row), ``out`` the output (must not
+    alias ``u``), ``zb``, ``zt`` (float64[>= m]) and ``idx`` (int64[>= m]) scratch.
+    """
+    p0 = par[0]
+    p1 = par[1]
+    p2 = par[2]
+    p3 = par[3]
+    p4 = par[4]
+    p5 = par[5]
+    p6 = par[6]
+    if code == FIXED:
+        for i in range(m):
+            out[i] = p0
+    elif code == LOGNORMAL:
+        ndtri_block(u, m, zb, idx, zt)
+        nbad = 0
+        for i in range(m):
+            a = p0 + p1 * zb[i]
+            out[i] = exp_fast(a)
+            nbad += not (abs(a) <= EXP_FAST_MAX)
+        if nbad:
+            for i in range(m):
+                a = p0 + p1 * zb[i]
+                if not (abs(a) <= EXP_FAST_MAX):
+                    out[i] = math.exp(a)
+    elif code == UNIFORM:
+        for i in range(m):
+            ui = u[i]
+            out[i] = p0 + ui * p2 if ui <= 0.5 else p1 - (1.0 - ui) * p2
+    elif code == NORMAL:
+        ndtri_block(u, m, zb, idx, zt)
+        for i in range(m):
+            out[i] = p0 + p1 * zb[i]
+    elif code == TRIANGULAR:
+        for i in range(m):
+            ui = u[i]
+            lo = p0 + math.sqrt(ui * p4)
+            hi = p2 - math.sqrt((1.0 - ui) * p5)
+            out[i] = lo if ui < p3 else hi
+    elif code == PERT or code == BETA:
+        ndtri_block(u, m, zb, idx, zt)
+        table_block(p0, p1, p2, p3, p4, p5, p6, zb, m, tp, nk, out, idx)
+    elif code == TRUNCNORMAL:
+        for i in range(m):
+            out[i] = _truncnormal(p0, p1, p2, p3, p4, p5, p6, u[i], 1.0 - u[i])
+    else:
+        for i in range(m):
+            out[i] = math.nan
+
+
+@njit(inline="always")
+def sample_block(code: int, par, u, m: int, tables, out, zb, idx, zt) -> None:
+    """:func:`sample_block_p` with arrays (1-d, C-contiguous; ``tables`` as in ``sample_u``)."""
+    sample_block_p(code, addr(par), addr(u), m, _data_ptr(tables), tables.shape[1] - 2,
+                   addr(out), addr(zb), addr(idx), addr(zt))
+
+
+@njit(error_model="numpy", cache=True)
+def ppf_block_many(code: int, par, u, tables, out) -> None:
+    """``sample_block`` over a whole array in blocks of 256 (the block path behind the tests
+    that hold it to ``sample_u``)."""
+    n = u.size
+    zb = np.empty(256)
+    zt = np.empty(256)
+    idx = np.empty(256, dtype=np.int64)
+    for s in range(0, n, 256):
+        m = min(256, n - s)
+        sample_block_p(code, addr(par), offset(addr(u), s), m, _data_ptr(tables),
+                       tables.shape[1] - 2, offset(addr(out), s), addr(zb), addr(idx), addr(zt))

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import special  # scipy.stats / scipy.optimize: imported where used (0.4 s+)
 
 from . import _kernels as K
 from ._tables import (
@@ -268,6 +268,8 @@ class Distribution:
             For ``fixed`` a one-point ``scipy.stats.rv_discrete`` (scipy's continuous families
             reject a zero scale); its ``ppf``, ``cdf`` and ``mean`` behave as expected.
         """
+        from scipy import stats
+
         p = dict(self.params)
         f = self.family
         if f == "fixed":
@@ -729,6 +731,8 @@ def _fit_beta(path: str, p1: float, q1: float, p2: float, q2: float) -> tuple[fl
     moment-matched logit-normal guess and then a few fixed starts; accepts only a solution that
     reproduces both levels to 1e-12.
     """
+    from scipy import optimize
+
     z = np.array([special.ndtri(p1), special.ndtri(p2)])
     qs = np.array([q1, q2])
     lo_t, hi_t = math.log(SHAPE_MIN) - 2.0, math.log(SHAPE_MAX) + 2.0

@@ -3,7 +3,7 @@
 Layers (each may import only those above it):
 
 - ``distributions`` (separate package): families, quantile functions in numba, scipy twins.
-- ``engine.rng``: counter-based Philox4x64-10 uniforms.
+- ``engine.rng``: counter-based Philox4x32-10 uniforms (vectorised over trials).
 - ``engine.config``: TOML -> validated, frozen :class:`Scenario`.
 - ``engine.kernel`` / ``engine.plan`` / ``engine.simulate``: the fused numba kernel and its driver.
 - ``engine.vintage`` / ``engine.vintage_kernel`` / ``engine.vintage_report``: the multi-year

@@ -165,6 +165,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .cli_sweep import add_commands  # sweep, tornado (engine/cli_sweep.py)
     add_commands(sub)
+
+    b = sub.add_parser("bench", help="speed: the engine vs NumPy vs the random-number floor",
+                       description="Measure, in one run: the engine on all threads and one; "
+                       "an idiomatic and a careful NumPy implementation of the same model; the "
+                       "uniforms alone (ours and numpy's fastest); peak memory of fresh "
+                       "processes; a fresh `capexgap quote` with a cold and a warm kernel "
+                       "cache. Default scenario: bench-13 (benchmarks/scenarios/bench-13.toml).")
+    b.add_argument("config", nargs="?", metavar="CONFIG", help="scenario (default: bench-13)")
+    b.add_argument("--trials", type=_positive_int, default=10_000_000, metavar="N",
+                   help="trials for the engine and careful NumPy (default 10,000,000)")
+    b.add_argument("--threads", type=_positive_int, metavar="T",
+                   help="threads for the 'all threads' runs (default: all)")
+    b.add_argument("--repeat", type=_positive_int, default=3, metavar="R",
+                   help="best of R timed runs after a warm-up (default 3)")
+    b.add_argument("--numpy-trials", type=_positive_int, default=1_000_000, metavar="N",
+                   help="trials for the idiomatic NumPy run, which stores every trial "
+                        "(default 1,000,000; compared per trial)")
+    b.add_argument("--memory", type=_positive_int, nargs="*", default=[10**6, 10**7, 10**8],
+                   metavar="N", help="trial counts for the peak-memory processes "
+                                     "(none: skip)")
+    b.add_argument("--no-startup", action="store_true",
+                   help="skip the fresh-process cold/warm `capexgap quote` timings")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.add_argument("--out", metavar="FILE.json", help="also write the JSON to a file")
+    b.set_defaults(func=_bench)
     return parser
 
 
@@ -348,6 +373,21 @@ def _plot(args: argparse.Namespace) -> int:
     from .plot import plot_file
 
     print(plot_file(args.result, args.out, force=args.force))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    log = None if args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    res = bench.run(args.config, trials=args.trials, threads=args.threads, repeat=args.repeat,
+                    numpy_trials=args.numpy_trials, memory=tuple(args.memory),
+                    startup=not args.no_startup, log=log)
+    text = bench.dumps(res)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    print(text if args.json else bench.format_text(res))
     return 0
 
 

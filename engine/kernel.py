@@ -6,7 +6,7 @@ computed in trial order and merged across blocks strictly in block order, so the
 not depend on how blocks are grouped into chunks, on the thread count or on the worker count:
 a block is a pure function of (plan, seed, block index). Integer accumulators (hits, sketch
 counts) are exact under any order, so they are kept per thread and summed afterwards (a shared
-``hist[i] += 1`` across ``prange`` iterations would lose counts).
+``hist[i] += 1`` across threads would lose counts).
 
 Accumulators per (point, output):
 - per block: n, mean, M2 (shifted sums, then Chan's formula), min, max  -> ``blk``
@@ -16,19 +16,22 @@ Accumulators per (point, output):
 
 from __future__ import annotations
 
+import itertools
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange
+from numba import njit
 from numba.core import types
 from numba.extending import intrinsic
 
 from distributions import sample_u
+from distributions._kernels import _data_ptr, addr, offset, sample_block_p
 
 from . import _jit  # noqa: F401  (sets the cache folder before the decorators below run)
-from .rng import uniform4
+from .rng import _PURPOSE_MUL, fill_uniforms, stream_word, uniform2
 
 #: Trials per block: the fixed unit of float reduction order (part of the result's definition).
 BLOCK = 4096
@@ -106,30 +109,34 @@ def sketch_bin_bounds() -> tuple[np.ndarray, np.ndarray]:
     return lower, upper
 
 
+@njit
+def charge_rate(depreciation: int, life_or_years: float, r: float, gain: float) -> float:
+    """Annual capital charge per $1 of capex (DESIGN.md §1): CRF(r, L), or r + ln(gain)/years."""
+    if depreciation == 0:
+        if r == 0.0:
+            return 1.0 / life_or_years
+        # capital recovery factor r / (1 - (1+r)^-L), written to stay accurate for small r
+        return r / -math.expm1(-life_or_years * math.log1p(r))
+    return r + math.log(gain) / life_or_years
+
+
 @njit(inline="always")
 def one_year_model(x, depreciation: int, rev0: int, out) -> bool:
     """Cahn's chain for one trial (DESIGN.md §1); writes `out`, returns whether revenue covers.
 
     ``x`` = [gpu_spend, energy_ratio, margin, life_or_generation_years, cost_of_capital,
     (perf_per_dollar_gain,) revenue_1, ..., revenue_n]; revenues start at index ``rev0``.
+    The scalar statement of the model: :func:`_model_block` is the same arithmetic on columns.
     """
     g = x[0]
     capex = g * (1.0 + x[1])
     keep = 1.0 - x[2]  # share of revenue left after the end user's gross margin
-    r = x[4]
-    if depreciation == 0:
-        life = x[3]
-        if r == 0.0:
-            charge_rate = 1.0 / life
-        else:
-            # capital recovery factor r / (1 - (1+r)^-L), written to stay accurate for small r
-            charge_rate = r / -math.expm1(-life * math.log1p(r))
-    else:
-        charge_rate = r + math.log(x[5]) / x[3]
+    gain = x[5] if depreciation == 1 else 1.0
+    rate = charge_rate(depreciation, x[3], x[4], gain)
     revenue = 0.0
     for i in range(rev0, x.shape[0]):
         revenue += x[i]
-    required_annual = capex * charge_rate / keep
+    required_annual = capex * rate / keep
     out[O_CAPEX] = capex
     out[O_REQ] = capex / keep
     out[O_REQ_ANNUAL] = required_annual
@@ -139,56 +146,48 @@ def one_year_model(x, depreciation: int, rev0: int, out) -> bool:
     return revenue >= required_annual
 
 
-#: Trials per sub-block: the structure-of-arrays unit inside a block (fits in L1 cache).
-SUB = 128
+#: Trials per sub-block: the structure-of-arrays unit inside a block (its columns stay in L1).
+SUB = 256
 
 
 @njit(inline="always")
-def _fill_uniforms(seed, stream, first, m, purpose, u):
-    """u[0:m] = uniforms of trials first .. first+m-1 (first is a multiple of 4)."""
-    g0 = first // 4
-    for g in range((m + 3) // 4):
-        u0, u1, u2, u3 = uniform4(seed, stream, np.uint64(g0 + g), purpose)
-        i = 4 * g
-        u[i] = u0
-        if i + 1 < m:
-            u[i + 1] = u1
-        if i + 2 < m:
-            u[i + 2] = u2
-        if i + 3 < m:
-            u[i + 3] = u3
+def _model_block(xs, p, m, depreciation, rev0, rate_fixed, outs, cover, rate):
+    """The one-year model over m trials of point p held as columns xs[p, input, trial].
 
-
-@njit(inline="always")
-def _model_block(xs, m, depreciation, rev0, outs, cover):
-    """The one-year model over m trials held as columns xs[input, trial]."""
-    n_in = xs.shape[0]
+    Every output is computed with the operations of :func:`one_year_model`, in its order, so
+    each trial's outputs are bitwise those of ``engine.trace``. The loops are branch-free
+    (selects) and vectorise. ``rate_fixed``: life and cost of capital are fixed inputs, so the
+    capital charge is one number.
+    """
+    n_in = xs.shape[1]
+    if rate_fixed:
+        gain = xs[p, 5, 0] if depreciation == 1 else 1.0
+        c = charge_rate(depreciation, xs[p, 3, 0], xs[p, 4, 0], gain)
+        for i in range(m):
+            rate[i] = c
+    else:
+        for i in range(m):
+            gain = xs[p, 5, i] if depreciation == 1 else 1.0
+            rate[i] = charge_rate(depreciation, xs[p, 3, i], xs[p, 4, i], gain)
     for i in range(m):
-        g = xs[0, i]
-        capex = g * (1.0 + xs[1, i])
-        keep = 1.0 - xs[2, i]
-        r = xs[4, i]
-        if depreciation == 0:
-            if r == 0.0:
-                charge_rate = 1.0 / xs[3, i]
-            else:
-                charge_rate = r / -math.expm1(-xs[3, i] * math.log1p(r))
-        else:
-            charge_rate = r + math.log(xs[5, i]) / xs[3, i]
-        revenue = 0.0
-        for j in range(rev0, n_in):
-            revenue += xs[j, i]
-        required_annual = capex * charge_rate / keep
+        outs[O_REV, i] = 0.0
+    for j in range(rev0, n_in):
+        for i in range(m):
+            outs[O_REV, i] += xs[p, j, i]
+    for i in range(m):
+        g = xs[p, 0, i]
+        capex = g * (1.0 + xs[p, 1, i])
+        keep = 1.0 - xs[p, 2, i]
+        revenue = outs[O_REV, i]
+        required_annual = capex * rate[i] / keep
         outs[O_CAPEX, i] = capex
         outs[O_REQ, i] = capex / keep
         outs[O_REQ_ANNUAL, i] = required_annual
-        outs[O_REV, i] = revenue
         outs[O_GAP, i] = required_annual - revenue
         outs[O_S2R, i] = g / revenue if revenue != 0.0 else math.inf
         cover[i] = revenue >= required_annual
 
 
-@njit(parallel=True, error_model="numpy", cache=True)
 def run_blocks(codes, params, tables, streams, is_random, depreciation, rev0, seed, purpose,
                n_trials, first_block, n_blocks, chunk_blocks, blk, hits, nonfinite, hist):
     """Simulate blocks ``first_block .. first_block + n_blocks - 1`` (trials < n_trials).
@@ -204,7 +203,7 @@ def run_blocks(codes, params, tables, streams, is_random, depreciation, rev0, se
     depreciation, rev0 : int
         Model options (see :func:`one_year_model`).
     seed, purpose : uint64
-        Generator key word and counter word (0 for the main run).
+        Generator key and purpose (0 for the main run); see ``engine.rng``.
     blk : float64[n_blocks, P, N_OUT, N_MOM]; hits : int64[n_blocks, P];
     nonfinite : int64[n_blocks, P, N_OUT]
         Per-block outputs (overwritten).
@@ -212,60 +211,215 @@ def run_blocks(codes, params, tables, streams, is_random, depreciation, rev0, se
         Per-thread sketch counts (added to; exact under any order).
 
     Within a block, trials are processed in sub-blocks of SUB as columns (structure of
-    arrays): the uniforms of one input, then its quantile transform, then the model, then the
-    reductions, each a tight loop the compiler can pipeline.
+    arrays): the uniforms of one input (vectorised Philox), then its quantile transform
+    (``distributions.sample_block``: one dispatch, vectorised), then the model, then the
+    reductions, each a tight loop.
+
+    Chunks of ``chunk_blocks`` blocks run on ``numba.get_num_threads()`` Python threads, each
+    calling the compiled :func:`_run_chunk` without the GIL. A Python function with the
+    signature the numba kernel had, so callers are unchanged.
     """
+    n_chunks = (n_blocks + chunk_blocks - 1) // chunk_blocks
+    mix = (int(purpose) * int(_PURPOSE_MUL)) & 0xFFFFFFFFFFFFFFFF
+    words = np.asarray(streams, dtype=np.uint64) ^ np.uint64(mix)  # rng.stream_word
+    seed = np.uint64(seed)
+    n_trials = int(n_trials)
+    first_block = int(first_block)
+    n_threads = min(numba.get_num_threads(), n_chunks)
+    next_chunk = itertools.count()  # next() is atomic under the GIL: dynamic scheduling
+    stop = []  # set when the caller is interrupted: workers take no further chunk
+
+    def work(row):
+        # Chunks are handed out one at a time, so a thread slowed by other load takes fewer;
+        # which thread runs a chunk changes nothing but the (integer) sketch row it adds to.
+        while not stop and (c := next(next_chunk)) < n_chunks:
+            _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed,
+                       n_trials, first_block, c * chunk_blocks,
+                       min((c + 1) * chunk_blocks, n_blocks), blk, hits, nonfinite, hist[row])
+
+    if n_chunks == 0:  # nothing to run: compile (or load) the kernel only, as callers expect
+        _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed, n_trials,
+                   first_block, 0, 0, blk, hits, nonfinite, hist[0])
+    elif n_threads <= 1:
+        work(0)
+    else:
+        futures = [_pool().submit(work, row) for row in range(n_threads)]
+        try:
+            for f in futures:
+                f.result()
+        except BaseException:  # e.g. KeyboardInterrupt while waiting: let the workers finish
+            stop.append(True)  # their current chunk only; the wave's results are discarded
+            raise
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Worker threads for :func:`run_blocks` (as many as numba may use; created once)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=numba.config.NUMBA_NUM_THREADS,
+                                   thread_name_prefix="capexgap-kernel")
+    return _POOL
+
+
+# The work is this compiled function, one chunk per call, run without the GIL by the worker
+# threads of run_blocks. Threads rather than numba's prange: a parallel=True kernel costs
+# seconds more cold compile (numba's parfor passes outline and re-analyse the loop body), and
+# a call costs microseconds next to a chunk's milliseconds of work.
+@njit(error_model="numpy", nogil=True, cache=True)
+def _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed, n_trials,
+               first_block, b_start, b_end, blk, hits, nonfinite, hist):
+    """Blocks ``b_start .. b_end - 1`` of a run_blocks call (``hist``: this thread's rows)."""
     n_points = codes.shape[0]
     n_in = codes.shape[1]
-    n_chunks = (n_blocks + chunk_blocks - 1) // chunk_blocks
-    for c in prange(n_chunks):
-        tid = numba.get_thread_id()
-        u = np.empty(SUB)
-        xs = np.empty((n_points, n_in, SUB))
-        outs = np.empty((N_OUT, SUB))
-        cover = np.empty(SUB, dtype=np.bool_)
-        acc = np.empty((n_points, N_OUT, 5))  # shift, s1, s2, min, max
-        cnt = np.empty((n_points, N_OUT), dtype=np.int64)
-        bad = np.empty((n_points, N_OUT), dtype=np.int64)
-        # inputs fixed at every point: set once per chunk
-        for j in range(n_in):
-            if not is_random[j]:
-                for p in range(n_points):
-                    v = sample_u(codes[p, j], params[p, j], 0.5, tables)
-                    for i in range(SUB):
-                        xs[p, j, i] = v
-        b_end = min((c + 1) * chunk_blocks, n_blocks)
-        for b in range(c * chunk_blocks, b_end):
-            gb = first_block + b
-            t0 = gb * BLOCK
-            t1 = min(t0 + BLOCK, n_trials)
-            cnt[:, :] = 0
-            bad[:, :] = 0
-            h = np.int64(0)
+    rate_fixed = not (is_random[3] or is_random[4] or (depreciation == 1 and is_random[5]))
+    n_par = params.shape[2]
+    par_p = addr(params)
+    tab_p = _data_ptr(tables)
+    nk = tables.shape[1] - 2
+    u = np.empty(SUB)
+    wscr = np.empty((4, SUB // 2), dtype=np.uint32)
+    zb = np.empty(SUB)
+    zt = np.empty(SUB)
+    idx = np.empty(SUB, dtype=np.int64)
+    xs = np.empty((n_points, n_in, SUB))
+    outs = np.empty((N_OUT, SUB))
+    rate = np.empty(SUB)
+    cover = np.empty(SUB, dtype=np.bool_)
+    bins = np.empty((N_OUT, SUB), dtype=np.int64)
+    acc = np.empty((n_points, N_OUT, 5))  # shift, s1, s2, min, max
+    cnt = np.empty((n_points, N_OUT), dtype=np.int64)
+    bad = np.empty((n_points, N_OUT), dtype=np.int64)
+    # inputs fixed at every point: set once per chunk
+    for j in range(n_in):
+        if not is_random[j]:
             for p in range(n_points):
-                hits[b, p] = 0
-            for s0 in range(t0, t1, SUB):
-                m = min(SUB, t1 - s0)
-                for j in range(n_in):
-                    if is_random[j]:
-                        _fill_uniforms(seed, streams[j], s0, m, purpose, u)
-                        for p in range(n_points):
-                            cd = codes[p, j]
-                            pr = params[p, j]
-                            for i in range(m):
-                                xs[p, j, i] = sample_u(cd, pr, u[i], tables)
-                for p in range(n_points):
-                    _model_block(xs[p], m, depreciation, rev0, outs, cover)
-                    h = 0
-                    for i in range(m):
-                        h += cover[i]
-                    hits[b, p] += h
-                    for o in range(N_OUT):
-                        _reduce_row(outs[o], m, acc[p, o], cnt[p], bad[p], o, hist[tid, p, o])
+                v = sample_u(codes[p, j], params[p, j], 0.5, tables)
+                for i in range(SUB):
+                    xs[p, j, i] = v
+    for b in range(b_start, b_end):
+        t0 = (first_block + b) * BLOCK
+        t1 = min(t0 + BLOCK, n_trials)
+        cnt[:, :] = 0
+        bad[:, :] = 0
+        for p in range(n_points):
+            hits[b, p] = 0
+        for s0 in range(t0, t1, SUB):
+            m = min(SUB, t1 - s0)
+            for j in range(n_in):
+                if is_random[j]:
+                    fill_uniforms(seed, words[j], s0, m, u, wscr)
+                    for p in range(n_points):
+                        # pointers taken at the call: an array used only through a pointer
+                        # taken earlier would be freed after its last use by name
+                        sample_block_p(codes[p, j], offset(par_p, (p * n_in + j) * n_par),
+                                       addr(u), m, tab_p, nk,
+                                       offset(addr(xs), (p * n_in + j) * SUB), addr(zb),
+                                       addr(idx), addr(zt))
             for p in range(n_points):
-                for o in range(N_OUT):
-                    nonfinite[b, p, o] = bad[p, o]
-                    _finalise(blk[b, p, o], acc[p, o], cnt[p, o])
+                _model_block(xs, p, m, depreciation, rev0, rate_fixed, outs, cover, rate)
+                h = np.int64(0)
+                for i in range(m):
+                    h += cover[i]
+                hits[b, p] += h
+                _reduce_point(outs, m, acc[p], cnt[p], bad[p], hist[p], bins)
+        for p in range(n_points):
+            for o in range(N_OUT):
+                nonfinite[b, p, o] = bad[p, o]
+                _finalise(blk[b, p, o], acc[p, o], cnt[p, o])
+
+
+@njit(inline="always")
+def sketch_bins_row(v, m, bins):
+    """bins[i] = sketch_bin(v[i]) for finite v[i], -1 for a non-finite one; branch-free, so the
+    loop vectorises (the scalar sketch_bin mispredicts on the gap's sign)."""
+    for i in range(m):
+        x = v[i]
+        a = abs(x)
+        bits = _float_bits(a)
+        e = (bits >> 52) - 1023
+        idx = ((e - SK_EMIN) << SK_MB) | ((bits >> (52 - SK_MB)) & ((1 << SK_MB) - 1))
+        neg = x < 0.0
+        b = SK_NPOS - idx if neg else SK_NPOS + 2 + idx
+        b = SK_ZERO if a < 2.0**SK_EMIN else b
+        b = (0 if neg else SK_NBINS - 1) if a >= 2.0**SK_EMAX else b
+        bins[i] = b if a < math.inf else -1
+
+
+@njit(inline="always")
+def _fold(x, n, shift, s1, s2, lo, hi):
+    # One finite value into a block's running shifted sums (shift = the block's first value).
+    if n == 0:
+        shift = x
+        s1 = 0.0
+        s2 = 0.0
+        lo = x
+        hi = x
+    d = x - shift
+    return n + 1, shift, s1 + d, s2 + d * d, x if x < lo else lo, x if x > hi else hi
+
+
+@njit(inline="always")
+def _reduce_point(outs, m, a, cnt, bad, hrows, bins):
+    """Fold outs[:, 0:m] into a point's running shifted sums a[o] = [shift, s1, s2, min, max],
+    counts and sketch rows, in trial order.
+
+    The six outputs are folded in one loop, each into its own local accumulators: six
+    independent dependency chains instead of one chain per loop (a float sum in trial order
+    cannot be vectorised, but it can overlap).
+    """
+    for o in range(N_OUT):
+        sketch_bins_row(outs[o], m, bins[o])
+    n0, n1, n2, n3, n4, n5 = cnt[0], cnt[1], cnt[2], cnt[3], cnt[4], cnt[5]
+    h0, a0, b0, l0, u0 = a[0, 0], a[0, 1], a[0, 2], a[0, 3], a[0, 4]
+    h1, a1, b1, l1, u1 = a[1, 0], a[1, 1], a[1, 2], a[1, 3], a[1, 4]
+    h2, a2, b2, l2, u2 = a[2, 0], a[2, 1], a[2, 2], a[2, 3], a[2, 4]
+    h3, a3, b3, l3, u3 = a[3, 0], a[3, 1], a[3, 2], a[3, 3], a[3, 4]
+    h4, a4, b4, l4, u4 = a[4, 0], a[4, 1], a[4, 2], a[4, 3], a[4, 4]
+    h5, a5, b5, l5, u5 = a[5, 0], a[5, 1], a[5, 2], a[5, 3], a[5, 4]
+    for i in range(m):
+        if bins[0, i] >= 0:
+            n0, h0, a0, b0, l0, u0 = _fold(outs[0, i], n0, h0, a0, b0, l0, u0)
+        if bins[1, i] >= 0:
+            n1, h1, a1, b1, l1, u1 = _fold(outs[1, i], n1, h1, a1, b1, l1, u1)
+        if bins[2, i] >= 0:
+            n2, h2, a2, b2, l2, u2 = _fold(outs[2, i], n2, h2, a2, b2, l2, u2)
+        if bins[3, i] >= 0:
+            n3, h3, a3, b3, l3, u3 = _fold(outs[3, i], n3, h3, a3, b3, l3, u3)
+        if bins[4, i] >= 0:
+            n4, h4, a4, b4, l4, u4 = _fold(outs[4, i], n4, h4, a4, b4, l4, u4)
+        if bins[5, i] >= 0:
+            n5, h5, a5, b5, l5, u5 = _fold(outs[5, i], n5, h5, a5, b5, l5, u5)
+    a[0, 0], a[0, 1], a[0, 2], a[0, 3], a[0, 4] = h0, a0, b0, l0, u0
+    a[1, 0], a[1, 1], a[1, 2], a[1, 3], a[1, 4] = h1, a1, b1, l1, u1
+    a[2, 0], a[2, 1], a[2, 2], a[2, 3], a[2, 4] = h2, a2, b2, l2, u2
+    a[3, 0], a[3, 1], a[3, 2], a[3, 3], a[3, 4] = h3, a3, b3, l3, u3
+    a[4, 0], a[4, 1], a[4, 2], a[4, 3], a[4, 4] = h4, a4, b4, l4, u4
+    a[5, 0], a[5, 1], a[5, 2], a[5, 3], a[5, 4] = h5, a5, b5, l5, u5
+    cnt[0], cnt[1], cnt[2], cnt[3], cnt[4], cnt[5] = n0, n1, n2, n3, n4, n5
+    for o in range(N_OUT):
+        nb = 0
+        for i in range(m):
+            b = bins[o, i]
+            if b >= 0:
+                hrows[o, b] += 1
+            else:
+                nb += 1
+        bad[o] += nb
+
+
+# -- Kept for kernels written against the earlier, one-trial-at-a-time API (the multi-year
+# -- vintage kernel): same contract, scalar speed. New kernels use fill_uniforms,
+# -- distributions.sample_block_p and _reduce_point.
+
+
+@njit(inline="always")
+def _fill_uniforms(seed, stream, first, m, purpose, u):
+    """u[0:m] = uniforms of trials first .. first+m-1 of (stream, purpose); first even."""
+    w = np.empty((4, (m + 1) // 2), dtype=np.uint32)  # scratch of the vectorised generator
+    fill_uniforms(seed, stream_word(stream, purpose), first, m, u, w)
 
 
 @njit(inline="always")
@@ -336,6 +490,66 @@ def merge_moments(total, blk, n_blocks):
                 total[p, o, M_MAX] = max(total[p, o, M_MAX], blk[b, p, o, M_MAX])
 
 
+@njit(error_model="numpy", cache=True)
+def run_blocks_reference(codes, params, tables, streams, is_random, depreciation, rev0, seed,
+                         purpose, n_trials, first_block, n_blocks, chunk_blocks, blk, hits,
+                         nonfinite, hist):
+    """The obviously-correct statement of :func:`run_blocks`: same signature, same results.
+
+    One thread, one trial at a time: the uniforms from :func:`engine.rng.uniform2`, the inputs
+    from the scalar ``sample_u``, the outputs from :func:`one_year_model` (what
+    ``engine.trace`` uses), then each block's shifted sums in trial order and the scalar
+    :func:`sketch_bin`. Tests run whole simulations through both and require identical
+    Datasets, so speed work on :func:`run_blocks` cannot silently change answers.
+    ``chunk_blocks`` is ignored; sketch counts go to row 0 of ``hist``.
+    """
+    n_points = codes.shape[0]
+    n_in = codes.shape[1]
+    x = np.empty(n_in)
+    out = np.empty(N_OUT)
+    a = np.empty(5)
+    for b in range(n_blocks):
+        t0 = (first_block + b) * BLOCK
+        t1 = min(t0 + BLOCK, n_trials)
+        for p in range(n_points):
+            h = 0
+            for o in range(N_OUT):
+                n = 0
+                nb = 0
+                a[:] = 0.0
+                for t in range(t0, t1):
+                    for j in range(n_in):
+                        u = 0.5
+                        if is_random[j]:
+                            u2 = uniform2(seed, stream_word(streams[j], purpose),
+                                          np.uint64(t // 2))
+                            u = u2[t % 2]
+                        x[j] = sample_u(codes[p, j], params[p, j], u, tables)
+                    covers = one_year_model(x, depreciation, rev0, out)
+                    if o == 0:
+                        h += covers
+                    v = out[o]
+                    if not math.isfinite(v):
+                        nb += 1
+                        continue
+                    if n == 0:
+                        a[0] = v
+                        a[3] = v
+                        a[4] = v
+                    d = v - a[0]
+                    a[1] += d
+                    a[2] += d * d
+                    n += 1
+                    if v < a[3]:
+                        a[3] = v
+                    if v > a[4]:
+                        a[4] = v
+                    hist[0, p, o, sketch_bin(v)] += 1
+                nonfinite[b, p, o] = nb
+                _finalise(blk[b, p, o], a, n)
+            hits[b, p] = h
+
+
 @njit(cache=True)
 def trace_trials(codes, params, tables, streams, is_random, depreciation, rev0, seed, purpose,
                  first, n):
@@ -351,12 +565,11 @@ def trace_trials(codes, params, tables, streams, is_random, depreciation, rev0, 
     out = np.empty(N_OUT)
     for i in range(n):
         trial = first + i
-        grp = trial // 4
         for j in range(n_in):
             u = 0.5
             if is_random[j]:
-                u4 = uniform4(seed, streams[j], np.uint64(grp), purpose)
-                u = u4[trial % 4]
+                u2 = uniform2(seed, stream_word(streams[j], purpose), np.uint64(trial // 2))
+                u = u2[trial % 2]
             xs[i, j] = sample_u(codes[0, j], params[0, j], u, tables)
         covers[i] = one_year_model(xs[i], depreciation, rev0, out)
         outs[i] = out

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numba
 import numpy as np
 import scipy
-import scipy.stats
+import scipy.special
 import xarray as xr
 
 from .errors import OutputError
@@ -68,12 +68,25 @@ def proportion_interval(hits: int, n: int) -> tuple[float, float, str]:
     -------
     (lower, upper, method)
     """
-    test = scipy.stats.binomtest(int(hits), int(n))
+    if hits > 0 and hits < n and min(hits, n - hits) >= FEW_HITS:
+        # scipy's Wilson interval (stats.binomtest(...).proportion_ci(method="wilson")),
+        # same operations in the same order, without importing scipy.stats (0.4 s of every
+        # `capexgap quote`); tests hold the two equal
+        k, n = int(hits), int(n)
+        p = k / n
+        z = scipy.special.ndtri(0.5 + 0.5 * CONFIDENCE)
+        denom = 2 * (n + z**2)
+        center = (2 * n * p + z**2) / denom
+        delta = z / denom * math.sqrt(4 * n * p * (1 - p) + z**2)
+        return float(center - delta), float(center + delta), "wilson"
+    from scipy import stats
+
+    test = stats.binomtest(int(hits), int(n))
     if hits == 0:
-        upper = scipy.stats.binomtest(0, int(n), alternative="less").proportion_ci(CONFIDENCE).high
+        upper = stats.binomtest(0, int(n), alternative="less").proportion_ci(CONFIDENCE).high
         return 0.0, float(upper), "clopper-pearson one-sided (no hits)"
     if hits == n:
-        lower = scipy.stats.binomtest(int(n), int(n), alternative="greater") \
+        lower = stats.binomtest(int(n), int(n), alternative="greater") \
             .proportion_ci(CONFIDENCE).low
         return float(lower), 1.0, "clopper-pearson one-sided (all hits)"
     method = "exact" if min(hits, n - hits) < FEW_HITS else "wilson"
@@ -285,7 +298,7 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
         "trials": np.int64(n),
         "trials_requested": np.int64(requested_trials),
         "completed": np.int8(1 if totals.completed else 0),
-        "sampler": "monte-carlo: philox4x64-10 counter-based uniforms, quantile-function "
+        "sampler": "monte-carlo: philox4x32-10 counter-based uniforms, quantile-function "
                    "transforms",
         "model": scenario.model,
         "depreciation": scenario.depreciation,

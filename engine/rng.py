@@ -1,4 +1,4 @@
-"""Counter-based random numbers: Philox4x64-10 in numba.
+"""Counter-based random numbers: Philox4x32-10 in numba, vectorised over trials.
 
 Every uniform the engine uses is a pure function of four numbers, so a kernel holds no RNG
 state, results do not depend on threads, chunk sizes or workers, and any trial can be
@@ -8,30 +8,41 @@ Trial -> uniform mapping (the contract the kernel relies on)
 -------------------------------------------------------------
 The uniform for ``(seed, stream, trial i, purpose p)`` is::
 
-    x = word (i % 4) of philox4x64_10(c0=i // 4, c1=p, c2=0, c3=0, k0=seed, k1=stream)
-    u = uniform53(x) = ((x >> 12) + 0.5) * 2**-52        # in (0, 1), never 0 or 1
+    g = i // 2                                   # one Philox block serves two trials
+    w = stream ^ (p * 0x9E3779B97F4A7C15 mod 2**64)
+    y0, y1, y2, y3 = philox4x32_10(ctr=(g mod 2**32, g >> 32, w mod 2**32, w >> 32),
+                                   key=(seed mod 2**32, seed >> 32))
+    x = y0 + 2**32 * y1  if i is even  else  y2 + 2**32 * y3
+    u = uniform53(x) = ((x >> 12) + 0.5) * 2**-52          # in (0, 1), never 0 or 1
 
-- ``seed``: the user's seed, an unsigned 64-bit integer (0 .. 2**64 - 1).
+- ``seed``: the user's seed, an unsigned 64-bit integer (0 .. 2**64 - 1): the whole 64-bit key.
 - ``stream``: :func:`stream_id` of the input's *name* (``"gpu_spend"``, ``"revenue.Microsoft"``),
   so pinning one input, adding a company or reordering the config leaves every other input's
   draws unchanged.
-- ``purpose``: 0 for the main run; other values are reserved (pilot runs, second passes that
-  must use different draws, ...).
+- ``purpose``: 0 for the main run (then ``w == stream``); other values are reserved (pilot runs,
+  second passes that must use different draws, ...). The odd multiplier makes ``p -> w`` a
+  bijection for each stream.
 - ``i``: the trial index, 0 .. 2**64 - 1.
 
-:func:`uniform4` gives the four uniforms of one group of trials inside a kernel; :func:`uniforms`
-gives any range of trials as an array (the NumPy reference model and the tests use it).
+In words: the 128-bit counter is (trial pair, stream word) and the 64-bit key is the seed; the
+128 output bits are read as two little-endian 64-bit words, one per trial.
+
+:func:`uniform2` gives the two uniforms of one pair of trials (scalar code: ``engine.trace``);
+:func:`fill_uniforms` fills a run of trials at once, vectorised (the kernel);
+:func:`uniforms` gives any range of trials as an array (the NumPy reference model and tests).
 
 Generator
 ---------
-:func:`philox4x64_10` is word for word the Random123 Philox4x64 with 10 rounds, which is also
-what :class:`numpy.random.Philox` computes. numpy keeps the counter as 4 and the key as 2
-little-endian uint64 words and increments the counter (with carry across words) *before* each
-block, so ``np.random.Philox(counter=c, key=k).random_raw(4)`` equals
-``philox4x64_10(*(c + 1), *k)``. The tests check this, and Random123's known-answer vectors.
+:func:`philox4x32_10` is word for word the Random123 Philox4x32 with 10 rounds (tested against
+Random123's known-answer vectors and an independent pure-Python implementation). Why 4x32 and not
+the 4x64 variant that :class:`numpy.random.Philox` implements: a 64x64->128-bit multiply has no
+SIMD instruction on x86 (AVX2), so Philox4x64 runs one block at a time, latency-bound (3.8 ns per
+uniform on this project's reference machine), while Philox4x32's 32x32->64-bit multiplies map to
+``vpmuludq``, four at a time, and LLVM vectorises :func:`fill_uniforms` across trials
+(about 1.5 ns per uniform, same machine; ``benchmarks/`` measures it). Both pass BigCrush with
+10 rounds (Salmon et al., SC'11).
 
-Dependency rule: numpy, numba (with its llvmlite, for the i128 multiply) and the standard
-library only.
+Dependency rule: numpy, numba (with its llvmlite, for a bitcast) and the standard library only.
 """
 
 from __future__ import annotations
@@ -45,153 +56,116 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 __all__ = [
-    "mulhilo",
-    "philox4x64_10",
+    "philox4x32_10",
     "uniform53",
+    "uniform2",
     "uniform4",
+    "fill_uniforms",
     "uniforms",
     "stream_id",
+    "stream_word",
     "raw_block",
+    "PAIR_SCRATCH",
 ]
 
 _U64_MAX = 2**64 - 1
 
-# Philox4x64 multipliers and Weyl key increments (Random123 philox.h; numpy's philox.h).
-_M0 = np.uint64(0xD2E7470EE14C6C93)
-_M1 = np.uint64(0xCA5A826395121157)
-_W0 = np.uint64(0x9E3779B97F4A7C15)
-_W1 = np.uint64(0xBB67AE8584CAA73B)
+# Philox4x32 multipliers and Weyl key increments (Random123 philox.h).
+_M0 = np.uint32(0xD2511F53)
+_M1 = np.uint32(0xCD9E8D57)
+_W0 = np.uint32(0x9E3779B9)
+_W1 = np.uint32(0xBB67AE85)
+#: Multiplier that spreads ``purpose`` over the stream word (2**64 / golden ratio, odd).
+_PURPOSE_MUL = np.uint64(0x9E3779B97F4A7C15)
 
-# Literals as uint64: numba promotes uint64 (op) int64 to float64, which would silently
+# Literals as unsigned: numba promotes uint64 (op) int64 to float64, which would silently
 # destroy the low bits.
-_U0 = np.uint64(0)
 _U1 = np.uint64(1)
-_U2 = np.uint64(2)
-_U3 = np.uint64(3)
 _U12 = np.uint64(12)
 _U32 = np.uint64(32)
 _MASK32 = np.uint64(0xFFFFFFFF)
+_ONE_BITS = np.uint64(0x3FF0000000000000)  # bit pattern of 1.0
+_ONE_MINUS_HALF_ULP = 1.0 - 2.0**-53
 _TWO_M52 = 2.0**-52
 
+#: Trials per call of the vectorised core of :func:`fill_uniforms`: the size of the scratch
+#: array it needs is ``uint32[4, PAIR_SCRATCH]`` (one column per pair of trials).
+PAIR_SCRATCH = 2048
+
 
 # ---------------------------------------------------------------------------------------------
-# 64 x 64 -> 128-bit multiply
+# Philox4x32-10
 # ---------------------------------------------------------------------------------------------
 
 
-@intrinsic
-def _mulhilo_i128(typingctx, a, b):
-    """(lo, hi) of the 128-bit product of two uint64, as LLVM i128 arithmetic.
+@njit(inline="always")
+def _mulhilo32(m, c):
+    # 32 x 32 -> 64-bit product as (hi, lo); a multiply of two zero-extended 32-bit values is
+    # what LLVM lowers to vpmuludq when the loop is vectorised.
+    p = np.uint64(m) * np.uint64(c)
+    return np.uint32(p >> _U32), np.uint32(p)
 
-    zext/mul/lshr/trunc on i128 is the pattern LLVM lowers to one ``mul``/``mulx`` on x86-64
-    (and ``mul``+``umulh`` on AArch64); the 32-bit split below needs four multiplies.
-    """
-    if a != types.uint64 or b != types.uint64:
-        return None  # callers cast first (see mulhilo); anything else is a typing error
-    sig = types.UniTuple(types.uint64, 2)(types.uint64, types.uint64)
 
-    def codegen(context, builder, signature, args):
-        i64 = ir.IntType(64)
-        i128 = ir.IntType(128)
-        prod = builder.mul(builder.zext(args[0], i128), builder.zext(args[1], i128))
-        lo = builder.trunc(prod, i64)
-        hi = builder.trunc(builder.lshr(prod, ir.Constant(i128, 64)), i64)
-        return context.make_tuple(builder, signature.return_type, (lo, hi))
-
-    return sig, codegen
+@njit(inline="always")
+def _philox10(c0, c1, c2, c3, k0, k1):
+    # Random123 philox4x32round, 10 rounds; the key is bumped by the Weyl constants before
+    # every round but the first. All values uint32 (wrapping arithmetic).
+    for r in range(10):  # constant trip count: LLVM unrolls it
+        if r > 0:
+            k0 = np.uint32(k0 + _W0)
+            k1 = np.uint32(k1 + _W1)
+        hi0, lo0 = _mulhilo32(_M0, c0)
+        hi1, lo1 = _mulhilo32(_M1, c2)
+        c0, c1, c2, c3 = np.uint32(hi1 ^ c1 ^ k0), lo1, np.uint32(hi0 ^ c3 ^ k1), lo0
+    return c0, c1, c2, c3
 
 
 @njit
-def mulhilo(a, b):
-    """Full 128-bit product of two unsigned 64-bit integers.
+def philox4x32_10(c0, c1, c2, c3, k0, k1):
+    """One Philox4x32-10 block: 4 x 32 random bits from a 128-bit counter and a 64-bit key.
+
+    Pure and allocation-free: 20 32x32->64-bit multiplies and some xors.
 
     Parameters
     ----------
-    a, b : uint64
-        Factors (other integer types are cast to uint64, wrapping modulo 2**64).
-
-    Returns
-    -------
-    lo, hi : uint64
-        Low and high 64-bit words of ``a * b``.
-    """
-    return _mulhilo_i128(np.uint64(a), np.uint64(b))
-
-
-@njit
-def _mulhilo_split(a, b):
-    """Reference 128-bit product by 32-bit halves (the portable path of numpy's philox.h).
-
-    Only used to test :func:`mulhilo` against (four multiplies instead of one).
-    """
-    a = np.uint64(a)
-    b = np.uint64(b)
-    a_lo = a & _MASK32
-    a_hi = a >> _U32
-    b_lo = b & _MASK32
-    b_hi = b >> _U32
-    hh = a_hi * b_hi
-    hl = a_hi * b_lo
-    lh = a_lo * b_hi
-    ll = a_lo * b_lo
-    # Each partial product < 2**64, and the sum of three 32-bit pieces < 2**34: no overflow.
-    carry = ((hl & _MASK32) + (lh & _MASK32) + (ll >> _U32)) >> _U32
-    hi = hh + (hl >> _U32) + (lh >> _U32) + carry
-    lo = ll + ((hl + lh) << _U32)  # wrapping sum: only its low 32 bits survive the shift
-    return lo, hi
-
-
-# ---------------------------------------------------------------------------------------------
-# Philox4x64-10
-# ---------------------------------------------------------------------------------------------
-
-
-@njit
-def _round(c0, c1, c2, c3, k0, k1):
-    # One Philox S-box + P-box step; word order exactly as Random123/numpy _philox4x64round.
-    lo0, hi0 = _mulhilo_i128(_M0, c0)
-    lo1, hi1 = _mulhilo_i128(_M1, c2)
-    return hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
-
-
-# Not inline="always": numba-IR inlining was measured faster in some caller loops (2.5 vs
-# 3.3 ns/word) and 1.6x slower in others (LLVM unrolls the caller and spills registers).
-@njit
-def philox4x64_10(c0, c1, c2, c3, k0, k1):
-    """One Philox4x64-10 block: 4 x 64 random bits from a 256-bit counter and 128-bit key.
-
-    Pure and allocation-free: 20 one-instruction 64x64->128 multiplies and some xors.
-
-    Parameters
-    ----------
-    c0, c1, c2, c3 : uint64
+    c0, c1, c2, c3 : uint32 (any integer type, reduced modulo 2**32)
         Counter words, least significant first.
-    k0, k1 : uint64
+    k0, k1 : uint32 (any integer type, reduced modulo 2**32)
         Key words, least significant first.
 
     Returns
     -------
-    tuple of 4 uint64
-        The block, equal to Random123 ``philox4x64_R(10, ctr, key)``.
+    tuple of 4 uint32
+        The block, equal to Random123 ``philox4x32_R(10, ctr, key)``.
     """
-    c0 = np.uint64(c0)
-    c1 = np.uint64(c1)
-    c2 = np.uint64(c2)
-    c3 = np.uint64(c3)
-    k0 = np.uint64(k0)
-    k1 = np.uint64(k1)
-    # Round 1 uses the key as given; each later round first bumps it by the Weyl constants.
-    c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    for _ in range(9):  # constant trip count: LLVM unrolls it
-        k0 += _W0
-        k1 += _W1
-        c0, c1, c2, c3 = _round(c0, c1, c2, c3, k0, k1)
-    return c0, c1, c2, c3
+    return _philox10(np.uint32(c0), np.uint32(c1), np.uint32(c2), np.uint32(c3),
+                     np.uint32(k0), np.uint32(k1))
 
 
 # ---------------------------------------------------------------------------------------------
 # Bits -> uniforms and the trial mapping
 # ---------------------------------------------------------------------------------------------
+
+
+@intrinsic
+def _bits_to_f64(typingctx, x):
+    """Reinterpret a uint64's bits as a float64 (a no-op bitcast in LLVM; vectorises)."""
+    if x != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.uint64), codegen
+
+
+@njit(inline="always")
+def _u53(x):
+    # uniform53 without an int->float conversion (AVX2 has no vector one for 64-bit ints):
+    # the bits 0x3FF | (x >> 12) are the double 1 + (x >> 12) 2**-52, exactly, and subtracting
+    # 1 - 2**-53 gives (x >> 12) 2**-52 + 2**-53 exactly (an odd multiple of 2**-53 < 1, so
+    # representable): the same value as ((x >> 12) + 0.5) * 2**-52.
+    return _bits_to_f64((x >> _U12) | _ONE_BITS) - _ONE_MINUS_HALF_ULP
 
 
 @njit
@@ -216,65 +190,121 @@ def uniform53(x):
     float64
         Uniform on the grid ``(2k + 1) * 2**-53``, ``k = 0 .. 2**52 - 1``.
     """
-    # x >> 12 < 2**52: converting it (via int64: one signed cvtsi2sd) and adding 0.5 are exact,
-    # and scaling by a power of two is exact.
-    return (np.float64(np.int64(np.uint64(x) >> _U12)) + 0.5) * _TWO_M52
+    return _u53(np.uint64(x))
+
+
+@njit(inline="always")
+def _pair_bits(lo, hi):
+    # Two 32-bit words as one little-endian 64-bit word.
+    return (np.uint64(hi) << _U32) | np.uint64(lo)
 
 
 @njit
-def uniform4(seed, stream, group, purpose):
-    """The uniforms of trials ``4*group .. 4*group + 3`` of one stream.
+def stream_word(stream, purpose):
+    """Counter words 2-3 of an input's stream for a purpose: ``stream ^ (purpose * C)``."""
+    return np.uint64(stream) ^ (np.uint64(purpose) * _PURPOSE_MUL)
+
+
+@njit
+def uniform2(seed, word, pair):
+    """The uniforms of trials ``2*pair`` and ``2*pair + 1`` of one stream.
 
     Parameters
     ----------
     seed : uint64
-        User seed (Philox key word 0).
-    stream : uint64
-        :func:`stream_id` of the input's name (key word 1).
-    group : uint64
-        Trial index // 4 (counter word 0).
-    purpose : uint64
-        0 for the main run (counter word 1).
+        User seed (the Philox key).
+    word : uint64
+        :func:`stream_word` of the input's stream and the purpose (counter words 2-3).
+    pair : uint64
+        Trial index // 2 (counter words 0-1).
 
     Returns
     -------
-    tuple of 4 float64
-        ``(u(4*group), u(4*group + 1), u(4*group + 2), u(4*group + 3))``, each in (0, 1).
+    tuple of 2 float64
+        ``(u(2*pair), u(2*pair + 1))``, each in (0, 1).
     """
-    x0, x1, x2, x3 = philox4x64_10(group, purpose, _U0, _U0, seed, stream)
-    return uniform53(x0), uniform53(x1), uniform53(x2), uniform53(x3)
+    seed = np.uint64(seed)
+    word = np.uint64(word)
+    pair = np.uint64(pair)
+    y0, y1, y2, y3 = _philox10(np.uint32(pair), np.uint32(pair >> _U32), np.uint32(word),
+                               np.uint32(word >> _U32), np.uint32(seed),
+                               np.uint32(seed >> _U32))
+    return _u53(_pair_bits(y0, y1)), _u53(_pair_bits(y2, y3))
 
 
 @njit
-def _fill_uniforms(seed, stream, first, purpose, out):
-    # One block per group of 4 trials: a ragged head, whole groups, a ragged tail.
+def uniform4(seed, stream, group, purpose):
+    """The uniforms of trials ``4*group .. 4*group + 3`` of ``(stream, purpose)``.
+
+    Kept for kernels written against the Philox4x64 API (one block served 4 trials); under
+    Philox4x32 it is two :func:`uniform2` blocks, so it follows the contract above.
+    """
+    word = stream_word(stream, purpose)
+    pair = np.uint64(group) << _U1
+    a, b = uniform2(seed, word, pair)
+    c, d = uniform2(seed, word, pair + _U1)
+    return a, b, c, d
+
+
+@njit(inline="always")
+def fill_uniforms(seed, word, first, m, u, w):
+    """``u[0:m]`` = the uniforms of trials ``first .. first + m - 1`` of one stream.
+
+    The kernel's generator: the Philox rounds run over ``(m + 1) // 2`` trial pairs in one loop
+    that LLVM vectorises (words go to the scratch ``w``), then a second loop turns word pairs
+    into uniforms.
+
+    Parameters
+    ----------
+    seed, word : uint64
+        The key and :func:`stream_word`.
+    first : int
+        First trial; must be even.
+    m : int
+        Number of trials, ``0 <= m <= 2 * w.shape[1]`` and ``m <= u.shape[0]``.
+    u : float64[>= m]
+        Output.
+    w : uint32[4, >= (m + 1) // 2]
+        Scratch.
+    """
     seed = np.uint64(seed)
-    stream = np.uint64(stream)
-    purpose = np.uint64(purpose)
-    first = np.uint64(first)
+    word = np.uint64(word)
+    k0 = np.uint32(seed)
+    k1 = np.uint32(seed >> _U32)
+    s0 = np.uint32(word)
+    s1 = np.uint32(word >> _U32)
+    g0 = np.uint64(first) >> _U1
+    n_pairs = (m + 1) // 2
+    for g in range(n_pairs):
+        pair = g0 + np.uint64(g)
+        y0, y1, y2, y3 = _philox10(np.uint32(pair), np.uint32(pair >> _U32), s0, s1, k0, k1)
+        w[0, g] = y0
+        w[1, g] = y1
+        w[2, g] = y2
+        w[3, g] = y3
+    for g in range(m // 2):
+        u[2 * g] = _u53(_pair_bits(w[0, g], w[1, g]))
+        u[2 * g + 1] = _u53(_pair_bits(w[2, g], w[3, g]))
+    if m % 2:
+        g = m // 2
+        u[m - 1] = _u53(_pair_bits(w[0, g], w[1, g]))
+
+
+@njit
+def _fill_any(seed, word, first, out):
+    # Any first (even or odd) and length: an odd head from one block, then whole pieces.
+    # (unsigned literals only: numba turns uint64 (op) int64 into float64)
     n = out.shape[0]
-    g = first >> _U2
+    first = np.uint64(first)
+    w = np.empty((4, PAIR_SCRATCH), dtype=np.uint32)
     k = 0
-    w = np.int64(first & _U3)
-    if w != 0:
-        blk = philox4x64_10(g, purpose, _U0, _U0, seed, stream)
-        while w < 4 and k < n:
-            out[k] = uniform53(blk[w])
-            w += 1
-            k += 1
-        g += _U1  # wraps only after the last trial, when nothing is left to fill
-    while k + 4 <= n:
-        x0, x1, x2, x3 = philox4x64_10(g, purpose, _U0, _U0, seed, stream)
-        out[k] = uniform53(x0)
-        out[k + 1] = uniform53(x1)
-        out[k + 2] = uniform53(x2)
-        out[k + 3] = uniform53(x3)
-        k += 4
-        g += _U1
-    if k < n:
-        blk = philox4x64_10(g, purpose, _U0, _U0, seed, stream)
-        for j in range(n - k):
-            out[k + j] = uniform53(blk[j])
+    if (first & _U1) == _U1 and n > 0:
+        out[0] = uniform2(seed, word, first >> _U1)[1]
+        k = 1
+    while k < n:
+        m = min(n - k, 2 * PAIR_SCRATCH)
+        fill_uniforms(seed, word, first + np.uint64(k), m, out[k:k + m], w)
+        k += m
 
 
 def _as_u64(value: int, name: str) -> int:
@@ -297,7 +327,7 @@ def uniforms(seed: int, stream: int, first: int, n: int, purpose: int = 0) -> np
     """Uniforms of trials ``first .. first + n - 1`` of one stream (the NumPy-side entry).
 
     Element ``j`` is exactly the value the kernel derives for trial ``first + j`` (see the
-    module docstring), for any ``first``, aligned to 4 or not.
+    module docstring), for any ``first``, even or odd.
 
     Parameters
     ----------
@@ -329,37 +359,42 @@ def uniforms(seed: int, stream: int, first: int, n: int, purpose: int = 0) -> np
         )
     out = np.empty(n, dtype=np.float64)
     if n:
-        args = (np.uint64(seed), np.uint64(stream), np.uint64(first), np.uint64(purpose))
-        _fill_uniforms(*args, out)
+        word = (stream ^ (purpose * int(_PURPOSE_MUL))) & _U64_MAX
+        _fill_any(np.uint64(seed), np.uint64(word), np.uint64(first), out)
     return out
 
 
 def raw_block(counter: tuple[int, int, int, int], key: tuple[int, int]) -> np.ndarray:
-    """One Philox4x64-10 block from Python integers (for tests and debugging).
+    """One Philox4x32-10 block from Python integers (for tests and debugging).
 
     Parameters
     ----------
     counter : tuple of 4 int
-        Counter words ``(c0, c1, c2, c3)``, least significant first, each 0 .. 2**64 - 1.
+        Counter words ``(c0, c1, c2, c3)``, least significant first, each 0 .. 2**32 - 1.
     key : tuple of 2 int
-        Key words ``(k0, k1)``, least significant first, each 0 .. 2**64 - 1.
+        Key words ``(k0, k1)``, least significant first, each 0 .. 2**32 - 1.
 
     Returns
     -------
     numpy.ndarray
-        uint64 of shape ``(4,)``.
+        uint32 of shape ``(4,)``.
     """
     if len(counter) != 4 or len(key) != 2:
         raise ValueError(
             f"counter needs 4 words and key 2 words, got {len(counter)} and {len(key)}"
         )
-    c = [np.uint64(_as_u64(w, f"counter[{j}]")) for j, w in enumerate(counter)]
-    k = [np.uint64(_as_u64(w, f"key[{j}]")) for j, w in enumerate(key)]
-    return np.array(philox4x64_10(*c, *k), dtype=np.uint64)
+    words = []
+    for j, w in enumerate(list(counter) + list(key)):
+        name = f"counter[{j}]" if j < 4 else f"key[{j - 4}]"
+        v = operator.index(w)
+        if not 0 <= v < 2**32:
+            raise ValueError(f"{name} must be in 0 .. 2**32 - 1 (a 32-bit word), got {v}")
+        words.append(np.uint32(v))
+    return np.array(philox4x32_10(*words), dtype=np.uint32)
 
 
 def stream_id(name: str) -> int:
-    """Stream number (Philox key word 1) of an input, derived from its name.
+    """Stream number (Philox counter words 2-3) of an input, derived from its name.
 
     Stable across processes, platforms and Python versions (unlike ``hash``): the first 8
     bytes, little-endian, of ``blake2b(name.encode("utf-8"), digest_size=8,
@@ -379,3 +414,19 @@ def stream_id(name: str) -> int:
         raise TypeError(f"stream name must be a str, got {type(name).__name__} {name!r}")
     digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8, person=b"capexgap-stream")
     return int.from_bytes(digest.digest(), "little")
+
+
+@njit(nogil=True, cache=True)
+def _floor_fill(seed, n_streams, first, n, sub):
+    """The generator alone, as the kernel drives it: ``n_streams`` streams x trials
+    ``first .. first + n - 1`` in sub-blocks of ``sub`` (the benchmarks' floor). Returns a
+    checksum so the work cannot be optimised away."""
+    u = np.empty(sub)
+    w = np.empty((4, sub // 2), dtype=np.uint32)
+    acc = 0.0
+    for s0 in range(first, first + n, sub):
+        m = min(sub, first + n - s0)
+        for j in range(n_streams):
+            fill_uniforms(seed, np.uint64(j), s0, m, u, w)
+            acc += u[0]
+    return acc

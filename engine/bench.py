@@ -1,0 +1,623 @@
+"""`capexgap bench`: the engine against NumPy and against the random-number floor, in one run.
+
+Everything a speed claim needs, measured in the same process, minutes apart at most (issue #5):
+
+- **engine**: :func:`engine.simulate.run_plan` (the kernel, without building the Dataset) on
+  all threads and on one, best of ``repeat`` warm runs (compile excluded, reported apart);
+- **numpy_idiomatic**: :func:`engine.reference.simulate_numpy`, whole arrays, scipy's ppf
+  (what most NumPy users would write);
+- **numpy_careful**: :func:`numpy_careful`, what a careful NumPy user would write: chunks of
+  2**16 trials, numpy's fastest bit generator (measured here), preallocated buffers with
+  ``out=``, one chunk per thread (NumPy ufuncs and ``Generator.random`` release the GIL);
+- **floor**: just the uniforms a trial needs (one per random input), with our generator
+  (``engine.rng.fill_uniforms``) and with numpy's fastest, on one thread and all;
+- **memory**: peak resident memory of fresh processes at growing trial counts;
+- **startup**: a fresh ``capexgap quote`` process (the default scenario) with an empty kernel
+  cache (cold: includes compiling) and with a warm one.
+
+Timings are wall clock (``time.perf_counter``); the machine's load average is recorded before
+and after, because on a shared machine every absolute number moves, while the ratios measured in
+one run move much less.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numba
+import numpy as np
+from numba import njit
+
+from distributions import sample_block, sample_u
+
+from .config import Scenario, loads
+from .kernel import N_OUT, SK_NBINS, SUB, _model_block, _reduce_point
+from .plan import make_plan
+from .rng import fill_uniforms, stream_word
+from .simulate import resolve_threads, run_plan
+
+#: The speed reference of issue #5 (also ``benchmarks/scenarios/bench-13.toml``; a test keeps
+#: the two identical): Cahn's $600B chain with 13 random inputs.
+BENCH13 = """\
+# The speed reference (issue #5): Cahn's $600B chain with 13 random inputs.
+# Not a forecast: the ranges are round numbers around Cahn's 2024 figures, chosen so that the
+# benchmark exercises the common case (lognormals, one uniform, fixed life and rate).
+
+[scenario]
+name = "bench-13: the $600B chain, 13 random inputs"
+trials = 10_000_000
+seed = 13
+
+[inputs]
+gpu_spend = { dist = "lognormal", ci90 = [100, 200] }
+energy_ratio = { dist = "lognormal", ci90 = [0.6, 1.5] }
+margin = { dist = "uniform", min = 0.35, max = 0.65 }
+useful_life = 1
+cost_of_capital = 0.0
+
+[revenue]
+Google = { dist = "lognormal", ci90 = [5, 20] }
+Microsoft = { dist = "lognormal", ci90 = [5, 20] }
+Apple = { dist = "lognormal", ci90 = [5, 20] }
+Meta = { dist = "lognormal", ci90 = [5, 20] }
+Oracle = { dist = "lognormal", ci90 = [2.5, 10] }
+ByteDance = { dist = "lognormal", ci90 = [2.5, 10] }
+Alibaba = { dist = "lognormal", ci90 = [2.5, 10] }
+Tencent = { dist = "lognormal", ci90 = [2.5, 10] }
+X = { dist = "lognormal", ci90 = [2.5, 10] }
+Tesla = { dist = "lognormal", ci90 = [2.5, 10] }
+"""
+
+#: The targets of issue #5, checked against each run's own numbers.
+TARGETS = {
+    "speedup_vs_numpy_idiomatic": 12.0,   # engine (all threads) / idiomatic NumPy, >=
+    "speedup_vs_numpy_careful": 2.5,      # engine (all threads) / careful NumPy, >=
+    "ns_per_trial_all_threads": 25.0,     # <=  (>= 40 M trials/s)
+    "thread_speedup": 1.8,                # one thread / all threads, >=
+    "memory_growth": 0.10,                # peak RSS at the largest count / smallest - 1, <=
+    "warm_quote_s": 1.5,                  # fresh `capexgap quote`, 10**6 trials, warm cache, <=
+    "cold_compile_s": 20.0,               # cold minus warm fresh-process quote, <=
+}
+
+CHUNK = 1 << 16
+
+
+def bench13() -> Scenario:
+    """The bench-13 scenario."""
+    return loads(BENCH13, "<bench-13>")
+
+
+# ---------------------------------------------------------------------------------------------
+# NumPy, the careful way
+# ---------------------------------------------------------------------------------------------
+
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "SFC64", "Philox", "MT19937")
+
+
+def fastest_bit_generator(n: int = 1 << 20, repeat: int = 5) -> tuple[str, float]:
+    """(name, ns per uniform) of numpy's fastest bit generator for ``Generator.random(out=)``."""
+    out = np.empty(n)
+    best: tuple[str, float] = ("", float("inf"))
+    for name in _BIT_GENERATORS:
+        g = np.random.Generator(getattr(np.random, name)(1))
+        g.random(out=out)
+        t = min(_timed(lambda: g.random(out=out)) for _ in range(repeat))
+        if 1e9 * t / n < best[1]:
+            best = (name, 1e9 * t / n)
+    return best
+
+
+def _transform(dist, u: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> None:
+    """out = dist's quantile function at u, with ufuncs and ``out=`` (no temporaries)."""
+    from scipy import special
+
+    p = dict(dist.params)
+    f = dist.family
+    if f == "lognormal":
+        special.ndtri(u, out=out)
+        np.multiply(out, p["sigma"], out=out)
+        np.add(out, p["mu"], out=out)
+        np.exp(out, out=out)
+    elif f == "normal":
+        special.ndtri(u, out=out)
+        np.multiply(out, p["sd"], out=out)
+        np.add(out, p["mean"], out=out)
+    elif f == "uniform":
+        np.multiply(u, p["max"] - p["min"], out=out)
+        np.add(out, p["min"], out=out)
+    elif f == "triangular":
+        lo, mode, hi = p["min"], p["mode"], p["max"]
+        fc = (mode - lo) / (hi - lo)
+        np.multiply(u, (hi - lo) * (mode - lo), out=out)
+        np.sqrt(out, out=out)
+        np.add(out, lo, out=out)
+        np.subtract(1.0, u, out=tmp)
+        np.multiply(tmp, (hi - lo) * (hi - mode), out=tmp)
+        np.sqrt(tmp, out=tmp)
+        np.subtract(hi, tmp, out=tmp)
+        np.copyto(out, tmp, where=u >= fc)
+    else:  # beta, pert, truncnormal: scipy's own ppf (allocates)
+        out[:] = dist.scipy().ppf(u)
+
+
+def numpy_careful(scenario: Scenario, trials: int, seed: int, *, threads: int,
+                  bit_generator: str = "SFC64", chunk: int = CHUNK) -> dict[str, object]:
+    """The one-year model in NumPy, written for speed: P(cover), the gap's mean and quantiles.
+
+    Chunks of ``chunk`` trials, one ``Generator`` per chunk (spawned from one SeedSequence, so
+    the result does not depend on the thread count), every buffer preallocated per thread and
+    reused with ``out=``; chunks run on ``threads`` threads (ufuncs release the GIL). The gap of
+    every trial is kept (8 bytes a trial) for exact quantiles.
+    """
+    inputs = list(scenario.all_inputs)
+    fixed = {i.name: float(i.dist.params[0][1]) for i in inputs if i.dist.is_fixed}
+    random_inputs = [i for i in inputs if not i.dist.is_fixed]
+    n_chunks = -(-trials // chunk)
+    seeds = np.random.SeedSequence(seed).spawn(n_chunks)
+    gap = np.empty(trials)
+    hits = np.zeros(n_chunks, dtype=np.int64)
+    sums = np.zeros(n_chunks)
+    bg = getattr(np.random, bit_generator)
+    straight = scenario.depreciation == "straight-line"
+    revenue_names = [i.name for i in scenario.revenue]
+
+    def run(worker: int) -> None:
+        u = np.empty(chunk)
+        tmp = np.empty(chunk)
+        cols = {i.name: np.empty(chunk) for i in random_inputs}
+        capex = np.empty(chunk)
+        rate = np.empty(chunk)
+        rev = np.empty(chunk)
+        req = np.empty(chunk)
+        cover = np.empty(chunk, dtype=bool)
+        for c in range(worker, n_chunks, threads):
+            m = min(chunk, trials - c * chunk)
+            g = np.random.Generator(bg(seeds[c]))
+            for item in random_inputs:
+                g.random(out=u[:m])
+                _transform(item.dist, u[:m], cols[item.name][:m], tmp[:m])
+
+            def x(name: str) -> np.ndarray | float:
+                return cols[name][:m] if name in cols else fixed[name]
+
+            np.add(1.0, x("energy_ratio"), out=capex[:m])
+            np.multiply(capex[:m], x("gpu_spend"), out=capex[:m])
+            r = x("cost_of_capital")
+            if straight and isinstance(r, float) and r == 0.0:
+                np.divide(1.0, x("useful_life"), out=rate[:m])
+            elif straight:
+                life = x("useful_life")
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    np.copyto(rate[:m], np.where(np.equal(r, 0.0), 1.0 / np.asarray(life),
+                                                 r / -np.expm1(-np.asarray(life) * np.log1p(r))))
+            else:
+                np.log(x("perf_per_dollar_gain"), out=rate[:m])
+                np.divide(rate[:m], x("generation_years"), out=rate[:m])
+                np.add(rate[:m], r, out=rate[:m])
+            np.multiply(capex[:m], rate[:m], out=req[:m])
+            np.subtract(1.0, x("margin"), out=tmp[:m])
+            np.divide(req[:m], tmp[:m], out=req[:m])
+            rev[:m] = 0.0
+            for name in revenue_names:
+                np.add(rev[:m], x(name), out=rev[:m])
+            np.greater_equal(rev[:m], req[:m], out=cover[:m])
+            hits[c] = np.count_nonzero(cover[:m])
+            out = gap[c * chunk:c * chunk + m]
+            np.subtract(req[:m], rev[:m], out=out)
+            sums[c] = out.sum()
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for f in [pool.submit(run, w) for w in range(threads)]:
+            f.result()
+    levels = (0.05, 0.5, 0.95)
+    return {
+        "p_cover": float(hits.sum() / trials),
+        "gap_mean": float(sums.sum() / trials),
+        "gap_quantiles": dict(zip(levels, np.quantile(gap, levels).tolist())),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The floor: just the uniforms
+# ---------------------------------------------------------------------------------------------
+
+
+def _ours_uniforms(n_streams: int, trials: int, threads: int) -> float:
+    """Seconds to produce ``n_streams`` x ``trials`` uniforms with our generator."""
+    from .kernel import SUB
+    from .rng import _floor_fill
+
+    per = -(-trials // threads)
+    per += per % 2
+
+    def work(w: int) -> None:
+        first = w * per
+        n = max(0, min(per, trials - first))
+        if n:
+            _floor_fill(np.uint64(1), n_streams, first, n, SUB)
+
+    _floor_fill(np.uint64(1), 1, 0, 1024, SUB)  # compile
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        t = time.perf_counter()
+        for f in [pool.submit(work, w) for w in range(threads)]:
+            f.result()
+        return time.perf_counter() - t
+
+
+def _numpy_uniforms(n_streams: int, trials: int, threads: int, bit_generator: str) -> float:
+    """Seconds to produce ``n_streams`` x ``trials`` uniforms with numpy, chunked, ``out=``."""
+    bg = getattr(np.random, bit_generator)
+    per = -(-trials // threads)
+
+    def work(w: int) -> None:
+        g = np.random.Generator(bg(w))
+        buf = np.empty(CHUNK)
+        n = max(0, min(per, trials - w * per))
+        for s in range(0, n, CHUNK):
+            m = min(CHUNK, n - s)
+            for _ in range(n_streams):
+                g.random(out=buf[:m])
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        t = time.perf_counter()
+        for f in [pool.submit(work, w) for w in range(threads)]:
+            f.result()
+        return time.perf_counter() - t
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-stage cost (one thread): generator, transforms, model, reductions
+# ---------------------------------------------------------------------------------------------
+
+STAGES = ("generator", "transforms", "model", "reductions")
+
+
+@njit(error_model="numpy", cache=True)
+def _stages(codes, params, tables, streams, is_random, depreciation, rev0, seed, n_sub, stage):
+    # The kernel's own inlined stage functions over n_sub sub-blocks of point 0; `stage`
+    # selects the one that is timed, the others' inputs are prepared once beforehand.
+    n_in = codes.shape[1]
+    u = np.empty((n_in, SUB))
+    wscr = np.empty((4, SUB // 2), dtype=np.uint32)
+    zb = np.empty(SUB)
+    zt = np.empty(SUB)
+    idx = np.empty(SUB, dtype=np.int64)
+    xs = np.empty((1, n_in, SUB))
+    outs = np.empty((N_OUT, SUB))
+    rate = np.empty(SUB)
+    cover = np.empty(SUB, dtype=np.bool_)
+    bins = np.empty((N_OUT, SUB), dtype=np.int64)
+    acc = np.zeros((N_OUT, 5))
+    cnt = np.zeros(N_OUT, dtype=np.int64)
+    bad = np.zeros(N_OUT, dtype=np.int64)
+    hist = np.zeros((N_OUT, SK_NBINS), dtype=np.int64)
+    rate_fixed = not (is_random[3] or is_random[4] or (depreciation == 1 and is_random[5]))
+    words = np.empty(n_in, dtype=np.uint64)
+    for j in range(n_in):
+        words[j] = stream_word(streams[j], np.uint64(0))
+        fill_uniforms(seed, words[j], 0, SUB, u[j], wscr)
+        if is_random[j]:
+            sample_block(codes[0, j], params[0, j], u[j], SUB, tables, xs[0, j], zb, idx, zt)
+        else:
+            v = sample_u(codes[0, j], params[0, j], 0.5, tables)
+            for i in range(SUB):
+                xs[0, j, i] = v
+    _model_block(xs, 0, SUB, depreciation, rev0, rate_fixed, outs, cover, rate)
+    hits = 0
+    for s in range(n_sub):
+        if stage == 0:
+            for j in range(n_in):
+                if is_random[j]:
+                    fill_uniforms(seed, words[j], s * SUB, SUB, u[j], wscr)
+        elif stage == 1:
+            for j in range(n_in):
+                if is_random[j]:
+                    sample_block(codes[0, j], params[0, j], u[j], SUB, tables, xs[0, j], zb,
+                                 idx, zt)
+        elif stage == 2:
+            _model_block(xs, 0, SUB, depreciation, rev0, rate_fixed, outs, cover, rate)
+        else:
+            for i in range(SUB):
+                hits += cover[i]
+            _reduce_point(outs, SUB, acc, cnt, bad, hist, bins)
+    return hits + u[0, 0] + xs[0, 0, 0] + outs[0, 0] + acc[0, 1]
+
+
+def breakdown(scenario: Scenario, *, trials: int = 1 << 21, repeat: int = 3) -> dict:
+    """ns per trial of each kernel stage alone, one thread (best of ``repeat``).
+
+    Each stage is the kernel's own code over the same sub-blocks; their sum is close to, not
+    exactly, the fused kernel's one-thread cost (fused, the stages share the caches).
+    """
+    plan = make_plan(scenario)
+    args = (*plan.kernel_args(), np.uint64(1))
+    n_sub = max(1, trials // SUB)
+    res = {}
+    for k, name in enumerate(STAGES):
+        _stages(*args, 1, k)
+        res[name] = 1e9 * min(_timed(lambda: _stages(*args, n_sub, k))
+                              for _ in range(repeat)) / (n_sub * SUB)
+    res["sum"] = sum(res[s] for s in STAGES)
+    res["random_inputs"] = int(plan.is_random.sum())
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
+# Fresh processes: memory and startup
+# ---------------------------------------------------------------------------------------------
+
+_PEAK = """
+import resource, sys, engine
+from engine.bench import bench13
+sc = bench13() if sys.argv[2] == "-" else engine.load_config(sys.argv[2])
+engine.simulate(sc, trials=4096)  # compile / load the cache
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+engine.simulate(sc, trials=int(sys.argv[1]))
+print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def peak_rss_mib(trials: int, config: str | None) -> tuple[float, float]:
+    """(peak RSS after compiling, peak RSS after the run) of a fresh process, MiB."""
+    out = subprocess.run([sys.executable, "-c", _PEAK, str(trials), config or "-"], check=True,
+                         capture_output=True, text=True, env=_env()).stdout.split()
+    return int(out[0]) / 1024, int(out[1]) / 1024
+
+
+def quote_wall_s(trials: int, cache_dir: str) -> float:
+    """Wall time of a fresh ``capexgap quote --trials N --json`` (the default scenario)."""
+    env = _env()
+    env["NUMBA_CACHE_DIR"] = cache_dir
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "engine", "quote", "--trials", str(trials), "--json",
+                    "--quiet"], check=True, capture_output=True, text=True, env=env)
+    return time.perf_counter() - t
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole run
+# ---------------------------------------------------------------------------------------------
+
+
+def run(config: str | None = None, *, trials: int = 10_000_000, threads: int | None = None,
+        repeat: int = 3, numpy_trials: int = 1_000_000, memory: tuple[int, ...] = (
+            10**6, 10**7, 10**8), startup: bool = True, quote_trials: int = 10**6,
+        log=None) -> dict:
+    """Measure everything (see the module docstring) and return one JSON-able dict."""
+    from . import reference
+    from .config import load_config
+
+    def say(msg: str) -> None:
+        if log is not None:
+            log(msg)
+
+    sc = bench13() if config is None else load_config(config)
+    plan = make_plan(sc)
+    n_random = int(plan.is_random.sum())
+    all_threads = resolve_threads(threads)
+    res: dict = {
+        "scenario": sc.name, "config": config or "bench-13", "random_inputs": n_random,
+        "trials": trials, "threads": all_threads, "repeat": repeat,
+        "machine": _machine(), "load_before": os.getloadavg(),
+        "versions": {"python": platform.python_version(), "numpy": np.__version__,
+                     "numba": numba.__version__},
+    }
+
+    say("engine: compiling (or loading the cache) ...")
+    t = time.perf_counter()
+    run_plan(plan, trials=4096, seed=1, threads=all_threads)
+    res["first_call_s"] = time.perf_counter() - t
+
+    def engine_s(th: int) -> float:
+        run_plan(plan, trials=min(trials, 1 << 20), seed=1, threads=th)  # warm-up
+        return min(_timed(lambda: run_plan(plan, trials=trials, seed=1, threads=th))
+                   for _ in range(repeat))
+
+    say(f"engine: {trials:,} trials, {all_threads} threads and 1 thread ...")
+    e_all = engine_s(all_threads)
+    e_one = engine_s(1)
+    resolve_threads(all_threads)
+    res["engine"] = {"all_threads_s": e_all, "one_thread_s": e_one,
+                     "ns_per_trial_all_threads": 1e9 * e_all / trials,
+                     "ns_per_trial_one_thread": 1e9 * e_one / trials,
+                     "m_trials_per_s": trials / e_all / 1e6,
+                     "thread_speedup": e_one / e_all}
+
+    say("numpy: finding the fastest bit generator ...")
+    bg_name, bg_ns = fastest_bit_generator()
+    res["numpy_fastest_bit_generator"] = {"name": bg_name, "ns_per_uniform_one_thread": bg_ns}
+
+    say(f"numpy idiomatic: {numpy_trials:,} trials ...")
+    reference.simulate_numpy(sc, 10_000, seed=1, source="numpy")
+    idiom = min(_timed(lambda: reference.simulate_numpy(sc, numpy_trials, seed=1,
+                                                        source="numpy"))
+                for _ in range(max(1, repeat - 1)))
+    say(f"numpy careful: {trials:,} trials, {all_threads} threads ...")
+    numpy_careful(sc, 1 << 17, 1, threads=all_threads, bit_generator=bg_name)
+    careful = min(_timed(lambda: numpy_careful(sc, trials, 1, threads=all_threads,
+                                               bit_generator=bg_name))
+                  for _ in range(repeat))
+    ns_e = 1e9 * e_all / trials
+    res["numpy_idiomatic"] = {"trials": numpy_trials, "s": idiom,
+                              "ns_per_trial": 1e9 * idiom / numpy_trials}
+    res["numpy_careful"] = {"trials": trials, "s": careful, "ns_per_trial": 1e9 * careful / trials,
+                            "bit_generator": bg_name}
+    res["speedup_vs_numpy_idiomatic"] = res["numpy_idiomatic"]["ns_per_trial"] / ns_e
+    res["speedup_vs_numpy_careful"] = res["numpy_careful"]["ns_per_trial"] / ns_e
+
+    say("floor: the uniforms alone ...")
+    floor = {}
+    for label, th in (("all_threads", all_threads), ("one_thread", 1)):
+        ours = min(_ours_uniforms(n_random, trials, th) for _ in range(repeat))
+        theirs = min(_numpy_uniforms(n_random, trials, th, bg_name) for _ in range(repeat))
+        floor[label] = {"capexgap_ns_per_trial": 1e9 * ours / trials,
+                        "numpy_ns_per_trial": 1e9 * theirs / trials}
+    floor["capexgap_ns_per_uniform_one_thread"] = (floor["one_thread"]["capexgap_ns_per_trial"]
+                                                   / max(n_random, 1))
+    floor["engine_over_floor"] = ns_e / floor["all_threads"]["capexgap_ns_per_trial"]
+    res["floor"] = floor
+
+    say("breakdown: each kernel stage alone, one thread ...")
+    res["breakdown"] = breakdown(sc, repeat=repeat)
+    resolve_threads(all_threads)
+
+    others = {}
+    root = Path(__file__).resolve().parent.parent
+    for name, path in (("bench-30", root / "benchmarks" / "scenarios" / "bench-30.toml"),
+                       ("default", root / "configs" / "ai-capex-2024.toml")):
+        if not path.exists():
+            continue
+        say(f"engine on {name} ...")
+        p2 = make_plan(load_config(path))
+        n2 = max(trials // 4, 4096)
+        row = {"random_inputs": int(p2.is_random.sum()), "trials": n2}
+        for label, th in (("all_threads", all_threads), ("one_thread", 1)):
+            run_plan(p2, trials=min(n2, 1 << 20), seed=1, threads=th)
+            row[f"ns_per_trial_{label}"] = 1e9 * min(
+                _timed(lambda: run_plan(p2, trials=n2, seed=1, threads=th))
+                for _ in range(repeat)) / n2
+        others[name] = row
+    resolve_threads(all_threads)
+    res["other_scenarios"] = others
+
+    if memory:
+        say(f"memory: fresh processes at {', '.join(f'{n:.0e}' for n in memory)} trials ...")
+        mem = {str(n): peak_rss_mib(n, config) for n in memory}
+        res["memory"] = {"peak_rss_mib": {k: v[1] for k, v in mem.items()},
+                         "after_compile_mib": {k: v[0] for k, v in mem.items()}}
+        peaks = [v[1] for v in mem.values()]
+        res["memory"]["growth"] = peaks[-1] / peaks[0] - 1.0
+
+    if startup:
+        say(f"startup: fresh `capexgap quote --trials {quote_trials:,}`, cold and warm cache ...")
+        tmp = tempfile.mkdtemp(prefix="capexgap-bench-cache-")
+        try:
+            cold = quote_wall_s(quote_trials, tmp)
+            warm = min(quote_wall_s(quote_trials, tmp) for _ in range(max(2, repeat)))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        res["startup"] = {"quote_trials": quote_trials, "cold_s": cold, "warm_s": warm,
+                          "cold_compile_s": cold - warm}
+
+    res["load_after"] = os.getloadavg()
+    res["targets"] = check_targets(res)
+    return res
+
+
+def check_targets(res: dict) -> dict:
+    """Each target of issue #5: the run's value, the bound and whether it is met."""
+    e = res["engine"]
+    rows = {
+        "speedup_vs_numpy_idiomatic": (res["speedup_vs_numpy_idiomatic"], ">="),
+        "speedup_vs_numpy_careful": (res["speedup_vs_numpy_careful"], ">="),
+        "ns_per_trial_all_threads": (e["ns_per_trial_all_threads"], "<="),
+        "thread_speedup": (e["thread_speedup"], ">="),
+    }
+    if "memory" in res:
+        rows["memory_growth"] = (res["memory"]["growth"], "<=")
+    if "startup" in res:
+        rows["warm_quote_s"] = (res["startup"]["warm_s"], "<=")
+        rows["cold_compile_s"] = (res["startup"]["cold_compile_s"], "<=")
+    out = {}
+    for k, (v, op) in rows.items():
+        bound = TARGETS[k]
+        out[k] = {"value": v, "bound": f"{op} {bound}",
+                  "met": bool(v >= bound if op == ">=" else v <= bound)}
+    return out
+
+
+def format_text(res: dict) -> str:
+    """A human-readable report of :func:`run`'s result."""
+    e = res["engine"]
+    lines = [f"{res['scenario']} ({res['random_inputs']} random inputs); {res['trials']:,} "
+             f"trials; {res['threads']} threads; {res['machine']['cpu']}",
+             f"load average before/after: {_load(res['load_before'])} / "
+             f"{_load(res['load_after'])}",
+             f"first call (compile or cache load): {res['first_call_s']:.2f} s",
+             "",
+             f"{'':<34}{'ns/trial':>10}{'vs engine':>11}",
+             f"{'engine, ' + str(res['threads']) + ' threads':<34}"
+             f"{e['ns_per_trial_all_threads']:>10.1f}{1.0:>10.1f}x",
+             f"{'engine, 1 thread':<34}{e['ns_per_trial_one_thread']:>10.1f}"
+             f"{e['ns_per_trial_one_thread'] / e['ns_per_trial_all_threads']:>10.1f}x"]
+    ns = e["ns_per_trial_all_threads"]
+    for key, label in (("numpy_idiomatic", "NumPy idiomatic (whole arrays)"),
+                       ("numpy_careful", "NumPy careful (chunks, threads)")):
+        v = res[key]["ns_per_trial"]
+        lines.append(f"{label:<34}{v:>10.1f}{v / ns:>10.1f}x")
+    f = res["floor"]
+    for label, th in (("all_threads", f"{res['threads']} threads"), ("one_thread", "1 thread")):
+        lines.append(f"{'floor: our uniforms, ' + th:<34}"
+                     f"{f[label]['capexgap_ns_per_trial']:>10.1f}"
+                     f"{f[label]['capexgap_ns_per_trial'] / ns:>10.2f}x")
+        lines.append(f"{'floor: numpy ' + res['numpy_fastest_bit_generator']['name'] + ', ' + th:<34}"
+                     f"{f[label]['numpy_ns_per_trial']:>10.1f}"
+                     f"{f[label]['numpy_ns_per_trial'] / ns:>10.2f}x")
+    if "memory" in res:
+        lines.append("")
+        lines.append("peak RSS, fresh process: " + ", ".join(
+            f"{int(n):.0e} trials {v:.0f} MiB" for n, v in res["memory"]["peak_rss_mib"].items()))
+    if "startup" in res:
+        s = res["startup"]
+        lines.append(f"capexgap quote, {s['quote_trials']:,} trials, fresh process: cold cache "
+                     f"{s['cold_s']:.2f} s, warm {s['warm_s']:.2f} s (compile {s['cold_compile_s']:.1f} s)")
+    lines.append("")
+    lines.append("targets (issue #5):")
+    for k, t in res["targets"].items():
+        lines.append(f"  {k:<30}{t['value']:>10.3g}  {t['bound']:<8} {'met' if t['met'] else 'NOT met'}")
+    return "\n".join(lines)
+
+
+def _load(avg) -> str:
+    return "/".join(f"{x:.2f}" for x in avg)
+
+
+def _machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "system": platform.system(),
+            "max_rss_unit": "KiB" if sys.platform != "darwin" else "B",
+            "numba_threads": numba.config.NUMBA_NUM_THREADS,
+            "self_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def dumps(res: dict) -> str:
+    """JSON text of a result (floats rounded to 4 significant digits)."""
+    def rnd(x):
+        if isinstance(x, float):
+            return float(f"{x:.4g}")
+        if isinstance(x, dict):
+            return {k: rnd(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [rnd(v) for v in x]
+        return x
+    return json.dumps(rnd(res), indent=1)

@@ -1,0 +1,252 @@
+"""The fast paths against their plain statements, bit for bit (issue #5).
+
+Speed work happens in ``distributions.sample_block`` (vectorised quantile transforms),
+``engine.kernel.run_blocks`` (fused, vectorised kernel) and ``engine.rng.fill_uniforms``
+(vectorised Philox). Each is held here to a straightforward scalar twin with exact equality,
+so no optimisation can change an answer silently.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+
+import numpy as np
+import pytest
+import xarray as xr
+from numba import njit
+
+import engine
+from distributions import _kernels as K
+from distributions import pack, parse
+from engine import kernel, rng
+from engine.kernel import SK_NBINS
+
+simulate_mod = importlib.import_module("engine.simulate")
+
+# Every family, with shapes that reach every branch: both sides of the uniform and triangular
+# splits, the table's tails, truncation, and exp's libm fallback (a lognormal whose log-value
+# leaves [-708, 708] for |z| > 2.4).
+SPECS = {
+    "fixed": 7.5,
+    "uniform": {"dist": "uniform", "min": 0.35, "max": 0.65},
+    "normal": {"dist": "normal", "mean": 1.0, "sd": 2.0},
+    "lognormal": {"dist": "lognormal", "ci90": [100, 200]},
+    "lognormal-wide": {"dist": "lognormal", "mu": 0.0, "sigma": 300.0},
+    "triangular": {"dist": "triangular", "min": 0.6, "mode": 1.0, "max": 1.6},
+    "triangular-mode-at-min": {"dist": "triangular", "min": 0.0, "mode": 0.0, "max": 1.0},
+    "pert": {"dist": "pert", "min": 0.3, "mode": 0.5, "max": 0.7},
+    "beta": {"dist": "beta", "alpha": 0.5, "beta": 5},
+    "truncnormal": {"dist": "truncnormal", "mean": 0.0, "sd": 1.0, "min": -1, "max": 2},
+}
+
+# The generator's own uniforms, plus the extremes it can produce and points around every
+# branch boundary of AS241 (|p - 0.5| = 0.425, the far tail p < exp(-25)).
+_EDGES = [2.0**-53, 1.0 - 2.0**-53, 1e-300, 1e-15, 1e-11, 1.3887943864964021e-11, 1e-10,
+          0.075, 0.075 + 2.0**-53, 0.075 - 2.0**-53, 0.925, 0.925 - 2.0**-53, 0.925 + 2.0**-53,
+          0.5, 0.5 - 2.0**-53, 0.5 + 2.0**-53, 1 - 1e-11, 1 - 1e-15]
+U = np.concatenate([np.array(_EDGES), rng.uniforms(2024, 77, 0, 200_000)])
+
+
+@njit
+def _scalar(code, par, u, tables, out):
+    for i in range(u.size):
+        out[i] = K.sample_u(code, par, u[i], tables)
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_block_transform_equals_scalar_bitwise(name):
+    codes, params, tables = pack([parse(f"inputs.{name}", SPECS[name])])
+    for u in (U, U[::-1].copy(), 1.0 - U):  # block boundaries fall elsewhere; mirrored tails
+        want = np.empty(u.size)
+        got = np.empty(u.size)
+        _scalar(codes[0], params[0], u, tables, want)
+        K.ppf_block_many(codes[0], params[0], u, tables, got)
+        assert np.array_equal(got, want, equal_nan=True), name
+        diff = np.flatnonzero(got.view(np.int64) != want.view(np.int64))
+        assert diff.size == 0, (name, u[diff[:5]], got[diff[:5]], want[diff[:5]])
+
+
+def test_exp_and_log_within_one_ulp_of_libm():
+    rs = np.random.default_rng(3)
+    x = np.concatenate([rs.uniform(-708, 708, 100_000), rs.normal(0, 3, 100_000),
+                        [0.0, -0.0, 1e-300, -1e-300, 708.0, -708.0]])
+    got = np.array([K.exp(v) for v in x[:20_000]] + [K.exp(v) for v in x[-6:]])
+    ref = np.exp(np.concatenate([x[:20_000], x[-6:]]))
+    assert np.all(np.abs(got - ref) <= np.spacing(ref)), "exp beyond 1 ulp"
+    y = np.concatenate([np.exp(rs.uniform(-700, 700, 20_000)), [2.2250738585072014e-308, 1.0,
+                                                                  0.5, 2.0, 1e308]])
+    got = np.array([K.log(v) for v in y])
+    ref = np.log(y)
+    assert np.all(np.abs(got - ref) <= np.spacing(np.abs(ref)) + (ref == 0)), "log beyond 1 ulp"
+    # outside the fast ranges: libm's answers
+    for v in (709.5, 800.0, -745.0, -800.0, math.inf, -math.inf):
+        assert K.exp(v) == math.exp(v) if v < 710 else K.exp(v) == math.inf
+    assert math.isnan(K.exp(math.nan)) and math.isnan(K.log(-1.0)) and math.isnan(K.log(math.nan))
+    assert K.log(0.0) == -math.inf and K.log(math.inf) == math.inf
+    assert K.log(5e-324) == math.log(5e-324)
+
+
+@njit
+def _bins(v, out):
+    kernel.sketch_bins_row(v, v.size, out)
+
+
+def test_vectorised_sketch_bins_equal_scalar():
+    rs = np.random.default_rng(5)
+    v = np.concatenate([rs.normal(0, 1e3, 50_000), rs.lognormal(0, 20, 50_000),
+                        -rs.lognormal(0, 20, 50_000),
+                        [0.0, -0.0, 2.0**-20, -(2.0**-20), 2.0**-21, 2.0**44, -(2.0**44),
+                         1e300, -1e300, math.inf, -math.inf, math.nan]])
+    got = np.empty(v.size, dtype=np.int64)
+    _bins(v, got)
+    want = np.array([kernel.sketch_bin(x) if math.isfinite(x) else -1 for x in v])
+    assert np.array_equal(got, want)
+    assert got.max() < SK_NBINS
+
+
+BENCH = """
+[scenario]
+name = "fast vs reference"
+[inputs]
+gpu_spend = { dist = "lognormal", ci90 = [100, 200] }
+energy_ratio = { dist = "lognormal", ci90 = [0.6, 1.5] }
+margin = { dist = "pert", min = 0.35, mode = 0.5, max = 0.65 }
+useful_life = { dist = "triangular", min = 1, mode = 3, max = 6 }
+cost_of_capital = { dist = "uniform", min = 0.0, max = 0.1 }
+[revenue]
+A = { dist = "lognormal", ci90 = [5, 20] }
+B = { dist = "truncnormal", mean = 1, sd = 2, min = 0 }
+C = { dist = "beta", alpha = 2, beta = 5, min = 0, max = 8 }
+D = { dist = "normal", mean = 30, sd = 3 }
+E = 0
+"""
+
+FIXED_RATE = """
+[scenario]
+name = "fixed life and rate, zero revenue possible"
+[inputs]
+gpu_spend = { dist = "lognormal", ci90 = [100, 200] }
+energy_ratio = 1.0
+margin = { dist = "uniform", min = 0.35, max = 0.65 }
+useful_life = 1
+cost_of_capital = 0
+[revenue]
+A = { dist = "uniform", min = 0, max = 1e-300 }
+"""
+
+
+@pytest.mark.parametrize("text", [BENCH, FIXED_RATE], ids=["mixed", "fixed-rate"])
+def test_kernel_dataset_equals_scalar_reference_kernel(text, write_config, monkeypatch):
+    sc = engine.load_config(write_config(text))
+    n = 3 * 4096 + 777  # several blocks and a partial one
+    fast = engine.simulate(sc, trials=n, seed=99, threads=2)
+    # the driver finds the kernel either as an imported name or through engine.kernel
+    monkeypatch.setattr(kernel, "run_blocks", kernel.run_blocks_reference)
+    monkeypatch.setattr(simulate_mod, "run_blocks", kernel.run_blocks_reference, raising=False)
+    slow = engine.simulate(sc, trials=n, seed=99, threads=1)
+    xr.testing.assert_identical(engine.strip_run_attrs(fast), engine.strip_run_attrs(slow))
+
+
+def test_kernel_trials_equal_trace():
+    # Per-trial identity, through the Dataset's extremes: a run's min and max of every output
+    # are values that engine.trace recomputes bit for bit.
+    sc = engine.load_config(None)
+    n = 20_000
+    ds = engine.simulate(sc, trials=n, seed=4)
+    tr = engine.trace(sc, 0, n, seed=4)
+    for name in kernel.OUTPUTS:
+        assert float(ds[f"{name}_min"]) == tr[name].values.min(), name
+        assert float(ds[f"{name}_max"]) == tr[name].values.max(), name
+    assert int(ds["hits"]) == int(tr["covers"].sum())
+
+
+def test_wilson_interval_equals_scipy():
+    # engine.result computes Wilson's interval itself (no scipy.stats import per quote).
+    from scipy import stats
+
+    from engine.result import proportion_interval
+
+    rs = np.random.default_rng(1)
+    cases = [(10, 20), (1644, 10**6), (999_990, 10**6), (12_345, 10**8)]
+    cases += [(int(k), int(n)) for k, n in zip(rs.integers(10, 5000, 200),
+                                               rs.integers(10_000, 10**7, 200))]
+    for k, n in cases:
+        ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        assert proportion_interval(k, n) == (float(ci.low), float(ci.high), "wilson"), (k, n)
+
+
+def test_bench13_file_is_the_embedded_scenario():
+    from pathlib import Path
+
+    from engine.bench import BENCH13
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "scenarios" / "bench-13.toml"
+    assert path.read_text(encoding="utf-8") == BENCH13
+
+
+def test_numpy_baselines_model_the_same_thing():
+    # The benchmark's NumPy implementations answer the same question as the engine (different
+    # random numbers, so within k standard errors, k = 6).
+    from engine import bench, reference
+
+    sc = bench.bench13()
+    n = 200_000
+    ds = engine.simulate(sc, trials=n, seed=1)
+    mean, sd = float(ds["gap_mean"]), float(ds["gap_std"])
+    p = float(ds["p_cover"])
+    for res in (bench.numpy_careful(sc, n, 7, threads=2, chunk=1 << 14),
+                reference.simulate_numpy(sc, n, seed=7, source="numpy")):
+        assert abs(res["gap_mean"] - mean) < 6 * sd * math.sqrt(2 / n)
+        assert abs(res["p_cover"] - p) < 6 * math.sqrt(2 * p * (1 - p) / n) + 1e-12
+        assert abs(res["gap_quantiles"][0.5] - float(ds["gap_quantile"].sel(quantile=0.5))) \
+            < 0.05 * sd
+
+
+def test_bench_command_runs(capsys):
+    # Plumbing only (benchmarks are not tests: no timing is asserted).
+    from engine.cli import main
+
+    assert main(["bench", "--trials", "8192", "--repeat", "1", "--numpy-trials", "4096",
+                 "--memory", "--no-startup", "--json"]) == 0
+    import json
+
+    res = json.loads(capsys.readouterr().out)
+    assert set(res["targets"]) >= {"speedup_vs_numpy_idiomatic", "ns_per_trial_all_threads"}
+    assert res["engine"]["ns_per_trial_all_threads"] > 0
+
+
+@njit
+def _compat_fill(seed, stream, first, n, purpose, out):
+    u = np.empty(256)
+    for s0 in range(0, n, 256):
+        m = min(256, n - s0)
+        kernel._fill_uniforms(seed, stream, first + s0, m, purpose, u)
+        out[s0:s0 + m] = u[:m]
+
+
+def test_compatibility_generator_matches_uniforms():
+    # kernel._fill_uniforms (the earlier API, kept for the vintage kernel) follows the contract.
+    out = np.empty(1001)
+    _compat_fill(np.uint64(5), np.uint64(77), 4096, 1001, np.uint64(2), out)
+    assert np.array_equal(out, rng.uniforms(5, 77, 4096, 1001, purpose=2))
+
+
+def test_zero_blocks_call_compiles_only():
+    # A run_blocks call with no blocks (used to time the compile apart) does no work.
+    from engine.kernel import N_MOM, N_OUT
+
+    plan = make_plan_default()
+    blk = np.zeros((1, 1, N_OUT, N_MOM))
+    hits = np.full((1, 1), -1, dtype=np.int64)
+    nf = np.zeros((1, 1, N_OUT), dtype=np.int64)
+    hist = np.zeros((2, 1, N_OUT, SK_NBINS), dtype=np.int64)
+    kernel.run_blocks(*plan.kernel_args(), np.uint64(1), np.uint64(0), 10, 0, 0, 16, blk, hits,
+                      nf, hist)
+    assert hits[0, 0] == -1 and not hist.any()
+
+
+def make_plan_default():
+    from engine.plan import make_plan
+
+    return make_plan(engine.load_config(None))
