@@ -445,7 +445,9 @@ def format_quote(ds, source: str) -> str:
                      f"{_pct(float(ds['p_cover']))}  (95% CI {_pct(lo)} to {_pct(hi)}, "
                      f"{method}; {hits:,} of {n:,} trials)")
     if "precision_target" in ds.attrs:
-        rel = float(ds["p_cover_rel_error"]) if "p_cover_rel_error" in ds else math.nan
+        from .result import mc_precision
+        rel = float(ds["p_cover_rel_error"]) if "p_cover_rel_error" in ds else \
+            mc_precision(hits, n)[1]
         got = f" (reached +-{100 * rel:.3g}%)" if math.isfinite(rel) else ""
         lines.append(f"Precision target {ds.attrs['precision_target']}: "
                      f"{ds.attrs['precision_stop']}{got}.")

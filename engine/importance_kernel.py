@@ -197,7 +197,7 @@ def run_importance_blocks(codes, params, tables, streams, is_random, depreciatio
                     _record(blk[b, p, o], acc[p, o], cnt[p, o])
 
 
-@njit(cache=True)
+@njit(error_model="numpy", cache=True)
 def evaluate_at_z(codes, params, tables, is_random, depreciation, rev0, z):
     """The one-year model of point 0 at given normal scores (no randomness).
 

@@ -65,7 +65,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Literal
 
 import numba
 import numpy as np
@@ -77,7 +77,7 @@ from .config import MAX_TRIALS, Scenario
 from .errors import ConfigError
 from .kernel import BLOCK, M_M2, M_MAX, M_MEAN, M_N, O_REQ_ANNUAL, O_REV
 from .plan import Layout, Plan, make_plan
-from .result import build_dataset, mc_precision, proportion_interval
+from .result import build_dataset, proportion_interval
 from .simulate import DEFAULT_CHUNK, Totals, _check_run_args, run_plan
 
 Method = Literal["auto", "mc", "importance"]
@@ -416,13 +416,14 @@ def _margin_fn(plan: Plan) -> Callable[[np.ndarray], np.ndarray]:
         zr = np.atleast_2d(zr)
         z = np.zeros((zr.shape[0], n_in))
         z[:, rand] = zr
-        outs, _ = evaluate_at_z(plan.codes, plan.params, plan.tables, plan.is_random,
-                                plan.depreciation, plan.rev0, z)
+        outs, covers = evaluate_at_z(plan.codes, plan.params, plan.tables, plan.is_random,
+                                     plan.depreciation, plan.rev0, z)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            h = np.log(np.maximum(outs[:, O_REV], 1e-300)) - np.log(outs[:, O_REQ_ANNUAL])
-        # SLSQP needs finite values: an overflow or NaN counts as far from covering.
-        h = np.where(np.isnan(h), -1e3, h)
-        return np.clip(h, -1e3, 1e3)
+            h = np.log(outs[:, O_REV]) - np.log(outs[:, O_REQ_ANNUAL])
+        # SLSQP needs finite values: an overflow or NaN counts as far from covering. The sign
+        # follows the kernel's own test (revenue >= required), also where logs lose it.
+        h = np.clip(np.where(np.isnan(h), -1e3, h), -1e3, 1e3)
+        return np.where(covers, np.maximum(h, 0.0), np.minimum(h, -1e-300))
 
     return margin
 
@@ -463,10 +464,15 @@ def design_point(plan: Plan) -> tuple[np.ndarray | None, str]:
         return float(margin(z)[0])
 
     box = [(-Z_BOUND, Z_BOUND)] * d
-    # Can anything in the box cover? The margin is monotone in every input for this model,
-    # so the corner in the direction of its gradient at the median is the best candidate.
+    # Can anything in the box cover? Revenue >= required is monotone in every input of the
+    # one-year model (more revenue, a longer life or generation helps; more spend, energy,
+    # margin, cost of capital or gain per generation hurts), so the best point of the box is
+    # its corner with every input at the end that helps. (Known from the model, not from
+    # finite differences, which vanish where the model overflows.)
+    helps = np.array([1.0 if n.startswith("revenue.") or n in ("useful_life", "generation_years")
+                      else -1.0 for n in np.asarray(plan.names)[rand]])
+    corner = helps * Z_BOUND
     g0 = grad(np.zeros(d))
-    corner = np.where(g0 > 0, Z_BOUND, np.where(g0 < 0, -Z_BOUND, 0.0))
     if fun(corner) < 0.0:
         return None, (f"no covering point with every normal score within +-{Z_BOUND:g} "
                       f"(P(cover) is below about {scipy.stats.norm.sf(Z_BOUND):.0e}, or zero)")
@@ -591,12 +597,15 @@ def quote(scenario: Scenario, *, method: Method = "auto", trials: int | None = N
     Returns
     -------
     xarray.Dataset
-        :func:`engine.simulate`'s variables, plus ``p_cover_se``, ``p_cover_rel_error``,
-        ``effective_sample_size``, ``mc_equivalent_trials`` and the attribute ``method``.
-        Importance sampling adds ``importance_shift``, ``design_point`` (on ``model_input``),
-        the weights' diagnostics and the plain pass's own ``mc_p_cover``, ``mc_p_cover_ci95``,
-        ``mc_hits``; its ``trials`` attribute counts the IS trials and ``mc_trials`` those
-        of the plain pass behind every output's moments and quantiles. A precision run adds the
+        Plain Monte Carlo: exactly :func:`engine.simulate`'s Dataset (attribute ``method`` =
+        ``"mc"``; the error figures follow from ``hits`` and ``trials``). Importance
+        sampling (``method`` = ``"importance"``): ``p_cover``, ``p_cover_ci95`` and ``hits``
+        from the IS run, plus ``p_cover_se``, ``p_cover_rel_error``,
+        ``effective_sample_size``, ``mc_equivalent_trials``, the weights' diagnostics,
+        ``importance_shift`` and ``design_point`` (on ``model_input``) and the plain pass's
+        own ``mc_p_cover``, ``mc_p_cover_ci95``, ``mc_hits``; its ``trials`` attribute counts
+        the IS trials and ``mc_trials`` those of the plain pass behind every output's moments
+        and quantiles. A precision run adds the
         attributes ``precision_target``, ``precision_met``, ``precision_max_trials`` and
         ``precision_stop`` (run attributes: a run stopped at N trials is identical to a fixed
         run of N trials once :func:`engine.strip_run_attrs` has removed them).
@@ -712,17 +721,11 @@ def _label(ds: xr.Dataset, method: str, why: str) -> xr.Dataset:
 
 def _mc_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested: int,
                 run_attrs: dict[str, Any]) -> xr.Dataset:
-    """:func:`engine.result.build_dataset` plus the plain estimate's error figures."""
-    ds = build_dataset(scenario, totals, seed=seed, requested_trials=requested,
-                       run_attrs=run_attrs)
-    if scenario.model != "one-year":
-        return ds
-    h, n = int(ds["hits"]), int(ds.attrs["trials"])
-    se, rel, ess, equiv = mc_precision(h, n)
-    _error_vars(ds, se, rel, ess, equiv, "binomial: sqrt(p (1 - p) / n)",
-                "covering trials (plain Monte Carlo: every weight is 1)")
-    ds.attrs["method"] = "mc"
-    return ds
+    """:func:`engine.result.build_dataset`: a plain result is exactly ``engine.simulate``'s (its
+    standard error and effective sample size follow from ``hits`` and ``trials``:
+    :func:`engine.result.mc_precision`, reported by :func:`engine.result.summary`)."""
+    return build_dataset(scenario, totals, seed=seed, requested_trials=requested,
+                         run_attrs=run_attrs)
 
 
 def _error_vars(ds: xr.Dataset, se: float, rel: float, ess: float, equiv: float,
@@ -750,18 +753,7 @@ def _importance(scenario: Scenario, plan: Plan, mc_ds: xr.Dataset, *, method: st
                         should_stop=should_stop, progress=progress)
     clock.spend(search.seconds)
     if search.shift is None:
-        note = f"importance sampling is not possible here ({search.how}); P(cover) is the " \
-               "plain Monte Carlo estimate"
-        mc_ds.attrs["notes"] = "\n".join(x for x in (mc_ds.attrs["notes"], note) if x)
-        mc_ds = _label(mc_ds, method, f"{why}; but {search.how}")
-        if target is not None:
-            h, k = int(mc_ds["hits"]), int(mc_ds.attrs["trials"])
-            lo, hi, _ = proportion_interval(h, k)
-            ok = target.met(h / k, lo, hi)
-            mc_ds = _precision_attrs(mc_ds, target, ok, cap or 0,
-                                     ("met" if ok else "NOT met") + f" after {k:,} trials "
-                                     "(importance sampling not possible)")
-        return mc_ds
+        return _impossible(mc_ds, method, why, target, cap, search.how)
     iplan = importance_plan(plan, search.shift[None, :])
     monitor = _IsMonitor(target) if target is not None else None
     requested = n if target is None else cap
@@ -771,6 +763,12 @@ def _importance(scenario: Scenario, plan: Plan, mc_ds: xr.Dataset, *, method: st
                    max_seconds=clock.left(), monitor=monitor)
     clock.spend(tot.elapsed_s)
     stopped_by = tot.extra.get("stopped_by")
+    if int(tot.hits.reshape(-1)[0]) == 0 and tot.trials > 0:
+        # Without one covering trial the weighted estimate is 0 with a standard error of 0:
+        # no information. The plain pass's exact interval is the honest answer.
+        return _impossible(mc_ds, method, why, target, cap,
+                           f"importance sampling saw no covering trial in {tot.trials:,} "
+                           f"(shift |mu| = {np.linalg.norm(search.shift):.3g})")
     interrupted = stopped_by == "should_stop" or (target is None and not tot.completed)
     if target is not None and not interrupted:
         tot = dataclasses.replace(tot, completed=True)
@@ -788,15 +786,30 @@ def _importance(scenario: Scenario, plan: Plan, mc_ds: xr.Dataset, *, method: st
     return ds
 
 
+def _impossible(mc_ds: xr.Dataset, method: str, why: str, target: Target | None,
+                cap: int | None, reason: str) -> xr.Dataset:
+    """The plain result, with a note saying why importance sampling could not improve it."""
+    note = (f"importance sampling was tried but gives no estimate ({reason}); P(cover) is the "
+            "plain Monte Carlo estimate")
+    mc_ds.attrs["notes"] = "\n".join(x for x in (mc_ds.attrs["notes"], note) if x)
+    mc_ds = _label(mc_ds, method, f"{why}; but {reason}")
+    if target is not None:
+        h, k = int(mc_ds["hits"]), int(mc_ds.attrs["trials"])
+        lo, hi, _ = proportion_interval(h, k)
+        ok = target.met(h / k, lo, hi)
+        mc_ds = _precision_attrs(mc_ds, target, ok, cap or 0,
+                                 ("met" if ok else "NOT met") + f" after {k:,} plain trials "
+                                 "(importance sampling gave no estimate)")
+    return mc_ds
+
+
 def _is_dataset(scenario: Scenario, mc_ds: xr.Dataset, tot: Totals, search: ShiftSearch,
                 plan: Plan, *, requested: int) -> xr.Dataset:
     """The plain pass's Dataset with P(cover) and its error from the IS run."""
     est = IsEstimate.from_moments(tot.moments[0])
     lo, hi = est.ci
     n_mc = int(mc_ds.attrs["trials"])
-    ds = mc_ds.drop_vars(["p_cover_se", "p_cover_rel_error", "effective_sample_size",
-                          "mc_equivalent_trials"])
-    ds = ds.rename({"p_cover": "mc_p_cover", "p_cover_ci95": "mc_p_cover_ci95",
+    ds = mc_ds.rename({"p_cover": "mc_p_cover", "p_cover_ci95": "mc_p_cover_ci95",
                     "hits": "mc_hits"})
     for name in ("mc_p_cover", "mc_p_cover_ci95", "mc_hits"):
         attrs = dict(ds[name].attrs)

@@ -305,6 +305,7 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
         "trials": np.int64(n),
         "trials_requested": np.int64(requested_trials),
         "completed": np.int8(1 if totals.completed else 0),
+        "method": "mc",  # engine.precision: "importance" for an importance-sampled P(cover)
         "sampler": "monte-carlo: philox4x64-10 counter-based uniforms, quantile-function "
                    "transforms",
         "model": scenario.model,
