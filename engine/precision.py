@@ -221,10 +221,12 @@ def _check_count(value: Any, key: str) -> None:
 class _McMonitor:
     """run_plan monitor of a plain MC precision run (every point must meet the target)."""
 
-    def __init__(self, target: Target, cap: int, *, pilot_end: int | None) -> None:
+    def __init__(self, target: Target, cap: int, *, pilot_end: int | None,
+                 at_least: int = 0) -> None:
         self.target = target
         self.cap = cap
         self.pilot_end = pilot_end  # method auto: decide here
+        self.at_least = at_least    # never stop before (a sweep's earlier groups needed it)
         self.reason: str | None = None
         self.met = False
         self.switch = False
@@ -244,6 +246,8 @@ class _McMonitor:
     def __call__(self, done: int, hits: np.ndarray, moments: np.ndarray) -> int | None:
         if done == 0:
             return FIRST_LOOK if self.pilot_end is None else min(FIRST_LOOK, self.pilot_end)
+        if done < self.at_least:
+            return self.at_least - done
         ok, need = self.state(done, hits)
         if ok:
             self.met = True

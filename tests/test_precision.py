@@ -276,3 +276,35 @@ def test_cli_errors(capsys, configs, argv, message):
 def test_cli_errors_vintage(capsys, configs, argv, message):
     code, out, err = run(capsys, "quote", configs / "vintage-2024-2032.toml", *argv)
     assert code == 2 and out == "" and message in err, err
+
+
+# ------------------------------------------------------------------------------------ sweeps
+
+
+def test_sweep_to_a_precision_equals_a_fixed_sweep():
+    sc, _ = oracle(0.5244)
+    grid = {"margin": [0.4, 0.5, 0.6]}
+    ds = engine.sweep(sc, grid, abs_precision=0.005)
+    n = int(ds.attrs["trials"])
+    assert n % BLOCK == 0 and int(ds.attrs["precision_met"]) == 1
+    p = ds["p_cover"].values
+    lo, hi = ds["p_cover_ci95"].values[..., 0], ds["p_cover_ci95"].values[..., 1]
+    assert (np.maximum(hi - p, p - lo) <= 0.005).all()
+    fixed = engine.sweep(sc, grid, trials=n)
+    xr.testing.assert_identical(strip(ds), strip(fixed))
+    # one point per pass: the groups stop at different counts and are run again at the last
+    grouped = engine.sweep(sc, grid, abs_precision=0.005, max_memory_mib=1)
+    xr.testing.assert_identical(strip(ds), strip(grouped))
+
+
+def test_cli_sweep_precision(capsys, tmp_path):
+    sc_text = ORACLE.format(seed=1, mu_g=math.log(150), s_g=S_G, s_r=S_R,
+                            mu_r=math.log(150) + math.log(4) - 0.5244 * math.hypot(S_G, S_R))
+    path = tmp_path / "o.toml"
+    path.write_text(sc_text + "[sweep]\nmargin = [0.5, 0.9]\n")
+    code, out, err = run(capsys, "sweep", path, "--precision", "0.05", "--max-trials", 4 * BLOCK)
+    assert code == 4, err  # margin 0.9: P(cover) ~ 2e-3, far from +-5% in 16,384 trials
+    assert "NOT met at 1 of 2 points" in out and "+-rel" in out
+    assert "precision target NOT met at 1 of 2 points" in err
+    code, out, err = run_any(capsys, "sweep", path, "--precision", "0.05", "--trials", "1000")
+    assert code == 2 and "--trials: cannot be combined with --precision" in err
