@@ -832,8 +832,10 @@ def _is_dataset(scenario: Scenario, mc_ds: xr.Dataset, tot: Totals, search: Shif
                 "sd(w covers) / sqrt(n) over the importance-sampling trials",
                 "importance sampling: w is each trial's likelihood ratio")
     ds["weight_mean"] = ((), est.weight_mean, {
-        "long_name": "mean likelihood ratio w over all importance-sampling trials (1 in "
-                     "expectation)", "units": "1"})
+        "long_name": "mean likelihood ratio w over all importance-sampling trials: 1 in "
+                     "expectation; w is lognormal with log-sd |shift|, so beyond |shift| ~ 3 "
+                     "the sample mean is carried by draws too rare to occur and falls short "
+                     "of 1 without any error (a check for moderate shifts)", "units": "1"})
     ds["weight_mean_se"] = ((), est.weight_mean_se, {
         "long_name": "standard error of weight_mean", "units": "1"})
     ds["weight_effective_sample_size"] = ((), est.weight_ess, {
