@@ -308,3 +308,16 @@ def test_cli_sweep_precision(capsys, tmp_path):
     assert "precision target NOT met at 1 of 2 points" in err
     code, out, err = run_any(capsys, "sweep", path, "--precision", "0.05", "--trials", "1000")
     assert code == 2 and "--trials: cannot be combined with --precision" in err
+
+
+def test_importance_result_round_trips_and_plots(tmp_path):
+    pytest.importorskip("matplotlib")
+    from engine.plot import plot_result
+
+    sc, _ = oracle(6.0)
+    ds = quote(sc, precision=0.2, method="importance", pilot_trials=4 * BLOCK)
+    back = engine.open_result(engine.write_netcdf(ds, tmp_path / "r.nc"))
+    xr.testing.assert_identical(ds, back)
+    fig = plot_result(back)
+    title = " ".join(ax.get_title(loc) for ax in fig.axes for loc in ("left", "center"))
+    assert "importance sampling" in title
