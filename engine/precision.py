@@ -453,7 +453,7 @@ def design_point(plan: Plan) -> tuple[np.ndarray | None, str]:
     h0 = float(margin(np.zeros(d))[0])
     full = np.zeros(n_in)
     if h0 >= 0.0:
-        return full, "the median inputs already cover: no shift"
+        return full, "the median inputs already cover (no shift)"
     eps = 1e-6
 
     def grad(z: np.ndarray) -> np.ndarray:
@@ -758,6 +758,10 @@ def _importance(scenario: Scenario, plan: Plan, mc_ds: xr.Dataset, *, method: st
     clock.spend(search.seconds)
     if search.shift is None:
         return _impossible(mc_ds, method, why, target, cap, search.how)
+    if method == "auto" and not np.any(search.shift):
+        # the event is not rare (the median inputs cover): only the run was short
+        return _impossible(mc_ds, method, why, target, cap,
+                           f"{search.how}, so P(cover) is not small: give more trials")
     iplan = importance_plan(plan, search.shift[None, :])
     monitor = _IsMonitor(target) if target is not None else None
     requested = n if target is None else cap
@@ -793,8 +797,8 @@ def _importance(scenario: Scenario, plan: Plan, mc_ds: xr.Dataset, *, method: st
 def _impossible(mc_ds: xr.Dataset, method: str, why: str, target: Target | None,
                 cap: int | None, reason: str) -> xr.Dataset:
     """The plain result, with a note saying why importance sampling could not improve it."""
-    note = (f"importance sampling was tried but gives no estimate ({reason}); P(cover) is the "
-            "plain Monte Carlo estimate")
+    note = (f"importance sampling gives no estimate here ({reason}); P(cover) is the plain "
+            "Monte Carlo estimate")
     mc_ds.attrs["notes"] = "\n".join(x for x in (mc_ds.attrs["notes"], note) if x)
     mc_ds = _label(mc_ds, method, f"{why}; but {reason}")
     if target is not None:
