@@ -40,8 +40,9 @@ examples:
   capexgap sweep configs/sweep-energy-spend.toml --json
   capexgap sweep configs/sweep-margin-life.toml --trials 2000000 --out sweep.nc
 
-Memory: one pass holds about (NUMBA_NUM_THREADS + 1) x 6.3 MB per point; larger grids run in
-several passes (groups of points) within --max-memory, with identical results.
+Memory: one pass holds about (NUMBA_NUM_THREADS + 1) x 6.3 MB per point (x 1.83 per reported
+year for the multi-year vintage model: 104 MB for 9 years); larger grids run in several passes
+(groups of points) within --max-memory, at least one point per pass, with identical results.
 Exit codes: 0 ok, 2 bad input (message on stderr), 130 interrupted by Ctrl-C, 143 by
 SIGTERM (either stops after the wave under way and writes nothing).
 Default limits: --max-points {MAX_POINTS}, --max-memory {DEFAULT_MAX_MEMORY_MIB} MiB."""
@@ -166,13 +167,13 @@ def _run(args: argparse.Namespace, n_points: int, trials: int | None, fn):
 def _sweep(args: argparse.Namespace) -> int:
     from .config import load_config
     from .result import check_writable, write_netcdf
-    from .sweeps import _target, points_per_group, sweep, sweep_grid, sweep_summary
+    from .sweeps import _target, n_passes, sweep, sweep_grid, sweep_summary
 
     scenario = load_config(args.config)
     target = _target(scenario, args.trials, args.precision, args.abs_precision,
                      args.max_trials, flags=True)
     grid = sweep_grid(scenario, max_points=args.max_points)
-    groups = -(-grid.n_points // points_per_group(args.max_memory))
+    groups = n_passes(scenario, grid.n_points, args.max_memory)
     if args.out:
         check_writable(args.out, args.force)
     trials = None if target else (args.trials if args.trials is not None else scenario.trials)
@@ -196,16 +197,21 @@ def _sweep(args: argparse.Namespace) -> int:
 def _tornado(args: argparse.Namespace) -> int:
     from .config import load_config
     from .result import check_writable, write_netcdf
-    from .sweeps import _levels, points_per_group, tornado, tornado_summary
+    from .sweeps import _levels, n_passes, tornado, tornado_summary
 
     scenario = load_config(args.config)
     levels = _levels(args.levels)
     n_points = 1 + len(levels) * sum(not i.dist.is_fixed for i in scenario.all_inputs)
-    groups = -(-n_points // points_per_group(args.max_memory))
+    groups = n_passes(scenario, n_points, args.max_memory)
     if args.out:
         check_writable(args.out, args.force)
     if args.plot:
-        from .plot import check_output
+        from .plot import PlotNotSupported, check_output
+        if scenario.model != "one-year":  # refuse before running, not after
+            raise PlotNotSupported(
+                f"--plot: a tornado of the {scenario.model} model (a result per year) cannot "
+                "be drawn yet; nothing was run. Leave out --plot (the text, --json and --out "
+                "work), or draw one year of the --out file in Python.")
         check_output(args.plot, args.force)
     trials = args.trials if args.trials is not None else scenario.trials
     ds = _run(args, n_points, trials, lambda progress: tornado(
@@ -230,7 +236,11 @@ def _coord_text(ds, dim: str, i: int) -> str:
 
 
 def format_sweep(ds, source: str, groups: int | None = None) -> str:
-    """The sweep as text: one row per point with P(cover), its interval and the gap."""
+    """The sweep as text: one row per point with P(cover), its interval and the gap.
+
+    A multi-year (vintage) sweep shows P(cover) in each year instead (at most
+    :data:`MAX_YEAR_COLUMNS` years), its interval in the last year and the break-even year.
+    """
     import itertools
 
     dims = json.loads(ds.attrs["sweep_dims"])
@@ -239,6 +249,7 @@ def format_sweep(ds, source: str, groups: int | None = None) -> str:
     n_points = 1
     for s in sizes:
         n_points *= s
+    vintage = "year" in ds["p_cover"].dims
     lines = [f"{ds.attrs['title']}  ({source})",
              "Sweep of " + " x ".join(f"{d} ({s} values)" for d, s in zip(dims, sizes))
              + f" = {n_points:,} points; every point sees the same {n:,} trials "
@@ -249,13 +260,33 @@ def format_sweep(ds, source: str, groups: int | None = None) -> str:
     if precision:
         lines.insert(2, f"Precision target {ds.attrs['precision_target']}: "
                         f"{ds.attrs['precision_stop']}.")
-    rel_head = f"{'+-rel':>9}" if precision else ""
-    lines.append(f"{head}{'P(cover)':>10}{rel_head}  {'95% CI':<22}{'gap median':>12}"
-                 f"{'gap 5%':>11}{'gap 95%':>11}   ($B/yr)")
+    if vintage:
+        years = [int(y) for y in ds["year"].values]
+        shown = _shown_years(len(years))
+        last = years[-1]
+        lines[-1:-1] = [f"Multi-year (vintage) model, {years[0]}-{last}: P(cover) in "
+                        + ("each year" if len(shown) == len(years) else "some of the years")
+                        + ", its 95% interval in the last, and the break-even year."]
+        lines.append(head + "".join(f"{years[k]:>9}" for k in shown)
+                     + f"  {'95% CI ' + str(last):<22}{'break-even':>12}"
+                     + f"{'none by ' + str(last):>15}")
+    else:
+        rel_head = f"{'+-rel':>9}" if precision else ""
+        lines.append(f"{head}{'P(cover)':>10}{rel_head}  {'95% CI':<22}{'gap median':>12}"
+                     f"{'gap 5%':>11}{'gap 95%':>11}   ($B/yr)")
     gq = ds["gap_quantile"]
     for combo in itertools.product(*(range(s) for s in sizes)):
         at = dict(zip(dims, combo))
         cells = "".join(f"{_coord_text(ds, d, i):<{w}}" for (d, i), w in zip(at.items(), widths))
+        if vintage:
+            p = ds["p_cover"].isel(at).values
+            lo, hi = (float(v) for v in ds["p_cover_ci95"].isel(at).values[-1])
+            be = float(ds["breakeven_year_quantile"].isel(at).sel(quantile=0.5))
+            never = float(ds["p_breakeven_never"].isel(at))
+            ci = f"{cli._pct(lo)} to {cli._pct(hi)}"
+            lines.append(cells + "".join(f"{cli._pct(float(p[k])):>9}" for k in shown)
+                         + f"  {ci:<22}{_year_text(be, last):>12}{cli._pct(never):>15}")
+            continue
         p = float(ds["p_cover"].isel(at))
         lo, hi = (float(v) for v in ds["p_cover_ci95"].isel(at).values)
         q = gq.isel(at)
@@ -269,6 +300,10 @@ def format_sweep(ds, source: str, groups: int | None = None) -> str:
                      + "".join(f"{cli._fmt(float(q.sel(quantile=x))):>11}" for x in (0.05, 0.95)))
     passes = f" in {groups} pass{'es' if groups != 1 else ''}" if groups else ""
     lines.append("")
+    if vintage:
+        lines.append("P(cover): AI revenue >= the year's required revenue. break-even: the "
+                     "median of the first year it does ('after': in fewer than half the "
+                     f"trials by {last}); none by {last}: P(no year covers).")
     lines.append(f"{n_points:,} points x {n:,} trials{passes}, "
                  f"{float(ds.attrs['elapsed_s']):.2f} s on {ds.attrs.get('threads', '?')} threads"
                  + _compiled(ds))
@@ -276,41 +311,90 @@ def format_sweep(ds, source: str, groups: int | None = None) -> str:
 
 
 def format_tornado(ds, source: str, groups: int | None = None) -> str:
-    """The tornado as text: baseline, then one row per input, ranked by swing."""
+    """The tornado as text: baseline, then one row per input, ranked by swing.
+
+    A multi-year (vintage) tornado shows the last reported year (the year it is ranked by) and
+    adds the median break-even year at each pinned level.
+    """
     lv = [float(q) for q in ds["level"].values]
     lo_l, hi_l = f"{100 * lv[0]:g}%", f"{100 * lv[-1]:g}%"
     n = int(ds.attrs["trials"])
-    bl = float(ds["baseline_p_cover"])
-    blo, bhi = (float(v) for v in ds["baseline_p_cover_ci95"].values)
+    vintage = "year" in ds["baseline_p_cover"].dims
+
+    def last(da):
+        return da.isel(year=-1) if vintage else da
+
+    bl = float(last(ds["baseline_p_cover"]))
+    blo, bhi = (float(v) for v in last(ds["baseline_p_cover_ci95"]).values)
+    base_gap = cli._usd(last(ds["baseline_gap_quantile"].sel(quantile=0.5)))
     lines = [f"{ds.attrs['title']}  ({source})",
              f"Baseline: P(cover) = {cli._pct(bl)} (95% CI {cli._pct(blo)} to {cli._pct(bhi)}), "
-             f"median gap {cli._usd(ds['baseline_gap_quantile'].sel(quantile=0.5))}",
+             f"median gap {base_gap}",
              f"Each uncertain input pinned at its {_and(lv)} quantiles, the others random; the "
              "same trials at every point.",
              f"Ranked {ds.attrs['tornado_sort'].replace('|', '')}; swing = at {hi_l} minus at "
              f"{lo_l} (P(cover) in percentage points).", ""]
+    if vintage:
+        years = [int(y) for y in ds["year"].values]
+        year = years[-1]
+        be = float(ds["baseline_breakeven_year_quantile"].sel(quantile=0.5))
+        never = float(ds["baseline_p_breakeven_never"])
+        lines[1:2] = [
+            (f"Multi-year (vintage) model, {years[0]}-{year}: P(cover) and the gap below are "
+             f"those of {year}, the last reported year (the Dataset has every year)."),
+            (f"Baseline in {year}: P(cover) = {cli._pct(bl)} (95% CI {cli._pct(blo)} to "
+             f"{cli._pct(bhi)}), median gap {base_gap}; median break-even year "
+             f"{_year_text(be, year)}, P(no break-even by {year}) = {cli._pct(never)}")]
     width = max(12, max(len(str(x)) for x in ds["input"].values) + 2)
     at_lo, at_hi = f"at {lo_l}", f"at {hi_l}"
-    lines.append(f"{'':<{width}}{'pinned value':^20}   {'P(cover)':^32}   "
-                 f"{'median gap ($B/yr)':^28}")
-    lines.append(f"{'input':<{width}}{at_lo:>10}{at_hi:>10}   {at_lo:>10}{at_hi:>10}"
-                 f"{'swing':>12}   {at_lo:>10}{at_hi:>9}{'swing':>9}")
+    in_year = f" in {year}" if vintage else ""
+    head = (f"{'':<{width}}{'pinned value':^20}   {'P(cover)' + in_year:^32}   "
+            f"{'median gap' + in_year + ' ($B/yr)':^28}")
+    cols = (f"{'input':<{width}}{at_lo:>10}{at_hi:>10}   {at_lo:>10}{at_hi:>10}"
+            f"{'swing':>12}   {at_lo:>10}{at_hi:>9}{'swing':>9}")
+    if vintage:
+        head += f"   {'break-even (median)':^22}"
+        cols += f"   {at_lo:>11}{at_hi:>11}"
+    lines += [head, cols]
     for name in ds["input"].values:
         r = ds.sel(input=name)
         pv = r["pinned_value"].values
-        p = r["p_cover"].values
-        med = r["gap_quantile"].sel(quantile=0.5).values
-        lines.append(f"{str(name):<{width}}{pv[0]:>10.4g}{pv[-1]:>10.4g}   "
-                     f"{cli._pct(float(p[0])):>10}{cli._pct(float(p[-1])):>10}"
-                     f"{_pp(float(r['swing_p_cover'])):>12}   {cli._fmt(float(med[0])):>10}"
-                     f"{cli._fmt(float(med[-1])):>9}{float(r['swing_gap_median']):>+9.1f}")
+        p = last(r["p_cover"]).values
+        med = last(r["gap_quantile"].sel(quantile=0.5)).values
+        row = (f"{str(name):<{width}}{pv[0]:>10.4g}{pv[-1]:>10.4g}   "
+               f"{cli._pct(float(p[0])):>10}{cli._pct(float(p[-1])):>10}"
+               f"{_pp(float(last(r['swing_p_cover']))):>12}   {cli._fmt(float(med[0])):>10}"
+               f"{cli._fmt(float(med[-1])):>9}{float(last(r['swing_gap_median'])):>+9.1f}")
+        if vintage:
+            bq = r["breakeven_year_quantile"].sel(quantile=0.5).values
+            row += f"   {_year_text(float(bq[0]), year):>11}{_year_text(float(bq[-1]), year):>11}"
+        lines.append(row)
     n_points = 1 + ds.sizes["input"] * ds.sizes["level"]
     passes = f" in {groups} pass{'es' if groups != 1 else ''}" if groups else ""
     lines.append("")
+    if vintage:
+        lines.append("break-even: the median of the first year AI revenue covers the year's "
+                     f"required revenue ('after {year}': in fewer than half the trials by then).")
     lines.append(f"{n_points:,} points x {n:,} trials{passes}, seed {ds.attrs['seed']}, "
                  f"{float(ds.attrs['elapsed_s']):.2f} s on {ds.attrs.get('threads', '?')} "
                  "threads" + _compiled(ds))
     return "\n".join(lines)
+
+
+#: A multi-year sweep's text shows P(cover) in at most this many years (first and last kept).
+MAX_YEAR_COLUMNS = 10
+
+
+def _shown_years(n: int) -> list[int]:
+    """Indices of the years whose P(cover) the sweep text shows: all, or evenly spaced."""
+    if n <= MAX_YEAR_COLUMNS:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (MAX_YEAR_COLUMNS - 1)) for i in range(MAX_YEAR_COLUMNS)})
+
+
+def _year_text(v: float, last: int) -> str:
+    """A break-even year quantile: the year, or 'after <last>' (inf)."""
+    return str(int(v)) if math.isfinite(v) else f"after {last}"
 
 
 def _compiled(ds) -> str:

@@ -12,6 +12,13 @@ the trials, in groups when their sketches would not fit in ``max_memory_mib`` (e
 one pass; a point's result does not depend on its group, since it is a pure function of its
 own distributions and the shared streams).
 
+Both models work: a point of the multi-year (vintage) model is a vintage quote, so every
+variable keeps its ``year`` dimension after the point dimensions (the break-even variables
+too), memory is estimated from the plan's :class:`~engine.plan.Layout` (outputs x years), and
+the tornado ranks by the swings in the last reported year. Keys may name any input of either
+model (:func:`engine.config.input_rule` gives its range): ``gpu_spend_growth``,
+``revenue_growth.<company>``, one year of a table (``gpu_spend.2026``).
+
 Layering: uses ``engine.config``, ``engine.plan``, ``engine.simulate`` and ``engine.result``;
 ``engine.cli`` wraps it.
 """
@@ -35,10 +42,10 @@ import xarray as xr
 import distributions
 from distributions import Distribution, DistributionError
 
-from .config import _U_MAX, _U_MIN, INPUT_RULES, REVENUE_RULE, Input, Scenario
+from .config import _U_MAX, _U_MIN, Input, Scenario, input_rule
 from .errors import ConfigError
-from .kernel import BLOCK, N_MOM, N_OUT, SK_NBINS, sketch_bin_bounds
-from .plan import make_plan
+from .kernel import BLOCK, N_MOM, SK_NBINS, sketch_bin_bounds
+from .plan import ONE_YEAR_LAYOUT, Layout, make_plan
 from .result import OUTPUT_ATTRS, build_dataset, proportion_interval, summary
 from .simulate import DEFAULT_CHUNK, WAVE_TRIALS, _check_run_args, run_plan
 
@@ -55,9 +62,7 @@ DEFAULT_LEVELS = (0.1, 0.9)
 _MONEY = OUTPUT_ATTRS["capex"]["units"]
 _RANGE_KEYS = ("start", "stop", "num")
 _CI_PARAM = re.compile(r"ci\d{1,2}(?:\.\d+)?")
-#: Coordinates of a single-point (quote) Dataset; everything else a sweep adds.
-_QUOTE_COORDS = ("quantile", "bound", "gap_bin_lower", "gap_bin_upper")
-_SWEEP_ATTRS = ("analysis", "sweep_dims", "tornado_sort")
+_SWEEP_ATTRS = ("analysis", "sweep_dims", "tornado_sort", "tornado_rank_year")
 _INPUT_UNITS = {"gpu_spend": _MONEY, "energy_ratio": "1", "margin": "1", "useful_life": "year",
                 "cost_of_capital": "1/year", "generation_years": "year",
                 "perf_per_dollar_gain": "1"}
@@ -99,7 +104,7 @@ class SweepKey:
 
     @property
     def units(self) -> str:
-        unit = _MONEY if self.input.startswith("revenue.") else _INPUT_UNITS.get(self.input, "1")
+        unit = _input_units(self.input)
         if self.param in _LOG_PARAMS:
             return f"log of {unit}"
         if self.param in _SHAPE_PARAMS:
@@ -247,6 +252,11 @@ def _resolve(scenario: Scenario, file: str, key: str) -> tuple[str, str | None]:
         if (key == n or key.startswith(n + ".")) and (best is None or len(n) > len(best)):
             best = n
     if best is None:
+        by_year = [n for n in names if n.startswith(key + ".") and n[len(key) + 1:].isdigit()]
+        if by_year and scenario.model == "vintage":  # given year by year: revenue.OpenAI
+            raise ConfigError(file, f"sweep.{key}", "is given year by year in this config, so "
+                                                    "it is several inputs", None,
+                              f"Sweep one year's input: {', '.join(by_year)}.")
         head = key[len("inputs."):] if key.startswith("inputs.") else key
         close = difflib.get_close_matches(head, names, n=1, cutoff=0.6)
         if not close and "." in head:  # a parameter of a misspelt input: gpu_spnd.ci90
@@ -397,7 +407,7 @@ def _apply(scenario: Scenario, assign: Sequence[tuple[str, str | None, Any]], fi
 
 def _check_range(file: str, errkey: str, context: str, name: str, d: Distribution,
                  shown: Any) -> None:
-    rule = REVENUE_RULE if name.startswith("revenue.") else INPUT_RULES[name]
+    rule = input_rule(name)
     lo, hi = (float(v) for v in d.ppf(np.array([_U_MIN, _U_MAX])))
     if rule.admits(lo, hi):
         return
@@ -408,31 +418,49 @@ def _check_range(file: str, errkey: str, context: str, name: str, d: Distributio
                 f"{_num(hi)}")
     raise ConfigError(file, errkey, f"{context}{what}, outside {rule.describe()} ({rule.meaning})",
                       shown, "Keep every value inside the input's range (a margin below 1, a "
-                             "positive life, non-negative spend and revenue).")
+                             "positive life, non-negative spend and revenue, growth above "
+                             "-1).")
 
 
 # ------------------------------------------------------------------------------ running points
 
 
-def points_per_group(max_memory_mib: float = DEFAULT_MAX_MEMORY_MIB) -> int:
+def points_per_group(max_memory_mib: float = DEFAULT_MAX_MEMORY_MIB,
+                     layout: Layout = ONE_YEAR_LAYOUT) -> int:
     """How many points one pass may hold within ``max_memory_mib`` MiB of accumulators.
 
-    Per point, a pass holds one quantile sketch per output and per possible numba thread
-    (``NUMBA_NUM_THREADS`` rows, plus their sum): ``(threads + 1) x 6 x 131,075 x 8`` bytes,
-    about 6.3 MB per thread row, plus ``WAVE_TRIALS / BLOCK`` block-moment records.
+    Per point, a pass holds one quantile sketch per flat output of the model (`layout`: 6 for
+    the one-year model, 11 per reported year for the vintage model) and per possible numba
+    thread (``NUMBA_NUM_THREADS`` rows, plus their sum): ``(threads + 1) x outputs x 131,075 x
+    8`` bytes, about 6.3 MB per thread row for the one-year model (104 MB for a 9-year vintage
+    model), plus ``WAVE_TRIALS / BLOCK`` block records of moments. At least one point runs per
+    pass, even when that one point needs more than the budget.
     """
     if isinstance(max_memory_mib, bool) or not isinstance(max_memory_mib, (int, float)) \
             or not max_memory_mib > 0:
         raise ConfigError(None, "max_memory", "must be a positive number of MiB", max_memory_mib,
                           "Pass e.g. --max-memory 1024.")
-    return max(1, int(max_memory_mib * 2**20 // bytes_per_point()))
+    return max(1, int(max_memory_mib * 2**20 // bytes_per_point(layout)))
 
 
-def bytes_per_point() -> int:
-    """Accumulator bytes one point takes during a pass (see :func:`points_per_group`)."""
+def bytes_per_point(layout: Layout = ONE_YEAR_LAYOUT) -> int:
+    """Accumulator bytes one point of a model with this `layout` takes during a pass (see
+    :func:`points_per_group`); :func:`plan_layout` gives a scenario's layout."""
     rows = numba.config.NUMBA_NUM_THREADS + 1
     wave_blocks = WAVE_TRIALS // BLOCK
-    return rows * N_OUT * SK_NBINS * 8 + wave_blocks * N_OUT * (N_MOM + 1) * 8
+    n_out = layout.n_outputs
+    return rows * n_out * SK_NBINS * 8 + wave_blocks * n_out * (N_MOM + 1) * 8
+
+
+def plan_layout(scenario: Scenario) -> Layout:
+    """What the model of `scenario` writes (outputs x years for the vintage model)."""
+    return make_plan(scenario).layout
+
+
+def n_passes(scenario: Scenario, n_points: int,
+             max_memory_mib: float = DEFAULT_MAX_MEMORY_MIB) -> int:
+    """Passes (groups of points) that `n_points` points of `scenario` take."""
+    return -(-n_points // points_per_group(max_memory_mib, plan_layout(scenario)))
 
 
 @dataclass
@@ -440,9 +468,11 @@ class _Flat:
     """Results of P points: every variable with a leading point axis, and the gap sketch."""
 
     vars: dict[str, tuple[tuple[str, ...], np.ndarray, dict]]  # name -> (dims after point, ..)
-    hist: np.ndarray           # int64[P, b1 - b0]: gap sketch counts, global bins b0 .. b1-1
+    hist: np.ndarray           # int64[P, ..., b1 - b0]: gap sketch counts, global bins b0 ..
     b0: int
-    coords: dict[str, Any]     # quantile, bound (as built by build_dataset)
+    hist_dims: tuple[str, ...]  # dims of hist between point and gap_bin: () or ("year",)
+    coords: dict[str, Any]     # quantile, bound, the model's dim (year) as build_dataset made
+    layout: Layout
     attrs: dict[str, Any]
     trials: int
     n_groups: int
@@ -467,7 +497,8 @@ def _run_points(base: Scenario, scenarios: Sequence[Scenario], *, trials: int | 
         cap = SWEEP_MAX_TRIALS if max_trials is None else max_trials
         _check_run_args(cap, seed, chunk_size)
     n = len(scenarios)
-    n_groups = -(-n // points_per_group(max_memory_mib))
+    layout = plan_layout(scenarios[0])
+    n_groups = -(-n // points_per_group(max_memory_mib, layout))
     edges = [round(g * n / n_groups) for g in range(n_groups + 1)]  # balanced groups
     compile_s = 0.0
     start = time.perf_counter()
@@ -509,7 +540,7 @@ def _run_points(base: Scenario, scenarios: Sequence[Scenario], *, trials: int | 
                  for g, (part, k) in enumerate(runs)]
     vals: dict[str, list[np.ndarray]] = {}
     meta: dict[str, tuple[tuple[str, ...], dict]] = {}
-    hists: list[tuple[int, np.ndarray]] = []
+    hists: list[tuple[int, np.ndarray]] = []  # (first global bin, counts[points, ..., bins])
     for part in parts:
         for name, var in part.data_vars.items():
             if name == "gap_hist":
@@ -520,11 +551,11 @@ def _run_points(base: Scenario, scenarios: Sequence[Scenario], *, trials: int | 
             meta[name] = (var.dims[1:], dict(var.attrs))
     first = parts[0]
     b0 = min(b for b, _ in hists)
-    b1 = max(b + h.shape[1] for b, h in hists)
-    hist = np.zeros((n, b1 - b0), dtype=np.int64)
+    b1 = max(b + h.shape[-1] for b, h in hists)
+    hist = np.zeros((n,) + hists[0][1].shape[1:-1] + (b1 - b0,), dtype=np.int64)
     row = 0
     for b, h in hists:
-        hist[row:row + h.shape[0], b - b0:b - b0 + h.shape[1]] = h
+        hist[row:row + h.shape[0], ..., b - b0:b - b0 + h.shape[-1]] = h
         row += h.shape[0]
     attrs = dict(first.attrs)
     # As for a quote: elapsed_s is the run, compile_s the kernels' compile/load (run attrs).
@@ -542,9 +573,12 @@ def _run_points(base: Scenario, scenarios: Sequence[Scenario], *, trials: int | 
                                    else f"NOT met at {len(ok) - sum(ok)} of {len(ok)} points: "
                                         + ("the cap of " if n_final >= cap else "stopped at ")
                                         + f"{n_final:,} trials")
-    coords = {name: first[name].variable.copy() for name in ("quantile", "bound")}
+    # quantile, bound and the model's own dimension (year); the gap bins are per selection.
+    coords = {name: first[name].variable.copy() for name in first.coords
+              if name not in ("point", "gap_bin_lower", "gap_bin_upper")}
     return _Flat(vars={k: (meta[k][0], np.concatenate(v), meta[k][1]) for k, v in vals.items()},
-                 hist=hist, b0=b0, coords=coords, attrs=attrs, trials=int(first.attrs["trials"]),
+                 hist=hist, b0=b0, hist_dims=tuple(first["gap_hist"].dims[1:-1]), coords=coords,
+                 layout=layout, attrs=attrs, trials=int(first.attrs["trials"]),
                  n_groups=n_groups)
 
 
@@ -582,7 +616,8 @@ def _shaped(flat: _Flat, idx: Sequence[int], dims: tuple[str, ...], shape: tuple
                                                             flat.trials)
     lo, hi = bins if bins is not None else _hist_range(flat.hist[idx], flat.b0)
     gh = _hist_slice(flat.hist[idx], flat.b0, lo, hi)
-    data[prefix + "gap_hist"] = (dims + ("gap_bin",), gh.reshape(shape + gh.shape[1:]), {
+    data[prefix + "gap_hist"] = (dims + flat.hist_dims + ("gap_bin",),
+                                 gh.reshape(shape + gh.shape[1:]), {
         "long_name": "trials per gap bin (log-linear sketch)", "units": "1"})
     coords = {"gap_bin_lower": ("gap_bin", _BIN_LOWER[lo:hi], {"units": _MONEY}),
               "gap_bin_upper": ("gap_bin", _BIN_UPPER[lo:hi], {"units": _MONEY})}
@@ -633,7 +668,8 @@ def sweep(scenario: Scenario, grid: Mapping[str, Any] | SweepGrid | None = None,
         is the index 0..n-1 of its pairs, with the pairs as coordinates ``<key>_lo`` and
         ``<key>_hi``. Attributes as for a quote, plus ``analysis = "sweep"`` and
         ``sweep_dims`` (a JSON list of the swept keys). :func:`sweep_point` gives back one
-        point as ``simulate`` returns it.
+        point as ``simulate`` returns it. For the vintage model the quote's ``year``
+        dimension follows the swept ones (``gap_hist``: swept dims, ``year``, ``gap_bin``).
     """
     target = _target(scenario, trials, precision, abs_precision, max_trials)
     g = grid if isinstance(grid, SweepGrid) else sweep_grid(scenario, grid, max_points=max_points)
@@ -687,9 +723,10 @@ def sweep_point(ds: xr.Dataset, indexers: Mapping[str, Any] | None = None,
     Returns
     -------
     xarray.Dataset
-        Scalar variables, ``gap_hist`` trimmed to the point's own bins, the interval method of
-        the point, sweep coordinates and attributes dropped: ``assert_identical`` with a
-        separate ``simulate`` of ``pin(scenario, point)`` (after ``strip_run_attrs``).
+        Scalar variables (per ``year`` for the vintage model), ``gap_hist`` trimmed to the
+        point's own bins, the interval method of the point, sweep coordinates and attributes
+        dropped: ``assert_identical`` with a separate ``simulate`` of ``pin(scenario, point)``
+        (after ``strip_run_attrs``).
     """
     sel = dict(indexers or {}, **indexers_kwargs)
     dims = json.loads(ds.attrs.get("sweep_dims", "[]"))
@@ -699,13 +736,17 @@ def sweep_point(ds: xr.Dataset, indexers: Mapping[str, Any] | None = None,
         raise ValueError(f"select one value of every swept key {dims}; "
                          f"missing {missing}, unknown {unknown}")
     one = ds.sel(sel)
-    one = one.drop_vars([c for c in one.coords if c not in _QUOTE_COORDS])
-    counts = one["gap_hist"].values
+    # The swept keys' coordinates (scalars now) and a ciNN key's _lo/_hi; the model's own
+    # coordinates (quantile, bound, year) stay.
+    swept = set(dims) | {f"{d}_{end}" for d in dims for end in ("lo", "hi")}
+    one = one.drop_vars([c for c in one.coords if c in swept])
+    counts = one["gap_hist"].values  # [..., gap_bin]: (year,) first for the vintage model
     b0 = int(np.searchsorted(_BIN_LOWER, one["gap_bin_lower"].values[0]))
     lo, hi = _hist_range(counts, b0)
     gh = _hist_slice(counts, b0, lo, hi)
+    hist_dims = one["gap_hist"].dims
     one = one.drop_vars(["gap_hist", "gap_bin_lower", "gap_bin_upper"])
-    one["gap_hist"] = xr.Variable(("gap_bin",), gh, dict(ds["gap_hist"].attrs))
+    one["gap_hist"] = xr.Variable(hist_dims, gh, dict(ds["gap_hist"].attrs))
     one = one.assign_coords(gap_bin_lower=("gap_bin", _BIN_LOWER[lo:hi], {"units": _MONEY}),
                             gap_bin_upper=("gap_bin", _BIN_UPPER[lo:hi], {"units": _MONEY}))
     ci = one["p_cover_ci95"].variable.copy(deep=False)
@@ -716,7 +757,12 @@ def sweep_point(ds: xr.Dataset, indexers: Mapping[str, Any] | None = None,
 
 
 def sweep_summary(ds: xr.Dataset, *, groups: int | None = None) -> dict[str, Any]:
-    """The ``capexgap sweep --json`` object: the grid, then every point's quote summary."""
+    """The ``capexgap sweep --json`` object: the grid, then every point's quote summary.
+
+    A multi-year (vintage) sweep adds ``model`` and ``years``; each point's object is then a
+    vintage quote's (:func:`engine.vintage_report.summary`: ``p_cover`` of the last year,
+    ``p_cover_by_year``, ``breakeven_year``, per-year outputs).
+    """
     dims = json.loads(ds.attrs["sweep_dims"])
     coords: dict[str, list] = {}
     for d in dims:
@@ -730,6 +776,9 @@ def sweep_summary(ds: xr.Dataset, *, groups: int | None = None) -> dict[str, Any
         "seed": int(ds.attrs["seed"]), "elapsed_s": round(float(ds.attrs["elapsed_s"]), 4),
         "n_points": int(math.prod(len(v) for v in coords.values())), "dims": coords,
     }
+    if "year" in ds["p_cover"].dims:  # each point's object is a vintage quote's (per year)
+        out = {**{k: out[k] for k in ("analysis", "title")}, "model": "vintage",
+               "years": [int(y) for y in ds["year"].values], **out}
     if groups is not None:
         out["passes"] = groups
     points = []
@@ -774,6 +823,12 @@ def tornado(scenario: Scenario, *, levels: Sequence[float] = DEFAULT_LEVELS,
         Every quote variable on dims ``(input, level, ...)`` (inputs in ranked order), the
         baseline's as ``baseline_<name>``, ``pinned_value`` (input, level), ``swing_p_cover``
         and ``swing_gap_median`` (input); coordinates ``input``, ``level``, ``input_units``.
+
+        For the multi-year (vintage) model every quote variable keeps its ``year`` dimension
+        (``(input, level, year, ...)``, ``baseline_p_cover`` (year), the break-even variables
+        too), the swings are per year (``(input, year)``), and the inputs are ranked by the
+        swings in the last reported year (attribute ``tornado_rank_year``; ``tornado_sort``
+        says so).
     """
     file = scenario.source
     lv = _levels(levels)
@@ -792,10 +847,16 @@ def tornado(scenario: Scenario, *, levels: Sequence[float] = DEFAULT_LEVELS,
                        chunk_size=chunk_size, max_memory_mib=max_memory_mib, progress=progress)
     n_in, n_lv = len(uncertain), len(lv)
     q50 = int(np.flatnonzero(flat.coords["quantile"].values == 0.5)[0])
-    p = flat.vars["p_cover"][1][1:].reshape(n_in, n_lv)
-    med = flat.vars["gap_quantile"][1][1:, q50].reshape(n_in, n_lv)
-    swing_p = p[:, -1] - p[:, 0]
-    swing_g = med[:, -1] - med[:, 0]
+    # [points] for the one-year model; [points, year] for the vintage model.
+    p_all = flat.vars["p_cover"][1]
+    med_all = flat.vars["gap_quantile"][1][..., q50]
+    p = p_all[1:].reshape((n_in, n_lv) + p_all.shape[1:])
+    med = med_all[1:].reshape((n_in, n_lv) + med_all.shape[1:])
+    swing_p_all = p[:, -1] - p[:, 0]
+    swing_g_all = med[:, -1] - med[:, 0]
+    along = flat.layout.dim  # None, or "year": rank by the swings in the last reported year
+    swing_p = swing_p_all[:, -1] if along else swing_p_all
+    swing_g = swing_g_all[:, -1] if along else swing_g_all
     first, second = (swing_p, swing_g) if sort_by == "p_cover" else (swing_g, swing_p)
     order = sorted(range(n_in), key=lambda i: (-abs(first[i]), -abs(second[i]), i))
     idx = [1 + i * n_lv + k for i in order for k in range(n_lv)]
@@ -805,16 +866,18 @@ def tornado(scenario: Scenario, *, levels: Sequence[float] = DEFAULT_LEVELS,
     for name, (dims, values, attrs) in base.items():
         data[name] = (dims, values, {**attrs, "long_name": f"baseline: {attrs['long_name']}"})
     names = [uncertain[i].name for i in order]
-    units = [_MONEY if n.startswith("revenue.") else _INPUT_UNITS.get(n, "1") for n in names]
+    units = [_input_units(n) for n in names]
     data["pinned_value"] = (("input", "level"), pinned[order], {
         "long_name": "value the input is pinned at: its quantile at `level`",
         "units": "see input_units"})
-    data["swing_p_cover"] = (("input",), swing_p[order], {
+    edims = (along,) if along else ()
+    in_year = f" in the {along}" if along else ""
+    data["swing_p_cover"] = (("input",) + edims, swing_p_all[order], {
         "long_name": f"P(cover) with the input at its {_pctl(lv[-1])} minus at its "
-                     f"{_pctl(lv[0])} quantile", "units": "1"})
-    data["swing_gap_median"] = (("input",), swing_g[order], {
+                     f"{_pctl(lv[0])} quantile{in_year}", "units": "1"})
+    data["swing_gap_median"] = (("input",) + edims, swing_g_all[order], {
         "long_name": f"median gap with the input at its {_pctl(lv[-1])} minus at its "
-                     f"{_pctl(lv[0])} quantile", "units": _MONEY})
+                     f"{_pctl(lv[0])} quantile{in_year}", "units": _MONEY})
     coords.update(flat.coords)
     coords["input"] = ("input", np.array(names, dtype=object),
                        {"long_name": "input pinned (others random), ranked by swing"})
@@ -826,38 +889,82 @@ def tornado(scenario: Scenario, *, levels: Sequence[float] = DEFAULT_LEVELS,
     attrs["tornado_sort"] = ("by |swing_p_cover|, ties by |swing_gap_median|"
                              if sort_by == "p_cover" else
                              "by |swing_gap_median|, ties by |swing_p_cover|")
+    if along:
+        # A multi-year result: the swings have a value per year; the ranking uses the last.
+        last = flat.coords[along].values[-1]
+        attrs["tornado_sort"] = (attrs["tornado_sort"].replace(", ties", f" in {last}, ties")
+                                 + f" in {last} (the last reported {along})")
+        attrs["tornado_rank_year"] = np.int64(last)
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
 def tornado_summary(ds: xr.Dataset, *, groups: int | None = None) -> dict[str, Any]:
-    """The ``capexgap tornado --json`` object."""
+    """The ``capexgap tornado --json`` object.
+
+    For the multi-year (vintage) model ``p_cover``, ``p_cover_ci95``, ``gap_median`` and the
+    swings keep their meaning for the last reported year (``rank_year``, the year the inputs
+    are ranked by), as in a vintage quote; ``years`` lists the years, and the ``*_by_year`` keys
+    give one value per year in that order. ``breakeven_year_median`` (null: not by the last
+    year) and ``p_breakeven_never`` are added for the baseline and every pinned level.
+    """
     lv = [float(q) for q in ds["level"].values]
     keys = [_level_key(q) for q in lv]
-    ci = ds["baseline_p_cover_ci95"].values
+    vintage = "year" in ds["baseline_p_cover"].dims
+
+    def last(da: xr.DataArray) -> xr.DataArray:
+        return da.isel(year=-1) if vintage else da
+
+    def median(da: xr.DataArray) -> xr.DataArray:
+        return da.sel(quantile=0.5)
+
+    ci = last(ds["baseline_p_cover_ci95"]).values
     out: dict[str, Any] = {
         "analysis": "tornado", "title": ds.attrs["title"], "trials": int(ds.attrs["trials"]),
         "seed": int(ds.attrs["seed"]), "elapsed_s": round(float(ds.attrs["elapsed_s"]), 4),
         "levels": lv, "sorted": ds.attrs["tornado_sort"],
-        "baseline": {"p_cover": float(ds["baseline_p_cover"]),
+        "baseline": {"p_cover": float(last(ds["baseline_p_cover"])),
                      "p_cover_ci95": [float(ci[0]), float(ci[1])],
-                     "gap_median": _jnum(ds["baseline_gap_quantile"].sel(quantile=0.5))},
+                     "gap_median": _jnum(last(median(ds["baseline_gap_quantile"])))},
     }
+    if vintage:
+        years = [int(y) for y in ds["year"].values]
+        out = {**{k: out[k] for k in ("analysis", "title")}, "model": "vintage",
+               "years": years, "rank_year": years[-1], **out}
+        out["baseline"].update(
+            p_cover_year=years[-1],
+            p_cover_by_year=[float(v) for v in ds["baseline_p_cover"].values],
+            gap_median_by_year=[_jnum(v) for v in median(ds["baseline_gap_quantile"]).values],
+            breakeven_year_median=_year(median(ds["baseline_breakeven_year_quantile"])),
+            p_breakeven_never=float(ds["baseline_p_breakeven_never"]))
     if groups is not None:
         out["passes"] = groups
     rows = []
     for name in ds["input"].values:
         r = ds.sel(input=name)
-        rows.append({
+        row = {
             "input": str(name), "units": str(r["input_units"].values),
             "pinned": dict(zip(keys, (float(v) for v in r["pinned_value"].values))),
-            "p_cover": dict(zip(keys, (float(v) for v in r["p_cover"].values))),
+            "p_cover": dict(zip(keys, (float(v) for v in last(r["p_cover"]).values))),
             "p_cover_ci95": dict(zip(keys, ([float(a), float(b)]
-                                            for a, b in r["p_cover_ci95"].values))),
+                                            for a, b in last(r["p_cover_ci95"]).values))),
             "gap_median": dict(zip(keys, (_jnum(v) for v in
-                                          r["gap_quantile"].sel(quantile=0.5).values))),
-            "swing_p_cover": float(r["swing_p_cover"]),
-            "swing_gap_median": _jnum(r["swing_gap_median"]),
-        })
+                                          last(median(r["gap_quantile"])).values))),
+            "swing_p_cover": float(last(r["swing_p_cover"])),
+            "swing_gap_median": _jnum(last(r["swing_gap_median"])),
+        }
+        if vintage:
+            row.update(
+                p_cover_by_year=dict(zip(keys, ([float(v) for v in per]
+                                                for per in r["p_cover"].values))),
+                gap_median_by_year=dict(zip(keys, ([_jnum(v) for v in per] for per in
+                                                   median(r["gap_quantile"]).values))),
+                swing_p_cover_by_year=[float(v) for v in r["swing_p_cover"].values],
+                swing_gap_median_by_year=[_jnum(v) for v in r["swing_gap_median"].values],
+                breakeven_year_median=dict(zip(keys, (
+                    _year(v) for v in median(r["breakeven_year_quantile"]).values))),
+                p_breakeven_never=dict(zip(keys, (float(v) for v in
+                                                  r["p_breakeven_never"].values))))
+        rows.append(row)
     out["inputs"] = rows
     return out
 
@@ -891,9 +998,25 @@ def _level_key(q: float) -> str:
     return repr(float(q))
 
 
+def _year(v: Any) -> int | None:
+    """A break-even year for JSON: a whole year, or None for inf (not by the last year)."""
+    x = float(v)
+    return int(x) if math.isfinite(x) else None
+
+
 def _jnum(v: Any) -> float | None:
     x = float(v)
     return x if math.isfinite(x) else None
+
+
+def _input_units(name: str) -> str:
+    """Units of an input of either model: ``revenue.<company>[.<year>]`` and
+    ``gpu_spend[.<year>]`` are money, growth rates (vintage) are per year."""
+    if name.startswith("revenue."):
+        return _MONEY
+    if name.startswith(("revenue_growth.", "gpu_spend_growth")):
+        return "1/year"
+    return _INPUT_UNITS.get(name.split(".", 1)[0], "1")
 
 
 def _num(x: float) -> str:
