@@ -652,6 +652,20 @@ def quote(scenario: Scenario, *, method: Method = "auto", trials: int | None = N
                            cap=None, clock=clock, **run)
 
     cap = DEFAULT_MAX_TRIALS if max_trials is None else max_trials
+    if not has_random and scenario.model == "one-year":
+        # Every trial is the same: P(cover) is exactly 0 or 1 after one look; no target can be
+        # reached by the binomial interval (0 hits never meet a relative one), none is needed.
+        n = min(cap, FIRST_LOOK)
+        tot = run_plan(plan, trials=n, purpose=PURPOSE_MC, max_seconds=clock.left(), **run)
+        ds = _label(_mc_dataset(scenario, tot, seed=seed, requested=n,
+                                run_attrs=_attrs(tot, threads, chunk_size)), method,
+                    "no input is random")
+        if not tot.completed:
+            return ds
+        exact = "1" if int(ds["hits"]) == n else "0"
+        return _precision_attrs(ds, target, True, cap,
+                                f"met exactly: no input is random, every trial is the same, "
+                                f"P(cover) = {exact} (the binomial interval is a formality)")
     if method == "importance":
         mc_n = pilot_trials or min(PILOT_TRIALS, cap)
         mc_tot = run_plan(plan, trials=mc_n, purpose=PURPOSE_MC, max_seconds=clock.left(), **run)

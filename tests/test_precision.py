@@ -321,3 +321,11 @@ def test_importance_result_round_trips_and_plots(tmp_path):
     fig = plot_result(back)
     title = " ".join(ax.get_title(loc) for ax in fig.axes for loc in ("left", "center"))
     assert "importance sampling" in title
+
+
+def test_cli_precision_without_random_inputs_is_exact(capsys, configs):
+    code, out, err = run(capsys, "quote", configs / "sequoia-600b-2024.toml", "--precision",
+                         "0.01", "--json")
+    obj = json.loads(out)
+    assert code == 0 and obj["precision"]["met"] is True and obj["p_cover"] == 0.0
+    assert obj["trials"] == 4 * BLOCK and "met exactly" in obj["precision"]["stop"]
