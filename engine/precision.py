@@ -341,6 +341,10 @@ class _IsMonitor:
     def __call__(self, done: int, hits: np.ndarray, moments: np.ndarray) -> int | None:
         if done == 0:
             return FIRST_LOOK
+        if int(np.asarray(hits).reshape(-1)[0]) == 0 and done >= PILOT_TRIALS:
+            # the shift misses the covering region: more trials will not help
+            self.reason = f"no importance-sampled trial covered in {done:,}"
+            return 0
         est = IsEstimate.from_moments(moments[0])
         lo, hi = est.ci
         if est.ess >= MIN_ESS and self.target.met(est.p, lo, hi):
@@ -563,10 +567,6 @@ class _Clock:
             return None
         return max(self.max_seconds - self.used, 1e-3)
 
-    @property
-    def out(self) -> bool:
-        return self.max_seconds is not None and self.used >= self.max_seconds
-
 
 def quote(scenario: Scenario, *, method: Method = "auto", trials: int | None = None,
           precision: float | None = None, abs_precision: float | None = None,
@@ -625,8 +625,8 @@ def quote(scenario: Scenario, *, method: Method = "auto", trials: int | None = N
         _check_run_args(1, seed, chunk_size)
     clock = _Clock(max_seconds)
     plan = make_plan(scenario)
-    run = dict(seed=seed, threads=threads, chunk_size=chunk_size, progress=progress,
-               should_stop=should_stop)
+    run = {"seed": seed, "threads": threads, "chunk_size": chunk_size, "progress": progress,
+           "should_stop": should_stop}
     has_random = bool(plan.is_random.any())
 
     if target is None:
@@ -926,5 +926,6 @@ def importance_lines(ds: xr.Dataset) -> list[str]:
             f"{h_mc:,} of {n_mc:,} trials covered ({_pct(float(ds['mc_p_cover']))}, 95% CI "
             f"{_pct(mlo)} to {_pct(mhi)})")
     shift = np.linalg.norm(ds["importance_shift"].values)
-    return [head, f"Plain Monte Carlo: {seen}; importance sampling shifted the inputs' normal "
-                  f"scores by |mu| = {shift:.3g} towards the covering region."]
+    moved = (f"Plain Monte Carlo: {seen}; importance sampling shifted the inputs' normal "
+             f"scores by |mu| = {shift:.3g} towards the covering region.")
+    return [head, moved]

@@ -324,7 +324,7 @@ def test_importance_result_round_trips_and_plots(tmp_path):
 
 
 def test_cli_precision_without_random_inputs_is_exact(capsys, configs):
-    code, out, err = run(capsys, "quote", configs / "sequoia-600b-2024.toml", "--precision",
+    code, out, _ = run(capsys, "quote", configs / "sequoia-600b-2024.toml", "--precision",
                          "0.01", "--json")
     obj = json.loads(out)
     assert code == 0 and obj["precision"]["met"] is True and obj["p_cover"] == 0.0
