@@ -522,7 +522,27 @@ def _parse_table(key: str, spec: Mapping) -> Distribution:
 
     params = _BUILDERS[family](key, values, quantiles)
     # A private copy: replace() re-parses it, so later edits to the caller's dict must not leak.
-    return Distribution(family, params, key, copy.deepcopy(dict(spec)))
+    dist = Distribution(family, params, key, copy.deepcopy(dict(spec)))
+    _check_representable(dist)
+    return dist
+
+
+def _check_representable(d: Distribution) -> None:
+    """Refuse parameters whose derived sampling constants overflow float64.
+
+    Every value may be finite while, say, a uniform's width ``max - min`` or a triangular's
+    ``(max - min) * (mode - min)`` is not: the quantile function would then return inf or nan.
+    """
+    with np.errstate(all="ignore"):
+        row = d._packed[1][0]  # cached: the loader's support check and ppf reuse it
+    check = row.copy()
+    if d.family == "truncnormal":
+        check[2:4] = 0.0  # an absent bound is +-inf on purpose
+    if not np.isfinite(check).all():
+        raise DistributionError(
+            d.key, f"this {d.family}'s parameters overflow float64 (a derived constant such as "
+            "its width is infinite or not a number)", _show(dict(d.params)),
+            "Use values of a sensible magnitude (amounts are in $B; 1e308 is the float64 limit).")
 
 
 def _quantile_pair(key: str, family: str, group: str, given: list[str],
@@ -691,7 +711,8 @@ def _build_beta(key, v, q):
                 f"sd={_show(sd)}, limit sqrt((mean-min)(max-mean))="
                 f"{math.sqrt((mean - lo) * (hi - mean)):.6g}",
                 "Give a smaller sd (or a wider min/max).")
-        nu = m * (1.0 - m) / (s * s) - 1.0
+        # s * s underflows to 0 for a vanishing sd: infinite shapes, refused just below.
+        nu = m * (1.0 - m) / (s * s) - 1.0 if s * s > 0.0 else math.inf
         a, b = m * nu, (1.0 - m) * nu
         how = " (from mean and sd)"
     else:

@@ -6,7 +6,10 @@ Layers (each may import only those above it):
 - ``engine.rng``: counter-based Philox4x32-10 uniforms (vectorised over trials).
 - ``engine.config``: TOML -> validated, frozen :class:`Scenario`.
 - ``engine.kernel`` / ``engine.plan`` / ``engine.simulate``: the fused numba kernel and its driver.
+- ``engine.vintage`` / ``engine.vintage_kernel`` / ``engine.vintage_report``: the multi-year
+  (vintage) model's config keys, plan and NumPy reference; its kernel; its results.
 - ``engine.result``: xarray Dataset, NetCDF, JSON.
+- ``engine.sweeps``: sweeps over a grid of points and the tornado, on common random numbers.
 - ``engine.cli``: the ``capexgap`` command.
 
 Nothing is compiled at import; kernels compile on first use.
@@ -16,10 +19,12 @@ from .config import Scenario, load_config, loads
 from .errors import CapexgapError, ConfigError, OutputError
 from .result import open_result, strip_run_attrs, summary, version, write_netcdf
 from .simulate import simulate, trace
+from .sweeps import pin, sweep, sweep_point, tornado
 
 __version__ = version()
 
 __all__ = [
     "CapexgapError", "ConfigError", "OutputError", "Scenario", "__version__", "load_config",
-    "loads", "open_result", "simulate", "strip_run_attrs", "summary", "trace", "write_netcdf",
+    "loads", "open_result", "pin", "simulate", "strip_run_attrs", "summary", "sweep",
+    "sweep_point", "tornado", "trace", "write_netcdf",
 ]

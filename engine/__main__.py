@@ -1,5 +1,5 @@
 """`python -m engine` runs the `capexgap` command."""
 
-from .cli import main
+from .cli import run
 
-raise SystemExit(main())
+run()

@@ -3,7 +3,8 @@
 numba's on-disk cache notices edits to the file that defines a cached function, but not to its
 callees in other modules (distributions, rng): a stale kernel would then run silently. So the
 cache lives in a folder named after a hash of every source file of ``engine`` and
-``distributions``: any edit, or another version, compiles afresh. A user's own
+``distributions`` that holds compiled code (mentions ``njit`` or ``intrinsic``): any edit to
+those, or another numba version, compiles afresh. A user's own
 ``NUMBA_CACHE_DIR`` is respected as the parent folder.
 
 This module must be imported before any ``@njit(cache=True)`` decorator runs.
@@ -25,8 +26,11 @@ def source_fingerprint() -> str:
     h = hashlib.sha256(numba.__version__.encode())
     for pkg in ("engine", "distributions"):
         for path in sorted((root / pkg).glob("*.py")):
-            h.update(path.name.encode())
-            h.update(path.read_bytes())
+            text = path.read_bytes()
+            # Only modules with compiled code matter: editing the CLI or plots keeps the cache.
+            if b"njit" in text or b"intrinsic" in text:
+                h.update(path.name.encode())
+                h.update(text)
     return h.hexdigest()[:16]
 
 

@@ -1,20 +1,32 @@
 """The ``capexgap`` command line (DESIGN.md §4).
 
 Errors caused by the user's input go to stderr as one message and exit with code 2, with no
-traceback. ``--json`` prints exactly one JSON object on stdout.
+traceback. ``--json`` prints exactly one JSON object on stdout. A long run stops cleanly on
+Ctrl-C, SIGTERM or ``--max-seconds`` (:mod:`engine.interrupts`); :func:`run_with_progress` is
+the one way commands run a plan with a progress bar and that stop handling.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
+import math
+import os
+import signal
 import sys
-from typing import Sequence
+import time
+from typing import Callable, Iterator, Sequence, TypeVar
 
-from .errors import CapexgapError, ConfigError
+from .errors import CapexgapError
+from .interrupts import (Interrupted, RunStatus, StopRequest, run_stoppable, signal_label,
+                         stop_signals)
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM gives 143
+
+T = TypeVar("T")
 
 DESCRIPTION = """\
 Monte Carlo answer to "AI's $600B question": the probability that AI revenue covers the
@@ -26,9 +38,31 @@ examples:
   capexgap quote                                   bundled default scenario (ai-capex-2024)
   capexgap quote configs/sequoia-600b-2024.toml --json
   capexgap quote configs/ai-capex-2024.toml --trials 10000000 --seed 7 --out result.nc
+  capexgap quote configs/vintage-2024-2032.toml    multi-year model: P(cover) by year and the
+                                                   break-even year's distribution
 
 Results are bit-identical for the same config, seed and trials, whatever --threads.
-Exit codes: 0 ok, 2 bad input (message on stderr), 130 interrupted."""
+
+Stopping: Ctrl-C (SIGINT) or SIGTERM stops within about a second and says how many trials
+were done; --max-seconds stops the same way. A stopped run writes and prints no result unless
+--keep-partial is given (its Dataset then has completed = 0 and the trials done).
+
+Exit codes:
+  0    every trial ran and the result was written/printed
+  2    bad input or output path (one message on stderr, nothing run or written)
+  3    stopped by --max-seconds before every trial ran
+  130  interrupted by Ctrl-C (SIGINT); 143: by SIGTERM"""
+
+PLOT_EPILOG = """\
+examples:
+  capexgap quote configs/ai-capex-2024.toml --out run.nc && capexgap plot run.nc -o gap.png
+  capexgap plot sweep.nc -o sweep.svg
+
+The picture follows the file: a quote gives the gap's distribution and its CDF with P(cover)
+marked; a sweep gives P(cover) against one swept input (with its 95% band), a heatmap over two
+(contours at 10/50/90%), or small multiples over more. PNG (150 dpi), SVG or PDF by the
+extension. Needs matplotlib: pip install "capexgap[plot]".
+Exit codes: 0 ok, 2 bad input (message on stderr)."""
 
 
 def _positive_int(text: str) -> int:
@@ -44,6 +78,18 @@ def _positive_int(text: str) -> int:
         value = int(f)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    if value > 2**53:  # engine.config.MAX_TRIALS: counts stay exact in float64
+        raise argparse.ArgumentTypeError(f"must be at most 2**53, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
     return value
 
 
@@ -96,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="overwrite --out if it exists (otherwise refuse before running)")
     q.add_argument("--quiet", action="store_true",
                    help="no progress bar (it only shows on a terminal, after 2 s)")
+    q.add_argument("--progress", action="store_true",
+                   help="report progress even when stderr is not a terminal: one line on "
+                        "stderr after the first wave, then every 5 s (for logs)")
+    q.add_argument("--max-seconds", type=_seconds, metavar="S",
+                   help="stop after about S seconds of simulation (exit code 3 if not every "
+                        "trial ran); like Ctrl-C, nothing is kept without --keep-partial")
+    q.add_argument("--keep-partial", action="store_true",
+                   help="when stopped early (Ctrl-C, SIGTERM, --max-seconds), still print the "
+                        "result of the trials done and write --out, marked completed = 0")
     q.set_defaults(func=_quote)
 
     b = sub.add_parser("bench", help="speed: the engine vs NumPy vs the random-number floor",
@@ -122,21 +177,69 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.add_argument("--out", metavar="FILE.json", help="also write the JSON to a file")
     b.set_defaults(func=_bench)
+
+    pl = sub.add_parser("plot", help="draw a result file: the gap's distribution or a sweep map",
+                        description="Draw a result written by `capexgap quote --out`.",
+                        epilog=PLOT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    pl.add_argument("result", metavar="FILE.nc", help="a result file (NetCDF) written by capexgap")
+    pl.add_argument("-o", "--out", required=True, metavar="OUT.png",
+                    help="picture to write: .png, .svg or .pdf")
+    pl.add_argument("--force", action="store_true",
+                    help="overwrite OUT if it exists (otherwise refuse before drawing)")
+    pl.set_defaults(func=_plot)
+
+    from .cli_sweep import add_commands  # sweep, tornado (engine/cli_sweep.py)
+    add_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``capexgap`` console script; returns the exit code."""
+    _tolerant_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        # Every command: SIGTERM, like Ctrl-C, raises Interrupted (a KeyboardInterrupt), so
+        # atomic writes clean up; `quote` nests its own graceful handling around its run.
+        with stop_signals():
+            return args.func(args)
     except CapexgapError as exc:
         print(f"capexgap: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("capexgap: interrupted; nothing was written.", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:  # includes Interrupted (SIGTERM too)
+        signum = getattr(exc, "signum", signal.SIGINT)
+        detail = getattr(exc, "detail", "")
+        print(f"capexgap: interrupted by {signal_label(signum)}{' ' + detail if detail else ''}"
+              "; nothing was written.", file=sys.stderr)
+        return 128 + signum
+    except BrokenPipeError:
+        # stdout was closed early (`capexgap quote | head -1`): not worth a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def run() -> None:
+    """The ``capexgap`` console script and ``python -m engine``: :func:`main`, then exit at once.
+
+    Tearing down an interpreter that has compiled numba code takes about 0.5 s (LLVM frees
+    its modules); by the time main returns, every file is closed and renamed, so the streams
+    are flushed and the process ends without that teardown: Ctrl-C gives the prompt back sooner.
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
+def _tolerant_streams() -> None:
+    """Never fail on a character the terminal's encoding lacks (names are free text)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(Exception):
+                reconfigure(errors="backslashreplace")
 
 
 def _progress_bar(total: int, quiet: bool):
@@ -145,6 +248,89 @@ def _progress_bar(total: int, quiet: bool):
 
     return tqdm(total=total, unit="trial", unit_scale=True, delay=2.0, file=sys.stderr,
                 disable=quiet or not sys.stderr.isatty(), leave=False, dynamic_ncols=True)
+
+
+class _LineProgress:
+    """Progress as plain lines on stderr, for logs: after the first wave, then every `every` s."""
+
+    def __init__(self, total: int, every: float = 5.0) -> None:
+        self.total = total
+        self.every = every
+        self.start = time.perf_counter()
+        self.last: float | None = None
+
+    def __call__(self, done: int) -> None:
+        now = time.perf_counter()
+        if done >= self.total or (self.last is not None and now - self.last < self.every):
+            return
+        self.last = now
+        elapsed = now - self.start
+        eta = elapsed * (self.total - done) / done if done else math.inf
+        print(f"capexgap: {done:,} of {self.total:,} trials ({100 * done / self.total:.3g}%) "
+              f"in {elapsed:.1f} s, about {_duration(eta)} left", file=sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+@contextlib.contextmanager
+def progress_reporter(total: int, *, quiet: bool = False, force: bool = False
+                      ) -> Iterator[Callable[[int], None]]:
+    """A ``progress(done)`` callback: a tqdm bar with ETA on a terminal (after 2 s); plain lines
+    when `force` and stderr is not a terminal; nothing when `quiet`."""
+    if not quiet and force and not sys.stderr.isatty():
+        yield _LineProgress(total)
+        return
+    with _progress_bar(total, quiet) as bar:
+        yield lambda done: bar.update(done - bar.n)
+
+
+def run_with_progress(run: Callable[..., T], *, total: int, stop: StopRequest | None = None,
+                      quiet: bool = False, force_progress: bool = False,
+                      max_seconds: float | None = None) -> tuple[T, RunStatus]:
+    """Run a long job with a progress bar and honest stopping; the shared path of every command.
+
+    Parameters
+    ----------
+    run : callable
+        Accepts ``progress``, ``should_stop`` and ``max_seconds`` keywords, as
+        :func:`engine.simulate.run_plan` and :func:`engine.simulate.simulate` do (bind the rest
+        with ``functools.partial``).
+    total : int
+        Trials asked for.
+    stop : StopRequest, optional
+        From ``with engine.interrupts.stop_signals() as stop:`` around the whole command, so
+        Ctrl-C / SIGTERM stop the run after its current wave (about 0.25 s).
+    quiet, force_progress : bool
+        ``--quiet`` and ``--progress``.
+    max_seconds : float, optional
+        ``--max-seconds``.
+
+    Returns
+    -------
+    (result, RunStatus)
+        ``status.ok`` is False when the run was stopped or interrupted; then print
+        :func:`stopped_message` and return ``status.exit_code`` unless partial results were
+        asked for.
+    """
+    with progress_reporter(total, quiet=quiet, force=force_progress) as progress:
+        return run_stoppable(run, total=total, stop=stop, progress=progress,
+                             max_seconds=max_seconds)
+
+
+def stopped_message(status: RunStatus, kept: str | None = None) -> str:
+    """The stderr line of a run that was stopped: where, and what (if anything) was kept."""
+    if kept is None:
+        tail = "nothing was written (pass --keep-partial to keep the trials done)"
+    else:
+        tail = f"the {'partial ' if not status.completed else ''}result was {kept}"
+    return f"capexgap: {status.message()}; {tail}."
 
 
 def _quote(args: argparse.Namespace) -> int:
@@ -156,15 +342,37 @@ def _quote(args: argparse.Namespace) -> int:
     if args.out:
         check_writable(args.out, args.force)
     trials = args.trials if args.trials is not None else scenario.trials
-    with _progress_bar(trials, args.quiet) as bar:
-        ds = simulate(scenario, trials=trials, seed=args.seed, threads=args.threads,
-                      progress=lambda done: bar.update(done - bar.n))
-    if args.out:
-        write_netcdf(ds, args.out)
-    if args.json:
-        print(json.dumps(summary(ds)))
-    else:
-        print(format_quote(ds, scenario.source))
+    with stop_signals() as stop:
+        run = functools.partial(simulate, scenario, trials=trials, seed=args.seed,
+                                threads=args.threads)
+        ds, status = run_with_progress(run, total=trials, stop=stop, quiet=args.quiet,
+                                       force_progress=args.progress,
+                                       max_seconds=args.max_seconds)
+        if not status.ok and not args.keep_partial:
+            print(stopped_message(status), file=sys.stderr)
+            return status.exit_code
+        written = None
+        try:
+            if args.out:
+                write_netcdf(ds, args.out)  # atomic: an interrupt here leaves nothing
+                written = args.out
+            print(json.dumps(summary(ds), allow_nan=False) if args.json
+                  else format_quote(ds, scenario.source), flush=True)
+        except Interrupted as exc:
+            done = f"{written} was written" if written else "nothing was written"
+            print(f"capexgap: {exc}; {done}.", file=sys.stderr)
+            return exc.exit_code
+    if not status.ok:
+        kept = (f"written to {written} (completed = {int(ds.attrs['completed'])})" if written
+                else "printed above")
+        print(stopped_message(status, kept), file=sys.stderr)
+    return status.exit_code
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from .plot import plot_file
+
+    print(plot_file(args.result, args.out, force=args.force))
     return 0
 
 
@@ -186,12 +394,19 @@ def _bench(args: argparse.Namespace) -> int:
 def format_quote(ds, source: str) -> str:
     """The human-readable answer: a headline sentence, then a small table of outputs."""
     from .kernel import OUTPUTS
+    if ds.attrs.get("model") == "vintage":
+        from .vintage_report import format_quote as format_vintage
+        return format_vintage(ds, source)
 
     n = int(ds.attrs["trials"])
     hits = int(ds["hits"])
     lo, hi = (float(v) for v in ds["p_cover_ci95"].values)
     method = ds["p_cover_ci95"].attrs["method"]
     lines = [f"{ds.attrs['title']}  ({source})"]
+    if not int(ds.attrs.get("completed", 1)):
+        lines.append(f"PARTIAL RESULT: {n:,} of {int(ds.attrs['trials_requested']):,} "
+                     f"requested trials ({ds.attrs.get('stop_reason') or 'stopped early'}); "
+                     "every figure below is over those trials only.")
     if hits == 0:
         lines.append(f"No trial covered: 0 of {n:,} trials. P(AI revenue covers the annual "
                      f"cost of AI capex) < {_pct(hi)} (one-sided 95% upper bound).")
@@ -203,8 +418,12 @@ def format_quote(ds, source: str) -> str:
     lines.append(f"Gap (required annual revenue - AI revenue): median {_usd(gq.sel(quantile=0.5))}"
                  f", 90% interval {_usd(gq.sel(quantile=0.05))} to {_usd(gq.sel(quantile=0.95))}"
                  " per year")
-    lines.append(f"{n:,} trials, seed {ds.attrs['seed']}, {float(ds.attrs['elapsed_s']):.2f} s "
-                 f"on {ds.attrs.get('threads', '?')} threads")
+    timing = (f"{n:,} trials, seed {ds.attrs['seed']}, {float(ds.attrs['elapsed_s']):.2f} s "
+              f"on {ds.attrs.get('threads', '?')} threads")
+    compile_s = float(ds.attrs.get("compile_s", 0.0))
+    if compile_s > 1.0:
+        timing += f" (plus {compile_s:.1f} s to compile the kernels once; they are now cached)"
+    lines.append(timing)
     lines.append("")
     lines.append(f"{'output ($B/yr)':<26}{'mean':>11}{'5%':>11}{'50%':>11}{'95%':>11}")
     for name in OUTPUTS:
@@ -213,10 +432,11 @@ def format_quote(ds, source: str) -> str:
                  q.sel(quantile=0.95)]
         label = name + (" (ratio)" if name == "spend_to_revenue" else "")
         lines.append(f"{label:<26}" + "".join(f"{_fmt(float(c)):>11}" for c in cells))
-        bad = int(ds[f"{name}_nonfinite"])
-        if bad:
-            lines.append(f"  note: {name} is infinite in {bad:,} trials (AI revenue of 0); "
-                         "they are left out of its mean and quantiles")
+    notes = [line for line in str(ds.attrs.get("notes", "")).splitlines()
+             if line and not line.startswith("partial result:")]
+    if notes:
+        lines.append("")
+        lines.extend(f"note: {line}." for line in notes)
     return "\n".join(lines)
 
 
@@ -230,12 +450,18 @@ def _pct(p: float) -> str:
 
 def _usd(v) -> str:
     x = float(v)
+    if not math.isfinite(x):
+        return _fmt(x)  # n/a or inf: the notes say why
     return f"-${-x:,.1f}B" if x < 0 else f"${x:,.1f}B"
 
 
 def _fmt(x: float) -> str:
     if x != x:
         return "n/a"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if abs(x) >= 1e15:
+        return f"{x:.4g}"
     return f"{x:,.1f}" if abs(x) >= 0.05 or x == 0 else f"{x:.3g}"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
 import os
@@ -17,8 +18,8 @@ import scipy.special
 import xarray as xr
 
 from .errors import OutputError
-from .kernel import (BLOCK, M_M2, M_MAX, M_MEAN, M_MIN, M_N, OUTPUTS, SK_ABS_ZERO, SK_NBINS,
-                     SK_REL_ERROR, sketch_bin_bounds)
+from .kernel import (BLOCK, M_M2, M_MAX, M_MEAN, M_MIN, M_N, OUTPUTS, SK_ABS_ZERO, SK_EMAX,
+                     SK_EMIN, SK_NBINS, SK_REL_ERROR, SK_ZERO, sketch_bin_bounds)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Scenario
@@ -41,7 +42,7 @@ OUTPUT_ATTRS: Mapping[str, dict[str, str]] = {
 }
 #: Attributes that describe the run (time, threads, chunking), not the result: they differ
 #: between otherwise bit-identical runs.
-RUN_ATTRS = ("created", "elapsed_s", "threads", "chunk_size")
+RUN_ATTRS = ("created", "elapsed_s", "threads", "chunk_size", "compile_s")
 
 _LOWER, _UPPER = sketch_bin_bounds()
 with np.errstate(invalid="ignore"):
@@ -100,20 +101,48 @@ def sketch_quantiles(counts: np.ndarray, levels: Sequence[float], lo: float, hi:
 
     Each order statistic is replaced by its bin's midpoint, clamped to the observed [lo, hi]:
     within a relative ``SK_REL_ERROR`` (and an absolute ``SK_ABS_ZERO`` around zero) of it.
+    The smallest and largest order statistics are `lo` and `hi` exactly. An order statistic in
+    an overflow bin (``|x| >= 2**SK_EMAX``, beyond the sketch's range) is unknown: its quantile
+    is NaN (the caller says why), unless every value is the same.
     """
     n = int(counts.sum())
     out = np.full(len(levels), np.nan)
     if n == 0:
         return out
     cum = np.cumsum(counts)
+
+    def order_stat(k: int) -> float:
+        if k == 0 or lo == hi:
+            return lo
+        if k == n - 1:
+            return hi
+        mid = _MID[np.searchsorted(cum, k, side="right")]
+        if math.isinf(mid):
+            return math.nan
+        return min(max(mid, lo), hi)
+
     for i, q in enumerate(levels):
         h = q * (n - 1)
         k0 = math.floor(h)
-        k1 = min(k0 + 1, n - 1)
-        v0, v1 = (min(max(_MID[np.searchsorted(cum, k, side="right")], lo), hi)
-                  for k in (k0, k1))
-        out[i] = v0 + (h - k0) * (v1 - v0) if v1 != v0 else v0
+        t = h - k0
+        v0 = order_stat(k0)
+        if t == 0.0:
+            out[i] = v0
+            continue
+        v1 = order_stat(min(k0 + 1, n - 1))
+        if v1 == v0:
+            out[i] = v0
+        elif math.isfinite(v1 - v0):
+            out[i] = v0 + t * (v1 - v0)
+        else:  # v1 - v0 overflows (or one is unknown: NaN propagates)
+            out[i] = v0 * (1.0 - t) + v1 * t
     return out
+
+
+def sketch_range_counts(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Trials beyond the sketch's range (``|x| >= 2**SK_EMAX``, its two overflow bins) and in
+    its zero bin (``|x| < 2**SK_EMIN``), from sketch counts with the bins on the last axis."""
+    return counts[..., 0] + counts[..., -1], counts[..., SK_ZERO].copy()
 
 
 def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_trials: int,
@@ -140,58 +169,109 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
         raise ValueError(f"point_dims give {int(np.prod(shape))} points, totals have {n_p}")
     levels = list(scenario.quantiles)
     n = totals.trials
+    # The model's outputs and cover indicators: each one value per point, or (layout.dim, e.g.
+    # "year") one per element of layout.coord, flat in the kernel as name_index * ne + element.
+    layout = totals.layout
+    ne = layout.n_along
+    edims = (layout.dim,) if layout.dim else ()
+    output_attrs = layout.output_attrs if layout.output_attrs is not None else OUTPUT_ATTRS
 
     def grid(a: np.ndarray) -> np.ndarray:
+        """[P, ne, ...] -> point dims (+ layout.dim) + ..."""
+        a = a if layout.dim else a[:, 0]
         return a.reshape(shape + a.shape[1:])
 
-    p = np.empty(n_p)
-    ci = np.empty((n_p, 2))
+    hits = totals.hits.reshape(n_p, len(layout.covers), ne)
+    p = np.empty((n_p, ne))
+    ci = np.empty((n_p, ne, 2))
     methods = set()
     for i in range(n_p):
-        h = int(totals.hits[i])
-        p[i] = h / n
-        ci[i, 0], ci[i, 1], m = proportion_interval(h, n)
-        methods.add(m)
+        for e in range(ne):
+            h = int(hits[i, 0, e])
+            p[i, e] = h / n
+            ci[i, e, 0], ci[i, e, 1], m = proportion_interval(h, n)
+            methods.add(m)
 
+    cover_attrs = dict(layout.cover_attrs.get(layout.covers[0], {}))
     data: dict[str, Any] = {
-        "p_cover": (dims, grid(p), {
-            "long_name": "P(AI revenue >= required annual revenue)", "units": "1"}),
-        "p_cover_ci95": (dims + ("bound",), grid(ci), {
+        "p_cover": (dims + edims, grid(p), {
+            "long_name": cover_attrs.get("long_name",
+                                         "P(AI revenue >= required annual revenue)"),
+            "units": "1"}),
+        "p_cover_ci95": (dims + edims + ("bound",), grid(ci), {
             "long_name": "95% interval of p_cover", "units": "1",
             "method": "; ".join(sorted(methods))}),
-        "hits": (dims, grid(totals.hits.astype(np.int64)), {
-            "long_name": "trials in which AI revenue covers the required annual revenue",
+        "hits": (dims + edims, grid(hits[:, 0].astype(np.int64)), {
+            "long_name": cover_attrs.get(
+                "hits_long_name",
+                "trials in which AI revenue covers the required annual revenue"),
             "units": "1"}),
     }
-    for o, name in enumerate(OUTPUTS):
-        mom = totals.moments[:, o]
-        cnt = mom[:, M_N]
+    for c, cname in enumerate(layout.covers[1:], start=1):
+        data[f"{cname}_trials"] = (dims + edims, grid(hits[:, c].astype(np.int64)),
+                                   {"units": "1", **layout.cover_attrs.get(cname, {})})
+    beyond, near_zero = sketch_range_counts(totals.sketch)  # [P, O * ne]
+    ctx = _NoteContext(n=n, n_points=n_p, levels=levels, totals=totals)
+    all_notes: list[str] = []
+    if not totals.completed:
+        reason = totals.extra.get("stop_reason", "stopped early")
+        all_notes.append(f"partial result: {n:,} of {requested_trials:,} requested trials "
+                         f"({reason}); every figure is over those {n:,} trials only")
+    p_note = _p_cover_note(ctx)
+    if p_note:
+        all_notes.append(p_note)
+    for k, name in enumerate(layout.outputs):
+        flat = slice(k * ne, (k + 1) * ne)
+        mom = totals.moments[:, flat]  # [P, ne, N_MOM]
+        cnt = mom[..., M_N]
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(cnt > 0, mom[:, M_MEAN], np.nan)
-            std = np.where(cnt > 1, np.sqrt(mom[:, M_M2] / np.maximum(cnt - 1, 1)),
+            mean = np.where(cnt > 0, mom[..., M_MEAN], np.nan)
+            std = np.where(cnt > 1, np.sqrt(mom[..., M_M2] / np.maximum(cnt - 1, 1)),
                            np.where(cnt == 1, 0.0, np.nan))
-        q = np.stack([sketch_quantiles(totals.sketch[i, o], levels, mom[i, M_MIN],
-                                       mom[i, M_MAX]) for i in range(n_p)])
-        base = dict(OUTPUT_ATTRS[name])
+        q = np.stack([np.stack([sketch_quantiles(totals.sketch[i, k * ne + e], levels,
+                                                 mom[i, e, M_MIN], mom[i, e, M_MAX])
+                                for e in range(ne)]) for i in range(n_p)])
+        base = dict(output_attrs[name])
         ln = base["long_name"]
-        data[f"{name}_mean"] = (dims, grid(mean), {**base, "long_name": f"mean of {ln}"})
-        data[f"{name}_std"] = (dims, grid(std), {**base, "long_name": f"std (ddof=1) of {ln}"})
-        data[f"{name}_min"] = (dims, grid(np.where(cnt > 0, mom[:, M_MIN], np.nan)),
+        data[f"{name}_mean"] = (dims + edims, grid(mean), {**base, "long_name": f"mean of {ln}"})
+        data[f"{name}_std"] = (dims + edims, grid(std),
+                               {**base, "long_name": f"std (ddof=1) of {ln}"})
+        data[f"{name}_min"] = (dims + edims, grid(np.where(cnt > 0, mom[..., M_MIN], np.nan)),
                                {**base, "long_name": f"min of {ln}"})
-        data[f"{name}_max"] = (dims, grid(np.where(cnt > 0, mom[:, M_MAX], np.nan)),
+        data[f"{name}_max"] = (dims + edims, grid(np.where(cnt > 0, mom[..., M_MAX], np.nan)),
                                {**base, "long_name": f"max of {ln}"})
-        data[f"{name}_quantile"] = (dims + ("quantile",), grid(q),
+        data[f"{name}_quantile"] = (dims + edims + ("quantile",), grid(q),
                                     {**base, "long_name": f"quantiles of {ln}"})
-        data[f"{name}_nonfinite"] = (dims, grid(totals.nonfinite[:, o].astype(np.int64)), {
+        data[f"{name}_nonfinite"] = (dims + edims,
+                                     grid(totals.nonfinite[:, flat].astype(np.int64)), {
             "long_name": f"trials where {name} is infinite or undefined (left out of its "
                          "moments and quantiles)", "units": "1"})
+        data[f"{name}_beyond_sketch"] = (dims + edims, grid(beyond[:, flat].astype(np.int64)), {
+            "long_name": f"trials where |{name}| >= 2**{SK_EMAX} ({2.0**SK_EMAX:.3g}), beyond "
+                         "the quantile sketch's range (a quantile among them is n/a)",
+            "units": "1"})
+        data[f"{name}_near_zero"] = (dims + edims, grid(near_zero[:, flat].astype(np.int64)), {
+            "long_name": f"trials where |{name}| < 2**{SK_EMIN}, in the sketch's zero bin "
+                         f"(quantiles there are within an absolute 2**{SK_EMIN})",
+            "units": "1"})
+        notes = _output_notes(ctx, flat, name, mean, std, q, beyond[:, flat])
+        if notes:
+            all_notes.extend(notes)
+            for suffix in ("mean", "std", "min", "max", "quantile", "nonfinite",
+                           "beyond_sketch"):
+                data[f"{name}_{suffix}"][2]["note"] = "\n".join(notes)
+    if p_note:
+        data["p_cover"][2]["note"] = p_note
 
     # The gap's sketch, trimmed to its non-empty bins, for plots and later re-quantiling.
-    gap_counts = totals.sketch[:, OUTPUTS.index("gap")]
-    nz = np.flatnonzero(gap_counts.sum(axis=0))
+    g = layout.outputs.index("gap")
+    gap_counts = totals.sketch[:, g * ne:(g + 1) * ne]  # [P, ne, SK_NBINS]
+    nz = np.flatnonzero(gap_counts.sum(axis=(0, 1)))
     b0, b1 = (int(nz[0]), int(nz[-1]) + 1) if nz.size else (SK_NBINS // 2, SK_NBINS // 2 + 1)
-    data["gap_hist"] = (dims + ("gap_bin",), grid(gap_counts[:, b0:b1].astype(np.int64)), {
-        "long_name": "trials per gap bin (log-linear sketch)", "units": "1"})
+    data["gap_hist"] = (dims + edims + ("gap_bin",),
+                        grid(gap_counts[..., b0:b1].astype(np.int64)), {
+        "long_name": "trials per gap bin (log-linear sketch)",
+        "units": "1"})
 
     coords: dict[str, Any] = {
         "quantile": ("quantile", np.array(levels), {"long_name": "quantile level", "units": "1"}),
@@ -202,6 +282,8 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
     if point_dims:
         for name, values in point_dims.items():
             coords[name] = (name, np.asarray(values))
+    if layout.dim:
+        coords[layout.dim] = (layout.dim, np.asarray(layout.coord), dict(layout.coord_attrs))
 
     attrs = {
         "title": scenario.name,
@@ -224,17 +306,139 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
         "quantile_method": "log-linear sketch, numpy 'linear' interpolation between order "
                            "statistics",
         "quantile_accuracy": f"each order statistic within relative {SK_REL_ERROR:.3g} "
-                             f"(absolute {SK_ABS_ZERO:.3g} around 0), clamped to [min, max]",
+                             f"(absolute {SK_ABS_ZERO:.3g} around 0), clamped to [min, max]; "
+                             f"an order statistic with |x| >= 2**{SK_EMAX} is beyond the "
+                             "sketch's range and its quantile is NaN (see notes)",
         "p_cover_interval": "95%: Wilson; Clopper-Pearson when hits or misses < "
                             f"{FEW_HITS}; one-sided exact bound when there are none",
         "config_source": scenario.source,
         "config_sha256": scenario.sha256,
         "config_text": scenario.text,
         "elapsed_s": float(totals.elapsed_s),
+        "stop_reason": "" if totals.completed else totals.extra.get("stop_reason",
+                                                                     "stopped early"),
+        # Every reason a figure is NaN, infinite, partial or less accurate than stated, one a
+        # line ("" when there is none); each variable concerned carries its own in `note`.
+        "notes": "\n".join(all_notes),
     }
+    attrs.update(layout.attrs)
     for key, value in (run_attrs or {}).items():
         attrs[key] = value
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    ds = xr.Dataset(data, coords=coords, attrs=attrs)
+    return layout.finish(ds) if layout.finish else ds
+
+
+@dataclasses.dataclass(frozen=True)
+class _NoteContext:
+    n: int
+    n_points: int
+    levels: list[float]
+    totals: Totals
+
+    @property
+    def cells(self) -> int:
+        """Values per trial an output has: points x elements along the layout's dim."""
+        return self.n_points * self.totals.layout.n_along
+
+    @property
+    def trials_word(self) -> str:
+        return "trials" if self.cells == 1 else "trial values"
+
+    @property
+    def where(self) -> str:
+        layout = self.totals.layout
+        if self.cells == 1:
+            return ""
+        parts = ([f"{self.n_points} points"] if self.n_points > 1 else []) + \
+            ([f"{layout.n_along} {layout.dim}s"] if layout.dim else [])
+        return f" (summed over {' x '.join(parts)})"
+
+    def output(self, name: str) -> slice | None:
+        """The flat slice of output `name` in the totals, if the model has it."""
+        layout = self.totals.layout
+        if name not in layout.outputs:
+            return None
+        k, ne = layout.outputs.index(name), layout.n_along
+        return slice(k * ne, (k + 1) * ne)
+
+
+def _nonfinite_reason(ctx: _NoteContext, name: str) -> str:
+    rev_slice = ctx.output("ai_revenue")
+    if name == "spend_to_revenue" and rev_slice is not None:
+        rev = ctx.totals.moments[:, rev_slice]
+        seen = rev[..., M_N] > 0
+        if bool(seen.any()) and bool((rev[..., M_MAX][seen] == 0.0).all()):
+            return "AI revenue is 0 in every trial, so GPU spend / AI revenue is +inf"
+        if bool((seen & (rev[..., M_MIN] == 0.0)).any()):
+            return ("+inf where AI revenue is 0, or so small that GPU spend / AI revenue "
+                    "overflows float64")
+        return "GPU spend / AI revenue overflows float64 where AI revenue is tiny"
+    return "float64 overflow: |value| > 1.8e308, or inf - inf"
+
+
+def _output_notes(ctx: _NoteContext, flat: slice, name: str, mean: np.ndarray,
+                  std: np.ndarray, q: np.ndarray, beyond: np.ndarray) -> list[str]:
+    """Why any figure of output `name` is NaN, infinite or based on fewer trials.
+
+    `mean`, `std`: [P, ne]; `q`: [P, ne, levels]; `beyond`: [P, ne].
+    """
+    notes = []
+    bad = int(ctx.totals.nonfinite[:, flat].sum())
+    mom = ctx.totals.moments[:, flat]
+    cnt = mom[..., M_N]
+    total = ctx.n * ctx.cells
+    if bad:
+        notes.append(f"{name} is not finite in {bad:,} of {total:,} {ctx.trials_word}"
+                     f"{ctx.where} ({_nonfinite_reason(ctx, name)}); they are left out of its "
+                     f"mean, std, min, max and quantiles and counted in {name}_nonfinite")
+    if bool((cnt == 0).any()):
+        some = " in some cells" if ctx.cells > 1 and not bool((cnt == 0).all()) else ""
+        notes.append(f"{name} has no finite value{some}: its mean, std, min, max and quantiles "
+                     "are n/a (NaN) there" if some else
+                     f"{name} has no finite value: its mean, std, min, max and quantiles are "
+                     "n/a (NaN)")
+    with np.errstate(invalid="ignore"):
+        if bool(((cnt > 0) & ~np.isfinite(mean)).any()):
+            notes.append(f"the mean of {name} overflows float64 (its values reach "
+                         f"{_extreme(mom):.3g}); it is reported as {_word(mean, cnt)}")
+        if bool(((cnt > 1) & ~np.isfinite(std)).any()):
+            notes.append(f"the std of {name} overflows float64 (its values reach "
+                         f"{_extreme(mom):.3g}); it is reported as {_word(std, cnt)}")
+    lost = [lev for j, lev in enumerate(ctx.levels)
+            if bool(((cnt > 0) & np.isnan(q[..., j])).any())]
+    if lost:
+        which = ("all its quantiles fall" if len(lost) == len(ctx.levels) else
+                 f"its quantiles at {', '.join(_level(x) for x in lost)} fall")
+        notes.append(f"{name} is beyond the quantile sketch's range (|value| >= 2**{SK_EMAX} = "
+                     f"{2.0**SK_EMAX:.3g}) in {int(beyond.sum()):,} {ctx.trials_word}"
+                     f"{ctx.where}; {which} among them and are n/a (NaN); its mean, std, min "
+                     "and max do not depend on the sketch")
+    return notes
+
+
+def _extreme(mom: np.ndarray) -> float:
+    ok = mom[..., M_N] > 0
+    return float(max(np.abs(mom[..., M_MIN][ok]).max(), np.abs(mom[..., M_MAX][ok]).max()))
+
+
+def _word(values: np.ndarray, cnt: np.ndarray) -> str:
+    bad = values[(cnt > 0) & ~np.isfinite(values)]
+    return "n/a (NaN)" if np.isnan(bad).any() else "inf"
+
+
+def _p_cover_note(ctx: _NoteContext) -> str:
+    """The one-year model's cover test with overflowing sides (IEEE comparison semantics)."""
+    req, rev = ctx.output("required_annual_revenue"), ctx.output("ai_revenue")
+    if req is None or rev is None:
+        return ""
+    parts = [f"{label} in {k:,} {ctx.trials_word}" for label, k in (
+        ("the required annual revenue", int(ctx.totals.nonfinite[:, req].sum())),
+        ("AI revenue", int(ctx.totals.nonfinite[:, rev].sum()))) if k]
+    if not parts:
+        return ""
+    return (f"p_cover: float64 overflows make {' and '.join(parts)}{ctx.where} infinite or NaN;"
+            " such a trial counts as covered only if AI revenue >= required annual revenue "
+            "still holds (inf >= a finite value does; NaN never does)")
 
 
 def strip_run_attrs(ds: xr.Dataset) -> xr.Dataset:
@@ -266,16 +470,32 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
     A reader never sees a half-written file, and an interrupted write leaves nothing behind.
     """
     p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
-    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    # zlib on the numeric variables: sweep sketches are mostly zeros.
+    encoding = {name: {"zlib": True, "complevel": 4} for name, var in ds.variables.items()
+                if var.dtype.kind in "iuf" and var.ndim > 0}
+    tmp = None
     try:
-        ds.to_netcdf(tmp, engine="h5netcdf", invalid_netcdf=False)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
+        os.close(fd)
+        ds.to_netcdf(tmp, engine="h5netcdf", invalid_netcdf=False, encoding=encoding)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    except OSError as exc:  # disk full, permissions changed since check_writable, ...
+        _remove(tmp)
+        reason = exc.strerror or str(exc)
+        raise OutputError(f"{p}: could not be written ({reason}); nothing was written.") \
+            from None
+    except BaseException:  # an interrupt: leave nothing behind, let it through
+        _remove(tmp)
         raise
     return p
+
+
+def _remove(path: str | None) -> None:
+    if path is not None and os.path.exists(path):
+        os.unlink(path)
 
 
 def open_result(path: str | Path) -> xr.Dataset:
@@ -285,7 +505,13 @@ def open_result(path: str | Path) -> xr.Dataset:
 
 
 def summary(ds: xr.Dataset) -> dict[str, Any]:
-    """The ``--json`` object of DESIGN.md §4 for a single-point Dataset."""
+    """The ``--json`` object of DESIGN.md §4 for a single-point Dataset.
+
+    A multi-year (vintage) Dataset gets its own object (:func:`engine.vintage_report.summary`).
+    """
+    if ds.attrs.get("model") == "vintage":
+        from .vintage_report import summary as vintage_summary
+        return vintage_summary(ds)
     ci = ds["p_cover_ci95"].values
     out: dict[str, Any] = {
         "p_cover": float(ds["p_cover"]),
@@ -295,9 +521,14 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
         "elapsed_s": round(float(ds.attrs.get("elapsed_s", 0.0)), 4),
         "hits": int(ds["hits"]),
         "completed": bool(ds.attrs["completed"]),
+        "trials_requested": int(ds.attrs.get("trials_requested", ds.attrs["trials"])),
         "p_cover_ci_method": ds["p_cover_ci95"].attrs["method"],
+        # Why anything is null (NaN), infinite, partial or less accurate: one string each.
+        "notes": notes_of(ds),
         "outputs": {},
     }
+    if not out["completed"]:
+        out["stop_reason"] = str(ds.attrs.get("stop_reason", ""))
     for name in OUTPUTS:
         qs = ds[f"{name}_quantile"]
         entry = {
@@ -305,11 +536,19 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
             "std": _num(ds[f"{name}_std"]),
             "quantiles": {_level(q): _num(v) for q, v in zip(qs["quantile"].values, qs.values)},
         }
-        bad = int(ds[f"{name}_nonfinite"])
-        if bad:
-            entry["nonfinite_trials"] = bad
+        entry["nonfinite_trials"] = int(ds[f"{name}_nonfinite"])
+        if f"{name}_beyond_sketch" in ds:
+            entry["beyond_sketch_trials"] = int(ds[f"{name}_beyond_sketch"])
+        notes = str(ds[f"{name}_mean"].attrs.get("note", ""))
+        if notes:
+            entry["notes"] = notes.splitlines()
         out["outputs"][name] = entry
     return out
+
+
+def notes_of(ds: xr.Dataset) -> list[str]:
+    """The Dataset's notes (attrs['notes'], one a line) as a list; [] when there are none."""
+    return [line for line in str(ds.attrs.get("notes", "")).splitlines() if line]
 
 
 def _level(q: float) -> str:

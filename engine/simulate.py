@@ -1,8 +1,11 @@
 """Run a plan in waves of chunks and reduce to totals; wrap the totals in a Dataset.
 
-The Python loop over *waves* (a few million trials each) is where progress is reported, a
-time limit or an interrupt is honoured, and per-block moments are merged in block order; the
-kernel does everything per trial. Memory is O(threads x sketch + wave), whatever the trial count.
+The Python loop over *waves* is where progress is reported, a time limit or an interrupt is
+honoured, and per-block moments are merged in block order; the kernel does everything per trial.
+A wave is sized by the measured speed to last about :data:`WAVE_SECONDS` (numba code cannot be
+interrupted, so this bounds how long a stop request waits), in whole chunks and at most
+:data:`WAVE_TRIALS` trials. Results never depend on wave sizes: blocks sit at fixed positions and
+merge in block order. Memory is O(threads x sketch + wave), whatever the trial count.
 """
 
 from __future__ import annotations
@@ -16,29 +19,40 @@ import numba
 import numpy as np
 import xarray as xr
 
-from .config import ConfigError, Scenario
-from .kernel import BLOCK, N_MOM, N_OUT, SK_NBINS, merge_moments, run_blocks, trace_trials
-from .plan import Plan, make_plan
+from .config import MAX_TRIALS, ConfigError, Scenario
+from .kernel import BLOCK, N_MOM, SK_NBINS, merge_moments
+from .plan import ONE_YEAR_LAYOUT, Layout, Plan, make_plan
 from .result import build_dataset
 
 #: Default trials per parallel work item (a multiple of BLOCK; affects speed, never results).
 DEFAULT_CHUNK = 16 * BLOCK
-#: Aim for waves of about this many trials between progress updates.
+#: At most this many trials per wave (bounds the per-wave buffers).
 WAVE_TRIALS = 1 << 22
+#: Aim for waves of about this long: the longest a stop request or time limit waits.
+WAVE_SECONDS = 0.25
+#: A wave grows by at most this factor over the last (a noisy timing cannot overshoot).
+_WAVE_GROWTH = 4
 
 
 @dataclass
 class Totals:
-    """Merged accumulators of a (possibly partial) run."""
+    """Merged accumulators of a (possibly partial) run.
+
+    O and H are the flat numbers of outputs and cover indicators of the plan's model
+    (``layout.n_outputs``, ``layout.n_covers``). ``hits`` has the kernel's own shape: int64[P]
+    for the one-year model (one indicator), int64[P, H] for a model whose layout has
+    ``hits_axis`` (the vintage model: covers and broke-even-by, per year).
+    """
 
     trials: int
-    moments: np.ndarray        # float64[P, N_OUT, N_MOM]
-    hits: np.ndarray           # int64[P]
-    nonfinite: np.ndarray      # int64[P, N_OUT]
-    sketch: np.ndarray         # int64[P, N_OUT, SK_NBINS]
+    moments: np.ndarray        # float64[P, O, N_MOM]
+    hits: np.ndarray           # int64[P] (one-year) or int64[P, H]
+    nonfinite: np.ndarray      # int64[P, O]
+    sketch: np.ndarray         # int64[P, O, SK_NBINS]
     completed: bool = True
     elapsed_s: float = 0.0
     extra: dict = field(default_factory=dict)
+    layout: Layout = ONE_YEAR_LAYOUT  # names and shape of the outputs and indicators
 
 
 def resolve_threads(threads: int | None) -> int:
@@ -80,9 +94,16 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     progress : callable, optional
         Called with the number of trials finished after each wave.
     should_stop : callable, optional
-        Polled between waves; returning True stops the run early (``completed=False``).
+        Polled between waves (about every :data:`WAVE_SECONDS`); returning True stops the run
+        early (``completed=False``; ``extra["stop_reason"]`` is the callable's ``reason``
+        attribute if it has one, e.g. an :class:`engine.interrupts.StopRequest`).
     max_seconds : float, optional
-        Stop after the first wave that ends past this wall time (``completed=False``).
+        Wall-time limit: waves are sized to end by it, and the run stops after the first wave
+        that ends past it (``completed=False``, ``extra["stop_reason"]`` says so). JIT
+        compilation happens before the first wave and does not count.
+
+    A stopped run has done at least one wave: its totals are those of the first ``trials``
+    trials of the complete run (the same blocks, merged in the same order).
     """
     _check_run_args(trials, seed, chunk_size)
     n_threads = resolve_threads(threads)
@@ -91,43 +112,78 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     per_wave = chunk_blocks * n_threads
     wave_blocks = max(per_wave, (WAVE_TRIALS // BLOCK) // per_wave * per_wave)
     wave_blocks = min(wave_blocks, n_blocks)
+    nb_next = min(per_wave, wave_blocks)  # the first wave: one chunk per thread
 
     n_p = plan.n_points
-    blk = np.empty((wave_blocks, n_p, N_OUT, N_MOM))
-    hits = np.empty((wave_blocks, n_p), dtype=np.int64)
-    nonfinite = np.empty((wave_blocks, n_p, N_OUT), dtype=np.int64)
+    layout = plan.layout
+    n_out, n_cov = layout.n_outputs, layout.n_covers
+    kernel = plan.kernel
+    blk = np.empty((wave_blocks, n_p, n_out, N_MOM))
+    cover_axis = (n_cov,) if layout.hits_axis else ()
+    hits = np.empty((wave_blocks, n_p) + cover_axis, dtype=np.int64)
+    nonfinite = np.empty((wave_blocks, n_p, n_out), dtype=np.int64)
     # numba thread ids are < NUMBA_NUM_THREADS; one sketch row per possible id.
-    hist = np.zeros((numba.config.NUMBA_NUM_THREADS, n_p, N_OUT, SK_NBINS), dtype=np.int64)
-    moments = np.zeros((n_p, N_OUT, N_MOM))
+    hist = np.zeros((numba.config.NUMBA_NUM_THREADS, n_p, n_out, SK_NBINS), dtype=np.int64)
+    moments = np.zeros((n_p, n_out, N_MOM))
     moments[:, :, 3] = math.inf
     moments[:, :, 4] = -math.inf
-    hit_total = np.zeros(n_p, dtype=np.int64)
-    bad_total = np.zeros((n_p, N_OUT), dtype=np.int64)
+    hit_total = np.zeros((n_p,) + cover_axis, dtype=np.int64)
+    bad_total = np.zeros((n_p, n_out), dtype=np.int64)
 
+    seed64 = np.uint64(seed)
+    purpose64 = np.uint64(purpose)
+    # Compile (or load from the disk cache) with an empty call, so elapsed_s is the run alone.
+    t_compile = time.perf_counter()
+    kernel(*plan.kernel_args(), seed64, purpose64, trials, 0, 0, chunk_blocks, blk, hits,
+           nonfinite, hist)
+    merge_moments(moments, blk, 0)
+    compile_s = time.perf_counter() - t_compile
     start = time.perf_counter()
     done_blocks = 0
     completed = True
-    seed64 = np.uint64(seed)
-    purpose64 = np.uint64(purpose)
+    extra: dict = {"compile_s": compile_s}
     while done_blocks < n_blocks:
-        nb = min(wave_blocks, n_blocks - done_blocks)
-        run_blocks(*plan.kernel_args(), seed64, purpose64, trials, done_blocks, nb,
-                   chunk_blocks, blk, hits, nonfinite, hist)
+        nb = min(nb_next, n_blocks - done_blocks)
+        t0 = time.perf_counter()
+        kernel(*plan.kernel_args(), seed64, purpose64, trials, done_blocks, nb,
+               chunk_blocks, blk, hits, nonfinite, hist)
         merge_moments(moments, blk, nb)
         hit_total += hits[:nb].sum(axis=0)
         bad_total += nonfinite[:nb].sum(axis=0)
         done_blocks += nb
+        now = time.perf_counter()
         done = min(done_blocks * BLOCK, trials)
         if progress is not None:
             progress(done)
-        if done_blocks < n_blocks and (
-                (should_stop is not None and should_stop())
-                or (max_seconds is not None and time.perf_counter() - start > max_seconds)):
-            completed = False
+        if done_blocks >= n_blocks:
             break
+        if should_stop is not None and should_stop():
+            completed = False
+            # a StopRequest (engine.interrupts) says why, e.g. "interrupted by SIGTERM"
+            extra["stop_reason"] = getattr(should_stop, "reason", None) or "stop requested"
+            break
+        if max_seconds is not None and now - start > max_seconds:
+            completed = False
+            extra["stop_reason"] = f"time limit of {max_seconds:g} s reached"
+            break
+        budget = WAVE_SECONDS
+        if max_seconds is not None:
+            budget = min(budget, max_seconds - (now - start))
+        nb_next = _next_wave(nb, now - t0, budget, chunk_blocks, per_wave, wave_blocks)
     return Totals(trials=min(done_blocks * BLOCK, trials), moments=moments, hits=hit_total,
                   nonfinite=bad_total, sketch=hist.sum(axis=0), completed=completed,
-                  elapsed_s=time.perf_counter() - start)
+                  elapsed_s=time.perf_counter() - start, extra=extra, layout=layout)
+
+
+def _next_wave(nb: int, seconds: float, budget: float, chunk_blocks: int, per_wave: int,
+               most: int) -> int:
+    """Blocks in the next wave: about `budget` seconds at the last wave's speed, in whole
+    chunks (whole rounds of chunks over the threads when that many fit), within [1 chunk,
+    `most`] and at most `_WAVE_GROWTH` times the last wave."""
+    target = nb * budget / seconds if seconds > 0.0 else float(most)
+    target = min(target, float(nb * _WAVE_GROWTH), float(most))
+    step = per_wave if target >= per_wave else chunk_blocks
+    return max(chunk_blocks, int(target) // step * step)
 
 
 def simulate(scenario: Scenario, *, trials: int | None = None, seed: int | None = None,
@@ -163,7 +219,8 @@ def simulate(scenario: Scenario, *, trials: int | None = None, seed: int | None 
     totals = run_plan(plan, trials=trials, seed=seed, threads=threads, chunk_size=chunk_size,
                       progress=progress, should_stop=should_stop, max_seconds=max_seconds)
     return build_dataset(scenario, totals, seed=seed, requested_trials=trials,
-                         run_attrs={"threads": numba.get_num_threads(), "chunk_size": chunk_size})
+                         run_attrs={"threads": numba.get_num_threads(), "chunk_size": chunk_size,
+                                    "compile_s": round(totals.extra.get("compile_s", 0.0), 3)})
 
 
 def trace(scenario: Scenario, first: int = 0, n: int = 1000, *, seed: int | None = None
@@ -171,25 +228,37 @@ def trace(scenario: Scenario, first: int = 0, n: int = 1000, *, seed: int | None
     """Recompute trials ``first .. first+n-1`` one by one: their inputs, outputs and cover flag.
 
     Uses the kernel's own sampling and model functions, so any trial of a run can be inspected.
+    Outputs and cover indicators of a multi-year model have a second dimension (``year``).
     """
-    from .kernel import OUTPUTS
     seed = scenario.seed if seed is None else seed
     _check_run_args(max(n, 1), seed, DEFAULT_CHUNK)
     if first < 0:
         raise ConfigError(None, "first", "must be >= 0", first, "Trials are numbered from 0.")
     plan = make_plan(scenario)
-    xs, outs, covers = trace_trials(*plan.kernel_args(), np.uint64(seed), np.uint64(0),
-                                    first, n)
+    xs, outs, covers = plan.tracer(*plan.kernel_args(), np.uint64(seed), np.uint64(0),
+                                   first, n)
+    layout = plan.layout
+    ne = layout.n_along
+    dims = ("trial", layout.dim) if layout.dim else ("trial",)
+    outs = outs.reshape(n, len(layout.outputs), ne)
+    covers = covers.reshape(n, len(layout.covers), ne)
     trial = np.arange(first, first + n, dtype=np.int64)
     data = {name: ("trial", xs[:, j]) for j, name in enumerate(plan.names)}
-    data.update({name: ("trial", outs[:, o]) for o, name in enumerate(OUTPUTS)})
-    data["covers"] = ("trial", covers)
-    return xr.Dataset(data, coords={"trial": trial}, attrs={"seed": seed})
+    for k, name in enumerate(layout.outputs):
+        data[name] = (dims, outs[:, k] if layout.dim else outs[:, k, 0])
+    for k, name in enumerate(layout.covers):
+        data[name] = (dims, covers[:, k] if layout.dim else covers[:, k, 0])
+    coords = {"trial": trial}
+    if layout.dim:
+        coords[layout.dim] = np.asarray(layout.coord)
+    ds = xr.Dataset(data, coords=coords, attrs={"seed": seed})
+    return layout.finish_trace(ds) if layout.finish_trace else ds
 
 
 def _check_run_args(trials: int, seed: int, chunk_size: int) -> None:
-    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
-        raise ConfigError(None, "trials", "must be a whole number >= 1", trials,
+    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) \
+            or not 1 <= trials <= MAX_TRIALS:
+        raise ConfigError(None, "trials", "must be a whole number in [1, 2**53]", trials,
                           "Pass e.g. --trials 1000000.")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
             or not 0 <= seed < 2**64:

@@ -25,3 +25,48 @@ def write_config(tmp_path):
         return path
 
     return _write
+
+
+# --------------------------------------------------------------------------- fuzz statistics
+
+_FUZZ_STATS = pytest.StashKey[dict]()
+
+
+@pytest.fixture(scope="session")
+def fuzz_stats(request) -> dict:
+    """{fuzzer: {"outcome": count, ..., "seconds": s}}, printed at the end of the run."""
+    return request.config.stash.setdefault(_FUZZ_STATS, {})
+
+
+def _print_fuzz_stats(terminalreporter, config):
+    stats = config.stash.get(_FUZZ_STATS, None)
+    if not stats:
+        return
+    terminalreporter.write_sep("-", "fuzz examples (tests/test_fuzz.py)")
+    total = seconds = 0
+    for name, rec in stats.items():
+        n = sum(v for k, v in rec.items() if k != "seconds")
+        total += n
+        seconds += rec.get("seconds", 0.0)
+        outcomes = ", ".join(f"{v:,} {k}" for k, v in sorted(rec.items()) if k != "seconds")
+        terminalreporter.write_line(f"{name}: {n:,} examples in {rec.get('seconds', 0.0):.1f} s"
+                                    f" ({outcomes})")
+    terminalreporter.write_line(f"total: {total:,} examples in {seconds:.1f} s")
+
+
+_REPORT = pytest.StashKey[list]()
+
+
+@pytest.fixture(scope="session")
+def measurements(request) -> list:
+    """Lines of measured figures (e.g. stop latency after a signal), printed at the end."""
+    return request.config.stash.setdefault(_REPORT, [])
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    _print_fuzz_stats(terminalreporter, config)
+    lines = config.stash.get(_REPORT, None)
+    if lines:
+        terminalreporter.write_sep("-", "measurements (tests/test_robustness.py)")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -1,0 +1,933 @@
+"""Pictures of results: the gap's distribution, P(cover) over a sweep, the tornado.
+
+Layer: reads result Datasets (:mod:`engine.result`) and never runs the engine. matplotlib is
+an optional extra (``pip install "capexgap[plot]"``), imported inside the functions, so
+``import engine`` and every other command work without it; without it they raise
+:class:`PlotError` (the CLI exits 2).
+
+Figures are built with the object-oriented API (:class:`matplotlib.figure.Figure`), never
+``pyplot``: no global state, no GUI backend, nothing to close. Colours are Okabe-Ito's
+colour-blind-safe palette and the cividis colour map. Amounts are US$ billions per year.
+
+Typical use::
+
+    from engine.plot import plot_result, save_figure
+    fig = plot_result(engine.open_result("run.nc"))   # picks the picture from the layout
+    save_figure(fig, "gap.png")                       # 150 dpi PNG; .svg and .pdf by extension
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Sequence
+
+import numpy as np
+import xarray as xr
+
+from .errors import CapexgapError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+Kind = Literal["quote", "sweep", "tornado"]
+
+#: Output formats, chosen by the file's extension.
+FORMATS = ("png", "svg", "pdf")
+#: Resolution of PNG output.
+DPI = 150
+#: The gap's distribution is re-binned into about this many bins.
+GAP_BINS = 100
+#: Contour levels of P(cover) on a two-input sweep map.
+CONTOUR_LEVELS = (0.1, 0.5, 0.9)
+_CONTOUR_STYLE = {0.1: "--", 0.5: "-", 0.9: ":"}
+_CONTOUR_COLOR = {0.1: "white", 0.5: "white", 0.9: "black"}
+#: Small multiples: at most this many panels along one swept input.
+MAX_PANELS = 6
+
+# Okabe & Ito (2008), "Color Universal Design": distinguishable with any colour vision.
+BLUE, ORANGE, SKY, GREEN, VERMILLION, GREY = ("#0072B2", "#E69F00", "#56B4E9", "#009E73",
+                                              "#D55E00", "#595959")
+CMAP = "cividis"
+
+_MONEY = "$B per year"
+#: Units of the model's inputs, for axis labels (a coordinate's own ``units`` attribute wins).
+INPUT_UNITS = {
+    "gpu_spend": _MONEY,
+    "energy_ratio": "$ per $1 of GPU",
+    "margin": "share of revenue",
+    "useful_life": "years",
+    "cost_of_capital": "per year",
+    "generation_years": "years",
+    "perf_per_dollar_gain": "x per generation",
+}
+
+_SHORT_UNITS = {"gpu_spend": "$B/yr", "useful_life": "years", "generation_years": "years"}
+
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "quote": ("p_cover", "p_cover_ci95", "hits", "gap_hist", "gap_bin_lower", "gap_bin_upper",
+              "gap_min", "gap_max", "gap_quantile", "gap_nonfinite"),
+    "sweep": ("p_cover", "p_cover_ci95"),
+    "tornado": ("p_cover", "baseline_p_cover"),
+}
+_WHAT = {"quote": "the gap's distribution", "sweep": "P(cover) over the swept inputs",
+         "tornado": "the tornado"}
+_MAKE_ONE = "Write one with `capexgap quote CONFIG --out FILE.nc`."
+
+
+class PlotError(CapexgapError):
+    """A result cannot be drawn, or the picture cannot be written (CLI: exit 2)."""
+
+
+class PlotNotSupported(PlotError, NotImplementedError):
+    """A result whose layout has no picture yet (multi-year results)."""
+
+
+# ------------------------------------------------------------------------------ public API
+
+
+def result_kind(ds: xr.Dataset) -> Kind:
+    """Which picture `ds` gets, from the dimensions of its ``p_cover``.
+
+    ``"quote"`` when ``p_cover`` is a scalar (or every dimension has length 1), ``"tornado"``
+    when its dimensions are ``input`` and ``level``, ``"sweep"`` otherwise.
+
+    Raises
+    ------
+    PlotError
+        If `ds` has no ``p_cover`` (not a capexgap result).
+    PlotNotSupported
+        If `ds` has a ``year`` dimension (multi-year results are not drawn yet).
+    """
+    if "year" in ds.dims:
+        raise PlotNotSupported(
+            "multi-year results (dimension `year`) cannot be drawn yet: pictures exist for "
+            "one-year quotes, sweeps and tornadoes. Select one year first, e.g. "
+            "ds.isel(year=0), and draw that.")
+    if "p_cover" not in ds.variables:
+        names = ", ".join(sorted(map(str, ds.data_vars))[:8]) or "none"
+        raise PlotError(f"not a capexgap result: it has no variable `p_cover` (its variables: "
+                        f"{names}). {_MAKE_ONE}")
+    dims = ds["p_cover"].dims
+    if "input" in dims and "level" in dims:
+        return "tornado"
+    if all(ds.sizes[d] == 1 for d in dims):
+        return "quote"
+    return "sweep"
+
+
+def check_result(ds: xr.Dataset, kind: Kind | None = None) -> Kind:
+    """Check that `ds` holds what its picture needs; return its kind.
+
+    Raises
+    ------
+    PlotError
+        Naming the missing variables, or the wrong layout.
+    """
+    kind = result_kind(ds) if kind is None else kind
+    missing = [v for v in _REQUIRED[kind] if v not in ds.variables]
+    if kind == "quote" and "trials" not in ds.attrs:
+        missing.append("attribute `trials`")
+    if missing:
+        raise PlotError(f"not a complete capexgap result: drawing {_WHAT[kind]} needs "
+                        f"{', '.join(missing)}, which it lacks. {_MAKE_ONE}")
+    if kind == "tornado":
+        if ds["p_cover"].ndim != 2 or ds.sizes["level"] < 2:
+            raise PlotError("a tornado needs p_cover with exactly the dimensions (input, level) "
+                            f"and at least two levels; got {dict(ds['p_cover'].sizes)}.")
+        if ds["baseline_p_cover"].ndim != 0:
+            raise PlotError("a tornado's baseline_p_cover must be a scalar; got dimensions "
+                            f"{ds['baseline_p_cover'].dims}.")
+    if kind == "quote" and _point(ds)["gap_hist"].dims != ("gap_bin",):
+        raise PlotError(f"gap_hist has dimensions {ds['gap_hist'].dims}; expected (gap_bin,) "
+                        "after the sweep dimensions are selected.")
+    return kind
+
+
+def _expect(ds: xr.Dataset, kind: Kind, func: str) -> xr.Dataset:
+    """Check that `ds` is a complete result of `kind` for `func`; return it."""
+    got = result_kind(ds)
+    if got != kind:
+        dims = ds["p_cover"].dims
+        hint = {"quote": "plot_gap", "sweep": "plot_sweep", "tornado": "plot_tornado"}[got]
+        if kind == "quote":
+            pick = ", ".join(f"{d}=0" for d in dims)
+            raise PlotError(f"{func} draws one point, but this result has sweep dimensions "
+                            f"({', '.join(dims)}). Select one point first, e.g. "
+                            f"ds.isel({pick}), or draw it with {hint}.")
+        raise PlotError(f"{func} draws {_WHAT[kind]}, but this result is a {got} (p_cover "
+                        f"dimensions: {dims or 'none'}); draw it with {hint}.")
+    check_result(ds, kind)
+    return ds
+
+
+def plot_result(ds: xr.Dataset) -> Figure:
+    """The picture that suits `ds`: :func:`plot_gap`, :func:`plot_sweep` or
+    :func:`plot_tornado` (see :func:`result_kind`)."""
+    kind = check_result(ds)
+    if kind == "quote":
+        return plot_gap(ds)
+    if kind == "sweep":
+        return plot_sweep(ds)
+    return plot_tornado(ds)
+
+
+def describe(ds: xr.Dataset) -> str:
+    """One sentence on what :func:`plot_result` draws for `ds` (the CLI prints it)."""
+    kind = check_result(ds)
+    if kind == "quote":
+        return "the gap's distribution (share of trials per bin, and its CDF), P(cover) marked"
+    if kind == "tornado":
+        return (f"a tornado of P(cover) over {ds.sizes['input']} inputs, each fixed at its "
+                f"{_ordinal(float(ds['level'].min()))} and "
+                f"{_ordinal(float(ds['level'].max()))} percentile")
+    return _sweep_layout(ds).message
+
+
+@dataclass(frozen=True)
+class GapHistogram:
+    """The gap's sketch re-binned into readable bins.
+
+    Bins are closed on the right, ``(edges[i], edges[i+1]]``, so trials with gap <= 0 (revenue
+    covers capex) fall left of a zero edge. Each fine sketch bin goes whole to the coarse bin
+    holding its midpoint (clamped to the observed min/max), so a coarse bin's count is within
+    one sketch bin (a relative 2**-10) of exact at each edge.
+
+    Attributes
+    ----------
+    edges : ndarray
+        Bin edges, $B per year; multiples of `width` (zero is an edge when in range).
+    counts : ndarray of int64
+        Trials per bin.
+    below, above : int
+        Trials left of ``edges[0]`` / right of ``edges[-1]`` (the far tails, not drawn).
+    width : float
+        Bin width, a round number.
+    """
+
+    edges: np.ndarray
+    counts: np.ndarray
+    below: int
+    above: int
+    width: float
+
+    @property
+    def total(self) -> int:
+        """Trials with a finite gap: ``below + counts.sum() + above``."""
+        return int(self.below + self.counts.sum() + self.above)
+
+    def cdf(self) -> np.ndarray:
+        """P(gap <= edges[i]) among the finite trials, one value per edge."""
+        return (self.below + np.concatenate([[0], np.cumsum(self.counts)])) / self.total
+
+
+def rebin_gap(ds: xr.Dataset, bins: int = GAP_BINS, *, tail: float = 1e-3) -> GapHistogram:
+    """Re-bin the gap's fine sketch (``gap_hist``) into about `bins` bins of a round width.
+
+    The range is the observed [min, max], or the central ``[tail, 1 - tail]`` quantile range
+    when the extremes would squash the picture (the trials beyond are counted in ``below`` and
+    ``above``), widened to take in zero unless zero lies more than one range-width away.
+
+    Parameters
+    ----------
+    ds : Dataset
+        A single-point result (``p_cover`` scalar).
+    bins : int
+        Target number of bins (the width is rounded to 1, 2, 2.5 or 5 times a power of 10).
+    tail : float
+        Quantile level of each clipped tail.
+    """
+    if not (isinstance(bins, (int, np.integer)) and bins >= 1):
+        raise ValueError(f"bins must be a whole number >= 1, got {bins!r}")
+    ds = _point(_expect(ds, "quote", "rebin_gap"))
+    counts = np.asarray(ds["gap_hist"].values, dtype=np.int64)
+    lower = np.asarray(ds["gap_bin_lower"].values, dtype=float)
+    upper = np.asarray(ds["gap_bin_upper"].values, dtype=float)
+    gmin, gmax = float(ds["gap_min"]), float(ds["gap_max"])
+    n = int(counts.sum())
+    if n == 0 or not (math.isfinite(gmin) and math.isfinite(gmax)):
+        raise PlotError("the gap is not finite in any trial: there is no distribution to draw.")
+    with np.errstate(invalid="ignore"):
+        mid = np.where(np.isfinite(lower) & np.isfinite(upper), 0.5 * (lower + upper),
+                       np.where(np.isfinite(lower), lower, upper))
+    mid = np.clip(mid, gmin, gmax)
+
+    cum = np.cumsum(counts)
+
+    def quantile(q: float) -> float:
+        return float(mid[min(np.searchsorted(cum, q * (n - 1), side="right"), len(mid) - 1)])
+
+    q_lo, q_hi = quantile(tail), quantile(1 - tail)
+    a, b = (gmin, gmax) if gmax - gmin <= 1.5 * (q_hi - q_lo) else (q_lo, q_hi)
+    span = b - a
+    if span == 0 or a - span <= 0 <= b + span:
+        a, b = min(a, 0.0), max(b, 0.0)
+    if a == b:  # every trial exactly 0
+        a, b = -1.0, 1.0
+    if gmin == gmax:  # one value: keep its spike off the frame
+        pad = 0.05 * (b - a)
+        a, b = (a - pad if a == gmin else a), (b + pad if b == gmax else b)
+    width = _nice_step((b - a) / bins)
+    # Integer multiples of `width`: zero is an exact edge; edges[0] < a <= ... <= b <= edges[-1].
+    k0, k1 = math.ceil(a / width) - 1, math.ceil(b / width)
+    while k0 * width >= a:
+        k0 -= 1
+    while k1 * width < b:
+        k1 += 1
+    edges = width * np.arange(k0, k1 + 1, dtype=float)
+    idx = np.searchsorted(edges, mid, side="left") - 1
+    inside = (idx >= 0) & (idx < len(edges) - 1)
+    coarse = np.zeros(len(edges) - 1, dtype=np.int64)
+    np.add.at(coarse, idx[inside], counts[inside])
+    return GapHistogram(edges=edges, counts=coarse, below=int(counts[idx < 0].sum()),
+                        above=int(counts[idx >= len(edges) - 1].sum()), width=width)
+
+
+def plot_gap(ds: xr.Dataset, *, bins: int = GAP_BINS) -> Figure:
+    """The gap's distribution (share of trials per bin) above its CDF, zero and P(cover) marked.
+
+    Parameters
+    ----------
+    ds : Dataset
+        A quote (``p_cover`` scalar), e.g. from :func:`engine.simulate` or
+        :func:`engine.open_result`; a sweep must be narrowed to one point first
+        (``ds.sel(margin=0.5, useful_life=3)``).
+    bins : int
+        Target number of bins (see :func:`rebin_gap`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two axes sharing x: the histogram (orange left of zero: revenue covers; blue: it falls
+        short; lines at the median and the 90% interval) and the CDF (P(cover) marked at 0).
+    """
+    _matplotlib()
+    ds = _point(_expect(ds, "quote", "plot_gap"))
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FixedLocator, FuncFormatter, PercentFormatter
+
+    h = rebin_gap(ds, bins)
+    trials = int(ds.attrs["trials"])
+    p = float(ds["p_cover"])
+    q = ds["gap_quantile"]
+    q05, q50, q95 = (float(q.sel(quantile=v, method="nearest")) for v in (0.05, 0.5, 0.95))
+    share = h.counts / trials
+    cdf = h.cdf()
+    with _style():
+        fig = Figure(figsize=(8, 6.4), layout="constrained")
+        ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+        # Split the bars at zero: left of it revenue covers (gap <= 0).
+        k = int(np.searchsorted(h.edges, 0.0, side="left"))
+        k = min(max(k, 0), len(h.counts))
+        if k > 0:
+            ax.stairs(share[:k], h.edges[:k + 1], fill=True, color=ORANGE,
+                      label="revenue covers (gap <= 0)" if share[:k].any() else None)
+        if k < len(h.counts):
+            ax.stairs(share[k:], h.edges[k:], fill=True, color=BLUE,
+                      label="revenue falls short (gap > 0)" if share[k:].any() else None)
+        ax.axvline(q50, color=GREY, lw=1.3, ls=":", label=f"median {_usd(q50)}")
+        for i, v in enumerate((q05, q95)):
+            ax.axvline(v, color=GREY, lw=1, ls="--",
+                       label=f"90% interval {_usd(q05)} to {_usd(q95)}" if i == 0 else None)
+        zero_shown = h.edges[0] <= 0 <= h.edges[-1]
+        for a in (ax, ax2):
+            if zero_shown:
+                a.axvline(0, color="black", lw=1.5, zorder=3,
+                          label="zero: revenue = required" if a is ax else None)
+            a.grid(axis="y", color="#dddddd", lw=0.6)
+            a.set_axisbelow(True)
+        if not zero_shown:
+            side, x = ("left", 0.01) if h.edges[0] > 0 else ("right", 0.99)
+            ax.text(x, 0.97, f"zero (revenue covers) is off the chart, to the {side}",
+                    transform=ax.transAxes, ha="left" if side == "left" else "right",
+                    va="top", color=VERMILLION, fontsize=8.5)
+        ax.set_ylabel(f"share of trials per ${_num(h.width)}B bin")
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="best")
+        ax.set_title(_headline(ds) + "\n" + f"Gap: median {_usd(q50)}, 90% interval "
+                     f"{_usd(q05)} to {_usd(q95)} per year", loc="left")
+
+        # Logit scale: P(cover) is often a fraction of a percent, invisible on a linear axis.
+        upper = float(ds["p_cover_ci95"].values[-1])
+        floor = max(0.5 / trials, 1e-6)
+        lo = max(floor, min(0.01, 0.3 * p if p > 0 else 0.01, 0.3 * max(cdf[0], floor)))
+        ax2.plot(h.edges, cdf, color=BLUE, lw=1.8, label="P(gap <= x)")
+        if zero_shown and int(ds["hits"]) > 0:
+            ax2.plot([0], [p], "o", color=ORANGE, mec="black", ms=7, zorder=4,
+                     label=f"P(cover) = P(gap <= 0) = {_pct(p)}")
+        elif zero_shown:
+            ax2.plot([0], [lo], "v", color=ORANGE, mec="black", ms=7, zorder=4, clip_on=False,
+                     label=f"no trial covered: P(cover) < {_pct(upper)} (95% bound)")
+        ax2.set_ylim(lo, 1 - lo)  # first: autoscaling a logit axis over 0 and 1 overflows
+        ax2.set_yscale("logit", nonpositive="clip")
+        ticks = [t for e in range(1, 7) for t in (10.0**-e, 1 - 10.0**-e)] + [0.1, 0.5, 0.9]
+        ax2.yaxis.set_major_locator(FixedLocator(sorted(t for t in set(ticks)
+                                                        if lo <= t <= 1 - lo)))
+        ax2.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _pct_tick(v)))
+        ax2.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+        ax2.set_ylabel("P(gap <= x), logit scale")
+        ax2.set_xlabel("gap = required annual revenue - AI revenue ($B per year)")
+        ax2.xaxis.set_major_formatter(FuncFormatter(
+            lambda v, _: (f"{v:,.0f}" if h.width >= 1 else f"{v:,.3g}").replace("-", "\u2212")))
+        pad = 0.01 * (h.edges[-1] - h.edges[0])
+        ax2.set_xlim(h.edges[0] - pad, h.edges[-1] + pad)
+        ax2.legend(loc="best")
+        fig.suptitle(str(ds.attrs.get("title", "capexgap result")), fontweight="bold",
+                     x=0.01, ha="left")
+        notes = []
+        if h.below or h.above:
+            notes.append(f"{_pct((h.below + h.above) / trials)} of trials lie beyond the "
+                         "axis range (not drawn)")
+        bad = int(ds["gap_nonfinite"])
+        if bad:
+            notes.append(f"{bad:,} trials with an infinite gap left out")
+        _footer(fig, ds, notes)
+    return fig
+
+
+def plot_sweep(ds: xr.Dataset) -> Figure:
+    """P(cover) over the swept inputs (the dimensions of ``p_cover``).
+
+    One swept input: a line with its 95% band (``p_cover_ci95``). Two: a heatmap (first
+    dimension on y, second on x) with contour lines at 10%, 50% and 90%. More: small multiples
+    of that heatmap, one panel per value of the third (and fourth) swept input, at most
+    :data:`MAX_PANELS` per input (evenly spaced; further inputs held at their middle value);
+    a note under the figure says what is shown. Dimensions of length 1 are held at their
+    single value and named in the note.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _matplotlib()
+    _expect(ds, "sweep", "plot_sweep")
+    layout = _sweep_layout(ds)
+    with _style():
+        if len(layout.axes_dims) == 1:
+            fig = _sweep_line(layout)
+        else:
+            fig = _sweep_maps(layout)
+        _footer(fig, ds, [layout.message] if layout.note else [])
+    return fig
+
+
+def plot_tornado(ds: xr.Dataset) -> Figure:
+    """Tornado: how far P(cover) moves when one input at a time is pinned at a low and a high
+    quantile of its distribution, the others staying uncertain.
+
+    Expected Dataset layout (the integrator adapts names at merge)::
+
+        p_cover           (input, level)  float   P(cover) with `input` fixed at the quantile
+                                                  `level` of its distribution
+        baseline_p_cover  ()              float   P(cover) with every input uncertain
+        pinned_value       (input, level)  float   optional: the input's value there
+        coords: input (str, the input's name), level (float quantile levels, e.g. [0.1, 0.9];
+                with more than two, the lowest and highest are drawn)
+        attrs:  title, trials, seed (optional, shown)
+
+    Bars start at the baseline and end at P(cover) with the input at its low (orange) and
+    high (blue) level, so a bar spans from the low-level to the high-level value whenever the
+    baseline lies between them. Inputs are sorted by swing, |p_high - p_low|, largest on top.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _matplotlib()
+    _expect(ds, "tornado", "plot_tornado")
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import PercentFormatter
+
+    p = ds["p_cover"].transpose("input", "level")
+    levels = np.asarray(ds["level"].values, dtype=float)
+    i_lo, i_hi = int(np.argmin(levels)), int(np.argmax(levels))
+    p_lo = p.isel(level=i_lo).values.astype(float)
+    p_hi = p.isel(level=i_hi).values.astype(float)
+    base = float(ds["baseline_p_cover"])
+    names = [str(v) for v in ds["input"].values]
+    order = np.argsort(-np.abs(p_hi - p_lo), kind="stable")  # largest swing first
+    labels = []
+    for j in order:
+        label = names[j]
+        if "pinned_value" in ds.variables:
+            v = ds["pinned_value"].transpose("input", "level").values
+            unit = _SHORT_UNITS.get(names[j], "$B/yr" if names[j].startswith("revenue.")
+                                    else "")
+            label += (f"  ({_num(v[j, i_lo], 3)} to {_num(v[j, i_hi], 3)}"
+                      f"{' ' + unit if unit else ''})")
+        labels.append(label)
+    n = len(names)
+    y = np.arange(n)[::-1]  # first (largest swing) on top
+    with _style():
+        fig = Figure(figsize=(8, 1.8 + 0.3 * n), layout="constrained")
+        ax = fig.add_subplot()
+        lo_bars = ax.barh(y, p_lo[order] - base, left=base, height=0.62, color=ORANGE,
+                          label=f"input at its {_ordinal(levels[i_lo])} percentile")
+        hi_bars = ax.barh(y, p_hi[order] - base, left=base, height=0.62, color=BLUE,
+                          label=f"input at its {_ordinal(levels[i_hi])} percentile")
+        # Where both bars lie on one side of the baseline, draw the shorter one in front.
+        for r_lo, r_hi in zip(lo_bars.patches, hi_bars.patches):
+            front, back = sorted((r_lo, r_hi), key=lambda r: abs(r.get_width()))
+            front.set_zorder(2.2)
+            back.set_zorder(2.1)
+        ax.axvline(base, color="black", lw=1.2, zorder=3,
+                   label=f"baseline, every input uncertain: {_pct(base)}")
+        ax.set_yticks(y, labels)
+        ax.set_ylim(-0.7, n - 0.3)
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_xlabel("P(AI revenue covers the annual cost of AI capex)")
+        ax.grid(axis="x", color="#dddddd", lw=0.6)
+        ax.set_axisbelow(True)
+        ax.tick_params(axis="y", length=0)
+        ax.legend(loc="best")
+        ax.set_title(f"One input at a time fixed at its {_ordinal(levels[i_lo])} or "
+                     f"{_ordinal(levels[i_hi])}\npercentile, the others uncertain; bars start "
+                     "at the baseline", loc="left")
+        fig.suptitle(f"{ds.attrs.get('title', 'capexgap')}: what moves P(cover)",
+                     fontweight="bold", x=0.01, ha="left")
+        _footer(fig, ds, [])
+    return fig
+
+
+def save_figure(fig: Figure, path: str | Path, *, force: bool = False, dpi: int = DPI) -> Path:
+    """Write `fig` to `path`: PNG (at `dpi`), SVG or PDF by the extension, atomically.
+
+    Raises
+    ------
+    PlotError
+        If the extension is not one of :data:`FORMATS`, the file exists and `force` is
+        False, or its folder does not exist or is not writable.
+    """
+    p = check_output(path, force)
+    fmt = p.suffix[1:].lower()
+    meta = {"png": {}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=f".part.{fmt}",
+                               dir=p.parent if str(p.parent) else ".")
+    os.close(fd)
+    try:
+        import matplotlib
+        with matplotlib.rc_context({"svg.hashsalt": "capexgap"}):  # stable SVG ids
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta,
+                        **({"pil_kwargs": {"optimize": True}} if fmt == "png" else {}))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 is for the temporary file only
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return p
+
+
+def check_output(path: str | Path, force: bool = False) -> Path:
+    """Fail early, before any drawing, if a picture cannot or must not be written to `path`."""
+    p = Path(path)
+    fmt = p.suffix[1:].lower()
+    if fmt not in FORMATS:
+        raise PlotError(f"{p}: unknown picture format {p.suffix or '(no extension)'!r}; valid: "
+                        f"{', '.join('.' + f for f in FORMATS)}. Name the file e.g. gap.png.")
+    if p.is_dir():
+        raise PlotError(f"{p}: is a folder. Give a file name such as gap.png.")
+    if p.exists() and not force:
+        raise PlotError(f"{p}: file exists; nothing was drawn. Pass --force to overwrite it, "
+                        "or choose another -o path.")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise PlotError(f"{p}: folder {parent} does not exist. Create it first.")
+    if not os.access(parent, os.W_OK):
+        raise PlotError(f"{p}: folder {parent} is not writable. Choose another -o path.")
+    return p
+
+
+def open_for_plot(path: str | Path) -> xr.Dataset:
+    """Open a result file and check that it can be drawn.
+
+    Raises
+    ------
+    PlotError
+        If the file is missing, not NetCDF, or not a (complete) capexgap result; the message
+        says which and how to make one.
+    """
+    from .result import open_result
+
+    p = Path(path)
+    if not p.exists():
+        raise PlotError(f"{p}: no such file. {_MAKE_ONE}")
+    if p.is_dir():
+        raise PlotError(f"{p}: is a folder, not a result file. {_MAKE_ONE}")
+    try:
+        with open(p, "rb") as f:
+            magic = f.read(8)
+    except OSError as exc:
+        raise PlotError(f"{p}: cannot be read ({exc.strerror}).") from None
+    if magic[:3] == b"CDF":
+        raise PlotError(f"{p}: a NetCDF-3 file, not a capexgap result (capexgap writes "
+                        f"NetCDF-4). {_MAKE_ONE}")
+    if magic != b"\x89HDF\r\n\x1a\n":
+        raise PlotError(f"{p}: not a NetCDF file (it does not start with the NetCDF-4/HDF5 "
+                        f"signature). {_MAKE_ONE}")
+    try:
+        ds = open_result(p)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise PlotError(f"{p}: cannot be read as NetCDF ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}). {_MAKE_ONE}") from None
+    try:
+        check_result(ds)
+    except PlotError as exc:
+        raise type(exc)(f"{p}: {exc}") from None
+    return ds
+
+
+def plot_file(path: str | Path, out: str | Path, *, force: bool = False) -> str:
+    """Draw the result file `path` into the picture file `out`; return a one-line report.
+
+    The output path is checked before the input is read; nothing is written on error.
+    """
+    _matplotlib()
+    check_output(out, force)
+    ds = open_for_plot(path)
+    what = describe(ds)
+    written = save_figure(plot_result(ds), out, force=force)
+    return f"wrote {written}: {what}"
+
+
+# ------------------------------------------------------------------------------ sweeps
+
+
+@dataclass(frozen=True)
+class _SweepLayout:
+    p: xr.DataArray                  # P(cover), dims = held (selected away) + axes + panels
+    ci: xr.DataArray                 # its 95% interval, dim bound last
+    axes_dims: tuple[str, ...]       # one (line) or two (y, x) dims drawn inside a panel
+    panel_dims: tuple[str, ...]      # zero, one (columns) or two (rows, columns)
+    held: dict[str, Any]             # dims held at one value
+    message: str
+    note: bool                       # whether the message adds to the picture
+    title: str
+
+
+def _sweep_layout(ds: xr.Dataset) -> _SweepLayout:
+    p = ds["p_cover"]
+    ci = ds["p_cover_ci95"]
+    for d in p.dims:  # draw numeric coordinates in increasing order
+        if d in ds.coords and np.issubdtype(ds[d].dtype, np.number):
+            p, ci = p.sortby(d), ci.sortby(d)
+    held: dict[str, Any] = {d: p[d].values[0] if d in p.coords else 0
+                            for d in p.dims if p.sizes[d] == 1}
+    active = [d for d in p.dims if p.sizes[d] > 1]
+    p, ci = p.squeeze(list(held)), ci.squeeze(list(held))
+    axes_dims, rest = tuple(active[:2]), active[2:]
+    panel_dims = tuple(rest[:2])
+    parts: list[str] = []
+    note = bool(held) or bool(rest)
+    thinned = []
+    for d in panel_dims:
+        if p.sizes[d] > MAX_PANELS:
+            keep = np.unique(np.round(np.linspace(0, p.sizes[d] - 1, MAX_PANELS)).astype(int))
+            p, ci = p.isel({d: keep}), ci.isel({d: keep})
+            thinned.append(f"{len(keep)} of {ds.sizes[d]} values of {d}, evenly spaced")
+    for d in rest[2:]:
+        mid = p.sizes[d] // 2
+        held[d] = p[d].values[mid] if d in p.coords else mid
+        p, ci = p.isel({d: mid}), ci.isel({d: mid})
+    if len(axes_dims) == 1:
+        parts.append(f"P(cover) against {axes_dims[0]} with its 95% interval")
+    else:
+        parts.append(f"P(cover) over {axes_dims[0]} (y) x {axes_dims[1]} (x), contours at "
+                     + "/".join(f"{v:.0%}" for v in CONTOUR_LEVELS))
+    if panel_dims:
+        n = len(active)
+        parts.append(f"{n} swept inputs: one panel per value of "
+                     + " and ".join(panel_dims))
+    if thinned:
+        parts.append("showing " + "; ".join(thinned))
+    if held:
+        parts.append("held at " + ", ".join(
+            f"{d} = {_num(v)}" + (" (its middle value)" if d in rest[2:] else "")
+            for d, v in held.items()))
+    return _SweepLayout(p=p, ci=ci, axes_dims=axes_dims, panel_dims=panel_dims, held=held,
+                        message="; ".join(parts), note=note,
+                        title=str(ds.attrs.get("title", "capexgap sweep")))
+
+
+def _sweep_line(layout: _SweepLayout) -> Figure:
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import PercentFormatter
+
+    (d,) = layout.axes_dims
+    p, ci = layout.p, layout.ci
+    x, ticks = _positions(p, d)
+    lo = ci.sel(bound="lower").values.astype(float)
+    hi = ci.sel(bound="upper").values.astype(float)
+    fig = Figure(figsize=(7.5, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    ax.fill_between(x, lo, hi, color=SKY, alpha=0.45, lw=0, label="95% interval")
+    ax.plot(x, p.values, "o-", color=BLUE, lw=1.8, ms=4.5, label="P(cover)")
+    if ticks is not None:
+        _categorical_ticks(ax.xaxis, ticks)
+    ax.set_xlabel(_axis_label(p, d))
+    ax.set_ylabel("P(AI revenue covers capex)")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylim(bottom=0, top=max(float(np.nanmax(hi)) * 1.08, 1e-3))
+    ax.grid(color="#dddddd", lw=0.6)
+    ax.set_axisbelow(True)
+    ax.legend(loc="best")
+    ax.set_title(f"P(AI revenue covers the annual cost of AI capex) against {d}", loc="left")
+    fig.suptitle(layout.title, fontweight="bold", x=0.01, ha="left")
+    return fig
+
+
+def _sweep_maps(layout: _SweepLayout) -> Figure:
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import PercentFormatter
+
+    p = layout.p
+    ydim, xdim = layout.axes_dims
+    pd_ = layout.panel_dims
+    nrows = p.sizes[pd_[0]] if len(pd_) == 2 else 1
+    ncols = p.sizes[pd_[-1]] if pd_ else 1
+    if len(pd_) == 1 and ncols > 3:  # wrap one panel dimension: 2 x 2, or rows of three
+        ncols = 2 if ncols == 4 else 3
+        nrows = -(-p.sizes[pd_[0]] // ncols)
+    single = not pd_
+    w = 7.8 if single else min(3.2 * ncols + 1.3, 13)
+    h = 5.6 if single else min(2.9 * nrows + 1.4, 12)
+    fig = Figure(figsize=(w, h), layout="constrained")
+    axs = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False))
+    panels: list[tuple[dict[str, int], str]] = [({}, "")]
+    if len(pd_) == 1:
+        panels = [({pd_[0]: i}, _value_label(p, pd_[0], i)) for i in range(p.sizes[pd_[0]])]
+    elif len(pd_) == 2:
+        panels = [({pd_[0]: i, pd_[1]: j},
+                   f"{_value_label(p, pd_[0], i)}, {_value_label(p, pd_[1], j)}")
+                  for i in range(p.sizes[pd_[0]]) for j in range(p.sizes[pd_[1]])]
+    flat = axs.ravel()
+    mesh = None
+    for k, (sel, title) in enumerate(panels):
+        ax = flat[k]
+        mesh = _heatmap(ax, p.isel(sel).transpose(ydim, xdim), ydim, xdim,
+                        annotate=single and p.sizes[ydim] * p.sizes[xdim] <= 150)
+        if title:
+            ax.set_title(title, fontsize=9)
+        if ax.get_subplotspec().is_last_row() or k >= len(panels) - ncols:
+            ax.set_xlabel(_axis_label(p, xdim))
+            ax.tick_params(labelbottom=True)
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel(_axis_label(p, ydim))
+    for ax in flat[len(panels):]:
+        ax.set_visible(False)
+    cbar = fig.colorbar(mesh, ax=list(flat[:len(panels)]), format=PercentFormatter(1.0),
+                        shrink=0.9 if single else 0.8)
+    cbar.set_label("P(AI revenue covers capex); marks: the contour lines")
+    for v in CONTOUR_LEVELS:
+        cbar.ax.axhline(v, color=_CONTOUR_COLOR[v], ls=_CONTOUR_STYLE[v], lw=1.4)
+    head = f"P(AI revenue covers capex) over {ydim} and {xdim}"
+    if pd_:
+        head += "\none panel per value of " + " and ".join(pd_)
+    fig.suptitle(f"{layout.title}\n{head}", fontweight="bold", x=0.01, ha="left")
+    return fig
+
+
+def _heatmap(ax: Axes, p: xr.DataArray, ydim: str, xdim: str, *, annotate: bool):
+    """pcolormesh of `p` (y, x) over cell edges, contours at :data:`CONTOUR_LEVELS`."""
+    x, xt = _positions(p, xdim)
+    y, yt = _positions(p, ydim)
+    z = np.asarray(p.values, dtype=float)
+    mesh = ax.pcolormesh(_edges(x), _edges(y), z, cmap=CMAP, vmin=0.0, vmax=1.0,
+                         shading="flat", rasterized=True)
+    finite = z[np.isfinite(z)]
+    levels = [v for v in CONTOUR_LEVELS if finite.size and finite.min() < v < finite.max()]
+    if levels and len(x) > 1 and len(y) > 1:
+        ax.contour(x, y, z, levels=levels, colors=[_CONTOUR_COLOR[v] for v in levels],
+                   linestyles=[_CONTOUR_STYLE[v] for v in levels], linewidths=1.8)
+    if annotate:
+        for i in range(len(y)):
+            for j in range(len(x)):
+                v = z[i, j]
+                if np.isfinite(v):
+                    ax.text(x[j], y[i], _pct_short(v), ha="center", va="center", fontsize=6.5,
+                            color="white" if v < 0.55 else "black")
+    if xt is not None:
+        _categorical_ticks(ax.xaxis, xt)
+    if yt is not None:
+        _categorical_ticks(ax.yaxis, yt)
+    return mesh
+
+
+def _positions(p: xr.DataArray, dim: str) -> tuple[np.ndarray, list[str] | None]:
+    """Numeric coordinate values, or 0..n-1 and the labels of a non-numeric coordinate."""
+    if dim in p.coords and np.issubdtype(p[dim].dtype, np.number):
+        return np.asarray(p[dim].values, dtype=float), None
+    values = p[dim].values if dim in p.coords else np.arange(p.sizes[dim])
+    return np.arange(p.sizes[dim], dtype=float), [str(v) for v in values]
+
+
+def _edges(x: np.ndarray) -> np.ndarray:
+    """Cell edges around centres `x` (half-way between neighbours)."""
+    if len(x) == 1:
+        half = 0.5 if x[0] == 0 else 0.05 * abs(x[0])
+        return np.array([x[0] - half, x[0] + half])
+    mid = 0.5 * (x[1:] + x[:-1])
+    return np.concatenate([[x[0] - (mid[0] - x[0])], mid, [x[-1] + (x[-1] - mid[-1])]])
+
+
+def _categorical_ticks(axis, labels: list[str]) -> None:
+    from matplotlib.ticker import FixedFormatter, FixedLocator, MaxNLocator
+
+    locs = MaxNLocator(nbins=10, integer=True).tick_values(0, len(labels) - 1)
+    locs = [int(v) for v in locs if 0 <= v <= len(labels) - 1]
+    axis.set_major_locator(FixedLocator(locs))
+    axis.set_major_formatter(FixedFormatter([labels[i] for i in locs]))
+
+
+def _value_label(p: xr.DataArray, dim: str, i: int) -> str:
+    """``name = value units`` for panel titles."""
+    value = p[dim].values[i] if dim in p.coords else i
+    unit = _units(p, dim)
+    return f"{dim} = {_num(value)}" + (f" {unit}" if unit and unit != "1" and
+                                        not unit.startswith("share") else "")
+
+
+def _units(p: xr.DataArray, dim: str) -> str | None:
+    attrs = p[dim].attrs if dim in p.coords else {}
+    return attrs.get("units") or INPUT_UNITS.get(dim.removeprefix("inputs.")) or (
+        _MONEY if dim.startswith("revenue.") else None)
+
+
+def _axis_label(p: xr.DataArray, dim: str) -> str:
+    attrs = p[dim].attrs if dim in p.coords else {}
+    name = str(attrs.get("long_name", dim))
+    units = _units(p, dim)
+    return f"{name} ({units})" if units and units != "1" else name
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _point(ds: xr.Dataset) -> xr.Dataset:
+    """A one-point result without its length-1 sweep dimensions (other dims untouched)."""
+    return ds.squeeze(dim=[d for d in ds["p_cover"].dims if ds.sizes[d] == 1])
+
+
+def _matplotlib():
+    """Import matplotlib or explain how to install it."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise PlotError("pictures need matplotlib, an optional extra: install it with "
+                        "`pip install \"capexgap[plot]\"` (or `pip install matplotlib`)."
+                        ) from None
+    return matplotlib
+
+
+def _style():
+    """rcParams for every figure: plain text (a "$" is a dollar, not maths), quiet spines."""
+    import matplotlib
+
+    return matplotlib.rc_context({
+        "text.parse_math": False,
+        "font.size": 9.5,
+        "axes.titlesize": 10,
+        "axes.labelsize": 9.5,
+        "legend.fontsize": 8.5,
+        "legend.frameon": False,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "figure.dpi": 100,
+    })
+
+
+def _footer(fig: Figure, ds: xr.Dataset, notes: Sequence[str]) -> None:
+    """Provenance (and notes) in small grey type under the figure."""
+    if not int(ds.attrs.get("completed", 1)) and "trials_requested" in ds.attrs:
+        notes = [*notes, f"run stopped early: {int(ds.attrs['trials']):,} of "
+                         f"{int(ds.attrs['trials_requested']):,} requested trials"]
+    bits = []
+    if "trials" in ds.attrs:
+        bits.append(f"{int(ds.attrs['trials']):,} trials")
+    if "seed" in ds.attrs:
+        bits.append(f"seed {ds.attrs['seed']}")
+    src = ds.attrs.get("config_source")
+    if src:
+        bits.append(Path(str(src).strip("<>")).name if "/" in str(src) else str(src))
+    ver = ds.attrs.get("capexgap_version")
+    if ver:
+        bits.append(f"capexgap {ver}")
+    text = "\n".join([*notes, "  |  ".join(bits)]) if bits else "\n".join(notes)
+    if text:
+        fig.supxlabel(text, fontsize=7.5, color=GREY, x=0.01, ha="left")
+
+
+def _headline(ds: xr.Dataset) -> str:
+    p = float(ds["p_cover"])
+    hits = int(ds["hits"])
+    n = int(ds.attrs["trials"])
+    lo, hi = (float(v) for v in ds["p_cover_ci95"].values)
+    if hits == 0:
+        return (f"No trial covered: P(AI revenue covers capex) < {_pct(hi)} (one-sided 95% "
+                f"bound; 0 of {n:,} trials)")
+    return (f"P(AI revenue covers capex) = {_pct(p)}  (95% CI {_pct(lo)} to {_pct(hi)}; "
+            f"{hits:,} of {n:,} trials)")
+
+
+def _nice_step(raw: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10**k that is >= raw."""
+    if not raw > 0:
+        return 1.0
+    e = math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        step = m * 10.0**e
+        if step >= raw * (1 - 1e-12):
+            return step
+    return 10.0 ** (e + 1)  # pragma: no cover
+
+
+def _ordinal(q: float) -> str:
+    pct = 100 * q
+    k = round(pct)
+    if abs(pct - k) > 1e-9:
+        return f"{pct:g}th"
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
+def _pct(p: float) -> str:
+    if p == 0.0:
+        return "0%"
+    if p < 1e-4:
+        return f"{100 * p:.2g}%"
+    return f"{100 * p:.3g}%" if p < 0.01 else f"{100 * p:.2f}%"
+
+
+def _pct_tick(p: float) -> str:
+    return f"{100 * p:.6g}%"
+
+
+def _pct_short(p: float) -> str:
+    if p == 0:
+        return "0"
+    if p < 0.001:
+        return "<0.1%"
+    return f"{100 * p:.1f}%" if p < 0.1 else f"{100 * p:.0f}%"
+
+
+def _usd(x: float) -> str:
+    return f"-${-x:,.1f}B" if x < 0 else f"${x:,.1f}B"
+
+
+def _num(v: Any, digits: int = 4) -> str:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    return f"{x:,.{digits}g}" if abs(x) < 10**digits else f"{x:,.0f}"
