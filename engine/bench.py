@@ -418,6 +418,7 @@ def run(config: str | None = None, *, trials: int = 10_000_000, threads: int | N
         "machine": _machine(), "load_before": os.getloadavg(),
         "versions": {"python": platform.python_version(), "numpy": np.__version__,
                      "numba": numba.__version__},
+        "commit": _commit(),
     }
 
     say("engine: compiling (or loading the cache) ...")
@@ -583,6 +584,20 @@ def format_text(res: dict) -> str:
     for k, t in res["targets"].items():
         lines.append(f"  {k:<30}{t['value']:>10.3g}  {t['bound']:<8} {'met' if t['met'] else 'NOT met'}")
     return "\n".join(lines)
+
+
+def _commit() -> str | None:
+    """The source checkout's git commit (with ``+dirty`` when it has local changes), if any."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + ("+dirty" if dirty else "")) or None
 
 
 def _load(avg) -> str:
