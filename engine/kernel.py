@@ -299,6 +299,17 @@ def _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed
                 v = sample_u(codes[p, j], params[p, j], 0.5, tables)
                 for i in range(SUB):
                     xs[p, j, i] = v
+    # Sweep points mostly share an input's distribution with the point before: then its
+    # values are the same numbers (same uniforms, same quantile function), so copy them
+    # instead of transforming again. This is what makes a one-pass sweep cheap.
+    same = np.zeros((n_points, n_in), dtype=np.bool_)
+    for p in range(1, n_points):
+        for j in range(n_in):
+            eq = codes[p, j] == codes[p - 1, j]
+            for k in range(n_par):
+                if params[p, j, k] != params[p - 1, j, k]:
+                    eq = False
+            same[p, j] = eq
     for b in range(b_start, b_end):
         t0 = (first_block + b) * BLOCK
         t1 = min(t0 + BLOCK, n_trials)
@@ -312,6 +323,10 @@ def _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed
                 if is_random[j]:
                     fill_uniforms(seed, words[j], s0, m, u, wscr)
                     for p in range(n_points):
+                        if same[p, j]:
+                            for i in range(m):
+                                xs[p, j, i] = xs[p - 1, j, i]
+                            continue
                         # pointers taken at the call: an array used only through a pointer
                         # taken earlier would be freed after its last use by name
                         sample_block_p(codes[p, j], offset(par_p, (p * n_in + j) * n_par),
