@@ -10,6 +10,8 @@ Layers (each may import only those above it):
   (vintage) model's config keys, plan and NumPy reference; its kernel; its results.
 - ``engine.result``: xarray Dataset, NetCDF, JSON.
 - ``engine.sweeps``: sweeps over a grid of points and the tornado, on common random numbers.
+- ``engine.precision`` / ``engine.importance_kernel``: quotes to a precision target; rare
+  events by importance sampling in normal-score space.
 - ``engine.cli``: the ``capexgap`` command.
 
 Nothing is compiled at import; kernels compile on first use.
@@ -18,6 +20,7 @@ Nothing is compiled at import; kernels compile on first use.
 from .config import Scenario, load_config, loads
 from .errors import CapexgapError, ConfigError, OutputError
 from .result import open_result, strip_run_attrs, summary, version, write_netcdf
+from .precision import quote
 from .simulate import simulate, trace
 from .sweeps import pin, sweep, sweep_point, tornado
 
@@ -25,6 +28,6 @@ __version__ = version()
 
 __all__ = [
     "CapexgapError", "ConfigError", "OutputError", "Scenario", "__version__", "load_config",
-    "loads", "open_result", "pin", "simulate", "strip_run_attrs", "summary", "sweep",
+    "loads", "open_result", "pin", "quote", "simulate", "strip_run_attrs", "summary", "sweep",
     "sweep_point", "tornado", "trace", "write_netcdf",
 ]

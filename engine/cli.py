@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import json
 import math
@@ -25,6 +26,8 @@ from .interrupts import (Interrupted, RunStatus, StopRequest, run_stoppable, sig
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM gives 143
+#: A precision run that ended (max trials, time limit) before its target was met.
+EXIT_PRECISION_NOT_MET = 4
 
 T = TypeVar("T")
 
@@ -40,8 +43,23 @@ examples:
   capexgap quote configs/ai-capex-2024.toml --trials 10000000 --seed 7 --out result.nc
   capexgap quote configs/vintage-2024-2032.toml    multi-year model: P(cover) by year and the
                                                    break-even year's distribution
+  capexgap quote configs/ai-capex-2024.toml --precision 0.01
+                                                   run until P(cover) is known to +-1% (95%)
+  capexgap quote configs/sequoia-600b-uncertain.toml --precision 0.1 --json
+                                                   a rare event (~1e-10): importance sampling
 
 Results are bit-identical for the same config, seed and trials, whatever --threads.
+
+Precision: --precision REL (relative) and --abs-precision ABS (absolute) bound the half-width
+of P(cover)'s 95% interval; the run goes on in whole blocks of the same random stream until
+every target is met or --max-trials (default 10^9) or --max-seconds is reached, and stops
+bit-identical to a fixed run of the trials it did. --method auto (the default) uses
+importance sampling when plain Monte Carlo sees fewer than 100 covering trials (in the whole
+fixed run, or in the first 1,048,576 trials of a precision run) or would need more than
+--max-trials: the inputs' normal scores are shifted towards the covering region and each
+trial weighted by its likelihood ratio; P(cover) then comes with its standard error, a normal
+95% interval (p +- 1.96 SE) and an effective sample size, and the outputs' quantiles from the
+plain pass.
 
 Stopping: Ctrl-C (SIGINT) or SIGTERM stops within about a second and says how many trials
 were done; --max-seconds stops the same way. A stopped run writes and prints no result unless
@@ -51,6 +69,8 @@ Exit codes:
   0    every trial ran and the result was written/printed
   2    bad input or output path (one message on stderr, nothing run or written)
   3    stopped by --max-seconds before every trial ran
+  4    precision target not met by --max-trials or --max-seconds (the result of the trials
+       done is printed and written all the same: it is that of a fixed run of those trials)
   130  interrupted by Ctrl-C (SIGINT); 143: by SIGTERM"""
 
 PLOT_EPILOG = """\
@@ -91,6 +111,13 @@ def _seconds(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
     return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
 def _seed(text: str) -> int:
@@ -151,7 +178,32 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--keep-partial", action="store_true",
                    help="when stopped early (Ctrl-C, SIGTERM, --max-seconds), still print the "
                         "result of the trials done and write --out, marked completed = 0")
+    q.add_argument("--precision", type=_number, metavar="REL",
+                   help="run until the 95%% interval of P(cover) is within +-REL of it "
+                        "(relative half-width, e.g. 0.01 for +-1%%); not with --trials")
+    q.add_argument("--abs-precision", type=_number, metavar="ABS",
+                   help="run until the 95%% interval is within +-ABS (absolute, e.g. 0.001)")
+    q.add_argument("--max-trials", type=_positive_int, metavar="N",
+                   help="with a precision target: stop after at most N trials behind P(cover) "
+                        "(default 10^9); exit code 4 if the target is not met")
+    q.add_argument("--method", choices=("auto", "mc", "importance"), default="auto",
+                   help="plain Monte Carlo (mc), importance sampling (importance, for rare "
+                        "events) or auto: importance sampling when plain Monte Carlo sees "
+                        "fewer than 100 covering trials (default: auto)")
     q.set_defaults(func=_quote)
+
+    pl = sub.add_parser("plot", help="draw a result file: the gap's distribution or a sweep map",
+                        description="Draw a result written by `capexgap quote --out`.",
+                        epilog=PLOT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    pl.add_argument("result", metavar="FILE.nc", help="a result file (NetCDF) written by capexgap")
+    pl.add_argument("-o", "--out", required=True, metavar="OUT.png",
+                    help="picture to write: .png, .svg or .pdf")
+    pl.add_argument("--force", action="store_true",
+                    help="overwrite OUT if it exists (otherwise refuse before drawing)")
+    pl.set_defaults(func=_plot)
+
+    from .cli_sweep import add_commands  # sweep, tornado (engine/cli_sweep.py)
+    add_commands(sub)
 
     b = sub.add_parser("bench", help="speed: the engine vs NumPy vs the random-number floor",
                        description="Measure, in one run: the engine on all threads and one; "
@@ -177,19 +229,6 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.add_argument("--out", metavar="FILE.json", help="also write the JSON to a file")
     b.set_defaults(func=_bench)
-
-    pl = sub.add_parser("plot", help="draw a result file: the gap's distribution or a sweep map",
-                        description="Draw a result written by `capexgap quote --out`.",
-                        epilog=PLOT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    pl.add_argument("result", metavar="FILE.nc", help="a result file (NetCDF) written by capexgap")
-    pl.add_argument("-o", "--out", required=True, metavar="OUT.png",
-                    help="picture to write: .png, .svg or .pdf")
-    pl.add_argument("--force", action="store_true",
-                    help="overwrite OUT if it exists (otherwise refuse before drawing)")
-    pl.set_defaults(func=_plot)
-
-    from .cli_sweep import add_commands  # sweep, tornado (engine/cli_sweep.py)
-    add_commands(sub)
     return parser
 
 
@@ -253,7 +292,7 @@ def _progress_bar(total: int, quiet: bool):
 class _LineProgress:
     """Progress as plain lines on stderr, for logs: after the first wave, then every `every` s."""
 
-    def __init__(self, total: int, every: float = 5.0) -> None:
+    def __init__(self, total: int | None, every: float = 5.0) -> None:
         self.total = total
         self.every = every
         self.start = time.perf_counter()
@@ -261,10 +300,14 @@ class _LineProgress:
 
     def __call__(self, done: int) -> None:
         now = time.perf_counter()
-        if done >= self.total or (self.last is not None and now - self.last < self.every):
+        if (self.total is not None and done >= self.total) \
+                or (self.last is not None and now - self.last < self.every):
             return
         self.last = now
         elapsed = now - self.start
+        if self.total is None:  # a precision run: no known end
+            print(f"capexgap: {done:,} trials in {elapsed:.1f} s", file=sys.stderr, flush=True)
+            return
         eta = elapsed * (self.total - done) / done if done else math.inf
         print(f"capexgap: {done:,} of {self.total:,} trials ({100 * done / self.total:.3g}%) "
               f"in {elapsed:.1f} s, about {_duration(eta)} left", file=sys.stderr, flush=True)
@@ -280,10 +323,11 @@ def _duration(seconds: float) -> str:
 
 
 @contextlib.contextmanager
-def progress_reporter(total: int, *, quiet: bool = False, force: bool = False
+def progress_reporter(total: int | None, *, quiet: bool = False, force: bool = False
                       ) -> Iterator[Callable[[int], None]]:
     """A ``progress(done)`` callback: a tqdm bar with ETA on a terminal (after 2 s); plain lines
-    when `force` and stderr is not a terminal; nothing when `quiet`."""
+    when `force` and stderr is not a terminal; nothing when `quiet`. ``total=None``: a count
+    and a rate, no ETA (a run that stops when a precision target is met)."""
     if not quiet and force and not sys.stderr.isatty():
         yield _LineProgress(total)
         return
@@ -335,19 +379,34 @@ def stopped_message(status: RunStatus, kept: str | None = None) -> str:
 
 def _quote(args: argparse.Namespace) -> int:
     from .config import load_config
+    from .precision import DEFAULT_MAX_TRIALS, check_options, quote
     from .result import check_writable, summary, write_netcdf
-    from .simulate import simulate
 
     scenario = load_config(args.config)
+    target = check_options(scenario, method=args.method, trials=args.trials,
+                           precision=args.precision, abs_precision=args.abs_precision,
+                           max_trials=args.max_trials, flags=True)
     if args.out:
         check_writable(args.out, args.force)
     trials = args.trials if args.trials is not None else scenario.trials
     with stop_signals() as stop:
-        run = functools.partial(simulate, scenario, trials=trials, seed=args.seed,
-                                threads=args.threads)
-        ds, status = run_with_progress(run, total=trials, stop=stop, quiet=args.quiet,
-                                       force_progress=args.progress,
-                                       max_seconds=args.max_seconds)
+        run = functools.partial(quote, scenario, method=args.method,
+                                trials=None if target else trials, precision=args.precision,
+                                abs_precision=args.abs_precision, max_trials=args.max_trials,
+                                seed=args.seed, threads=args.threads)
+        if target is None:
+            ds, status = run_with_progress(run, total=trials, stop=stop, quiet=args.quiet,
+                                           force_progress=args.progress,
+                                           max_seconds=args.max_seconds)
+        else:
+            # A precision run ends when its target is met: a count without an ETA; its status
+            # is the Dataset's (met or not), unless a signal stopped it.
+            cap = args.max_trials or DEFAULT_MAX_TRIALS
+            with progress_reporter(None, quiet=args.quiet, force=args.progress) as progress:
+                ds, status = run_stoppable(run, total=cap, stop=stop, progress=progress,
+                                           max_seconds=args.max_seconds)
+            if status.signum is None:
+                status = dataclasses.replace(status, done=status.total)
         if not status.ok and not args.keep_partial:
             print(stopped_message(status), file=sys.stderr)
             return status.exit_code
@@ -366,6 +425,13 @@ def _quote(args: argparse.Namespace) -> int:
         kept = (f"written to {written} (completed = {int(ds.attrs['completed'])})" if written
                 else "printed above")
         print(stopped_message(status, kept), file=sys.stderr)
+        return status.exit_code
+    if target is not None and not int(ds.attrs.get("precision_met", 0)):
+        where = f"written to {written} and printed" if written else "printed"
+        print(f"capexgap: precision target {ds.attrs.get('precision_stop', 'NOT met')}; the "
+              f"result of the {int(ds.attrs['trials']):,} trials done was {where}.",
+              file=sys.stderr)
+        return EXIT_PRECISION_NOT_MET
     return status.exit_code
 
 
@@ -407,18 +473,33 @@ def format_quote(ds, source: str) -> str:
         lines.append(f"PARTIAL RESULT: {n:,} of {int(ds.attrs['trials_requested']):,} "
                      f"requested trials ({ds.attrs.get('stop_reason') or 'stopped early'}); "
                      "every figure below is over those trials only.")
-    if hits == 0:
+    importance = ds.attrs.get("method") == "importance"
+    if importance:
+        from .precision import importance_lines
+        lines.extend(importance_lines(ds))
+    elif hits == 0:
         lines.append(f"No trial covered: 0 of {n:,} trials. P(AI revenue covers the annual "
                      f"cost of AI capex) < {_pct(hi)} (one-sided 95% upper bound).")
     else:
         lines.append(f"P(AI revenue covers the annual cost of AI capex) = "
                      f"{_pct(float(ds['p_cover']))}  (95% CI {_pct(lo)} to {_pct(hi)}, "
                      f"{method}; {hits:,} of {n:,} trials)")
+    if "precision_target" in ds.attrs:
+        from .result import mc_precision
+        rel = float(ds["p_cover_rel_error"]) if "p_cover_rel_error" in ds else \
+            mc_precision(hits, n)[1]
+        got = f" (reached +-{100 * rel:.3g}%)" if math.isfinite(rel) else ""
+        lines.append(f"Precision target {ds.attrs['precision_target']}: "
+                     f"{ds.attrs['precision_stop']}{got}.")
     gq = ds["gap_quantile"]
+    source = (f" (plain Monte Carlo, {int(ds.attrs['mc_trials']):,} trials)" if importance
+              else "")
     lines.append(f"Gap (required annual revenue - AI revenue): median {_usd(gq.sel(quantile=0.5))}"
                  f", 90% interval {_usd(gq.sel(quantile=0.05))} to {_usd(gq.sel(quantile=0.95))}"
-                 " per year")
-    timing = (f"{n:,} trials, seed {ds.attrs['seed']}, {float(ds.attrs['elapsed_s']):.2f} s "
+                 f" per year{source}")
+    counted = (f"{n:,} importance-sampling trials + {int(ds.attrs['mc_trials']):,} plain"
+               if importance else f"{n:,}")
+    timing = (f"{counted} trials, seed {ds.attrs['seed']}, {float(ds.attrs['elapsed_s']):.2f} s "
               f"on {ds.attrs.get('threads', '?')} threads")
     compile_s = float(ds.attrs.get("compile_s", 0.0))
     if compile_s > 1.0:

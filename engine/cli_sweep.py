@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 
 from . import cli
 from .interrupts import Interrupted
-from .sweeps import DEFAULT_LEVELS, DEFAULT_MAX_MEMORY_MIB, MAX_POINTS
+from .sweeps import DEFAULT_LEVELS, DEFAULT_MAX_MEMORY_MIB, MAX_POINTS, SWEEP_MAX_TRIALS
 
 SWEEP_DESCRIPTION = """\
 Run a grid of "what if" points from the config's [sweep] table, every point on the same
@@ -112,6 +113,15 @@ def add_commands(sub) -> None:
     _common(s, "the grid, then each point's p_cover, interval and output quantiles")
     s.add_argument("--max-points", type=cli._positive_int, metavar="N", default=MAX_POINTS,
                    help=f"refuse grids with more points than this (default {MAX_POINTS})")
+    s.add_argument("--precision", type=cli._number, metavar="REL",
+                   help="instead of --trials: run until the 95%% interval of P(cover) at EVERY "
+                        "point is within +-REL of it (relative; plain Monte Carlo; a point with "
+                        "P(cover) = 0 never gets there: use --abs-precision)")
+    s.add_argument("--abs-precision", type=cli._number, metavar="ABS",
+                   help="run until every point's 95%% interval is within +-ABS (absolute)")
+    s.add_argument("--max-trials", type=cli._positive_int, metavar="N",
+                   help=f"with a precision target: at most N trials per point (default "
+                        f"{SWEEP_MAX_TRIALS:,}); exit code 4 if a point misses the target")
     s.set_defaults(func=_sweep)
 
     t = sub.add_parser("tornado", help="rank the inputs by the swing each causes in P(cover)",
@@ -133,8 +143,8 @@ def add_commands(sub) -> None:
     t.set_defaults(func=_tornado)
 
 
-def _run(args: argparse.Namespace, n_points: int, trials: int, fn):
-    total = trials * n_points
+def _run(args: argparse.Namespace, n_points: int, trials: int | None, fn):
+    total = trials * n_points if trials is not None else None  # None: a precision target
     done = 0
 
     def progress(n: int) -> None:
@@ -149,30 +159,38 @@ def _run(args: argparse.Namespace, n_points: int, trials: int, fn):
         except Interrupted as exc:
             # Ctrl-C / SIGTERM (engine.interrupts, installed by cli.main) after the current
             # wave; nothing is kept (a sweep's groups would hold different trial counts).
-            exc.detail = f"after {done:,} of {total:,} point-trials"
+            exc.detail = (f"after {done:,} of {total:,} point-trials" if total is not None
+                          else f"after {done:,} point-trials")
             raise
 
 
 def _sweep(args: argparse.Namespace) -> int:
     from .config import load_config
     from .result import check_writable, write_netcdf
-    from .sweeps import n_passes, sweep, sweep_grid, sweep_summary
+    from .sweeps import _target, n_passes, sweep, sweep_grid, sweep_summary
 
     scenario = load_config(args.config)
+    target = _target(scenario, args.trials, args.precision, args.abs_precision,
+                     args.max_trials, flags=True)
     grid = sweep_grid(scenario, max_points=args.max_points)
     groups = n_passes(scenario, grid.n_points, args.max_memory)
     if args.out:
         check_writable(args.out, args.force)
-    trials = args.trials if args.trials is not None else scenario.trials
+    trials = None if target else (args.trials if args.trials is not None else scenario.trials)
     ds = _run(args, grid.n_points, trials, lambda progress: sweep(
         scenario, grid, trials=trials, seed=args.seed, threads=args.threads,
-        max_memory_mib=args.max_memory, progress=progress))
+        max_memory_mib=args.max_memory, progress=progress, precision=args.precision,
+        abs_precision=args.abs_precision, max_trials=args.max_trials))
     if args.out:
         write_netcdf(ds, args.out)
     if args.json:
         print(json.dumps(sweep_summary(ds, groups=groups)))
     else:
         print(format_sweep(ds, scenario.source, groups))
+    if target is not None and not int(ds.attrs["precision_met"]):
+        print(f"capexgap: precision target {ds.attrs['precision_stop']}; the result was "
+              f"{'written and ' if args.out else ''}printed.", file=sys.stderr)
+        return cli.EXIT_PRECISION_NOT_MET
     return 0
 
 
@@ -238,6 +256,10 @@ def format_sweep(ds, source: str, groups: int | None = None) -> str:
                f"(seed {ds.attrs['seed']})", ""]
     widths = [max(len(d), 8) + 2 for d in dims]
     head = "".join(f"{d:<{w}}" for d, w in zip(dims, widths))
+    precision = "precision_target" in ds.attrs
+    if precision:
+        lines.insert(2, f"Precision target {ds.attrs['precision_target']}: "
+                        f"{ds.attrs['precision_stop']}.")
     if vintage:
         years = [int(y) for y in ds["year"].values]
         shown = _shown_years(len(years))
@@ -249,8 +271,9 @@ def format_sweep(ds, source: str, groups: int | None = None) -> str:
                      + f"  {'95% CI ' + str(last):<22}{'break-even':>12}"
                      + f"{'none by ' + str(last):>15}")
     else:
-        lines.append(f"{head}{'P(cover)':>10}  {'95% CI':<22}{'gap median':>12}{'gap 5%':>11}"
-                     f"{'gap 95%':>11}   ($B/yr)")
+        rel_head = f"{'+-rel':>9}" if precision else ""
+        lines.append(f"{head}{'P(cover)':>10}{rel_head}  {'95% CI':<22}{'gap median':>12}"
+                     f"{'gap 5%':>11}{'gap 95%':>11}   ($B/yr)")
     gq = ds["gap_quantile"]
     for combo in itertools.product(*(range(s) for s in sizes)):
         at = dict(zip(dims, combo))
@@ -268,7 +291,11 @@ def format_sweep(ds, source: str, groups: int | None = None) -> str:
         lo, hi = (float(v) for v in ds["p_cover_ci95"].isel(at).values)
         q = gq.isel(at)
         ci = f"{cli._pct(lo)} to {cli._pct(hi)}"
-        lines.append(f"{cells}{cli._pct(p):>10}  {ci:<22}"
+        rel = ""
+        if precision:
+            r = max(hi - p, p - lo) / p if p > 0 else math.inf
+            rel = f"{(f'{100 * r:.3g}%' if math.isfinite(r) else 'n/a'):>9}"
+        lines.append(f"{cells}{cli._pct(p):>10}{rel}  {ci:<22}"
                      + f"{cli._fmt(float(q.sel(quantile=0.5))):>12}"
                      + "".join(f"{cli._fmt(float(q.sel(quantile=x))):>11}" for x in (0.05, 0.95)))
     passes = f" in {groups} pass{'es' if groups != 1 else ''}" if groups else ""

@@ -311,7 +311,8 @@ def plot_gap(ds: xr.Dataset, *, bins: int = GAP_BINS) -> Figure:
     from matplotlib.ticker import FixedLocator, FuncFormatter, PercentFormatter
 
     h = rebin_gap(ds, bins)
-    trials = int(ds.attrs["trials"])
+    # the gap's sketch counts the plain pass's trials (an importance-sampled quote's mc_trials)
+    trials = int(ds.attrs.get("mc_trials", ds.attrs["trials"]))
     p = float(ds["p_cover"])
     q = ds["gap_quantile"]
     q05, q50, q95 = (float(q.sel(quantile=v, method="nearest")) for v in (0.05, 0.5, 0.95))
@@ -853,7 +854,10 @@ def _footer(fig: Figure, ds: xr.Dataset, notes: Sequence[str]) -> None:
         notes = [*notes, f"run stopped early: {int(ds.attrs['trials']):,} of "
                          f"{int(ds.attrs['trials_requested']):,} requested trials"]
     bits = []
-    if "trials" in ds.attrs:
+    if ds.attrs.get("method") == "importance" and "mc_trials" in ds.attrs:
+        bits.append(f"{int(ds.attrs['trials']):,} importance-sampling + "
+                    f"{int(ds.attrs['mc_trials']):,} plain trials")
+    elif "trials" in ds.attrs:
         bits.append(f"{int(ds.attrs['trials']):,} trials")
     if "seed" in ds.attrs:
         bits.append(f"seed {ds.attrs['seed']}")
@@ -873,6 +877,9 @@ def _headline(ds: xr.Dataset) -> str:
     hits = int(ds["hits"])
     n = int(ds.attrs["trials"])
     lo, hi = (float(v) for v in ds["p_cover_ci95"].values)
+    if ds.attrs.get("method") == "importance":
+        return (f"P(AI revenue covers capex) = {_pct(p)}  (95% CI {_pct(lo)} to {_pct(hi)}; "
+                "importance sampling)")
     if hits == 0:
         return (f"No trial covered: P(AI revenue covers capex) < {_pct(hi)} (one-sided 95% "
                 f"bound; 0 of {n:,} trials)")

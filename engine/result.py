@@ -42,7 +42,11 @@ OUTPUT_ATTRS: Mapping[str, dict[str, str]] = {
 }
 #: Attributes that describe the run (time, threads, chunking), not the result: they differ
 #: between otherwise bit-identical runs.
-RUN_ATTRS = ("created", "elapsed_s", "threads", "chunk_size", "compile_s")
+RUN_ATTRS = ("created", "elapsed_s", "threads", "chunk_size", "compile_s",
+             # how a quote was driven (engine.precision): a precision run stopped at N trials
+             # is otherwise identical to a fixed run of N trials
+             "method_choice", "precision_target", "precision_met", "precision_max_trials",
+             "precision_stop")
 
 _LOWER, _UPPER = sketch_bin_bounds()
 with np.errstate(invalid="ignore"):
@@ -93,6 +97,22 @@ def proportion_interval(hits: int, n: int) -> tuple[float, float, str]:
     ci = test.proportion_ci(confidence_level=CONFIDENCE, method=method)
     name = "clopper-pearson" if method == "exact" else "wilson"
     return float(ci.low), float(ci.high), name
+
+
+def mc_precision(hits: int, n: int) -> tuple[float, float, float, float]:
+    """Error figures of a plain Monte Carlo estimate p = hits / n.
+
+    Returns
+    -------
+    (se, rel_error, ess, mc_equivalent_trials)
+        ``sqrt(p (1 - p) / n)``; the relative half-width of :func:`proportion_interval`'s
+        interval, ``max(hi - p, p - lo) / p`` (NaN when p = 0); the effective number of
+        covering trials (every weight is 1: the hits); and n.
+    """
+    p = hits / n
+    lo, hi, _ = proportion_interval(hits, n)
+    rel = max(hi - p, p - lo) / p if hits > 0 else math.nan
+    return math.sqrt(p * (1.0 - p) / n), rel, float(hits), float(n)
 
 
 def sketch_quantiles(counts: np.ndarray, levels: Sequence[float], lo: float, hi: float
@@ -298,6 +318,7 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
         "trials": np.int64(n),
         "trials_requested": np.int64(requested_trials),
         "completed": np.int8(1 if totals.completed else 0),
+        "method": "mc",  # engine.precision: "importance" for an importance-sampled P(cover)
         "sampler": "monte-carlo: philox4x32-10 counter-based uniforms, quantile-function "
                    "transforms",
         "model": scenario.model,
@@ -529,6 +550,7 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
     }
     if not out["completed"]:
         out["stop_reason"] = str(ds.attrs.get("stop_reason", ""))
+    out.update(_precision_summary(ds))
     for name in OUTPUTS:
         qs = ds[f"{name}_quantile"]
         entry = {
@@ -543,6 +565,43 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
         if notes:
             entry["notes"] = notes.splitlines()
         out["outputs"][name] = entry
+    return out
+
+
+def _precision_summary(ds: xr.Dataset) -> dict[str, Any]:
+    """The estimator and its error (engine.precision), for any single-point Dataset."""
+    method = str(ds.attrs.get("method", "mc"))
+    if "p_cover_se" in ds:
+        se, rel = float(ds["p_cover_se"]), float(ds["p_cover_rel_error"])
+        ess, equiv = float(ds["effective_sample_size"]), float(ds["mc_equivalent_trials"])
+    else:
+        se, rel, ess, equiv = mc_precision(int(ds["hits"]), int(ds.attrs["trials"]))
+    out: dict[str, Any] = {"method": method, "p_cover_se": _num(se),
+                           "p_cover_rel_error": _num(rel), "effective_sample_size": _num(ess),
+                           "mc_equivalent_trials": _num(equiv)}
+    if "precision_target" in ds.attrs:
+        out["precision"] = {"target": str(ds.attrs["precision_target"]),
+                            "met": bool(ds.attrs["precision_met"]),
+                            "max_trials": int(ds.attrs["precision_max_trials"]),
+                            "stop": str(ds.attrs["precision_stop"])}
+    if "method_choice" in ds.attrs:
+        out["method_choice"] = str(ds.attrs["method_choice"])
+    if method == "importance":
+        ci = ds["mc_p_cover_ci95"].values
+        out["outputs_trials"] = int(ds.attrs["mc_trials"])
+        out["importance"] = {
+            "shift": {str(k): float(v) for k, v in zip(ds["model_input"].values,
+                                                       ds["importance_shift"].values) if v},
+            "shift_norm": float(np.linalg.norm(ds["importance_shift"].values)),
+            "design_point_norm": float(np.linalg.norm(ds["design_point"].values)),
+            "search": str(ds.attrs["importance_search"]),
+            "weight_mean": _num(ds["weight_mean"]), "weight_mean_se": _num(ds["weight_mean_se"]),
+            "weight_effective_sample_size": _num(ds["weight_effective_sample_size"]),
+            "weight_max_share": _num(ds["weight_max_share"]),
+            "mc_trials": int(ds.attrs["mc_trials"]), "mc_hits": int(ds["mc_hits"]),
+            "mc_p_cover": float(ds["mc_p_cover"]),
+            "mc_p_cover_ci95": [float(ci[0]), float(ci[1])],
+        }
     return out
 
 

@@ -74,7 +74,9 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
              chunk_size: int = DEFAULT_CHUNK, purpose: int = 0,
              progress: Callable[[int], None] | None = None,
              should_stop: Callable[[], bool] | None = None,
-             max_seconds: float | None = None) -> Totals:
+             max_seconds: float | None = None,
+             monitor: Callable[[int, np.ndarray, np.ndarray], int | None] | None = None
+             ) -> Totals:
     """Simulate `trials` trials of every point of `plan` and return merged totals.
 
     Parameters
@@ -101,8 +103,18 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
         Wall-time limit: waves are sized to end by it, and the run stops after the first wave
         that ends past it (``completed=False``, ``extra["stop_reason"]`` says so). JIT
         compilation happens before the first wave and does not count.
+    monitor : callable, optional
+        ``monitor(done, hits, moments) -> int | None``, called before the first wave (done = 0)
+        and after every wave but the last, with the trials done and the running totals (hit
+        counts and merged moments, as in :class:`Totals`; read them, do not keep them). It
+        returns how many more trials it wants before it is called again (the next wave is cut
+        to end there, in whole blocks), None for no limit, or 0 to stop the run now
+        (``completed=False``, ``extra["stop_reason"]`` its ``reason`` attribute, if any).
+        Precision targets use it (:mod:`engine.precision`): a run stopped at N trials equals a
+        fixed run of N trials.
 
-    A stopped run has done at least one wave: its totals are those of the first ``trials``
+    ``extra["stopped_by"]`` says which of ``monitor``, ``should_stop`` or ``max_seconds``
+    stopped a run early. A stopped run has done at least one wave: its totals are those of the first ``trials``
     trials of the complete run (the same blocks, merged in the same order).
     """
     _check_run_args(trials, seed, chunk_size)
@@ -142,8 +154,16 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     done_blocks = 0
     completed = True
     extra: dict = {"compile_s": compile_s}
+    limit = _ask(monitor, 0, hit_total, moments)
+    if limit == 0:
+        n_blocks = 0  # stopped before any trial: nothing to run
+        completed = False
+        extra["stop_reason"] = getattr(monitor, "reason", None) or "stopped by monitor"
+        extra["stopped_by"] = "monitor"
     while done_blocks < n_blocks:
         nb = min(nb_next, n_blocks - done_blocks)
+        if limit is not None:
+            nb = min(nb, limit)
         t0 = time.perf_counter()
         kernel(*plan.kernel_args(), seed64, purpose64, trials, done_blocks, nb,
                chunk_blocks, blk, hits, nonfinite, hist)
@@ -157,14 +177,22 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
             progress(done)
         if done_blocks >= n_blocks:
             break
+        limit = _ask(monitor, done, hit_total, moments)
+        if limit == 0:
+            completed = False
+            extra["stop_reason"] = getattr(monitor, "reason", None) or "stopped by monitor"
+            extra["stopped_by"] = "monitor"
+            break
         if should_stop is not None and should_stop():
             completed = False
             # a StopRequest (engine.interrupts) says why, e.g. "interrupted by SIGTERM"
             extra["stop_reason"] = getattr(should_stop, "reason", None) or "stop requested"
+            extra["stopped_by"] = "should_stop"
             break
         if max_seconds is not None and now - start > max_seconds:
             completed = False
             extra["stop_reason"] = f"time limit of {max_seconds:g} s reached"
+            extra["stopped_by"] = "max_seconds"
             break
         budget = WAVE_SECONDS
         if max_seconds is not None:
@@ -173,6 +201,16 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     return Totals(trials=min(done_blocks * BLOCK, trials), moments=moments, hits=hit_total,
                   nonfinite=bad_total, sketch=hist.sum(axis=0), completed=completed,
                   elapsed_s=time.perf_counter() - start, extra=extra, layout=layout)
+
+
+def _ask(monitor, done: int, hits: np.ndarray, moments: np.ndarray) -> int | None:
+    """The monitor's wish as whole blocks: None (no limit), 0 (stop) or >= 1."""
+    if monitor is None:
+        return None
+    want = monitor(done, hits, moments)
+    if want is None:
+        return None
+    return 0 if want <= 0 else -(-int(want) // BLOCK)
 
 
 def _next_wave(nb: int, seconds: float, budget: float, chunk_blocks: int, per_wave: int,

@@ -53,6 +53,9 @@ from .simulate import DEFAULT_CHUNK, WAVE_TRIALS, _check_run_args, run_plan
 MAX_POINTS = 1000
 #: Memory (MiB) the per-pass accumulators of one group of points may take.
 DEFAULT_MAX_MEMORY_MIB = 512
+#: Default cap on the trials per point of a sweep with a precision target (a point whose
+#: P(cover) is 0 or tiny never meets a relative target).
+SWEEP_MAX_TRIALS = 10**7
 #: Quantile levels at which the tornado pins each uncertain input.
 DEFAULT_LEVELS = (0.1, 0.9)
 
@@ -477,39 +480,68 @@ class _Flat:
 
 def _run_points(base: Scenario, scenarios: Sequence[Scenario], *, trials: int | None,
                 seed: int | None, threads: int | None, chunk_size: int,
-                max_memory_mib: float, progress: ProgressFn | None) -> _Flat:
-    """Run every scenario as one point of a plan, in as few passes as memory allows."""
-    trials = base.trials if trials is None else trials
+                max_memory_mib: float, progress: ProgressFn | None,
+                target: Any = None, max_trials: int | None = None) -> _Flat:
+    """Run every scenario as one point of a plan, in as few passes as memory allows.
+
+    With a precision `target` (:class:`engine.precision.Target`) each group of points runs
+    until every one of its points meets it (a group never stops before the trial count an
+    earlier group needed), then groups that stopped earlier are run again at the final count:
+    every point gets the same trials N, and a point is identical to a fixed run of N.
+    """
     seed = base.seed if seed is None else seed
-    _check_run_args(trials, seed, chunk_size)
+    if target is None:
+        trials = base.trials if trials is None else trials
+        _check_run_args(trials, seed, chunk_size)
+    else:
+        cap = SWEEP_MAX_TRIALS if max_trials is None else max_trials
+        _check_run_args(cap, seed, chunk_size)
     n = len(scenarios)
     layout = plan_layout(scenarios[0])
     n_groups = -(-n // points_per_group(max_memory_mib, layout))
     edges = [round(g * n / n_groups) for g in range(n_groups + 1)]  # balanced groups
-    vals: dict[str, list[np.ndarray]] = {}
-    meta: dict[str, tuple[tuple[str, ...], dict]] = {}
-    hists: list[tuple[int, np.ndarray]] = []  # (first global bin, counts[points, ..., bins])
-    first = None
     compile_s = 0.0
     start = time.perf_counter()
-    for g in range(n_groups):
+    done_before = 0  # point-trials of the groups already run (progress)
+
+    def run_group(g: int, n_trials: int, monitor: Any = None) -> tuple[xr.Dataset, int]:
+        nonlocal compile_s, done_before
         lo, hi = edges[g], edges[g + 1]
-        done_before = lo * trials
 
         def _progress(done: int, size: int = hi - lo, base_: int = done_before) -> None:
             if progress is not None:
                 progress(base_ + done * size)
 
-        totals = run_plan(make_plan(list(scenarios[lo:hi])), trials=trials, seed=seed,
-                          threads=threads, chunk_size=chunk_size, progress=_progress)
-        part = build_dataset(base, totals, seed=seed, requested_trials=trials,
+        totals = run_plan(make_plan(list(scenarios[lo:hi])), trials=n_trials, seed=seed,
+                          threads=threads, chunk_size=chunk_size, progress=_progress,
+                          monitor=monitor)
+        if monitor is not None:  # stopped by its target: a complete run of those trials
+            totals = dataclasses.replace(totals, completed=True)
+        part = build_dataset(base, totals, seed=seed, requested_trials=totals.trials,
                              run_attrs={"threads": numba.get_num_threads(),
                                         "chunk_size": chunk_size, "compile_s": 0.0},
                              point_dims={"point": np.arange(lo, hi)})
         compile_s += float(totals.extra.get("compile_s", 0.0))
-        del totals
-        if first is None:
-            first = part
+        done_before += totals.trials * (hi - lo)
+        return part, totals.trials
+
+    if target is None:
+        parts = [run_group(g, trials)[0] for g in range(n_groups)]
+    else:
+        from .precision import _McMonitor
+        runs = []
+        at_least = 0
+        for g in range(n_groups):
+            monitor = _McMonitor(target, cap, pilot_end=None, at_least=at_least)
+            runs.append(run_group(g, cap, monitor))
+            at_least = max(at_least, runs[-1][1])
+        final = max(k for _, k in runs)
+        parts = [part if k == final else run_group(g, final)[0]
+                 for g, (part, k) in enumerate(runs)]
+    vals: dict[str, list[np.ndarray]] = {}
+    meta: dict[str, tuple[tuple[str, ...], dict]] = {}
+    hists: list[tuple[int, np.ndarray]] = []  # (first global bin, counts[points, ..., bins])
+    for part in parts:
         for name, var in part.data_vars.items():
             if name == "gap_hist":
                 b0 = int(np.searchsorted(_BIN_LOWER, part["gap_bin_lower"].values[0]))
@@ -517,7 +549,7 @@ def _run_points(base: Scenario, scenarios: Sequence[Scenario], *, trials: int | 
                 continue
             vals.setdefault(name, []).append(var.values)
             meta[name] = (var.dims[1:], dict(var.attrs))
-    assert first is not None
+    first = parts[0]
     b0 = min(b for b, _ in hists)
     b1 = max(b + h.shape[-1] for b, h in hists)
     hist = np.zeros((n,) + hists[0][1].shape[1:-1] + (b1 - b0,), dtype=np.int64)
@@ -529,6 +561,18 @@ def _run_points(base: Scenario, scenarios: Sequence[Scenario], *, trials: int | 
     # As for a quote: elapsed_s is the run, compile_s the kernels' compile/load (run attrs).
     attrs["compile_s"] = round(compile_s, 3)
     attrs["elapsed_s"] = time.perf_counter() - start - compile_s
+    if target is not None:
+        hits = np.concatenate(vals["hits"])
+        n_final = int(first.attrs["trials"])
+        ok = [target.met(int(h) / n_final, *proportion_interval(int(h), n_final)[:2])
+              for h in hits]
+        attrs["precision_target"] = target.describe() + ", every point"
+        attrs["precision_met"] = np.int8(1 if all(ok) else 0)
+        attrs["precision_max_trials"] = np.int64(cap)
+        attrs["precision_stop"] = (f"met at every point after {n_final:,} trials" if all(ok)
+                                   else f"NOT met at {len(ok) - sum(ok)} of {len(ok)} points: "
+                                        + ("the cap of " if n_final >= cap else "stopped at ")
+                                        + f"{n_final:,} trials")
     # quantile, bound and the model's own dimension (year); the gap bins are per selection.
     coords = {name: first[name].variable.copy() for name in first.coords
               if name not in ("point", "gap_bin_lower", "gap_bin_upper")}
@@ -587,7 +631,8 @@ def sweep(scenario: Scenario, grid: Mapping[str, Any] | SweepGrid | None = None,
           trials: int | None = None, seed: int | None = None, threads: int | None = None,
           chunk_size: int = DEFAULT_CHUNK, max_points: int = MAX_POINTS,
           max_memory_mib: float = DEFAULT_MAX_MEMORY_MIB,
-          progress: ProgressFn | None = None) -> xr.Dataset:
+          progress: ProgressFn | None = None, precision: float | None = None,
+          abs_precision: float | None = None, max_trials: int | None = None) -> xr.Dataset:
     """Run every point of a sweep grid on the same trials; one labelled Dataset.
 
     Parameters
@@ -607,6 +652,13 @@ def sweep(scenario: Scenario, grid: Mapping[str, Any] | SweepGrid | None = None,
         Never changes the result.
     progress : callable, optional
         Called with the number of point-trials done (of ``trials x points``).
+    precision, abs_precision : float, optional
+        Instead of `trials`: run (plain Monte Carlo) until the 95% interval of P(cover) at
+        *every* point is within these relative / absolute half-widths (as
+        :func:`engine.precision.quote`), or until `max_trials` per point (default
+        :data:`SWEEP_MAX_TRIALS`). Every point gets the same trials N and is identical to a
+        fixed sweep of N trials (attributes ``precision_*`` apart). A point whose P(cover) is 0
+        never meets a relative target: give `abs_precision` for grids with such points.
 
     Returns
     -------
@@ -619,9 +671,11 @@ def sweep(scenario: Scenario, grid: Mapping[str, Any] | SweepGrid | None = None,
         point as ``simulate`` returns it. For the vintage model the quote's ``year``
         dimension follows the swept ones (``gap_hist``: swept dims, ``year``, ``gap_bin``).
     """
+    target = _target(scenario, trials, precision, abs_precision, max_trials)
     g = grid if isinstance(grid, SweepGrid) else sweep_grid(scenario, grid, max_points=max_points)
     flat = _run_points(scenario, g.scenarios, trials=trials, seed=seed, threads=threads,
-                       chunk_size=chunk_size, max_memory_mib=max_memory_mib, progress=progress)
+                       chunk_size=chunk_size, max_memory_mib=max_memory_mib, progress=progress,
+                       target=target, max_trials=max_trials)
     data, coords = _shaped(flat, range(g.n_points), g.dims, g.shape)
     coords.update(flat.coords)
     for k in g.keys:
@@ -643,6 +697,15 @@ def sweep(scenario: Scenario, grid: Mapping[str, Any] | SweepGrid | None = None,
     attrs["analysis"] = "sweep"
     attrs["sweep_dims"] = json.dumps(list(g.dims))
     return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def _target(scenario: Scenario, trials: int | None, precision: float | None,
+            abs_precision: float | None, max_trials: int | None, flags: bool = False) -> Any:
+    """The precision target of a sweep (validated as for a quote), or None."""
+    from .precision import check_options
+
+    return check_options(scenario, method="mc", trials=trials, precision=precision,
+                         abs_precision=abs_precision, max_trials=max_trials, flags=flags)
 
 
 def sweep_point(ds: xr.Dataset, indexers: Mapping[str, Any] | None = None,
