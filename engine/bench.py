@@ -476,7 +476,7 @@ def run(config: str | None = None, *, trials: int = 10_000_000, threads: int | N
     res["floor"] = floor
 
     say("breakdown: each kernel stage alone, one thread ...")
-    res["breakdown"] = breakdown(sc, repeat=repeat)
+    res["breakdown"] = breakdown(sc, trials=min(trials, 1 << 21), repeat=repeat)
     resolve_threads(all_threads)
 
     others = {}

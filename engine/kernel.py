@@ -109,14 +109,21 @@ def sketch_bin_bounds() -> tuple[np.ndarray, np.ndarray]:
     return lower, upper
 
 
-@njit
+@njit(error_model="numpy")
 def charge_rate(depreciation: int, life_or_years: float, r: float, gain: float) -> float:
-    """Annual capital charge per $1 of capex (DESIGN.md §1): CRF(r, L), or r + ln(gain)/years."""
+    """Annual capital charge per $1 of capex (DESIGN.md §1): CRF(r, L), or r + ln(gain)/years.
+
+    IEEE semantics (error_model="numpy"): the same value whether called by the kernel or by
+    ``engine.trace``, never an exception.
+    """
     if depreciation == 0:
         if r == 0.0:
             return 1.0 / life_or_years
         # capital recovery factor r / (1 - (1+r)^-L), written to stay accurate for small r
-        return r / -math.expm1(-life_or_years * math.log1p(r))
+        d = -math.expm1(-life_or_years * math.log1p(r))
+        if d == 0.0:  # L r underflows (e.g. r subnormal): the r -> 0 limit, 1/L
+            return 1.0 / life_or_years
+        return r / d
     return r + math.log(gain) / life_or_years
 
 
