@@ -44,7 +44,7 @@ from numba import njit, prange
 from distributions import ndtri, sample_z
 
 from . import _jit  # noqa: F401  (sets the cache folder before the decorators below run)
-from .kernel import BLOCK, M_M2, M_MAX, M_MEAN, M_MIN, M_N, N_OUT, _model_block
+from .kernel import BLOCK, M_M2, M_MAX, M_MEAN, M_MIN, M_N, N_OUT, _fold_into, _model_block
 from .rng import uniform4
 
 #: Outputs always written (see the module docstring); cover_z.<input> follow when asked for.
@@ -54,28 +54,6 @@ N_IS_BASE = 2
 
 #: Trials per sub-block (structure of arrays inside a block).
 _SUB = 128
-
-
-@njit(inline="always")
-def _fold(a, cnt, bad, o, x):
-    """Fold x into output o's running shifted sums a = [shift, s1, s2, min, max]."""
-    if not math.isfinite(x):
-        bad[o] += 1
-        return
-    if cnt[o] == 0:
-        a[0] = x
-        a[1] = 0.0
-        a[2] = 0.0
-        a[3] = x
-        a[4] = x
-    d = x - a[0]
-    a[1] += d
-    a[2] += d * d
-    cnt[o] += 1
-    if x < a[3]:
-        a[3] = x
-    if x > a[4]:
-        a[4] = x
 
 
 @njit(inline="always")
@@ -184,13 +162,13 @@ def run_importance_blocks(codes, params, tables, streams, is_random, depreciatio
                         w = math.exp(logw[i])
                         wc = w if cover[i] else 0.0
                         h += cover[i]
-                        _fold(a[O_WCOVER], cnt[p], bad[p], O_WCOVER, wc)
-                        _fold(a[O_WEIGHT], cnt[p], bad[p], O_WEIGHT, w)
+                        _fold_into(a[O_WCOVER], cnt[p], bad[p], O_WCOVER, wc)
+                        _fold_into(a[O_WEIGHT], cnt[p], bad[p], O_WEIGHT, w)
                         if with_z:
                             for j in range(n_in):
                                 if is_random[j]:
                                     o = N_IS_BASE + j
-                                    _fold(a[o], cnt[p], bad[p], o, wc * (z0[j, i] + shift[p, j]))
+                                    _fold_into(a[o], cnt[p], bad[p], o, wc * (z0[j, i] + shift[p, j]))
                     hits[b, p] += h
             for p in range(n_points):
                 for o in range(n_o):

@@ -445,28 +445,35 @@ def _fill_uniforms(seed, stream, first, m, purpose, u):
 
 
 @njit(inline="always")
+def _fold_into(a, cnt, bad, o, x):
+    """Fold x into output o's running shifted sums a = [shift, s1, s2, min, max]."""
+    if not math.isfinite(x):
+        bad[o] += 1
+        return
+    if cnt[o] == 0:
+        a[0] = x
+        a[1] = 0.0
+        a[2] = 0.0
+        a[3] = x
+        a[4] = x
+    d = x - a[0]
+    a[1] += d
+    a[2] += d * d
+    cnt[o] += 1
+    if x < a[3]:
+        a[3] = x
+    if x > a[4]:
+        a[4] = x
+
+
+@njit(inline="always")
 def _reduce_row(v, m, a, cnt, bad, o, hrow):
     """Fold v[0:m] into running shifted sums a = [shift, s1, s2, min, max] and the sketch."""
     for i in range(m):
         x = v[i]
-        if not math.isfinite(x):
-            bad[o] += 1
-            continue
-        if cnt[o] == 0:
-            a[0] = x
-            a[1] = 0.0
-            a[2] = 0.0
-            a[3] = x
-            a[4] = x
-        d = x - a[0]
-        a[1] += d
-        a[2] += d * d
-        cnt[o] += 1
-        if x < a[3]:
-            a[3] = x
-        if x > a[4]:
-            a[4] = x
-        hrow[sketch_bin(x)] += 1
+        _fold_into(a, cnt, bad, o, x)
+        if math.isfinite(x):
+            hrow[sketch_bin(x)] += 1
 
 
 @njit(inline="always")
