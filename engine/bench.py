@@ -312,7 +312,11 @@ def _stages(codes, params, tables, streams, is_random, depreciation, rev0, seed,
             v = sample_u(codes[0, j], params[0, j], 0.5, tables)
             for i in range(SUB):
                 xs[0, j, i] = v
-    _model_block(xs, 0, SUB, depreciation, rev0, rate_fixed, outs, cover, rate)
+    sp = np.zeros(n_in, dtype=np.int64)  # one point: every column is its own
+    rev = np.empty(SUB)
+    live = np.ones(N_OUT, dtype=np.bool_)
+    _model_block(xs, sp, SUB, depreciation, rev0, rate_fixed, rate, True, rev, True, outs,
+                 cover)
     hits = 0
     for s in range(n_sub):
         if stage == 0:
@@ -325,11 +329,12 @@ def _stages(codes, params, tables, streams, is_random, depreciation, rev0, seed,
                     sample_block(codes[0, j], params[0, j], u[j], SUB, tables, xs[0, j], zb,
                                  idx, zt)
         elif stage == 2:
-            _model_block(xs, 0, SUB, depreciation, rev0, rate_fixed, outs, cover, rate)
+            _model_block(xs, sp, SUB, depreciation, rev0, rate_fixed, rate, True, rev, True,
+                         outs, cover)
         else:
             for i in range(SUB):
                 hits += cover[i]
-            _reduce_point(outs, SUB, acc, cnt, bad, hist, bins)
+            _reduce_point(outs, SUB, acc, cnt, bad, hist, bins, live)
     return hits + u[0, 0] + xs[0, 0, 0] + outs[0, 0] + acc[0, 1]
 
 

@@ -105,6 +105,10 @@ def run_importance_blocks(codes, params, tables, streams, is_random, depreciatio
         z0 = np.empty((n_in, _SUB))
         xs = np.empty((n_points, n_in, _SUB))
         rate = np.empty(_SUB)
+        rev = np.empty(_SUB)
+        own = np.empty((n_points, n_in), dtype=np.int64)  # every point reads its own columns
+        for p in range(n_points):
+            own[p, :] = p
         outs = np.empty((N_OUT, _SUB))
         cover = np.empty(_SUB, dtype=np.bool_)
         logw = np.empty(_SUB)
@@ -155,7 +159,8 @@ def run_importance_blocks(codes, params, tables, streams, is_random, depreciatio
                                 z = z0[j, i] + mu
                                 xs[p, j, i] = sample_z(cd, pr, z, tables)
                                 logw[i] += half - mu * z
-                    _model_block(xs, p, m, depreciation, rev0, False, outs, cover, rate)
+                    _model_block(xs, own[p], m, depreciation, rev0, False, rate, True, rev,
+                                 True, outs, cover)
                     h = 0
                     a = acc[p]
                     for i in range(m):
@@ -203,5 +208,6 @@ def evaluate_at_z(codes, params, tables, is_random, depreciation, rev0, z):
             xs[0, j, i] = sample_z(codes[0, j], params[0, j], zz, tables)
     outs_t = np.empty((N_OUT, n))
     covers = np.empty(n, dtype=np.bool_)
-    _model_block(xs, 0, n, depreciation, rev0, False, outs_t, covers, np.empty(n))
+    _model_block(xs, np.zeros(n_in, dtype=np.int64), n, depreciation, rev0, False,
+                 np.empty(n), True, np.empty(n), True, outs_t, covers)
     return outs_t.T.copy(), covers

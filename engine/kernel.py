@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import mmap
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -61,6 +62,56 @@ SK_ABS_ZERO = 2.0 ** SK_EMIN
 DEPRECIATION_CODES = {"straight-line": 0, "generational": 1}
 
 
+def _first_equal(keys: np.ndarray) -> np.ndarray:
+    """For each row of keys[P, K], the index of the first row equal to it (bitwise)."""
+    if keys.shape[1] == 0:
+        return np.zeros(keys.shape[0], dtype=np.int64)
+    _, first, inverse = np.unique(np.ascontiguousarray(keys), axis=0, return_index=True,
+                                  return_inverse=True)
+    return first[inverse.reshape(-1)].astype(np.int64)
+
+
+def output_sources(codes: np.ndarray, params: np.ndarray, rev0: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which earlier sweep point already has the same values, per input, charge and output.
+
+    Points of a sweep mostly share an input's distribution with other points. With common
+    random numbers, equal distributions (code and parameters, bit for bit) give the same values
+    trial by trial, and an output whose inputs all have the same values is the same numbers:
+    the kernel computes them once, at the first such point, and reuses them. This is what makes
+    a one-pass sweep cheap.
+
+    Parameters
+    ----------
+    codes : int64[P, J]; params : float64[P, J, NPAR]
+        The plan's packed distributions.
+    rev0 : int
+        Index of the first revenue input (inputs before it feed the capital charge).
+
+    Returns
+    -------
+    src : int64[P, J]
+        The first point whose input j has point p's distribution (p itself if none before).
+    rate_src : int64[P]
+        The first point with the same capital-charge inputs (life, cost of capital, gain).
+    out_src : int64[P, N_OUT]
+        The first point whose output o is, trial by trial, the same as point p's.
+    """
+    n_p, n_j = codes.shape
+    bits = np.ascontiguousarray(params).view(np.int64).reshape(n_p, n_j, -1)
+    src = np.empty((n_p, n_j), dtype=np.int64)
+    for j in range(n_j):
+        src[:, j] = _first_equal(np.concatenate([codes[:, j, None], bits[:, j]], axis=1))
+    rev = list(range(rev0, n_j))
+    deps = {O_CAPEX: [0, 1], O_REQ: [0, 1, 2], O_REQ_ANNUAL: list(range(rev0)), O_REV: rev,
+            O_GAP: list(range(n_j)), O_S2R: [0] + rev}
+    out_src = np.empty((n_p, N_OUT), dtype=np.int64)
+    for o, js in deps.items():
+        out_src[:, o] = _first_equal(src[:, js])
+    rate_src = _first_equal(src[:, 3:rev0])
+    return src, rate_src, out_src
+
+
 @intrinsic
 def _float_bits(typingctx, x):
     """Reinterpret a float64's bits as int64 (a no-op bitcast in LLVM)."""
@@ -87,6 +138,20 @@ def sketch_bin(v: float) -> int:
     if v < 0.0:
         return SK_NPOS - idx
     return SK_NPOS + 2 + idx
+
+
+def sketch_bin_of(v: float) -> int:
+    """:func:`sketch_bin` from Python, without compiling it (the same arithmetic on the same
+    bits; a test holds the two equal)."""
+    a = abs(float(v))
+    if a < 2.0**SK_EMIN:
+        return SK_ZERO
+    if a >= 2.0**SK_EMAX:
+        return 0 if v < 0.0 else SK_NBINS - 1
+    bits = int(np.float64(a).view(np.int64))
+    e = (bits >> 52) - 1023
+    idx = ((e - SK_EMIN) << SK_MB) | ((bits >> (52 - SK_MB)) & ((1 << SK_MB) - 1))
+    return SK_NPOS - idx if v < 0.0 else SK_NPOS + 2 + idx
 
 
 def sketch_bin_bounds() -> tuple[np.ndarray, np.ndarray]:
@@ -158,38 +223,49 @@ SUB = 256
 
 
 @njit(inline="always")
-def _model_block(xs, p, m, depreciation, rev0, rate_fixed, outs, cover, rate):
-    """The one-year model over m trials of point p held as columns xs[p, input, trial].
+def _model_block(xs, sp, m, depreciation, rev0, rate_fixed, rate, rate_new, rev, rev_new,
+                 outs, cover):
+    """The one-year model over m trials of one point, its inputs held as columns.
 
+    Input j of this point is ``xs[sp[j], j, 0:m]`` (``sp``: the point's row of
+    :func:`output_sources`' ``src``, so columns shared with an earlier point are read, not
+    copied). ``rate`` and ``rev`` hold the capital charge and the revenue sum; they are
+    computed here only when ``rate_new`` / ``rev_new`` (else an earlier point's are reused).
     Every output is computed with the operations of :func:`one_year_model`, in its order, so
     each trial's outputs are bitwise those of ``engine.trace``. The loops are branch-free
     (selects) and vectorise. ``rate_fixed``: life and cost of capital are fixed inputs, so the
     capital charge is one number.
     """
     n_in = xs.shape[1]
-    if rate_fixed:
-        gain = xs[p, 5, 0] if depreciation == 1 else 1.0
-        c = charge_rate(depreciation, xs[p, 3, 0], xs[p, 4, 0], gain)
+    if rate_new:
+        q3, q4, q5 = sp[3], sp[4], sp[5] if depreciation == 1 else 0
+        if rate_fixed:
+            gain = xs[q5, 5, 0] if depreciation == 1 else 1.0
+            c = charge_rate(depreciation, xs[q3, 3, 0], xs[q4, 4, 0], gain)
+            for i in range(m):
+                rate[i] = c
+        else:
+            for i in range(m):
+                gain = xs[q5, 5, i] if depreciation == 1 else 1.0
+                rate[i] = charge_rate(depreciation, xs[q3, 3, i], xs[q4, 4, i], gain)
+    if rev_new:
         for i in range(m):
-            rate[i] = c
-    else:
-        for i in range(m):
-            gain = xs[p, 5, i] if depreciation == 1 else 1.0
-            rate[i] = charge_rate(depreciation, xs[p, 3, i], xs[p, 4, i], gain)
+            rev[i] = 0.0
+        for j in range(rev0, n_in):
+            q = sp[j]
+            for i in range(m):
+                rev[i] += xs[q, j, i]
+    q0, q1, q2 = sp[0], sp[1], sp[2]
     for i in range(m):
-        outs[O_REV, i] = 0.0
-    for j in range(rev0, n_in):
-        for i in range(m):
-            outs[O_REV, i] += xs[p, j, i]
-    for i in range(m):
-        g = xs[p, 0, i]
-        capex = g * (1.0 + xs[p, 1, i])
-        keep = 1.0 - xs[p, 2, i]
-        revenue = outs[O_REV, i]
+        g = xs[q0, 0, i]
+        capex = g * (1.0 + xs[q1, 1, i])
+        keep = 1.0 - xs[q2, 2, i]
+        revenue = rev[i]
         required_annual = capex * rate[i] / keep
         outs[O_CAPEX, i] = capex
         outs[O_REQ, i] = capex / keep
         outs[O_REQ_ANNUAL, i] = required_annual
+        outs[O_REV, i] = revenue
         outs[O_GAP, i] = required_annual - revenue
         outs[O_S2R, i] = g / revenue if revenue != 0.0 else math.inf
         cover[i] = revenue >= required_annual
@@ -233,6 +309,7 @@ def run_blocks(codes, params, tables, streams, is_random, depreciation, rev0, se
     n_trials = int(n_trials)
     first_block = int(first_block)
     n_threads = min(numba.get_num_threads(), n_chunks)
+    src, rate_src, out_src = output_sources(codes, params, rev0)
     next_chunk = itertools.count()  # next() is atomic under the GIL: dynamic scheduling
     stop = []  # set when the caller is interrupted: workers take no further chunk
 
@@ -242,11 +319,12 @@ def run_blocks(codes, params, tables, streams, is_random, depreciation, rev0, se
         while not stop and (c := next(next_chunk)) < n_chunks:
             _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed,
                        n_trials, first_block, c * chunk_blocks,
-                       min((c + 1) * chunk_blocks, n_blocks), blk, hits, nonfinite, hist[row])
+                       min((c + 1) * chunk_blocks, n_blocks), src, rate_src, out_src, blk,
+                       hits, nonfinite, hist[row])
 
     if n_chunks == 0:  # nothing to run: compile (or load) the kernel only, as callers expect
         _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed, n_trials,
-                   first_block, 0, 0, blk, hits, nonfinite, hist[0])
+                   first_block, 0, 0, src, rate_src, out_src, blk, hits, nonfinite, hist[0])
     elif n_threads <= 1:
         work(0)
     else:
@@ -257,6 +335,74 @@ def run_blocks(codes, params, tables, streams, is_random, depreciation, rev0, se
         except BaseException:  # e.g. KeyboardInterrupt while waiting: let the workers finish
             stop.append(True)  # their current chunk only; the wave's results are discarded
             raise
+    # An output computed at an earlier point (out_src) was not folded here: its block records
+    # are that point's. Its sketch rows are left untouched (copying them every wave would
+    # cost more than the fold saved): callers take them from that point (merge_sketch).
+    ap, ao = np.nonzero(out_src != np.arange(out_src.shape[0])[:, None])
+    if ap.size and n_blocks:
+        blk[:n_blocks, ap, ao] = blk[:n_blocks, out_src[ap, ao], ao]
+        nonfinite[:n_blocks, ap, ao] = nonfinite[:n_blocks, out_src[ap, ao], ao]
+
+
+@njit(cache=True)
+def _merge_sketch(hist, moments, sources, out):
+    """The run's sketch counts: the threads' rows summed, each over the bins it can have.
+
+    Parameters
+    ----------
+    hist : int64[T, P, O, SK_NBINS]
+        Per-thread sketch rows, as the kernel left them.
+    moments : float64[P, O, N_MOM]
+        The merged moments: a row's values lie in [min, max], so its counts lie in the bins
+        ``sketch_bin(min) .. sketch_bin(max)`` and nothing else is read (most of a row's bins
+        are never touched; summing them all would cost more than a sweep's kernel).
+    sources : int64[P, O]
+        The point whose rows hold output o of point p (p itself, or the earlier point the
+        one-year kernel reused it from: see :func:`output_sources`). Only a point's own rows
+        are summed: ``out[sources[p, o], o]`` is output o of point p.
+    out : int64[P, O, SK_NBINS]
+        Zeros; the result (added to).
+    """
+    n_t, n_p, n_o, nb = hist.shape
+    for p in range(n_p):
+        for o in range(n_o):
+            if moments[p, o, M_N] == 0.0 or sources[p, o] != p:
+                continue
+            q = p
+            a = sketch_bin(moments[p, o, M_MIN])
+            b = sketch_bin(moments[p, o, M_MAX]) + 1
+            for t in range(n_t):
+                for k in range(a, b):
+                    out[p, o, k] += hist[t, q, o, k]
+
+
+def sparse_zeros(shape: tuple[int, ...], dtype=np.int64) -> np.ndarray:
+    """A zero array in fresh anonymous memory, in small pages: for sketch rows.
+
+    A sketch row is 1 MiB of which a run touches a few scattered pages. numpy asks the kernel
+    for transparent huge pages on large arrays, and then the first touch of any bin zeroes
+    2 MiB: a sweep's sketches (points x outputs x threads rows) would cost seconds of system
+    time and their full size in memory. Small pages cost only what is touched.
+    """
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if size < 1 << 22 or not hasattr(mmap, "MADV_NOHUGEPAGE"):
+        return np.zeros(shape, dtype=dtype)
+    buf = mmap.mmap(-1, size)  # anonymous: zero-filled on first touch, freed with the array
+    buf.madvise(mmap.MADV_NOHUGEPAGE)
+    return np.frombuffer(buf, dtype=dtype).reshape(shape)
+
+
+def merge_sketch(hist: np.ndarray, moments: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """The run's sketch counts int64[P, O, SK_NBINS]: the threads' rows summed, each over the
+    bins it can have (see :func:`_merge_sketch`; rows reused from another point stay empty).
+
+    The result is fresh anonymous memory (:func:`sparse_zeros`): pages of bins no value
+    reached are never written, so a sweep's many mostly-empty rows cost address space, not
+    memory or time (numba's np.zeros would write every one).
+    """
+    out = sparse_zeros(hist.shape[1:])
+    _merge_sketch(hist, moments, sources, out)
+    return out
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -277,8 +423,13 @@ def _pool() -> ThreadPoolExecutor:
 # a call costs microseconds next to a chunk's milliseconds of work.
 @njit(error_model="numpy", nogil=True, cache=True)
 def _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed, n_trials,
-               first_block, b_start, b_end, blk, hits, nonfinite, hist):
-    """Blocks ``b_start .. b_end - 1`` of a run_blocks call (``hist``: this thread's rows)."""
+               first_block, b_start, b_end, src, rate_src, out_src, blk, hits, nonfinite, hist):
+    """Blocks ``b_start .. b_end - 1`` of a run_blocks call (``hist``: this thread's rows).
+
+    ``src``, ``rate_src``, ``out_src``: :func:`output_sources` of the plan. Whatever an
+    earlier point already has (an input's column, the capital charge, the revenue sum, an
+    output's reductions) is not computed again.
+    """
     n_points = codes.shape[0]
     n_in = codes.shape[1]
     rate_fixed = not (is_random[3] or is_random[4] or (depreciation == 1 and is_random[5]))
@@ -292,31 +443,26 @@ def _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed
     zt = np.empty(SUB)
     idx = np.empty(SUB, dtype=np.int64)
     xs = np.empty((n_points, n_in, SUB))
+    rates = np.empty((n_points, SUB))
+    revs = np.empty((n_points, SUB))
     outs = np.empty((N_OUT, SUB))
-    rate = np.empty(SUB)
     cover = np.empty(SUB, dtype=np.bool_)
     bins = np.empty((N_OUT, SUB), dtype=np.int64)
     acc = np.empty((n_points, N_OUT, 5))  # shift, s1, s2, min, max
     cnt = np.empty((n_points, N_OUT), dtype=np.int64)
     bad = np.empty((n_points, N_OUT), dtype=np.int64)
+    live = np.empty((n_points, N_OUT), dtype=np.bool_)
+    for p in range(n_points):
+        for o in range(N_OUT):
+            live[p, o] = out_src[p, o] == p
     # inputs fixed at every point: set once per chunk
     for j in range(n_in):
         if not is_random[j]:
             for p in range(n_points):
-                v = sample_u(codes[p, j], params[p, j], 0.5, tables)
-                for i in range(SUB):
-                    xs[p, j, i] = v
-    # Sweep points mostly share an input's distribution with the point before: then its
-    # values are the same numbers (same uniforms, same quantile function), so copy them
-    # instead of transforming again. This is what makes a one-pass sweep cheap.
-    same = np.zeros((n_points, n_in), dtype=np.bool_)
-    for p in range(1, n_points):
-        for j in range(n_in):
-            eq = codes[p, j] == codes[p - 1, j]
-            for k in range(n_par):
-                if params[p, j, k] != params[p - 1, j, k]:
-                    eq = False
-            same[p, j] = eq
+                if src[p, j] == p:
+                    v = sample_u(codes[p, j], params[p, j], 0.5, tables)
+                    for i in range(SUB):
+                        xs[p, j, i] = v
     for b in range(b_start, b_end):
         t0 = (first_block + b) * BLOCK
         t1 = min(t0 + BLOCK, n_trials)
@@ -330,10 +476,8 @@ def _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed
                 if is_random[j]:
                     fill_uniforms(seed, words[j], s0, m, u, wscr)
                     for p in range(n_points):
-                        if same[p, j]:
-                            for i in range(m):
-                                xs[p, j, i] = xs[p - 1, j, i]
-                            continue
+                        if src[p, j] != p:
+                            continue  # the same column as an earlier point's
                         # pointers taken at the call: an array used only through a pointer
                         # taken earlier would be freed after its last use by name
                         sample_block_p(codes[p, j], offset(par_p, (p * n_in + j) * n_par),
@@ -341,12 +485,15 @@ def _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed
                                        offset(addr(xs), (p * n_in + j) * SUB), addr(zb),
                                        addr(idx), addr(zt))
             for p in range(n_points):
-                _model_block(xs, p, m, depreciation, rev0, rate_fixed, outs, cover, rate)
+                rp = rate_src[p]
+                qp = out_src[p, O_REV]
+                _model_block(xs, src[p], m, depreciation, rev0, rate_fixed, rates[rp],
+                             rp == p, revs[qp], qp == p, outs, cover)
                 h = np.int64(0)
                 for i in range(m):
                     h += cover[i]
                 hits[b, p] += h
-                _reduce_point(outs, m, acc[p], cnt[p], bad[p], hist[p], bins)
+                _reduce_point(outs, m, acc[p], cnt[p], bad[p], hist[p], bins, live[p])
         for p in range(n_points):
             for o in range(N_OUT):
                 nonfinite[b, p, o] = bad[p, o]
@@ -384,16 +531,26 @@ def _fold(x, n, shift, s1, s2, lo, hi):
 
 
 @njit(inline="always")
-def _reduce_point(outs, m, a, cnt, bad, hrows, bins):
+def _reduce_point(outs, m, a, cnt, bad, hrows, bins, live):
     """Fold outs[:, 0:m] into a point's running shifted sums a[o] = [shift, s1, s2, min, max],
     counts and sketch rows, in trial order.
 
     The six outputs are folded in one loop, each into its own local accumulators: six
     independent dependency chains instead of one chain per loop (a float sum in trial order
-    cannot be vectorised, but it can overlap).
+    cannot be vectorised, but it can overlap). An output that is not ``live`` (run_blocks
+    reuses an earlier point's) is not touched; when some are not, each live one is folded in
+    its own loop (the same operations in the same order, so the same bits).
     """
+    n_live = 0
     for o in range(N_OUT):
-        sketch_bins_row(outs[o], m, bins[o])
+        if live[o]:
+            sketch_bins_row(outs[o], m, bins[o])
+            n_live += 1
+    if n_live < N_OUT:
+        for o in range(N_OUT):
+            if live[o]:
+                _reduce_row_binned(outs[o], bins[o], m, a[o], cnt, bad, o, hrows[o])
+        return
     n0, n1, n2, n3, n4, n5 = cnt[0], cnt[1], cnt[2], cnt[3], cnt[4], cnt[5]
     h0, a0, b0, l0, u0 = a[0, 0], a[0, 1], a[0, 2], a[0, 3], a[0, 4]
     h1, a1, b1, l1, u1 = a[1, 0], a[1, 1], a[1, 2], a[1, 3], a[1, 4]
@@ -430,6 +587,25 @@ def _reduce_point(outs, m, a, cnt, bad, hrows, bins):
             else:
                 nb += 1
         bad[o] += nb
+
+
+@njit(inline="always")
+def _reduce_row_binned(v, bins, m, a, cnt, bad, o, hrow):
+    """One output's part of :func:`_reduce_point`: fold v[0:m] (bins from sketch_bins_row)."""
+    n, h, s1, s2, lo, hi = cnt[o], a[0], a[1], a[2], a[3], a[4]
+    for i in range(m):
+        if bins[i] >= 0:
+            n, h, s1, s2, lo, hi = _fold(v[i], n, h, s1, s2, lo, hi)
+    cnt[o] = n
+    a[0], a[1], a[2], a[3], a[4] = h, s1, s2, lo, hi
+    nb = 0
+    for i in range(m):
+        b = bins[i]
+        if b >= 0:
+            hrow[b] += 1
+        else:
+            nb += 1
+    bad[o] += nb
 
 
 # -- Kept for kernels written against the earlier, one-trial-at-a-time API (the multi-year

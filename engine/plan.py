@@ -109,6 +109,18 @@ class Plan:
         module, run, _ = _KERNELS[self.model]
         return getattr(importlib.import_module(module), run)
 
+    def sketch_sources(self) -> np.ndarray:
+        """int64[P, O]: the point whose sketch rows hold output o of point p.
+
+        The one-year kernel does not fold an output that an earlier point of the plan already
+        has (:func:`engine.kernel.output_sources`); every other kernel folds all of them.
+        """
+        n_out = self.layout.n_outputs
+        if self.model == "one-year" and self.model_args is None and self.n_points > 1:
+            from .kernel import output_sources
+            return output_sources(self.codes, self.params, self.rev0)[2]
+        return np.repeat(np.arange(self.n_points, dtype=np.int64)[:, None], n_out, axis=1)
+
     @property
     def tracer(self) -> Callable:
         """The model's trace function: ``tracer(*kernel_args(), seed, purpose, first, n)``

@@ -19,7 +19,8 @@ import xarray as xr
 
 from .errors import OutputError
 from .kernel import (BLOCK, M_M2, M_MAX, M_MEAN, M_MIN, M_N, OUTPUTS, SK_ABS_ZERO, SK_EMAX,
-                     SK_EMIN, SK_NBINS, SK_REL_ERROR, SK_ZERO, sketch_bin_bounds)
+                     SK_EMIN, SK_NBINS, SK_REL_ERROR, SK_ZERO, N_MOM, sketch_bin_bounds,
+                     sketch_bin_of)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Scenario
@@ -115,15 +116,16 @@ def mc_precision(hits: int, n: int) -> tuple[float, float, float, float]:
     return math.sqrt(p * (1.0 - p) / n), rel, float(hits), float(n)
 
 
-def sketch_quantiles(counts: np.ndarray, levels: Sequence[float], lo: float, hi: float
-                     ) -> np.ndarray:
+def sketch_quantiles(counts: np.ndarray, levels: Sequence[float], lo: float, hi: float,
+                     first_bin: int = 0) -> np.ndarray:
     """Quantiles from sketch counts, numpy's "linear" definition on the order statistics.
 
     Each order statistic is replaced by its bin's midpoint, clamped to the observed [lo, hi]:
     within a relative ``SK_REL_ERROR`` (and an absolute ``SK_ABS_ZERO`` around zero) of it.
     The smallest and largest order statistics are `lo` and `hi` exactly. An order statistic in
     an overflow bin (``|x| >= 2**SK_EMAX``, beyond the sketch's range) is unknown: its quantile
-    is NaN (the caller says why), unless every value is the same.
+    is NaN (the caller says why), unless every value is the same. ``counts`` may be a slice
+    of a sketch row starting at bin ``first_bin`` (holding all of its non-zero bins).
     """
     n = int(counts.sum())
     out = np.full(len(levels), np.nan)
@@ -136,7 +138,7 @@ def sketch_quantiles(counts: np.ndarray, levels: Sequence[float], lo: float, hi:
             return lo
         if k == n - 1:
             return hi
-        mid = _MID[np.searchsorted(cum, k, side="right")]
+        mid = _MID[first_bin + np.searchsorted(cum, k, side="right")]
         if math.isinf(mid):
             return math.nan
         return min(max(mid, lo), hi)
@@ -157,6 +159,16 @@ def sketch_quantiles(counts: np.ndarray, levels: Sequence[float], lo: float, hi:
         else:  # v1 - v0 overflows (or one is unknown: NaN propagates)
             out[i] = v0 * (1.0 - t) + v1 * t
     return out
+
+
+def _row_quantiles(row: np.ndarray, levels: Sequence[float], mom: np.ndarray) -> np.ndarray:
+    """:func:`sketch_quantiles` of one sketch row, reading only the bins between those of its
+    smallest and largest value (``mom``: the row's moments record)."""
+    if mom[M_N] == 0:
+        return np.full(len(levels), np.nan)
+    a = sketch_bin_of(mom[M_MIN])
+    b = sketch_bin_of(mom[M_MAX]) + 1
+    return sketch_quantiles(row[a:b], levels, mom[M_MIN], mom[M_MAX], first_bin=a)
 
 
 def sketch_range_counts(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -231,6 +243,14 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
         data[f"{cname}_trials"] = (dims + edims, grid(hits[:, c].astype(np.int64)),
                                    {"units": "1", **layout.cover_attrs.get(cname, {})})
     beyond, near_zero = sketch_range_counts(totals.sketch)  # [P, O * ne]
+    src = totals.sketch_sources  # row (p, o) of the sketch is row (src[p, o], o)
+    if src is not None:
+        cols = np.arange(src.shape[1])[None, :]
+        beyond, near_zero = beyond[src, cols], near_zero[src, cols]
+
+    def sketch_row(i: int, f: int) -> np.ndarray:
+        return totals.sketch[i if src is None else src[i, f], f]
+
     ctx = _NoteContext(n=n, n_points=n_p, levels=levels, totals=totals)
     all_notes: list[str] = []
     if not totals.completed:
@@ -248,8 +268,8 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
             mean = np.where(cnt > 0, mom[..., M_MEAN], np.nan)
             std = np.where(cnt > 1, np.sqrt(mom[..., M_M2] / np.maximum(cnt - 1, 1)),
                            np.where(cnt == 1, 0.0, np.nan))
-        q = np.stack([np.stack([sketch_quantiles(totals.sketch[i, k * ne + e], levels,
-                                                 mom[i, e, M_MIN], mom[i, e, M_MAX])
+        q = np.stack([np.stack([_row_quantiles(sketch_row(i, k * ne + e), levels,
+                                               mom[i, e])
                                 for e in range(ne)]) for i in range(n_p)])
         base = dict(output_attrs[name])
         ln = base["long_name"]
@@ -285,11 +305,18 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
 
     # The gap's sketch, trimmed to its non-empty bins, for plots and later re-quantiling.
     g = layout.outputs.index("gap")
-    gap_counts = totals.sketch[:, g * ne:(g + 1) * ne]  # [P, ne, SK_NBINS]
-    nz = np.flatnonzero(gap_counts.sum(axis=(0, 1)))
-    b0, b1 = (int(nz[0]), int(nz[-1]) + 1) if nz.size else (SK_NBINS // 2, SK_NBINS // 2 + 1)
+    # The first and last non-empty bins are those of the smallest and largest value (read
+    # from the moments, not by scanning every bin of every row).
+    gmom = totals.moments[:, g * ne:(g + 1) * ne].reshape(-1, N_MOM)
+    seen = gmom[:, M_N] > 0
+    if seen.any():
+        b0 = sketch_bin_of(gmom[seen, M_MIN].min())
+        b1 = sketch_bin_of(gmom[seen, M_MAX].max()) + 1
+    else:
+        b0, b1 = SK_NBINS // 2, SK_NBINS // 2 + 1
     data["gap_hist"] = (dims + edims + ("gap_bin",),
-                        grid(gap_counts[..., b0:b1].astype(np.int64)), {
+                        grid(totals.sketch_rows(slice(g * ne, (g + 1) * ne), b0, b1)
+                             .astype(np.int64)), {
         "long_name": "trials per gap bin (log-linear sketch)",
         "units": "1"})
 

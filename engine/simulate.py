@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 
 from .config import MAX_TRIALS, ConfigError, Scenario
-from .kernel import BLOCK, N_MOM, SK_NBINS, merge_moments
+from .kernel import BLOCK, N_MOM, SK_NBINS, merge_moments, merge_sketch, sparse_zeros
 from .plan import ONE_YEAR_LAYOUT, Layout, Plan, make_plan
 from .result import build_dataset
 
@@ -48,11 +48,29 @@ class Totals:
     moments: np.ndarray        # float64[P, O, N_MOM]
     hits: np.ndarray           # int64[P] (one-year) or int64[P, H]
     nonfinite: np.ndarray      # int64[P, O]
-    sketch: np.ndarray         # int64[P, O, SK_NBINS]
+    #: int64[P, O, SK_NBINS]; the row of output o of point p is
+    #: ``sketch[sketch_sources[p, o], o]`` (see :meth:`sketch_row`)
+    sketch: np.ndarray
     completed: bool = True
     elapsed_s: float = 0.0
     extra: dict = field(default_factory=dict)
     layout: Layout = ONE_YEAR_LAYOUT  # names and shape of the outputs and indicators
+    #: int64[P, O]: the point whose sketch row output o of point p shares (the one-year
+    #: kernel computes an output once for all points where it is the same numbers); None:
+    #: every point has its own rows
+    sketch_sources: np.ndarray | None = None
+
+    def sketch_rows(self, flat: slice | int, lo: int = 0, hi: int | None = None
+                    ) -> np.ndarray:
+        """Sketch counts of outputs `flat` of every point, bins ``lo .. hi - 1``:
+        int64[P, len(flat), hi - lo] (or [P, hi - lo] for one output)."""
+        view = self.sketch[:, flat, lo:hi]
+        if self.sketch_sources is None:
+            return view
+        src = self.sketch_sources[:, flat]
+        if view.ndim == 2:
+            return view[src]
+        return view[src, np.arange(view.shape[1])[None, :]]
 
 
 def resolve_threads(threads: int | None) -> int:
@@ -135,7 +153,7 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     hits = np.empty((wave_blocks, n_p) + cover_axis, dtype=np.int64)
     nonfinite = np.empty((wave_blocks, n_p, n_out), dtype=np.int64)
     # numba thread ids are < NUMBA_NUM_THREADS; one sketch row per possible id.
-    hist = np.zeros((numba.config.NUMBA_NUM_THREADS, n_p, n_out, SK_NBINS), dtype=np.int64)
+    hist = sparse_zeros((numba.config.NUMBA_NUM_THREADS, n_p, n_out, SK_NBINS))
     moments = np.zeros((n_p, n_out, N_MOM))
     moments[:, :, 3] = math.inf
     moments[:, :, 4] = -math.inf
@@ -198,8 +216,11 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
         if max_seconds is not None:
             budget = min(budget, max_seconds - (now - start))
         nb_next = _next_wave(nb, now - t0, budget, chunk_blocks, per_wave, wave_blocks)
+    sources = plan.sketch_sources()
     return Totals(trials=min(done_blocks * BLOCK, trials), moments=moments, hits=hit_total,
-                  nonfinite=bad_total, sketch=hist.sum(axis=0), completed=completed,
+                  nonfinite=bad_total,
+                  sketch=merge_sketch(hist, moments, sources), sketch_sources=sources,
+                  completed=completed,
                   elapsed_s=time.perf_counter() - start, extra=extra, layout=layout)
 
 
