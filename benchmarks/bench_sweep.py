@@ -7,7 +7,8 @@ bundled default scenario (configs/ai-capex-2024.toml), every other input random.
 
 - compile + first call (excluded from the timings below);
 - ``engine.sweep`` with every point in one pass (one plan of 50 points), and with the default
-  memory budget (``--max-memory``, the CLI's grouping), and in groups of 10 points;
+  memory budget (``--max-memory``, the CLI's grouping), and one point per pass (nothing
+  shared between points but the uniforms' draws: the cost of the points themselves);
 - 50 separate ``engine.simulate`` calls, one per pinned scenario, on the same trials and seed;
 - the ratio separate / one pass, and a check that every point is bit-identical either way;
 - the peak resident memory of fresh processes running the sweep with the default budget and
@@ -30,7 +31,7 @@ import numpy as np
 import xarray as xr
 
 import engine
-from engine.sweeps import DEFAULT_MAX_MEMORY_MIB, bytes_per_point, points_per_group, sweep_grid
+from engine.sweeps import DEFAULT_MAX_MEMORY_MIB, bytes_per_point, n_passes, sweep_grid
 
 GRID = {"margin": [round(0.3 + 0.05 * i, 2) for i in range(10)],
         "useful_life": [1, 2, 3, 4, 5]}
@@ -82,7 +83,10 @@ def main() -> None:
     compile_s = time.perf_counter() - t
 
     big = 2.0 * n_pts * bytes_per_point() / 2**20  # room for all points in one pass
-    ten = 10.5 * bytes_per_point() / 2**20          # room for 10 points per pass
+    tiny = 1e-3                                      # room for one point per pass
+    passes = {"one pass": n_passes(grid.scenarios, big),
+              "default budget": n_passes(grid.scenarios, DEFAULT_MAX_MEMORY_MIB),
+              "point by point": n_passes(grid.scenarios, tiny)}
     runs = {}
 
     def sweep_run(mib):
@@ -96,7 +100,7 @@ def main() -> None:
     results = {}
     cases = (("one pass", lambda: sweep_run(big)),
              ("default budget", lambda: sweep_run(DEFAULT_MAX_MEMORY_MIB)),
-             ("groups of 10", lambda: sweep_run(ten)),
+             ("point by point", lambda: sweep_run(tiny)),
              ("separate quotes", separate))
     # Interleaved repeats: on a shared machine a slow spell then hits every case alike.
     for _ in range(args.repeat):
@@ -118,7 +122,6 @@ def main() -> None:
         except AssertionError:
             identical = False
     ratio = runs["separate quotes"] / runs["one pass"]
-    default_groups = -(-n_pts // points_per_group(DEFAULT_MAX_MEMORY_MIB))
     mem = {}
     if not args.no_memory:
         mem = {"default budget": peak_rss_kib(args.trials, DEFAULT_MAX_MEMORY_MIB),
@@ -133,7 +136,7 @@ def main() -> None:
                                for k, v in runs.items()},
         "separate_over_one_pass": round(ratio, 2),
         "separate_over_default": round(runs["separate quotes"] / runs["default budget"], 2),
-        "default_budget_passes": default_groups,
+        "passes": passes,
         "bit_identical": identical,
         "mib_per_point_per_pass": round(bytes_per_point() / 2**20, 1),
         "peak_rss_mib": {k: round(v[1] / 1024, 1) for k, v in mem.items()},
@@ -145,18 +148,19 @@ def main() -> None:
           f"{args.trials:,} trials each; {res['threads']} threads")
     print(f"JIT compile + first call: {compile_s:8.2f} s (excluded below)")
     for label, secs in runs.items():
-        extra = {"one pass": " (1 pass)",
-                 "default budget": f" ({default_groups} pass{'es' if default_groups > 1 else ''}"
-                                   f", --max-memory {DEFAULT_MAX_MEMORY_MIB})",
-                 "groups of 10": " (5 passes)",
-                 "separate quotes": f" ({n_pts} x engine.simulate)"}[label]
+        k = passes.get(label)
+        extra = (f" ({n_pts} x engine.simulate)" if k is None else
+                 f" ({k} pass{'es' if k > 1 else ''}" + (
+                     f", --max-memory {DEFAULT_MAX_MEMORY_MIB})" if label == "default budget"
+                     else ")"))
         print(f"{label:<16} {secs:8.3f} s  {res['ns_per_point_trial'][label]:7.1f} ns per "
               f"point-trial{extra} (best of {args.repeat})")
     print(f"separate quotes / one pass, same run: {ratio:.2f}x "
           f"(/ default budget: {res['separate_over_default']:.2f}x)")
     print(f"every point bit-identical to its separate quote: {identical}")
-    print(f"accumulators per point in a pass: {res['mib_per_point_per_pass']} MiB "
-          f"(NUMBA_NUM_THREADS = {res['numba_num_threads']})")
+    print(f"accumulators per point in a pass, at most: {res['mib_per_point_per_pass']} MiB "
+          f"(NUMBA_NUM_THREADS = {res['numba_num_threads']}; outputs shared with an earlier "
+          "point of the pass take none)")
     for label, (base, peak) in mem.items():
         print(f"peak RSS, fresh process, {label:<15}: {peak / 1024:8.1f} MiB "
               f"(after compile: {base / 1024:.1f} MiB)")

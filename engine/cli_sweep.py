@@ -173,7 +173,7 @@ def _sweep(args: argparse.Namespace) -> int:
     target = _target(scenario, args.trials, args.precision, args.abs_precision,
                      args.max_trials, flags=True)
     grid = sweep_grid(scenario, max_points=args.max_points)
-    groups = n_passes(scenario, grid.n_points, args.max_memory)
+    groups = n_passes(grid.scenarios, args.max_memory)
     if args.out:
         check_writable(args.out, args.force)
     trials = None if target else (args.trials if args.trials is not None else scenario.trials)
@@ -197,12 +197,13 @@ def _sweep(args: argparse.Namespace) -> int:
 def _tornado(args: argparse.Namespace) -> int:
     from .config import load_config
     from .result import check_writable, write_netcdf
-    from .sweeps import _levels, n_passes, tornado, tornado_summary
+    from .sweeps import _levels, n_passes, tornado, tornado_points, tornado_summary
 
     scenario = load_config(args.config)
     levels = _levels(args.levels)
-    n_points = 1 + len(levels) * sum(not i.dist.is_fixed for i in scenario.all_inputs)
-    groups = n_passes(scenario, n_points, args.max_memory)
+    points = tornado_points(scenario, levels)
+    n_points = len(points)
+    groups = n_passes(points, args.max_memory)
     if args.out:
         check_writable(args.out, args.force)
     if args.plot:

@@ -44,7 +44,7 @@ from distributions import Distribution, DistributionError
 
 from .config import _U_MAX, _U_MIN, Input, Scenario, input_rule
 from .errors import ConfigError
-from .kernel import BLOCK, N_MOM, SK_NBINS, sketch_bin_bounds
+from .kernel import BLOCK, N_MOM, SK_NBINS, output_sources, sketch_bin_bounds
 from .plan import ONE_YEAR_LAYOUT, Layout, make_plan
 from .result import OUTPUT_ATTRS, build_dataset, proportion_interval, summary
 from .simulate import DEFAULT_CHUNK, WAVE_TRIALS, _check_run_args, run_plan
@@ -457,10 +457,55 @@ def plan_layout(scenario: Scenario) -> Layout:
     return make_plan(scenario).layout
 
 
-def n_passes(scenario: Scenario, n_points: int,
-             max_memory_mib: float = DEFAULT_MAX_MEMORY_MIB) -> int:
-    """Passes (groups of points) that `n_points` points of `scenario` take."""
-    return -(-n_points // points_per_group(max_memory_mib, plan_layout(scenario)))
+def group_edges(points: Sequence[Scenario], max_memory_mib: float = DEFAULT_MAX_MEMORY_MIB
+                ) -> list[int]:
+    """How a sweep's points split into passes: pass g runs ``points[edges[g]:edges[g + 1]]``.
+
+    A pass holds ``NUMBA_NUM_THREADS + 1`` sketch rows of ``SK_NBINS`` counts (8 bytes each)
+    per output a point computes itself, plus its block records (:func:`bytes_per_point`).
+    The one-year kernel computes an output once for all the points of a pass where it is the
+    same numbers (:func:`engine.kernel.output_sources`: along a margin sweep, capex, AI
+    revenue and spend/revenue are one output for every point), so a pass takes as many
+    points as their own rows fit, at least one. Other models: equal passes of
+    :func:`points_per_group` points.
+    """
+    n = len(points)
+    per_point = points_per_group(max_memory_mib, plan_layout(points[0]))  # validates the budget
+    if points[0].model != "one-year":
+        n_groups = -(-n // per_point)
+        return [round(g * n / n_groups) for g in range(n_groups + 1)]
+    plan = make_plan(list(points))
+    row = (numba.config.NUMBA_NUM_THREADS + 1) * SK_NBINS * 8
+    records = (WAVE_TRIALS // BLOCK) * plan.layout.n_outputs * (N_MOM + 1) * 8
+    budget = max_memory_mib * 2**20
+
+    def fits(lo: int, hi: int) -> bool:
+        out_src = output_sources(plan.codes[lo:hi], plan.params[lo:hi], plan.rev0)[2]
+        own = int((out_src == np.arange(hi - lo)[:, None]).sum())
+        return own * row + (hi - lo) * records <= budget
+
+    edges = [0]
+    while edges[-1] < n:
+        # the most points that fit (more points never need less): gallop, then bisect
+        lo = edges[-1]
+        good, bad, step = lo + 1, n + 1, 1
+        while good < n:
+            cand = min(n, good + step)
+            if not fits(lo, cand):
+                bad = cand
+                break
+            good, step = cand, 2 * step
+        while bad - good > 1:
+            mid = (good + bad) // 2
+            good, bad = (mid, bad) if fits(lo, mid) else (good, mid)
+        edges.append(good)
+    return edges
+
+
+def n_passes(points: Sequence[Scenario], max_memory_mib: float = DEFAULT_MAX_MEMORY_MIB
+             ) -> int:
+    """Passes (groups of points) that a run of these points takes (:func:`group_edges`)."""
+    return len(group_edges(points, max_memory_mib)) - 1
 
 
 @dataclass
@@ -498,8 +543,8 @@ def _run_points(base: Scenario, scenarios: Sequence[Scenario], *, trials: int | 
         _check_run_args(cap, seed, chunk_size)
     n = len(scenarios)
     layout = plan_layout(scenarios[0])
-    n_groups = -(-n // points_per_group(max_memory_mib, layout))
-    edges = [round(g * n / n_groups) for g in range(n_groups + 1)]  # balanced groups
+    edges = group_edges(scenarios, max_memory_mib)
+    n_groups = len(edges) - 1
     compile_s = 0.0
     start = time.perf_counter()
     done_before = 0  # point-trials of the groups already run (progress)
@@ -795,6 +840,22 @@ def sweep_summary(ds: xr.Dataset, *, groups: int | None = None) -> dict[str, Any
 # -------------------------------------------------------------------------------- tornado
 
 
+def _tornado_points(scenario: Scenario, uncertain: Sequence[Input], lv: Sequence[float]
+                    ) -> tuple[np.ndarray, list[Scenario]]:
+    pinned = np.array([[item.dist.quantile(q) for q in lv] for item in uncertain])
+    points = [scenario] + [pin(scenario, {item.name: float(pinned[i, k])})
+                           for i, item in enumerate(uncertain) for k in range(len(lv))]
+    return pinned, points
+
+
+def tornado_points(scenario: Scenario, levels: Sequence[float] = DEFAULT_LEVELS
+                   ) -> list[Scenario]:
+    """The points a :func:`tornado` runs: the scenario, then each uncertain input pinned at
+    each level (its quantiles), in input order."""
+    uncertain = [item for item in scenario.all_inputs if not item.dist.is_fixed]
+    return _tornado_points(scenario, uncertain, _levels(levels))[1]
+
+
 def tornado(scenario: Scenario, *, levels: Sequence[float] = DEFAULT_LEVELS,
             sort_by: Literal["p_cover", "gap_median"] = "p_cover", trials: int | None = None,
             seed: int | None = None, threads: int | None = None,
@@ -840,9 +901,7 @@ def tornado(scenario: Scenario, *, levels: Sequence[float] = DEFAULT_LEVELS,
         raise ConfigError(file, "inputs", "has no uncertain input, so there is nothing to rank",
                           None, "Give at least one input a distribution, e.g. "
                                 "margin = { dist = \"pert\", min = 0.3, mode = 0.5, max = 0.7 }.")
-    pinned = np.array([[item.dist.quantile(q) for q in lv] for item in uncertain])
-    points = [scenario] + [pin(scenario, {item.name: float(pinned[i, k])})
-                           for i, item in enumerate(uncertain) for k in range(len(lv))]
+    pinned, points = _tornado_points(scenario, uncertain, lv)
     flat = _run_points(scenario, points, trials=trials, seed=seed, threads=threads,
                        chunk_size=chunk_size, max_memory_mib=max_memory_mib, progress=progress)
     n_in, n_lv = len(uncertain), len(lv)

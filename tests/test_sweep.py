@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 
+import numba
 import numpy as np
 import pytest
 import scipy.stats
@@ -14,7 +15,7 @@ import xarray as xr
 
 import engine
 from engine.cli import main
-from engine.kernel import BLOCK
+from engine.kernel import BLOCK, SK_NBINS
 from engine.sweeps import sweep_grid
 
 # A small scenario with a moderate P(cover) (about 0.3), every kind of input: the template
@@ -106,6 +107,34 @@ def test_groups_of_points_change_nothing(base, grid_ds):
     # max_memory_mib = 1 leaves room for one point per pass: 16 passes instead of one.
     grouped = engine.sweep(base, GRID, trials=N_ODD, max_memory_mib=1)
     xr.testing.assert_identical(strip(grouped), strip(grid_ds))
+
+
+def test_passes_count_only_rows_a_point_computes_itself(base):
+    # Along margin alone, capex, AI revenue and spend/revenue are the same numbers at every
+    # point: a pass holds them once. The passes then fit more points than the worst case of
+    # six rows per point, every pass but one-point passes fits its budget, and a budget of
+    # exactly the whole grid's rows is one pass.
+    from engine.kernel import output_sources
+    from engine.plan import make_plan
+    from engine.sweeps import bytes_per_point, group_edges, points_per_group, sweep_grid
+
+    pts = sweep_grid(base, {"margin": [0.3 + 0.01 * i for i in range(40)]}).scenarios
+    row = (numba.config.NUMBA_NUM_THREADS + 1) * SK_NBINS * 8
+    records = bytes_per_point() - 6 * row
+
+    def need(lo, hi):
+        plan = make_plan(pts[lo:hi])
+        src = output_sources(plan.codes, plan.params, plan.rev0)[2]
+        return int((src == np.arange(hi - lo)[:, None]).sum()) * row + (hi - lo) * records
+
+    for mib in (30.0, 100.0, 250.0):
+        edges = group_edges(pts, mib)
+        assert edges[0] == 0 and edges[-1] == len(pts) and all(np.diff(edges) >= 1)
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            assert hi - lo == 1 or need(lo, hi) <= mib * 2**20
+            assert hi == len(pts) or need(lo, hi + 1) > mib * 2**20  # as many as fit
+        assert len(edges) - 1 < -(-len(pts) // points_per_group(mib))
+    assert len(group_edges(pts, need(0, len(pts)) / 2**20)) == 2
 
 
 def test_dataset_layout(grid_ds):
