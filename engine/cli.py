@@ -77,10 +77,17 @@ PLOT_EPILOG = """\
 examples:
   capexgap quote configs/ai-capex-2024.toml --out run.nc && capexgap plot run.nc -o gap.png
   capexgap plot sweep.nc -o sweep.svg
+  capexgap quote configs/vintage-2024-2032.toml --out v.nc && capexgap plot v.nc -o v.png
+  capexgap plot v.nc -o gap-2030.png --year 2030   one year of a multi-year run: its gap
 
 The picture follows the file: a quote gives the gap's distribution and its CDF with P(cover)
 marked; a sweep gives P(cover) against one swept input (with its 95% band), a heatmap over two
-(contours at 10/50/90%), or small multiples over more. PNG (150 dpi), SVG or PDF by the
+(contours at 10/50/90%), or small multiples over more; a tornado file its tornado. A
+multi-year (vintage) quote gives P(cover) by year with its 95% band above the break-even
+year's distribution (the share of trials breaking even in each year, the cumulative share, and
+the share with no break-even by the last year); with --year, the gap's distribution in that
+year. A multi-year sweep or tornado is drawn for one year: --year, by default the last
+reported year (a note under the picture says which). PNG (150 dpi), SVG or PDF by the
 extension. Needs matplotlib: pip install "capexgap[plot]".
 Exit codes: 0 ok, 2 bad input (message on stderr)."""
 
@@ -192,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "fewer than 100 covering trials (default: auto)")
     q.set_defaults(func=_quote)
 
-    pl = sub.add_parser("plot", help="draw a result file: the gap's distribution or a sweep map",
+    pl = sub.add_parser("plot", help="draw a result file: the gap's distribution, a sweep map, a "
+                                     "tornado, or P(cover) by year",
                         description="Draw a result written by `capexgap quote --out`.",
                         epilog=PLOT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     pl.add_argument("result", metavar="FILE.nc", help="a result file (NetCDF) written by capexgap")
@@ -200,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="picture to write: .png, .svg or .pdf")
     pl.add_argument("--force", action="store_true",
                     help="overwrite OUT if it exists (otherwise refuse before drawing)")
+    pl.add_argument("--year", type=int, metavar="YEAR",
+                    help="multi-year results: draw this year alone, as a one-year result "
+                         "(default: P(cover) by year for a quote, the last reported year for "
+                         "a sweep or tornado)")
     pl.set_defaults(func=_plot)
 
     from .cli_sweep import add_commands  # sweep, tornado (engine/cli_sweep.py)
@@ -438,7 +450,7 @@ def _quote(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     from .plot import plot_file
 
-    print(plot_file(args.result, args.out, force=args.force))
+    print(plot_file(args.result, args.out, force=args.force, year=args.year))
     return 0
 
 

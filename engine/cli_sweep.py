@@ -139,7 +139,9 @@ def add_commands(sub) -> None:
     _common(t, "baseline, then each input's pinned values, P(cover), median gap and swings")
     t.add_argument("--plot", metavar="OUT.png",
                    help="also draw the tornado (.png, .svg or .pdf; needs matplotlib); refuses "
-                        "to overwrite without --force")
+                        "to overwrite without --force. Multi-year model: the last reported "
+                        "year, the one it is ranked by (other years: --out, then "
+                        "`capexgap plot --year`)")
     t.set_defaults(func=_tornado)
 
 
@@ -207,12 +209,7 @@ def _tornado(args: argparse.Namespace) -> int:
     if args.out:
         check_writable(args.out, args.force)
     if args.plot:
-        from .plot import PlotNotSupported, check_output
-        if scenario.model != "one-year":  # refuse before running, not after
-            raise PlotNotSupported(
-                f"--plot: a tornado of the {scenario.model} model (a result per year) cannot "
-                "be drawn yet; nothing was run. Leave out --plot (the text, --json and --out "
-                "work), or draw one year of the --out file in Python.")
+        from .plot import check_output
         check_output(args.plot, args.force)
     trials = args.trials if args.trials is not None else scenario.trials
     ds = _run(args, n_points, trials, lambda progress: tornado(
@@ -222,6 +219,7 @@ def _tornado(args: argparse.Namespace) -> int:
         write_netcdf(ds, args.out)
     if args.plot:
         from .plot import plot_tornado, save_figure
+        # A multi-year tornado: the last reported year, the year it is ranked by (noted).
         save_figure(plot_tornado(ds), args.plot, force=args.force)
     if args.json:
         print(json.dumps(tornado_summary(ds, groups=groups)))

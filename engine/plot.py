@@ -1,4 +1,5 @@
-"""Pictures of results: the gap's distribution, P(cover) over a sweep, the tornado.
+"""Pictures of results: the gap's distribution, P(cover) over a sweep, the tornado, and a
+multi-year run's P(cover) by year with its break-even year.
 
 Layer: reads result Datasets (:mod:`engine.result`) and never runs the engine. matplotlib is
 an optional extra (``pip install "capexgap[plot]"``), imported inside the functions, so
@@ -14,6 +15,11 @@ Typical use::
     from engine.plot import plot_result, save_figure
     fig = plot_result(engine.open_result("run.nc"))   # picks the picture from the layout
     save_figure(fig, "gap.png")                       # 150 dpi PNG; .svg and .pdf by extension
+
+Multi-year (vintage) results carry a ``year`` dimension. One point of them gets its own
+picture (:func:`plot_vintage`); a multi-year sweep or tornado is drawn for one year (the last
+reported year unless ``year=`` says otherwise, which is the year a multi-year tornado is ranked
+by), with a note under the figure saying which (:func:`select_year`).
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-Kind = Literal["quote", "sweep", "tornado"]
+Kind = Literal["quote", "sweep", "tornado", "vintage"]
 
 #: Output formats, chosen by the file's extension.
 FORMATS = ("png", "svg", "pdf")
@@ -73,18 +79,18 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
               "gap_min", "gap_max", "gap_quantile", "gap_nonfinite"),
     "sweep": ("p_cover", "p_cover_ci95"),
     "tornado": ("p_cover", "baseline_p_cover"),
+    "vintage": ("p_cover", "p_cover_ci95", "p_breakeven_by", "p_breakeven_never",
+                "breakeven_year_quantile"),
 }
 _WHAT = {"quote": "the gap's distribution", "sweep": "P(cover) over the swept inputs",
-         "tornado": "the tornado"}
+         "tornado": "the tornado", "vintage": "P(cover) by year and the break-even year"}
+_DRAW_WITH = {"quote": "plot_gap", "sweep": "plot_sweep", "tornado": "plot_tornado",
+              "vintage": "plot_vintage"}
 _MAKE_ONE = "Write one with `capexgap quote CONFIG --out FILE.nc`."
 
 
 class PlotError(CapexgapError):
     """A result cannot be drawn, or the picture cannot be written (CLI: exit 2)."""
-
-
-class PlotNotSupported(PlotError, NotImplementedError):
-    """A result whose layout has no picture yet (multi-year results)."""
 
 
 # ------------------------------------------------------------------------------ public API
@@ -93,30 +99,26 @@ class PlotNotSupported(PlotError, NotImplementedError):
 def result_kind(ds: xr.Dataset) -> Kind:
     """Which picture `ds` gets, from the dimensions of its ``p_cover``.
 
-    ``"quote"`` when ``p_cover`` is a scalar (or every dimension has length 1), ``"tornado"``
-    when its dimensions are ``input`` and ``level``, ``"sweep"`` otherwise.
+    Leaving ``year`` aside: ``"tornado"`` when they include ``input`` and ``level``; else
+    ``"quote"`` when ``p_cover`` is a scalar (or every dimension has length 1), or
+    ``"vintage"`` when that one point has a ``year`` dimension (a multi-year quote); else
+    ``"sweep"``. A sweep or tornado may have a ``year`` dimension too: its picture shows one
+    year (see :func:`select_year`).
 
     Raises
     ------
     PlotError
         If `ds` has no ``p_cover`` (not a capexgap result).
-    PlotNotSupported
-        If `ds` has a ``year`` dimension (multi-year results are not drawn yet).
     """
-    if "year" in ds.dims:
-        raise PlotNotSupported(
-            "multi-year results (dimension `year`) cannot be drawn yet: pictures exist for "
-            "one-year quotes, sweeps and tornadoes. Select one year first, e.g. "
-            "ds.isel(year=0), and draw that.")
     if "p_cover" not in ds.variables:
         names = ", ".join(sorted(map(str, ds.data_vars))[:8]) or "none"
         raise PlotError(f"not a capexgap result: it has no variable `p_cover` (its variables: "
                         f"{names}). {_MAKE_ONE}")
-    dims = ds["p_cover"].dims
+    dims = [d for d in ds["p_cover"].dims if d != "year"]
     if "input" in dims and "level" in dims:
         return "tornado"
     if all(ds.sizes[d] == 1 for d in dims):
-        return "quote"
+        return "vintage" if _multi_year(ds) else "quote"
     return "sweep"
 
 
@@ -132,9 +134,18 @@ def check_result(ds: xr.Dataset, kind: Kind | None = None) -> Kind:
     missing = [v for v in _REQUIRED[kind] if v not in ds.variables]
     if kind == "quote" and "trials" not in ds.attrs:
         missing.append("attribute `trials`")
+    if kind == "vintage" and "year" not in ds.coords:
+        missing.append("coordinate `year`")
     if missing:
         raise PlotError(f"not a complete capexgap result: drawing {_WHAT[kind]} needs "
                         f"{', '.join(missing)}, which it lacks. {_MAKE_ONE}")
+    if kind == "vintage":
+        if "year" not in ds["p_breakeven_by"].dims:
+            raise PlotError("p_breakeven_by must have the dimension `year`; got dimensions "
+                            f"{ds['p_breakeven_by'].dims}.")
+        return kind
+    if _multi_year(ds):  # one year's picture: check the layout on one year
+        ds = ds.isel(year=-1)
     if kind == "tornado":
         if ds["p_cover"].ndim != 2 or ds.sizes["level"] < 2:
             raise PlotError("a tornado needs p_cover with exactly the dimensions (input, level) "
@@ -149,43 +160,127 @@ def check_result(ds: xr.Dataset, kind: Kind | None = None) -> Kind:
 
 
 def _expect(ds: xr.Dataset, kind: Kind, func: str) -> xr.Dataset:
-    """Check that `ds` is a complete result of `kind` for `func`; return it."""
+    """Check that `ds` is a complete result of `kind` for `func`; return it.
+
+    A multi-year point (``"vintage"``) passes as a ``"quote"``: the caller draws one year.
+    """
     got = result_kind(ds)
-    if got != kind:
-        dims = ds["p_cover"].dims
-        hint = {"quote": "plot_gap", "sweep": "plot_sweep", "tornado": "plot_tornado"}[got]
-        if kind == "quote":
+    if got != kind and not (kind == "quote" and got == "vintage"):
+        dims = tuple(d for d in ds["p_cover"].dims if d != "year")
+        hint = _DRAW_WITH[got]
+        if kind == "quote" or (kind == "vintage" and got == "sweep"):
             pick = ", ".join(f"{d}=0" for d in dims)
-            raise PlotError(f"{func} draws one point, but this result has sweep dimensions "
+            what = "one point" if kind == "quote" else "one multi-year point"
+            raise PlotError(f"{func} draws {what}, but this result has sweep dimensions "
                             f"({', '.join(dims)}). Select one point first, e.g. "
                             f"ds.isel({pick}), or draw it with {hint}.")
         raise PlotError(f"{func} draws {_WHAT[kind]}, but this result is a {got} (p_cover "
-                        f"dimensions: {dims or 'none'}); draw it with {hint}.")
-    check_result(ds, kind)
+                        f"dimensions: {ds['p_cover'].dims or 'none'}); draw it with {hint}.")
+    check_result(ds, "quote" if kind == "quote" else got)
     return ds
 
 
-def plot_result(ds: xr.Dataset) -> Figure:
-    """The picture that suits `ds`: :func:`plot_gap`, :func:`plot_sweep` or
-    :func:`plot_tornado` (see :func:`result_kind`)."""
+def plot_result(ds: xr.Dataset, *, year: int | None = None) -> Figure:
+    """The picture that suits `ds`: :func:`plot_gap`, :func:`plot_sweep`,
+    :func:`plot_tornado` or :func:`plot_vintage` (see :func:`result_kind`).
+
+    Parameters
+    ----------
+    ds : Dataset
+        A result.
+    year : int, optional
+        For a multi-year result: draw this year alone, as a one-year result (a multi-year
+        point then gets the gap's distribution in that year). Left out, a multi-year point
+        gets :func:`plot_vintage` and a multi-year sweep or tornado its last reported year.
+    """
     kind = check_result(ds)
-    if kind == "quote":
-        return plot_gap(ds)
+    if kind == "vintage" and year is None:
+        return plot_vintage(ds)
+    if kind in ("quote", "vintage"):
+        return plot_gap(ds, year=year)
     if kind == "sweep":
-        return plot_sweep(ds)
-    return plot_tornado(ds)
+        return plot_sweep(ds, year=year)
+    return plot_tornado(ds, year=year)
 
 
-def describe(ds: xr.Dataset) -> str:
+def describe(ds: xr.Dataset, *, year: int | None = None) -> str:
     """One sentence on what :func:`plot_result` draws for `ds` (the CLI prints it)."""
     kind = check_result(ds)
-    if kind == "quote":
-        return "the gap's distribution (share of trials per bin, and its CDF), P(cover) marked"
-    if kind == "tornado":
-        return (f"a tornado of P(cover) over {ds.sizes['input']} inputs, each fixed at its "
-                f"{_ordinal(float(ds['level'].min()))} and "
-                f"{_ordinal(float(ds['level'].max()))} percentile")
-    return _sweep_layout(ds).message
+    if kind == "vintage" and year is None:
+        return ("P(cover) by year with its 95% interval, and the break-even year's "
+                "distribution")
+    one, shown = select_year(ds, year)
+    if kind in ("quote", "vintage"):
+        text = "the gap's distribution (share of trials per bin, and its CDF), P(cover) marked"
+    elif kind == "tornado":
+        text = (f"a tornado of P(cover) over {one.sizes['input']} inputs, each fixed at its "
+                f"{_ordinal(float(one['level'].min()))} and "
+                f"{_ordinal(float(one['level'].max()))} percentile")
+    else:
+        text = _sweep_layout(one).message
+    return text if shown is None else f"{text}; in {shown}, {_year_span(ds, shown)}"
+
+
+def select_year(ds: xr.Dataset, year: int | None = None) -> tuple[xr.Dataset, int | None]:
+    """One year of a multi-year result, for a one-year picture; and that year.
+
+    Parameters
+    ----------
+    ds : Dataset
+        A result; with a ``year`` dimension on ``p_cover`` (a multi-year result) or without.
+    year : int, optional
+        The year to select; left out, the last reported year (the year a multi-year tornado
+        is ranked by, and the year the JSON's one-year keys describe).
+
+    Returns
+    -------
+    (Dataset, int or None)
+        `ds` at that year (the ``year`` dimension gone) and the year; `ds` itself and None for
+        a one-year result.
+
+    Raises
+    ------
+    PlotError
+        If `year` is not one of the result's years, or is given for a one-year result.
+    """
+    if not _multi_year(ds):
+        if year is not None:
+            raise PlotError(f"year {year}: this is a one-year result (p_cover has no `year` "
+                            "dimension), so there is no year to select. Leave out --year (year=).")
+        return ds, None
+    years = [int(y) for y in ds["year"].values]
+    if year is None:
+        year = years[-1]
+    elif year not in years:
+        raise PlotError(f"year {year} is not one of the result's years; valid: "
+                        f"{_year_list(years)}.")
+    return ds.sel(year=year), int(year)
+
+
+def _multi_year(ds: xr.Dataset) -> bool:
+    return "year" in ds["p_cover"].dims
+
+
+def _year_list(years: Sequence[int]) -> str:
+    consecutive = list(years) == list(range(years[0], years[-1] + 1))
+    if consecutive and len(years) > 2:
+        return f"{years[0]} to {years[-1]}"
+    return ", ".join(map(str, years))
+
+
+def _year_span(ds: xr.Dataset, year: int) -> str:
+    """Where `year` lies among a multi-year result's years, for notes."""
+    years = [int(y) for y in ds["year"].values]
+    last = " (the last)" if year == years[-1] else ""
+    return f"one of the reported years {years[0]}-{years[-1]}{last}"
+
+
+def _year_note(ds: xr.Dataset, year: int) -> str:
+    """The note under a one-year picture of a multi-year result."""
+    years = [int(y) for y in ds["year"].values]
+    which = "the last" if year == years[-1] else "one"
+    return (f"multi-year result: shown for {year}, {which} of the years {years[0]}-{years[-1]} "
+            "(another: `capexgap plot --year`)")
 
 
 @dataclass(frozen=True)
@@ -225,7 +320,8 @@ class GapHistogram:
         return (self.below + np.concatenate([[0], np.cumsum(self.counts)])) / self.total
 
 
-def rebin_gap(ds: xr.Dataset, bins: int = GAP_BINS, *, tail: float = 1e-3) -> GapHistogram:
+def rebin_gap(ds: xr.Dataset, bins: int = GAP_BINS, *, tail: float = 1e-3,
+              year: int | None = None) -> GapHistogram:
     """Re-bin the gap's fine sketch (``gap_hist``) into about `bins` bins of a round width.
 
     The range is the observed [min, max], or the central ``[tail, 1 - tail]`` quantile range
@@ -235,15 +331,17 @@ def rebin_gap(ds: xr.Dataset, bins: int = GAP_BINS, *, tail: float = 1e-3) -> Ga
     Parameters
     ----------
     ds : Dataset
-        A single-point result (``p_cover`` scalar).
+        A single-point result (``p_cover`` scalar, or one value per year).
     bins : int
         Target number of bins (the width is rounded to 1, 2, 2.5 or 5 times a power of 10).
     tail : float
         Quantile level of each clipped tail.
+    year : int, optional
+        For a multi-year result, the year (default: the last; see :func:`select_year`).
     """
     if not (isinstance(bins, (int, np.integer)) and bins >= 1):
         raise ValueError(f"bins must be a whole number >= 1, got {bins!r}")
-    ds = _point(_expect(ds, "quote", "rebin_gap"))
+    ds = _point(select_year(_expect(ds, "quote", "rebin_gap"), year)[0])
     counts = np.asarray(ds["gap_hist"].values, dtype=np.int64)
     lower = np.asarray(ds["gap_bin_lower"].values, dtype=float)
     upper = np.asarray(ds["gap_bin_upper"].values, dtype=float)
@@ -287,7 +385,7 @@ def rebin_gap(ds: xr.Dataset, bins: int = GAP_BINS, *, tail: float = 1e-3) -> Ga
                         above=int(counts[idx >= len(edges) - 1].sum()), width=width)
 
 
-def plot_gap(ds: xr.Dataset, *, bins: int = GAP_BINS) -> Figure:
+def plot_gap(ds: xr.Dataset, *, bins: int = GAP_BINS, year: int | None = None) -> Figure:
     """The gap's distribution (share of trials per bin) above its CDF, zero and P(cover) marked.
 
     Parameters
@@ -295,9 +393,12 @@ def plot_gap(ds: xr.Dataset, *, bins: int = GAP_BINS) -> Figure:
     ds : Dataset
         A quote (``p_cover`` scalar), e.g. from :func:`engine.simulate` or
         :func:`engine.open_result`; a sweep must be narrowed to one point first
-        (``ds.sel(margin=0.5, useful_life=3)``).
+        (``ds.sel(margin=0.5, useful_life=3)``). A multi-year point is drawn for one year.
     bins : int
         Target number of bins (see :func:`rebin_gap`).
+    year : int, optional
+        For a multi-year result, the year to draw (default: the last reported year); the
+        title and a note under the figure say which.
 
     Returns
     -------
@@ -306,7 +407,8 @@ def plot_gap(ds: xr.Dataset, *, bins: int = GAP_BINS) -> Figure:
         short; lines at the median and the 90% interval) and the CDF (P(cover) marked at 0).
     """
     _matplotlib()
-    ds = _point(_expect(ds, "quote", "plot_gap"))
+    ds, year_notes = _one_year(_expect(ds, "quote", "plot_gap"), year)
+    ds = _point(ds)
     from matplotlib.figure import Figure
     from matplotlib.ticker import FixedLocator, FuncFormatter, PercentFormatter
 
@@ -380,7 +482,7 @@ def plot_gap(ds: xr.Dataset, *, bins: int = GAP_BINS) -> Figure:
         ax2.legend(loc="best")
         fig.suptitle(str(ds.attrs.get("title", "capexgap result")), fontweight="bold",
                      x=0.01, ha="left")
-        notes = []
+        notes = list(year_notes)
         if h.below or h.above:
             notes.append(f"{_pct((h.below + h.above) / trials)} of trials lie beyond the "
                          "axis range (not drawn)")
@@ -391,7 +493,7 @@ def plot_gap(ds: xr.Dataset, *, bins: int = GAP_BINS) -> Figure:
     return fig
 
 
-def plot_sweep(ds: xr.Dataset) -> Figure:
+def plot_sweep(ds: xr.Dataset, *, year: int | None = None) -> Figure:
     """P(cover) over the swept inputs (the dimensions of ``p_cover``).
 
     One swept input: a line with its 95% band (``p_cover_ci95``). Two: a heatmap (first
@@ -401,23 +503,32 @@ def plot_sweep(ds: xr.Dataset) -> Figure:
     a note under the figure says what is shown. Dimensions of length 1 are held at their
     single value and named in the note.
 
+    Parameters
+    ----------
+    ds : Dataset
+        A sweep, e.g. from :func:`engine.sweep`.
+    year : int, optional
+        For a multi-year sweep (``p_cover`` on the swept inputs and ``year``), the year to
+        draw (default: the last reported year); the title and a note under the figure say
+        which.
+
     Returns
     -------
     matplotlib.figure.Figure
     """
     _matplotlib()
-    _expect(ds, "sweep", "plot_sweep")
+    ds, notes = _one_year(_expect(ds, "sweep", "plot_sweep"), year)
     layout = _sweep_layout(ds)
     with _style():
         if len(layout.axes_dims) == 1:
             fig = _sweep_line(layout)
         else:
             fig = _sweep_maps(layout)
-        _footer(fig, ds, [layout.message] if layout.note else [])
+        _footer(fig, ds, notes + ([layout.message] if layout.note else []))
     return fig
 
 
-def plot_tornado(ds: xr.Dataset) -> Figure:
+def plot_tornado(ds: xr.Dataset, *, year: int | None = None) -> Figure:
     """Tornado: how far P(cover) moves when one input at a time is pinned at a low and a high
     quantile of its distribution, the others staying uncertain.
 
@@ -435,12 +546,16 @@ def plot_tornado(ds: xr.Dataset) -> Figure:
     high (blue) level, so a bar spans from the low-level to the high-level value whenever the
     baseline lies between them. Inputs are sorted by swing, |p_high - p_low|, largest on top.
 
+    A multi-year tornado (every P(cover) also on ``year``) is drawn for one year: `year`, by
+    default the last reported year, the year it is ranked by; the title and a note under the
+    figure say which, and the bars are sorted by that year's swing.
+
     Returns
     -------
     matplotlib.figure.Figure
     """
     _matplotlib()
-    _expect(ds, "tornado", "plot_tornado")
+    ds, year_notes = _one_year(_expect(ds, "tornado", "plot_tornado"), year)
     from matplotlib.figure import Figure
     from matplotlib.ticker import PercentFormatter
 
@@ -491,8 +606,165 @@ def plot_tornado(ds: xr.Dataset) -> Figure:
                      "at the baseline", loc="left")
         fig.suptitle(f"{ds.attrs.get('title', 'capexgap')}: what moves P(cover)",
                      fontweight="bold", x=0.01, ha="left")
-        _footer(fig, ds, [])
+        _footer(fig, ds, year_notes)
     return fig
+
+
+def plot_vintage(ds: xr.Dataset) -> Figure:
+    """A multi-year run: P(cover) by year with its 95% band, above the break-even year.
+
+    Parameters
+    ----------
+    ds : Dataset
+        One point of the multi-year (vintage) model: ``p_cover`` on ``year`` alone, e.g.
+        from :func:`engine.simulate` of a ``model = "vintage"`` config; a multi-year sweep
+        must be narrowed to one point first (``ds.sel(useful_life=4)``). Needs
+        ``p_cover_ci95`` (year, bound), ``p_breakeven_by`` (year), ``p_breakeven_never`` and
+        ``breakeven_year_quantile``; uses ``breakeven_by_trials``, ``hits`` and the ``_ci95``
+        of the break-even probabilities when present.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two axes over the same years. Top: P(AI revenue covers the year's required revenue),
+        a line with its stored 95% interval as a band, and a 50% line when it is within
+        reach. Bottom: the break-even year (the first year revenue covers): bars with the
+        share of trials that break even in each year, a step line with the share that has by
+        each year (``p_breakeven_by``, with its band), and a separate grey bar, right of the
+        years, for the trials that never break even within the horizon
+        (``p_breakeven_never``). The bars and that grey bar sum to 1. Titles carry P(cover)
+        in the last year, P(break-even by the last year) and the break-even year's median and
+        90% interval ("not by <last year>" when it falls among the trials that never do).
+    """
+    _matplotlib()
+    _expect(ds, "vintage", "plot_vintage")
+    # a one-point sweep: its length-1 swept dimensions are held, and said so under the figure
+    held = {d: ds[d].values[0] if d in ds.coords else 0 for d in ds["p_cover"].dims
+            if d != "year"}
+    ds = _point(ds)
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FixedFormatter, FixedLocator, PercentFormatter
+
+    years = np.asarray(ds["year"].values, dtype=int)
+    first, last = int(years[0]), int(years[-1])
+    p = ds["p_cover"].transpose("year").values.astype(float)
+    ci = ds["p_cover_ci95"].transpose("year", "bound")
+    lo = ci.sel(bound="lower").values.astype(float)
+    hi = ci.sel(bound="upper").values.astype(float)
+    by = ds["p_breakeven_by"].transpose("year").values.astype(float)
+    in_year = breakeven_in_year(ds)
+    never = float(ds["p_breakeven_never"])
+    ticks = _year_ticks(years)
+    # The "never" bar stands apart from the years, by a tick interval and a half so that its
+    # two-line label clears the last year's however many years there are.
+    step = ticks[-1] - ticks[-2] if len(ticks) > 1 else 1
+    x_never = last + 1.5 * step
+    with _style():
+        fig = Figure(figsize=(8, 6.8), layout="constrained")
+        ax, ax2 = fig.subplots(2, 1, height_ratios=[1, 1])
+
+        ax.fill_between(years, lo, hi, color=SKY, alpha=0.45, lw=0, label="95% interval")
+        ax.plot(years, p, "o-", color=BLUE, lw=1.8, ms=4.5,
+                label="P(cover): AI revenue >= the year's required revenue")
+        top = max(float(np.nanmax(hi)) * 1.08, 1e-3)
+        if 0.5 <= 1.3 * top:  # a 50% line only where P(cover) comes near it
+            ax.axhline(0.5, color=GREY, lw=1, ls=":", label="50%")
+            top = max(top, 0.6)
+        ax.set_ylim(0, top)
+        ax.set_ylabel("P(AI revenue covers capex)")
+        ax.set_title(f"P(AI revenue covers the year's required revenue), {first}-{last}\n"
+                     + _cover_headline(ds, last, p[-1], lo[-1], hi[-1]), loc="left")
+
+        ax2.bar(years, in_year, width=0.8, color=ORANGE,
+                label="breaks even in the year (first year revenue covers)")
+        if "p_breakeven_by_ci95" in ds.variables:
+            bci = ds["p_breakeven_by_ci95"].transpose("year", "bound")
+            ax2.fill_between(years, bci.sel(bound="lower").values.astype(float),
+                             bci.sel(bound="upper").values.astype(float), step="mid",
+                             color=SKY, alpha=0.45, lw=0)
+        ax2.plot(years, by, "o", ls="-", drawstyle="steps-mid", color=BLUE, lw=1.8, ms=4,
+                 label="has broken even by the year (cumulative)")
+        never_err = None
+        top2 = max(float(np.nanmax(by)), float(in_year.max()), never)
+        if "p_breakeven_never_ci95" in ds.variables:
+            nlo, nhi = (float(v) for v in ds["p_breakeven_never_ci95"].values)
+            never_err = [[never - nlo], [nhi - never]]
+            top2 = max(top2, nhi)
+        ax2.bar([x_never], [never], width=0.8, color=GREY, yerr=never_err, capsize=3,
+                error_kw={"lw": 1, "ecolor": "black"}, label=f"no break-even by {last}")
+        ax2.text(x_never, never + (never_err[1][0] if never_err else 0) + 0.02 * top2,
+                 _pct(never), ha="center", va="bottom", fontsize=8.5)
+        ax2.set_ylim(0, max(top2 * 1.12, 1e-3))
+        ax2.set_ylabel("share of trials")
+        ax2.set_xlabel("year")
+        ax2.set_title("Break-even year: the first year AI revenue covers the year's required "
+                      "revenue\n" + _breakeven_headline(ds, last, by[-1]), loc="left")
+
+        for a in (ax, ax2):
+            a.set_xlim(first - 0.6, x_never + 0.6 * step)
+            a.yaxis.set_major_formatter(PercentFormatter(1.0))
+            a.grid(axis="y", color="#dddddd", lw=0.6)
+            a.set_axisbelow(True)
+            a.legend(loc="best")
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(FixedFormatter([str(t) for t in ticks]))
+        ax2.xaxis.set_major_locator(FixedLocator([*ticks, x_never]))
+        ax2.xaxis.set_major_formatter(FixedFormatter([str(t) for t in ticks]
+                                                     + [f"none by\n{last}"]))
+        fig.suptitle(str(ds.attrs.get("title", "capexgap result")), fontweight="bold",
+                     x=0.01, ha="left")
+        notes = [("break-even year: the first year AI revenue covers that year's required "
+                  "revenue (it may fall short again later)")]
+        if held:
+            notes.append("held at " + ", ".join(f"{d} = {_num(v)}" for d, v in held.items()))
+        _footer(fig, ds, notes)
+    return fig
+
+
+def breakeven_in_year(ds: xr.Dataset) -> np.ndarray:
+    """The share of trials whose break-even year is each year of a multi-year point.
+
+    From the exact counts ``breakeven_by_trials`` when present (else the differences of
+    ``p_breakeven_by``): ``cumsum`` of the result is ``p_breakeven_by``, and its sum plus
+    ``p_breakeven_never`` is 1.
+    """
+    if "breakeven_by_trials" in ds.variables and "trials" in ds.attrs:
+        counts = ds["breakeven_by_trials"].transpose(..., "year").values.astype(np.int64)
+        return np.diff(counts, axis=-1, prepend=0) / int(ds.attrs["trials"])
+    by = ds["p_breakeven_by"].transpose(..., "year").values.astype(float)
+    return np.diff(by, axis=-1, prepend=0.0)
+
+
+def _cover_headline(ds: xr.Dataset, last: int, p: float, lo: float, hi: float) -> str:
+    if "hits" in ds.variables and int(ds["hits"].transpose(..., "year").values[-1]) == 0:
+        return f"No trial covered in {last}: P(cover) < {_pct(hi)} (one-sided 95% bound)"
+    return f"In {last}: {_pct(p)} (95% CI {_pct(lo)} to {_pct(hi)})"
+
+
+def _breakeven_headline(ds: xr.Dataset, last: int, p_by_last: float) -> str:
+    bq = ds["breakeven_year_quantile"]
+    levels = np.asarray(bq["quantile"].values, dtype=float)
+
+    def at(q: float) -> str | None:
+        # only levels that were stored: a nearest one would be mislabelled
+        k = np.flatnonzero(np.isclose(levels, q, rtol=0, atol=1e-9))
+        if not k.size:
+            return None
+        v = float(bq.values[k[0]])
+        return str(int(v)) if math.isfinite(v) else f"not by {last}"
+
+    parts = [f"By {last}: {_pct(p_by_last)}"]
+    if (med := at(0.5)) is not None:
+        parts.append(f"median year: {med}")
+    if (a := at(0.05)) is not None and (b := at(0.95)) is not None:
+        parts.append(f"90% interval: {a} to {b}")
+    return "; ".join(parts)
+
+
+def _year_ticks(years: np.ndarray, most: int = 12) -> list[int]:
+    """At most `most` year ticks, evenly spaced, the last reported year always among them."""
+    step = max(1, math.ceil(len(years) / most))
+    return [int(y) for y in years[::-1][::step][::-1]]
 
 
 def save_figure(fig: Figure, path: str | Path, *, force: bool = False, dpi: int = DPI) -> Path:
@@ -583,16 +855,22 @@ def open_for_plot(path: str | Path) -> xr.Dataset:
     return ds
 
 
-def plot_file(path: str | Path, out: str | Path, *, force: bool = False) -> str:
+def plot_file(path: str | Path, out: str | Path, *, force: bool = False,
+              year: int | None = None) -> str:
     """Draw the result file `path` into the picture file `out`; return a one-line report.
 
-    The output path is checked before the input is read; nothing is written on error.
+    `year` selects one year of a multi-year result (see :func:`plot_result`). The output path
+    is checked before the input is read, and the year before anything is drawn; nothing is
+    written on error.
     """
     _matplotlib()
     check_output(out, force)
     ds = open_for_plot(path)
-    what = describe(ds)
-    written = save_figure(plot_result(ds), out, force=force)
+    try:
+        what = describe(ds, year=year)
+    except PlotError as exc:
+        raise PlotError(f"{path}: {exc}") from None
+    written = save_figure(plot_result(ds, year=year), out, force=force)
     return f"wrote {written}: {what}"
 
 
@@ -816,8 +1094,18 @@ def _umask() -> int:
 
 
 def _point(ds: xr.Dataset) -> xr.Dataset:
-    """A one-point result without its length-1 sweep dimensions (other dims untouched)."""
-    return ds.squeeze(dim=[d for d in ds["p_cover"].dims if ds.sizes[d] == 1])
+    """A one-point result without its length-1 sweep dimensions (other dims untouched; a
+    one-year multi-year result keeps its ``year``)."""
+    return ds.squeeze(dim=[d for d in ds["p_cover"].dims if ds.sizes[d] == 1 and d != "year"])
+
+
+def _one_year(ds: xr.Dataset, year: int | None) -> tuple[xr.Dataset, list[str]]:
+    """:func:`select_year`, with the year added to the title and the note for the footer."""
+    one, shown = select_year(ds, year)
+    if shown is None:
+        return ds, []
+    title = f"{ds.attrs.get('title', 'capexgap result')} (year {shown})"
+    return one.assign_attrs(title=title), [_year_note(ds, shown)]
 
 
 def _matplotlib():

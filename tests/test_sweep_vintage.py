@@ -337,12 +337,14 @@ def test_cli_sweep_json_text_and_out(capsys, tmp_path):
     assert all(str(y) in out for y in YEARS) and "break-even" in out
     back = engine.open_result(tmp_path / "s.nc")
     assert back["p_cover"].dims == ("useful_life", "revenue_growth.A", "year")
-    # Drawing a multi-year sweep is refused cleanly (exit 2, no traceback).
-    code, _, err = run(capsys, "plot", tmp_path / "s.nc", "-o", tmp_path / "s.png")
-    assert code == 2 and "multi-year" in err and not (tmp_path / "s.png").exists()
+    # A multi-year sweep is drawn for its last year (tests/test_plot.py checks the picture).
+    code, out, err = run(capsys, "plot", tmp_path / "s.nc", "-o", tmp_path / "s.png")
+    assert code == 0, err
+    assert "in 2026, one of the reported years 2024-2026 (the last)" in out
+    assert (tmp_path / "s.png").read_bytes().startswith(b"\x89PNG")
 
 
-def test_cli_tornado_json_text_and_plot_refused(capsys, tmp_path, base_path):
+def test_cli_tornado_json_text_and_plot(capsys, tmp_path, base_path):
     code, out, err = run(capsys, "tornado", base_path, "--json", "--trials", 4096)
     assert code == 0, err
     obj = json.loads(out)
@@ -355,11 +357,12 @@ def test_cli_tornado_json_text_and_plot_refused(capsys, tmp_path, base_path):
     assert "Multi-year (vintage) model, 2024-2026" in out and "Baseline in 2026" in out
     assert "P(cover) in 2026" in out and "break-even (median)" in out
     assert engine.open_result(tmp_path / "t.nc")["p_cover"].dims == ("input", "level", "year")
-    # --plot is refused before anything runs or is written.
+    # --plot draws the last reported year, the year the tornado is ranked by.
     code, out, err = run(capsys, "tornado", base_path, "--trials", 4096, "--plot",
-                         tmp_path / "t.png", "--out", tmp_path / "t2.nc")
-    assert code == 2 and out == "" and "cannot be drawn yet; nothing was run" in err
-    assert not (tmp_path / "t.png").exists() and not (tmp_path / "t2.nc").exists()
+                         tmp_path / "t.png", "--out", tmp_path / "t2.nc", "--quiet")
+    assert code == 0, err
+    assert (tmp_path / "t.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "t2.nc").exists()
 
 
 def test_example_config(configs):
