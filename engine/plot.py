@@ -544,7 +544,8 @@ def plot_tornado(ds: xr.Dataset, *, year: int | None = None) -> Figure:
 
     Bars start at the baseline and end at P(cover) with the input at its low (orange) and
     high (blue) level, so a bar spans from the low-level to the high-level value whenever the
-    baseline lies between them. Inputs are sorted by swing, |p_high - p_low|, largest on top.
+    baseline lies between them. Inputs are sorted by swing, |p_high - p_low|, largest on top
+    (by |swing_gap_median| when the tornado was ranked by the median gap: the table's order).
 
     A multi-year tornado (every P(cover) also on ``year``) is drawn for one year: `year`, by
     default the last reported year, the year it is ranked by; the title and a note under the
@@ -566,7 +567,14 @@ def plot_tornado(ds: xr.Dataset, *, year: int | None = None) -> Figure:
     p_hi = p.isel(level=i_hi).values.astype(float)
     base = float(ds["baseline_p_cover"])
     names = [str(v) for v in ds["input"].values]
-    order = np.argsort(-np.abs(p_hi - p_lo), kind="stable")  # largest swing first
+    # Largest swing first: of P(cover), or of the median gap when the tornado was ranked by it
+    # (engine.tornado(sort_by="gap_median")), so the bars come in the order of its table.
+    by_gap = str(ds.attrs.get("tornado_sort", "")).startswith("by |swing_gap_median|")
+    if by_gap and "swing_gap_median" in ds.variables:
+        order = np.argsort(-np.abs(ds["swing_gap_median"].values.astype(float)), kind="stable")
+    else:
+        order = np.argsort(-np.abs(p_hi - p_lo), kind="stable")
+        by_gap = False
     labels = []
     for j in order:
         label = names[j]
@@ -603,7 +611,8 @@ def plot_tornado(ds: xr.Dataset, *, year: int | None = None) -> Figure:
         ax.legend(loc="best")
         ax.set_title(f"One input at a time fixed at its {_ordinal(levels[i_lo])} or "
                      f"{_ordinal(levels[i_hi])}\npercentile, the others uncertain; bars start "
-                     "at the baseline", loc="left")
+                     "at the baseline" + ("; ranked by the swing of the median gap"
+                                          if by_gap else ""), loc="left")
         fig.suptitle(f"{ds.attrs.get('title', 'capexgap')}: what moves P(cover)",
                      fontweight="bold", x=0.01, ha="left")
         _footer(fig, ds, year_notes)
@@ -797,7 +806,9 @@ def save_figure(fig: Figure, path: str | Path, *, force: bool = False, dpi: int 
 
 
 def check_output(path: str | Path, force: bool = False) -> Path:
-    """Fail early, before any drawing, if a picture cannot or must not be written to `path`."""
+    """Fail early, before any drawing (or run), if a picture cannot or must not be written to
+    `path`, or matplotlib is missing."""
+    _matplotlib()
     p = Path(path)
     fmt = p.suffix[1:].lower()
     if fmt not in FORMATS:

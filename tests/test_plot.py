@@ -5,6 +5,7 @@ values checked against the Dataset, and every bad-input path by its message. Mul
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import subprocess
 import sys
@@ -389,6 +390,23 @@ def test_tornado_bars(tornado):
     _assert_no_overlapping_ticks(fig)
 
 
+def test_tornado_ranked_by_gap_keeps_that_order():
+    """A tornado ranked by the median gap (sort_by="gap_median") is drawn in that order."""
+    ds = xr.Dataset({"p_cover": (("input", "level"), [[0.25, 0.24], [0.30, 0.10], [0.7, 0.4]]),
+                     "baseline_p_cover": ((), 0.2),
+                     "swing_gap_median": (("input",), [90.0, -40.0, 5.0])},
+                    coords={"input": ["a", "b", "c"], "level": [0.1, 0.9]},
+                    attrs={"tornado_sort": "by |swing_gap_median|, ties by |swing_p_cover|"})
+    ax = plot.plot_tornado(ds).axes[0]
+    ticks = sorted(ax.get_yticklabels(), key=lambda t: -t.get_position()[1])
+    assert [t.get_text() for t in ticks] == ["a", "b", "c"]
+    assert "ranked by the swing of the median gap" in ax.get_title(loc="left")
+    ds.attrs["tornado_sort"] = "by |swing_p_cover|, ties by |swing_gap_median|"
+    ax = plot.plot_tornado(ds).axes[0]
+    ticks = sorted(ax.get_yticklabels(), key=lambda t: -t.get_position()[1])
+    assert [t.get_text() for t in ticks] == ["c", "b", "a"]  # by |p_high - p_low|
+
+
 def test_tornado_sorts_uses_extreme_levels_and_any_baseline():
     """Synthetic: three levels in any order, a baseline outside one input's bar."""
     ds = xr.Dataset({"p_cover": (("input", "level"), [[0.30, 0.2, 0.10], [0.25, 0.24, 0.26],
@@ -676,6 +694,19 @@ def test_missing_matplotlib_is_exit_2(capsys, monkeypatch, quote, tmp_path):
     code, _, err = run(capsys, "plot", quote[0], "-o", tmp_path / "gap.png")
     assert code == 2 and 'pip install "capexgap[plot]"' in err
     assert not (tmp_path / "gap.png").exists()
+
+
+def test_tornado_plot_without_matplotlib_refuses_before_running(capsys, monkeypatch,
+                                                                  scenario_path, tmp_path):
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    ran = []
+    monkeypatch.setattr(importlib.import_module("engine.sweeps"), "tornado",
+                        lambda *a, **k: ran.append(1))
+    code, out, err = run(capsys, "tornado", scenario_path, "--plot", tmp_path / "t.png")
+    assert code == 2 and 'pip install "capexgap[plot]"' in err and not ran
+    assert not (tmp_path / "t.png").exists()
 
 
 def test_cli_plot_foreign_file_in_a_fresh_process(tmp_path):
