@@ -395,6 +395,16 @@ def _quote(args: argparse.Namespace) -> int:
     from .result import check_writable, summary, write_netcdf
 
     scenario = load_config(args.config)
+    # A sweep config quoted as it stands: its [sweep] table is checked (a broken one is an
+    # error here too) and the user told that quote runs the scenario without the grid.
+    n_grid = 0
+    if scenario.sweep:
+        from .sweeps import check_sweep_table
+        n_grid = check_sweep_table(scenario)
+    if n_grid and not args.quiet:
+        print(f"capexgap: note: {scenario.source} has a [sweep] table ({n_grid:,} points); "
+              "quote runs the scenario as written, without it. Run `capexgap sweep "
+              f"{scenario.source}` for the grid.", file=sys.stderr)
     target = check_options(scenario, method=args.method, trials=args.trials,
                            precision=args.precision, abs_precision=args.abs_precision,
                            max_trials=args.max_trials, flags=True)

@@ -135,28 +135,11 @@ class SweepGrid:
         return tuple(k.key for k in self.keys)
 
 
-def sweep_grid(scenario: Scenario, grid: Mapping[str, Any] | None = None, *,
-               max_points: int = MAX_POINTS) -> SweepGrid:
-    """Validate a ``[sweep]`` table and build the scenario of every grid point.
-
-    Parameters
-    ----------
-    scenario : Scenario
-        The base scenario.
-    grid : mapping, optional
-        ``{key: values}`` in the ``[sweep]`` syntax (a list, ``{start, stop, num}`` or
-        ``{values = [...]}``; nested tables as TOML gives dotted keys); default
-        ``scenario.sweep``.
-    max_points : int
-        Refuse grids with more points than this.
-
-    Raises
-    ------
-    ConfigError
-        Naming the file, the key path (``sweep.margin[3]``), the rule, the value and the fix.
-    """
+def _grid_keys(scenario: Scenario, grid: Mapping[str, Any] | None
+               ) -> tuple[list[SweepKey], dict]:
+    """The keys of a ``[sweep]`` table (default ``scenario.sweep``), each value checked; and
+    the cache of the distributions built on the way."""
     file = scenario.source
-    _check_int(max_points, "max_points", 1, "Pass a whole number such as 1000.")
     raw = scenario.sweep if grid is None else grid
     if not isinstance(raw, Mapping):
         raise ConfigError(file, "sweep", "must be a table", raw,
@@ -185,7 +168,40 @@ def sweep_grid(scenario: Scenario, grid: Mapping[str, Any] | None = None, *,
         for i, v in enumerate(values):
             _apply(scenario, [(name, param, v)], file, f"sweep.{key}[{i}]", cache=cache)
         keys.append(SweepKey(key=key, input=name, param=param, values=tuple(values)))
+    return keys, cache
 
+
+def check_sweep_table(scenario: Scenario) -> int:
+    """Validate the scenario's ``[sweep]`` table as :func:`sweep_grid` does, without building
+    its points or limiting their number; return the number of points (0: no table)."""
+    if not scenario.sweep:
+        return 0
+    return math.prod(len(k.values) for k in _grid_keys(scenario, None)[0])
+
+
+def sweep_grid(scenario: Scenario, grid: Mapping[str, Any] | None = None, *,
+               max_points: int = MAX_POINTS) -> SweepGrid:
+    """Validate a ``[sweep]`` table and build the scenario of every grid point.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The base scenario.
+    grid : mapping, optional
+        ``{key: values}`` in the ``[sweep]`` syntax (a list, ``{start, stop, num}`` or
+        ``{values = [...]}``; nested tables as TOML gives dotted keys); default
+        ``scenario.sweep``.
+    max_points : int
+        Refuse grids with more points than this.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the key path (``sweep.margin[3]``), the rule, the value and the fix.
+    """
+    file = scenario.source
+    _check_int(max_points, "max_points", 1, "Pass a whole number such as 1000.")
+    keys, cache = _grid_keys(scenario, grid)
     n = math.prod(len(k.values) for k in keys)
     if n > max_points:
         sizes = " x ".join(f"{k.key} {len(k.values)}" for k in keys)

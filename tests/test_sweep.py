@@ -419,6 +419,29 @@ def test_sweep_errors(capsys, tmp_path, table, key, rule, extra):
     assert rule in err and extra in err, err
 
 
+@pytest.mark.parametrize("table, key, rule, extra", [b for b in BAD_SWEEPS if b[1] != "sweep"])
+def test_quote_checks_the_sweep_table_too(capsys, tmp_path, table, key, rule, extra):
+    # `quote` of a config with a broken [sweep] key fails the same way, before running (the
+    # grid as a whole, e.g. a combination of values, is the sweep's business).
+    path = tmp_path / "bad.toml"
+    sweep = table if table.startswith("[sweep.") else f"[sweep]\n{table}"
+    path.write_text(BASE + "\n" + sweep + "\n")
+    code, out, err = run(capsys, "quote", path, "--trials", 4096)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.startswith(f"capexgap: error: {path}: {key}: "), err
+    assert rule in err and extra in err, err
+
+
+def test_quote_of_a_sweep_config_says_the_grid_is_not_run(capsys, tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(BASE + "\n[sweep]\nmargin = [0.4, 0.6]\nuseful_life = [1, 2, 3]\n")
+    code, out, err = run(capsys, "quote", path, "--trials", 4096)
+    assert code == 0 and "P(AI revenue covers" in out
+    assert f"{path} has a [sweep] table (6 points); quote runs the scenario as written" in err
+    code, out, err = run(capsys, "quote", path, "--trials", 4096, "--quiet")
+    assert code == 0 and "[sweep]" not in err
+
+
 def test_sweep_without_table(capsys, base_path):
     code, out, err = run(capsys, "sweep", base_path)
     assert code == 2 and out == ""
