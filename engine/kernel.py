@@ -363,7 +363,7 @@ def _merge_sketch(hist, moments, sources, out):
     out : int64[P, O, SK_NBINS]
         Zeros; the result (added to).
     """
-    n_t, n_p, n_o, nb = hist.shape
+    n_t, n_p, n_o = hist.shape[:3]
     for p in range(n_p):
         for o in range(n_o):
             if moments[p, o, M_N] == 0.0 or sources[p, o] != p:
@@ -608,16 +608,7 @@ def _reduce_row_binned(v, bins, m, a, cnt, bad, o, hrow):
     bad[o] += nb
 
 
-# -- Kept for kernels written against the earlier, one-trial-at-a-time API (the multi-year
-# -- vintage kernel): same contract, scalar speed. New kernels use fill_uniforms,
-# -- distributions.sample_block_p and _reduce_point.
-
-
-@njit(inline="always")
-def _fill_uniforms(seed, stream, first, m, purpose, u):
-    """u[0:m] = uniforms of trials first .. first+m-1 of (stream, purpose); first even."""
-    w = np.empty((4, (m + 1) // 2), dtype=np.uint32)  # scratch of the vectorised generator
-    fill_uniforms(seed, stream_word(stream, purpose), first, m, u, w)
+# -- One value at a time, for kernels that fold values as they come (the importance kernel).
 
 
 @njit(inline="always")
@@ -640,16 +631,6 @@ def _fold_into(a, cnt, bad, o, x):
         a[3] = x
     if x > a[4]:
         a[4] = x
-
-
-@njit(inline="always")
-def _reduce_row(v, m, a, cnt, bad, o, hrow):
-    """Fold v[0:m] into running shifted sums a = [shift, s1, s2, min, max] and the sketch."""
-    for i in range(m):
-        x = v[i]
-        _fold_into(a, cnt, bad, o, x)
-        if math.isfinite(x):
-            hrow[sketch_bin(x)] += 1
 
 
 @njit(inline="always")

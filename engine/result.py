@@ -18,9 +18,8 @@ import scipy.special
 import xarray as xr
 
 from .errors import OutputError
-from .kernel import (BLOCK, M_M2, M_MAX, M_MEAN, M_MIN, M_N, OUTPUTS, SK_ABS_ZERO, SK_EMAX,
-                     SK_EMIN, SK_NBINS, SK_REL_ERROR, SK_ZERO, N_MOM, sketch_bin_bounds,
-                     sketch_bin_of)
+from .kernel import (BLOCK, M_M2, M_MAX, M_MEAN, M_MIN, M_N, N_MOM, OUTPUTS, SK_ABS_ZERO, SK_EMAX,
+                     SK_EMIN, SK_NBINS, SK_REL_ERROR, SK_ZERO, sketch_bin_bounds, sketch_bin_of)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Scenario

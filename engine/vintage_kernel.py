@@ -30,11 +30,11 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from distributions import sample_u
+from distributions import sample_block, sample_u
 
 from . import _jit  # noqa: F401  (sets the cache folder before the decorators below run)
-from .kernel import BLOCK, SUB, _fill_uniforms, _finalise, _reduce_row
-from .rng import uniform4
+from .kernel import BLOCK, SUB, _finalise, _reduce_row_binned, sketch_bins_row
+from .rng import fill_uniforms, stream_word, uniform4
 
 #: Outputs of the vintage model, each with one value per reported year (flat index
 #: ``output * n_years + year``).
@@ -167,6 +167,11 @@ def run_vintage_blocks(codes, params, tables, streams, is_random, meta, src, kin
     for c in prange(n_chunks):
         tid = numba.get_thread_id()
         u = np.empty(SUB)
+        wscr = np.empty((4, SUB // 2), dtype=np.uint32)  # the vectorised generator's scratch
+        zb = np.empty(SUB)  # scratch of the block quantile transforms
+        zt = np.empty(SUB)
+        idx = np.empty(SUB, dtype=np.int64)
+        bins = np.empty(SUB, dtype=np.int64)
         xs = np.empty((n_points, n_in, SUB))
         outs = np.empty((n_out, SUB))
         cover = np.empty((n_cov, SUB), dtype=np.bool_)
@@ -196,14 +201,14 @@ def run_vintage_blocks(codes, params, tables, streams, is_random, meta, src, kin
                     hits[b, p, h] = 0
             for s0 in range(t0, t1, SUB):
                 m = min(SUB, t1 - s0)
+                # As the one-year kernel: an input's uniforms for the sub-block (vectorised
+                # Philox), then its quantile transform as one block (bitwise sample_u).
                 for j in range(n_in):
                     if is_random[j]:
-                        _fill_uniforms(seed, streams[j], s0, m, purpose, u)
+                        fill_uniforms(seed, stream_word(streams[j], purpose), s0, m, u, wscr)
                         for p in range(n_points):
-                            cd = codes[p, j]
-                            pr = params[p, j]
-                            for i in range(m):
-                                xs[p, j, i] = sample_u(cd, pr, u[i], tables)
+                            sample_block(codes[p, j], params[p, j], u, m, tables, xs[p, j], zb,
+                                         idx, zt)
                 for p in range(n_points):
                     xp = xs[p]
                     for i in range(m):
@@ -213,8 +218,10 @@ def run_vintage_blocks(codes, params, tables, streams, is_random, meta, src, kin
                         for i in range(m):
                             k += cover[h, i]
                         hits[b, p, h] += k
-                    for o in range(n_out):
-                        _reduce_row(outs[o], m, acc[p, o], cnt[p], bad[p], o, hist[tid, p, o])
+                    for o in range(n_out):  # sketch bins vectorised, then the fold
+                        sketch_bins_row(outs[o], m, bins)
+                        _reduce_row_binned(outs[o], bins, m, acc[p, o], cnt[p], bad[p], o,
+                                           hist[tid, p, o])
             for p in range(n_points):
                 for o in range(n_out):
                     nonfinite[b, p, o] = bad[p, o]

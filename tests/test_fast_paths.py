@@ -216,22 +216,6 @@ def test_bench_command_runs(capsys):
     assert res["engine"]["ns_per_trial_all_threads"] > 0
 
 
-@njit
-def _compat_fill(seed, stream, first, n, purpose, out):
-    u = np.empty(256)
-    for s0 in range(0, n, 256):
-        m = min(256, n - s0)
-        kernel._fill_uniforms(seed, stream, first + s0, m, purpose, u)
-        out[s0:s0 + m] = u[:m]
-
-
-def test_compatibility_generator_matches_uniforms():
-    # kernel._fill_uniforms (the earlier API, kept for the vintage kernel) follows the contract.
-    out = np.empty(1001)
-    _compat_fill(np.uint64(5), np.uint64(77), 4096, 1001, np.uint64(2), out)
-    assert np.array_equal(out, rng.uniforms(5, 77, 4096, 1001, purpose=2))
-
-
 def test_zero_blocks_call_compiles_only():
     # A run_blocks call with no blocks (used to time the compile apart) does no work.
     from engine.kernel import N_MOM, N_OUT
