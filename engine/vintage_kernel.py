@@ -7,9 +7,10 @@ in block order by :func:`engine.kernel.merge_moments`), integer counts (cover in
 sketch) kept per block or per thread. So a block is a pure function of (plan, seed, block
 index) and results are bit-identical for any thread count or chunk size.
 
-What differs is the model (:func:`_vintage_trial`) and the shape of what it writes: every
-output has one value per reported year, and there are two cover indicators per year (revenue
-covers the year's required revenue; revenue has covered it in some year so far).
+What differs is the model (:func:`_vintage_trial`; the kernel evaluates it a sub-block at a
+time, bit for bit, with :func:`_vintage_block`) and the shape of what it writes: every output
+has one value per reported year, and there are two cover indicators per year (revenue covers
+the year's required revenue; revenue has covered it in some year so far).
 
 Model arguments (built by :func:`engine.vintage.vintage_plan`):
 
@@ -148,6 +149,161 @@ def _vintage_trial(xs, i, meta, src, kind, w, cap, gpu, rev, outs, cover):
         cover[C_BY * n_rep + y, i] = broke
 
 
+# Rows of the block model's per-trial scratch ``sc`` (float64[N_SC, SUB]).
+S_K1, S_KEEP, S_PREV, S_CHARGE, S_CUM_C, S_CUM_R, S_CUM_G, S_CRF = range(8)
+N_SC = 8
+
+
+@njit(error_model="numpy", cache=True)
+def _vintage_block(xs, m, meta, src, kind, w, cap, gpu, rev, sc, broke, outs, cover):
+    """:func:`_vintage_trial` for trials 0..m-1 (columns of xs) at once, bit for bit.
+
+    The same operations in the same order for every trial, with the loops turned so that the
+    innermost one runs over trials (contiguous rows, so LLVM vectorises the arithmetic) and
+    ``outs``/``cover`` are written a row at a time. Scratch: ``w``, ``cap``, ``gpu``, ``rev``
+    float64[n_y, SUB] (cohort year, trial), ``sc`` float64[N_SC, SUB], ``broke`` bool[SUB].
+    """
+    n_y = src.shape[1]
+    y0 = meta[MD_Y0]
+    n_rep = n_y - y0
+    r = xs[meta[MD_R]]
+    life = xs[meta[MD_LIFE]]
+    k1 = sc[S_K1]
+    keep = sc[S_KEEP]
+    prev = sc[S_PREV]
+    xk = xs[meta[MD_K]]
+    xm = xs[meta[MD_M]]
+    for i in range(m):
+        k1[i] = 1.0 + xk[i]
+        keep[i] = 1.0 - xm[i]
+    # the weights, as _weights: w[a, i] is trial i's charge at age a per $1 of capex
+    if meta[MD_DEP] == 0:
+        crf = sc[S_CRF]
+        for i in range(m):  # a scalar libm call per trial
+            if r[i] == 0.0:
+                crf[i] = 1.0 / life[i]
+            else:
+                crf[i] = r[i] / -math.expm1(-life[i] * math.log1p(r[i]))
+        for a in range(n_y):
+            wa = w[a]
+            for i in range(m):
+                f = life[i] - a
+                if f > 1.0:
+                    f = 1.0
+                elif f < 0.0:
+                    f = 0.0
+                wa[i] = crf[i] * f
+    else:
+        gain = xs[meta[MD_GAIN]]
+        for i in range(m):
+            # trial by trial, the loop over ages as in _weights: libm's exp is scalar either
+            # way, and a loop LLVM might hand to a vector math library stays the same loop
+            delta = math.log(gain[i]) / life[i]
+            first = -math.expm1(-delta) + r[i]
+            for a in range(n_y):
+                w[a, i] = math.exp(-delta * a) * first
+    for v in range(n_y):
+        xj = xs[src[0, v]]
+        gv = gpu[v]
+        if kind[0, v] == 0:
+            for i in range(m):
+                gv[i] = xj[i]
+        elif v == 0:  # a growth rate with no year before it grows _vintage_trial's prev = 0.0
+            for i in range(m):
+                gv[i] = 0.0 * (1.0 + xj[i])
+        else:
+            gp = gpu[v - 1]
+            for i in range(m):
+                gv[i] = gp[i] * (1.0 + xj[i])
+        cv = cap[v]
+        for i in range(m):
+            cv[i] = gv[i] * k1[i]
+    for t in range(y0, n_y):
+        rt = rev[t]
+        for i in range(m):
+            rt[i] = 0.0
+    for s in range(1, src.shape[0]):  # companies in file order, as the one-year sum
+        for i in range(m):
+            prev[i] = 0.0
+        for t in range(y0, n_y):
+            xj = xs[src[s, t]]
+            rt = rev[t]
+            if kind[s, t] == 0:
+                for i in range(m):
+                    val = xj[i]
+                    prev[i] = val
+                    rt[i] += val
+            else:
+                for i in range(m):
+                    val = prev[i] * (1.0 + xj[i])
+                    prev[i] = val
+                    rt[i] += val
+    charge = sc[S_CHARGE]
+    cum_c = sc[S_CUM_C]
+    cum_r = sc[S_CUM_R]
+    cum_g = sc[S_CUM_G]
+    for i in range(m):
+        cum_c[i] = 0.0
+        cum_r[i] = 0.0
+        cum_g[i] = 0.0
+        broke[i] = False
+    for t in range(y0, n_y):
+        y = t - y0
+        for i in range(m):
+            charge[i] = 0.0
+        for v in range(t + 1):  # oldest cohort first
+            cv = cap[v]
+            wv = w[t - v]
+            for i in range(m):
+                charge[i] += cv[i] * wv[i]
+        gt = gpu[t]
+        ct = cap[t]
+        rt = rev[t]
+        o_gpu = outs[V_GPU * n_rep + y]
+        o_capex = outs[V_CAPEX * n_rep + y]
+        o_charge = outs[V_CHARGE * n_rep + y]
+        o_req = outs[V_REQ * n_rep + y]
+        o_req_annual = outs[V_REQ_ANNUAL * n_rep + y]
+        o_rev = outs[V_REV * n_rep + y]
+        o_gap = outs[V_GAP * n_rep + y]
+        o_s2r = outs[V_S2R * n_rep + y]
+        o_cum_c = outs[V_CUM_CAPEX * n_rep + y]
+        o_cum_r = outs[V_CUM_REV * n_rep + y]
+        o_cum_g = outs[V_CUM_GAP * n_rep + y]
+        c_covers = cover[C_COVERS * n_rep + y]
+        c_by = cover[C_BY * n_rep + y]
+        # short loops over a few rows each: LLVM vectorises a loop only while the runtime
+        # checks that its arrays do not overlap stay few
+        for i in range(m):
+            o_gpu[i] = gt[i]
+            o_capex[i] = ct[i]
+            o_charge[i] = charge[i]
+        for i in range(m):
+            o_req[i] = ct[i] / keep[i]
+        for i in range(m):
+            o_req_annual[i] = charge[i] / keep[i]
+        for i in range(m):
+            o_rev[i] = rt[i]
+            o_gap[i] = o_req_annual[i] - rt[i]
+        for i in range(m):
+            o_s2r[i] = gt[i] / rt[i] if rt[i] != 0.0 else math.inf
+        for i in range(m):
+            cum_c[i] += ct[i]
+            o_cum_c[i] = cum_c[i]
+        for i in range(m):
+            cum_r[i] += rt[i]
+            o_cum_r[i] = cum_r[i]
+        for i in range(m):
+            cum_g[i] += o_gap[i]
+            o_cum_g[i] = cum_g[i]
+        for i in range(m):
+            c = rt[i] >= o_req_annual[i]
+            b = broke[i] or c
+            broke[i] = b
+            c_covers[i] = c
+            c_by[i] = b
+
+
 @njit(parallel=True, error_model="numpy", cache=True)
 def run_vintage_blocks(codes, params, tables, streams, is_random, meta, src, kind, seed, purpose,
                        n_trials, first_block, n_blocks, chunk_blocks, blk, hits, nonfinite, hist):
@@ -175,10 +331,12 @@ def run_vintage_blocks(codes, params, tables, streams, is_random, meta, src, kin
         xs = np.empty((n_points, n_in, SUB))
         outs = np.empty((n_out, SUB))
         cover = np.empty((n_cov, SUB), dtype=np.bool_)
-        w = np.empty(n_y)
-        cap = np.empty(n_y)
-        gpu = np.empty(n_y)
-        rev = np.empty(n_y)
+        w = np.empty((n_y, SUB))  # the block model's scratch, rows over trials
+        cap = np.empty((n_y, SUB))
+        gpu = np.empty((n_y, SUB))
+        rev = np.empty((n_y, SUB))
+        sc = np.empty((N_SC, SUB))
+        broke = np.empty(SUB, dtype=np.bool_)
         acc = np.empty((n_points, n_out, 5))  # shift, s1, s2, min, max
         cnt = np.empty((n_points, n_out), dtype=np.int64)
         bad = np.empty((n_points, n_out), dtype=np.int64)
@@ -210,9 +368,8 @@ def run_vintage_blocks(codes, params, tables, streams, is_random, meta, src, kin
                             sample_block(codes[p, j], params[p, j], u, m, tables, xs[p, j], zb,
                                          idx, zt)
                 for p in range(n_points):
-                    xp = xs[p]
-                    for i in range(m):
-                        _vintage_trial(xp, i, meta, src, kind, w, cap, gpu, rev, outs, cover)
+                    _vintage_block(xs[p], m, meta, src, kind, w, cap, gpu, rev, sc, broke, outs,
+                                   cover)
                     for h in range(n_cov):
                         k = np.int64(0)
                         for i in range(m):
@@ -233,7 +390,8 @@ def trace_vintage_trials(codes, params, tables, streams, is_random, meta, src, k
                          purpose, first, n):
     """Inputs, outputs and cover indicators of trials ``first .. first+n-1`` of point 0.
 
-    The same sampling and model functions as :func:`run_vintage_blocks`, one trial at a time:
+    The same sampling as :func:`run_vintage_blocks` and the model as :func:`_vintage_trial`
+    states it (the kernel's :func:`_vintage_block` gives the same bits), one trial at a time:
     returns xs[n, J], outs[n, N_OUT x years] and covers[n, 2 x years].
     """
     n_in = codes.shape[1]
