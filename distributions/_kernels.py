@@ -541,7 +541,7 @@ def sample_u(code: int, par, u: float, tables) -> float:
     if code == FIXED:
         return p0
     if code == LOGNORMAL:
-        return exp(p0 + p1 * ndtri(u))
+        return exp(fma(p1, ndtri(u), p0))
     if code == UNIFORM:
         return _uniform(p0, p1, p2, u, 1.0 - u)
     if code == NORMAL:
@@ -593,7 +593,7 @@ def sample_z(code: int, par, z: float, tables) -> float:
     if code == FIXED:
         return p0
     if code == LOGNORMAL:
-        return exp(p0 + p1 * z)
+        return exp(fma(p1, z, p0))
     if code == UNIFORM:
         u, v = _ndtr_pair(z)
         return _uniform(p0, p1, p2, u, v)
@@ -729,12 +729,12 @@ def sample_block_p(code: int, par, u, m: int, tp, nk: int, out, zb, idx, zt) -> 
         ndtri_block(u, m, zb, idx, zt)
         nbad = 0
         for i in range(m):
-            a = p0 + p1 * zb[i]
+            a = fma(p1, zb[i], p0)
             out[i] = exp_fast(a)
             nbad += not (abs(a) <= EXP_FAST_MAX)
         if nbad:
             for i in range(m):
-                a = p0 + p1 * zb[i]
+                a = fma(p1, zb[i], p0)
                 if not (abs(a) <= EXP_FAST_MAX):
                     out[i] = math.exp(a)
     elif code == UNIFORM:
