@@ -267,6 +267,8 @@ def log(x: float) -> float:
 
 #: |p - 0.5| <= NDTRI_CENTRAL: AS241's central rational function (85% of uniforms).
 NDTRI_CENTRAL = 0.425
+#: The largest |z| the central branch returns: ndtri(0.925) = 1.4395... (tested).
+NDTRI_CENTRAL_ZMAX = 1.44
 
 
 @njit(inline="always")
@@ -680,6 +682,12 @@ def ndtri_block(u, m, z, idx, zt):
     that is not in (0, 1), fall back to the scalar :func:`ndtri`.
 
     ``idx`` (int64[>= m]) and ``zt`` (float64[>= m]) are scratch.
+
+    Returns
+    -------
+    int
+        ``nt``, the number of lanes outside the central branch; their indices are left in
+        ``idx[0:nt]`` (increasing), and every other lane has ``|z| <= NDTRI_CENTRAL_ZMAX``.
     """
     for i in range(m):
         q = u[i] - 0.5
@@ -692,7 +700,12 @@ def ndtri_block(u, m, z, idx, zt):
         nt += f
     for k in range(nt):  # gather the tail lanes: the loop below then runs on contiguous data
         zt[k] = u[idx[k]]
-    for k in range(nt):
+    # Pad to whole vectors (4 lanes) with a harmless tail value, so the vectorised loop below
+    # has no scalar remainder (up to 3 scalar, latency-bound iterations per call otherwise).
+    ntv = min((nt + 3) & ~3, m)
+    for k in range(nt, ntv):
+        zt[k] = 0.25
+    for k in range(ntv):
         p = zt[k]
         q = p - 0.5
         r = p if q < 0.0 else 1.0 - p
@@ -705,6 +718,7 @@ def ndtri_block(u, m, z, idx, zt):
         i = idx[k]
         v = zt[k]
         z[i] = v if v == v else ndtri(u[i])
+    return nt
 
 
 @njit(error_model="numpy")
@@ -726,13 +740,19 @@ def sample_block_p(code: int, par, u, m: int, tp, nk: int, out, zb, idx, zt) -> 
         for i in range(m):
             out[i] = p0
     elif code == LOGNORMAL:
-        ndtri_block(u, m, zb, idx, zt)
-        nbad = 0
+        nt = ndtri_block(u, m, zb, idx, zt)
         for i in range(m):
-            a = fma(p1, zb[i], p0)
-            out[i] = exp_fast(a)
-            nbad += not (abs(a) <= EXP_FAST_MAX)
-        if nbad:
+            out[i] = exp_fast(fma(p1, zb[i], p0))
+        # exp_fast's range, checked only where it can fail: central lanes have |z| <= 1.44,
+        # so they are all in range unless |mu| + 1.5 sigma is not (one test per call); the
+        # tail lanes are listed in idx[0:nt].
+        if abs(p0) + abs(p1) * 1.5 <= EXP_FAST_MAX:
+            for k in range(nt):
+                i = idx[k]
+                a = fma(p1, zb[i], p0)
+                if not (abs(a) <= EXP_FAST_MAX):
+                    out[i] = math.exp(a)
+        else:
             for i in range(m):
                 a = fma(p1, zb[i], p0)
                 if not (abs(a) <= EXP_FAST_MAX):

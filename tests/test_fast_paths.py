@@ -33,6 +33,8 @@ SPECS = {
     "normal": {"dist": "normal", "mean": 1.0, "sd": 2.0},
     "lognormal": {"dist": "lognormal", "ci90": [100, 200]},
     "lognormal-wide": {"dist": "lognormal", "mu": 0.0, "sigma": 300.0},
+    # |mu| + 1.5 sigma > 708: central lanes can leave exp's fast range too (checked per lane)
+    "lognormal-far": {"dist": "lognormal", "mu": 700.0, "sigma": 10.0},
     "triangular": {"dist": "triangular", "min": 0.6, "mode": 1.0, "max": 1.6},
     "triangular-mode-at-min": {"dist": "triangular", "min": 0.0, "mode": 0.0, "max": 1.0},
     "pert": {"dist": "pert", "min": 0.3, "mode": 0.5, "max": 0.7},
@@ -85,6 +87,12 @@ def test_exp_and_log_within_one_ulp_of_libm():
     assert math.isnan(K.exp(math.nan)) and math.isnan(K.log(-1.0)) and math.isnan(K.log(math.nan))
     assert K.log(0.0) == -math.inf and K.log(math.inf) == math.inf
     assert K.log(5e-324) == math.log(5e-324)
+
+
+def test_central_branch_bound_used_by_the_lognormal_range_check():
+    for q in (K.NDTRI_CENTRAL, -K.NDTRI_CENTRAL):
+        assert abs(K.ndtri(0.5 + q)) <= K.NDTRI_CENTRAL_ZMAX
+    assert K.ndtri(0.925) > 1.4395
 
 
 @njit
