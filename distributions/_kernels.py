@@ -708,9 +708,11 @@ def ndtri_block(u, m, z, idx, zt):
 
     Returns
     -------
-    int
-        ``nt``, the number of lanes outside the central branch; their indices are left in
+    nt : int
+        The number of lanes outside the central branch; their indices are left in
         ``idx[0:nt]`` (increasing), and every other lane has ``|z| <= NDTRI_CENTRAL_ZMAX``.
+    zmax : float
+        The largest ``|z|`` among those ``nt`` lanes (0 if none, nan if any ``z`` is nan).
     """
     # The central function in two loops: r and the tail flag, then the rational function.
     for i in range(m):
@@ -747,11 +749,15 @@ def ndtri_block(u, m, z, idx, zt):
         val = ndtri_tail_near(s)
         val = -val if t < 0.0 else val
         zt[k] = val if s <= 5.0 else math.nan
+    zmax = 0.0  # the largest |z| of the tail lanes (nan if any is nan), for callers' range checks
     for k in range(nt):
         i = idx[k]
         v = zt[k]
-        z[i] = v if v == v else ndtri(u[i])
-    return nt
+        v = v if v == v else ndtri(u[i])
+        z[i] = v
+        av = abs(v)
+        zmax = av if (av > zmax) | (av != av) else zmax  # a nan sticks (nan > x is False)
+    return nt, zmax
 
 
 @njit(error_model="numpy")
@@ -773,7 +779,7 @@ def sample_block_p(code: int, par, u, m: int, tp, nk: int, out, zb, idx, zt) -> 
         for i in range(m):
             out[i] = p0
     elif code == LOGNORMAL:
-        nt = ndtri_block(u, m, zb, idx, zt)
+        nt, zmax = ndtri_block(u, m, zb, idx, zt)
         # exp_fast in two loops (as ndtri_block's centre): reduce, then the polynomial.
         for i in range(m):
             t, r = exp_reduce(fma(p1, zb[i], p0))
@@ -781,17 +787,17 @@ def sample_block_p(code: int, par, u, m: int, tp, nk: int, out, zb, idx, zt) -> 
             zt[i] = r
         for i in range(m):
             out[i] = exp_finish(out[i], zt[i])
-        # exp_fast's range, checked only where it can fail: central lanes have |z| <= 1.44,
-        # so they are all in range unless |mu| + 1.5 sigma is not (one test per call); the
-        # tail lanes are listed in idx[0:nt].
-        if abs(p0) + abs(p1) * 1.5 <= EXP_FAST_MAX:
-            for k in range(nt):
-                i = idx[k]
+        # exp_fast's range, checked only where it can fail: a = mu + sigma z has |a| <=
+        # |mu| + sigma |z|, and the central lanes have |z| <= 1.44, the tail lanes |z| <= zmax
+        # (the margin of 1 covers every rounding); the tail lanes are listed in idx[0:nt].
+        if not (abs(p0) + abs(p1) * 1.5 <= EXP_FAST_MAX):  # central lanes may be out too
+            for i in range(m):
                 a = fma(p1, zb[i], p0)
                 if not (abs(a) <= EXP_FAST_MAX):
                     out[i] = math.exp(a)
-        else:
-            for i in range(m):
+        elif not (abs(p0) + abs(p1) * zmax <= EXP_FAST_MAX - 1.0):  # a tail lane may be (nan)
+            for k in range(nt):
+                i = idx[k]
                 a = fma(p1, zb[i], p0)
                 if not (abs(a) <= EXP_FAST_MAX):
                     out[i] = math.exp(a)
