@@ -819,8 +819,16 @@ def sample_block_p(code: int, par, u, m: int, tp, nk: int, out, zb, idx, zt) -> 
         ndtri_block(u, m, zb, idx, zt)
         table_block(p0, p1, p2, p3, p4, p5, p6, zb, m, tp, nk, out, idx)
     elif code == TRUNCNORMAL:
+        # _truncnormal's two branches as selects around one ndtri_block: the probability
+        # handed to ndtri (out as scratch), then the side and the clamp.
         for i in range(m):
-            out[i] = _truncnormal(p0, p1, p2, p3, p4, p5, p6, u[i], 1.0 - u[i])
+            ui = u[i]
+            p = p4 + ui * p6
+            out[i] = p if p <= 0.5 else p5 + (1.0 - ui) * p6
+        ndtri_block(out, m, zb, idx, zt)
+        for i in range(m):
+            x = p0 + p1 * zb[i] if p4 + u[i] * p6 <= 0.5 else p0 - p1 * zb[i]
+            out[i] = min(max(x, p2), p3)
     else:
         for i in range(m):
             out[i] = math.nan
