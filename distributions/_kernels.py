@@ -493,7 +493,10 @@ def table_block(lo, hi, w, row, zmax, inv_h, log_phi_z, z, m, tp, nk, out, bad):
     """
     base = int(row) * (nk + 2) * 2
     top = float(nk - 1)
-    nb = 0
+    # Loops with no loop-carried state, so that LLVM vectorises them (listing the bad lanes
+    # inside the first loop, as before, kept all of it scalar): the knot and the offset in it,
+    # then the cubic (scalar loads of the knots: AVX2's gathers are slower), then the
+    # back-transform, then the list of flagged lanes.
     for i in range(m):
         t = (z[i] + zmax) * inv_h
         inr = (t >= 0.0) & (t <= top)
@@ -501,8 +504,13 @@ def table_block(lo, hi, w, row, zmax, inv_h, log_phi_z, z, m, tp, nk, out, bad):
         rf = (tc + _TWO52) - _TWO52  # nearest integer ...
         fl = rf - 1.0 if rf > tc else rf  # ... made the floor: int(t) of the scalar code
         fl = min(fl, top - 1.0)
-        s = tc - fl
+        out[i] = tc - fl
         k = base + 2 * (_f64_to_i64(fl + _TWO52) - _TWO52_BITS)
+        bad[i] = k if inr else -1 - k  # the knot's offset, negative outside the table
+    for i in range(m):
+        s = out[i]
+        kb = bad[i]
+        k = kb if kb >= 0 else -1 - kb
         y0 = tp[k]
         m0 = tp[k + 1]
         y1 = tp[k + 2]
@@ -510,13 +518,19 @@ def table_block(lo, hi, w, row, zmax, inv_h, log_phi_z, z, m, tp, nk, out, bad):
         s1 = 1.0 - s
         y = (s1 * s1 * ((1.0 + 2.0 * s) * y0 + s * m0)
              + s * s * ((3.0 - 2.0 * s) * y1 - s1 * m1))
+        out[i] = y
+        bad[i] = not ((kb >= 0) & (abs(y) <= EXP_FAST_MAX))
+    for i in range(m):
+        y = out[i]
         neg = y <= 0.0
         e = exp_fast(y if neg else -y)
         v = e / (1.0 + e)
         out[i] = lo + w * v if neg else hi - w * v
-        ok = inr & (abs(y) <= EXP_FAST_MAX)
+    nb = 0
+    for i in range(m):  # compress in place (as ndtri_block)
+        f = bad[i]
         bad[nb] = i
-        nb += not ok
+        nb += f
     for k2 in range(nb):
         i = bad[k2]
         out[i] = _table(lo, hi, w, row, zmax, inv_h, log_phi_z, z[i], tp, nk)
