@@ -100,7 +100,9 @@ def _row(label: str, v: float, ref: float) -> str:
 
 
 def before_after(res: dict, source: str) -> str:
-    lines = [f"Generated from `{source}`: {res['trials']:,} trials per run, load average "
+    rounds = res.get("rounds", 1)
+    lines = [f"Generated from `{source}`: {res['trials']:,} trials per run"
+             + (f", best of {rounds} alternating rounds" if rounds > 1 else "") + ", load average "
              f"{res['load_before'][0]:.2f} before and {res['load_after'][0]:.2f} after; "
              f"before = {res['old']}.", "",
              "| scenario | threads | before, ns/trial | after, ns/trial | speed-up |",
