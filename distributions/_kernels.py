@@ -732,7 +732,7 @@ def ndtri_block(u, m, z, idx, zt):
     for i in range(m):
         q = u[i] - 0.5
         z[i] = 0.180625 - q * q
-        idx[i] = not (abs(q) <= NDTRI_CENTRAL)  # tail flag (vectorised with the centre)
+        idx[i] = not (abs(q) <= NDTRI_CENTRAL)  # tail flag
     for i in range(m):
         z[i] = ndtri_central_r(u[i] - 0.5, z[i])
     nt = 0
@@ -804,7 +804,7 @@ def sample_block_p(code: int, par, u, m: int, tp, nk: int, out, zb, idx, zt) -> 
         # exp_fast's range, checked only where it can fail: a = mu + sigma z has |a| <=
         # |mu| + sigma |z|, and the central lanes have |z| <= 1.44, the tail lanes |z| <= zmax
         # (the margin of 1 covers every rounding); the tail lanes are listed in idx[0:nt].
-        if not (abs(p0) + abs(p1) * 1.5 <= EXP_FAST_MAX):  # central lanes may be out too
+        if not (abs(p0) + abs(p1) * 1.5 <= EXP_FAST_MAX - 1.0):  # central lanes may be out
             for i in range(m):
                 a = fma(p1, zb[i], p0)
                 if not (abs(a) <= EXP_FAST_MAX):
