@@ -4,7 +4,9 @@
     python benchmarks/before_after.py /tmp/old [CONFIG ...] [--trials N] [--threads 1 2]
 
 Each measurement is a fresh process (``run_plan``, best of 3 after a compile/warm-up call),
-alternating old and new, so both see the same machine load.
+alternating old and new, so both see the same machine load; with ``--rounds R`` each pair is
+measured R times (still alternating) and the best of each side kept, which filters out the
+bursts of other work on a shared machine.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def main() -> None:
         str(ROOT / "benchmarks" / "scenarios" / "bench-30.toml")])
     ap.add_argument("--trials", type=int, default=4_000_000)
     ap.add_argument("--threads", type=int, nargs="*", default=[1, 2])
+    ap.add_argument("--rounds", type=int, default=1, help="alternating repeats, best kept")
     ap.add_argument("--label", default="before", help="what OLD is (e.g. a commit id)")
     ap.add_argument("--out", type=Path, help="also write the rows as JSON")
     args = ap.parse_args()
@@ -57,14 +60,17 @@ def main() -> None:
     rows = []
     for cfg in args.configs:
         for th in args.threads:
-            old = ns_per_trial(args.old.resolve(), cfg, args.trials, th)
-            new = ns_per_trial(ROOT, cfg, args.trials, th)
+            old = new = float("inf")
+            for _ in range(args.rounds):
+                old = min(old, ns_per_trial(args.old.resolve(), cfg, args.trials, th))
+                new = min(new, ns_per_trial(ROOT, cfg, args.trials, th))
             rows.append({"config": Path(cfg).name, "threads": th, "before_ns": round(old, 1),
                          "after_ns": round(new, 1), "speedup": round(old / new, 2)})
             print(json.dumps(rows[-1]), flush=True)
     print(f"load average: {os.getloadavg()}")
     if args.out:
         args.out.write_text(json.dumps({"old": args.label, "trials": args.trials,
+                                        "rounds": args.rounds,
                                         "load_before": load_before,
                                         "load_after": os.getloadavg(), "rows": rows}, indent=1))
 

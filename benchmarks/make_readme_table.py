@@ -1,11 +1,11 @@
 """Rewrite README.md's speed section from a `capexgap bench --json` result. Never hand-edit it.
 
-    python benchmarks/make_readme_table.py [RESULT.json] [--before-after BA.json]
+    python benchmarks/make_readme_table.py [RESULT.json] [--before-after BA.json ...]
 
 Replaces everything between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` (RESULT: default
 the newest ``results/bench-*.json``), and between ``<!-- before-after:start -->`` and
-``<!-- before-after:end -->`` from ``benchmarks/before_after.py --out`` (default: the newest
-``results/before-after-*.json``, if any).
+``<!-- before-after:end -->`` with one table per ``benchmarks/before_after.py --out`` file
+(default: every ``results/before-after-*.json``, in name order).
 """
 
 from __future__ import annotations
@@ -100,7 +100,9 @@ def _row(label: str, v: float, ref: float) -> str:
 
 
 def before_after(res: dict, source: str) -> str:
-    lines = [f"Generated from `{source}`: {res['trials']:,} trials per run, load average "
+    rounds = res.get("rounds", 1)
+    lines = [f"Generated from `{source}`: {res['trials']:,} trials per run"
+             + (f", best of {rounds} alternating rounds" if rounds > 1 else "") + ", load average "
              f"{res['load_before'][0]:.2f} before and {res['load_after'][0]:.2f} after; "
              f"before = {res['old']}.", "",
              "| scenario | threads | before, ns/trial | after, ns/trial | speed-up |",
@@ -128,21 +130,21 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("result", nargs="?", type=Path)
-    ap.add_argument("--before-after", type=Path)
+    ap.add_argument("--before-after", type=Path, nargs="*")
     args = ap.parse_args()
     results = ROOT / "benchmarks" / "results"
     path = args.result or max(results.glob("bench-*.json"), key=lambda p: p.stat().st_mtime)
     readme = ROOT / "README.md"
     text = _replace(readme.read_text(), START, END,
                     table(json.loads(path.read_text()), _rel(path)))
-    ba = args.before_after or max(results.glob("before-after-*.json"),
-                                  key=lambda p: p.stat().st_mtime, default=None)
-    if ba is not None:
+    bas = args.before_after or sorted(results.glob("before-after-*.json"))  # by name
+    if bas:
         text = _replace(text, "<!-- before-after:start -->", "<!-- before-after:end -->",
-                        before_after(json.loads(ba.read_text()), _rel(ba)))
+                        "\n\n".join(before_after(json.loads(ba.read_text()), _rel(ba))
+                                     for ba in bas))
     readme.write_text(text)
     print(f"README.md: speed section rewritten from {_rel(path)}"
-          + (f" and {_rel(ba)}" if ba is not None else ""))
+          + "".join(f" and {_rel(ba)}" for ba in bas))
 
 
 if __name__ == "__main__":
