@@ -150,3 +150,16 @@ def test_default_scenario_from_any_folder(tmp_path):
     obj = json.loads(res.stdout)
     assert obj["trials"] == 20000 and obj["seed"] == 2024
     assert 0.0 <= obj["p_cover"] <= 1.0
+
+
+def test_a_quote_does_not_import_the_slow_scipy_modules():
+    # scipy.stats and scipy.optimize cost ~0.4 s of every fresh process (the warm-quote target
+    # of issue #5): only the paths that use them import them (exact intervals with few hits,
+    # importance sampling's design point). The bundled default quote never does.
+    code = ("import sys; from engine.cli import main; rc = main(['quote', '--quiet']); "
+            "print(rc, sorted(m for m in ('scipy.stats', 'scipy.optimize') "
+            "if m in sys.modules), file=sys.stderr)")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.stderr.strip().splitlines()[-1] == "0 []", proc.stderr
