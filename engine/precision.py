@@ -486,11 +486,11 @@ def design_point(plan: Plan) -> tuple[np.ndarray | None, str]:
     starts = [np.zeros(d)]
     if np.any(g0 != 0):
         starts.append(g0 / np.linalg.norm(g0) * min(-h0 / np.linalg.norm(g0), Z_BOUND))
-    import scipy.optimize  # here, not at import: 0.3 s of every process that never needs it
+    from scipy import optimize  # here, not at import: 0.3 s of every process that never needs it
 
     best = None
     for x0 in starts:
-        res = scipy.optimize.minimize(
+        res = optimize.minimize(
             lambda z: 0.5 * float(z @ z), x0, jac=lambda z: z, method="SLSQP", bounds=box,
             constraints=[{"type": "ineq", "fun": fun, "jac": grad}],
             options={"maxiter": 300, "ftol": 1e-12})
