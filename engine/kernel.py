@@ -736,7 +736,7 @@ def run_blocks_reference(codes, params, tables, streams, is_random, depreciation
             hits[b, p] = h
 
 
-@njit(cache=True)
+@njit(error_model="numpy", cache=True)
 def trace_trials(codes, params, tables, streams, is_random, depreciation, rev0, seed, purpose,
                  first, n):
     """Inputs and outputs of trials ``first .. first+n-1`` of point 0, recomputed one by one.

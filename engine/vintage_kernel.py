@@ -385,7 +385,7 @@ def run_vintage_blocks(codes, params, tables, streams, is_random, meta, src, kin
                     _finalise(blk[b, p, o], acc[p, o], cnt[p, o])
 
 
-@njit(cache=True)
+@njit(error_model="numpy", cache=True)
 def trace_vintage_trials(codes, params, tables, streams, is_random, meta, src, kind, seed,
                          purpose, first, n):
     """Inputs, outputs and cover indicators of trials ``first .. first+n-1`` of point 0.
