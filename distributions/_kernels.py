@@ -386,20 +386,6 @@ def _ndtr_pair(z: float) -> tuple[float, float]:
 # --------------------------------------------------------------------------------------------
 
 
-@intrinsic
-def _data_ptr(typingctx, arr):
-    """Raw data pointer of a C-contiguous float64 array (valid while the caller holds it)."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.float64 and arr.ndim == 3
-            and arr.layout == "C"):
-        raise TypingError(f"tables must be a C-contiguous 3-d float64 array, got {arr}")
-    sig = types.CPointer(types.float64)(arr)
-
-    def codegen(context, builder, sig, args):
-        return context.make_array(sig.args[0])(context, builder, value=args[0]).data
-
-    return sig, codegen
-
-
 @njit
 def _uniform(lo: float, hi: float, w: float, u: float, v: float) -> float:
     if u <= 0.5:
@@ -570,8 +556,7 @@ def sample_u(code: int, par, u: float, tables) -> float:
     p4 = par[4]
     p5 = par[5]
     p6 = par[6]
-    p7 = par[7]
-    tp = _data_ptr(tables)
+    tp = addr(tables)
     nk = tables.shape[1] - 2
     # Ordered by how often each family appears in configs: fixed inputs and lognormals dominate.
     if code == FIXED:
@@ -623,8 +608,7 @@ def sample_z(code: int, par, z: float, tables) -> float:
     p4 = par[4]
     p5 = par[5]
     p6 = par[6]
-    p7 = par[7]
-    tp = _data_ptr(tables)
+    tp = addr(tables)
     nk = tables.shape[1] - 2
     if code == FIXED:
         return p0
@@ -851,7 +835,7 @@ def sample_block_p(code: int, par, u, m: int, tp, nk: int, out, zb, idx, zt) -> 
 @njit(inline="always")
 def sample_block(code: int, par, u, m: int, tables, out, zb, idx, zt) -> None:
     """:func:`sample_block_p` with arrays (1-d, C-contiguous; ``tables`` as in ``sample_u``)."""
-    sample_block_p(code, addr(par), addr(u), m, _data_ptr(tables), tables.shape[1] - 2,
+    sample_block_p(code, addr(par), addr(u), m, addr(tables), tables.shape[1] - 2,
                    addr(out), addr(zb), addr(idx), addr(zt))
 
 
@@ -865,5 +849,5 @@ def ppf_block_many(code: int, par, u, tables, out) -> None:
     idx = np.empty(256, dtype=np.int64)
     for s in range(0, n, 256):
         m = min(256, n - s)
-        sample_block_p(code, addr(par), offset(addr(u), s), m, _data_ptr(tables),
+        sample_block_p(code, addr(par), offset(addr(u), s), m, addr(tables),
                        tables.shape[1] - 2, offset(addr(out), s), addr(zb), addr(idx), addr(zt))

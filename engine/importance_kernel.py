@@ -30,7 +30,7 @@ depend on threads or chunk sizes):
 (``hist`` is left untouched): quantiles of a shifted sample describe the shifted distribution.
 
 Import surface from the rest of the engine (kept small on purpose; names may move):
-``engine.kernel``: BLOCK, _model_block, M_N, M_MEAN, M_M2, M_MIN, M_MAX, N_OUT;
+``engine.kernel``: BLOCK, _model_block, _finalise, _fold_into, set_fixed_columns, N_OUT;
 ``engine.rng``: uniform4; ``distributions``: ndtri, sample_z.
 """
 
@@ -44,7 +44,7 @@ from numba import njit, prange
 from distributions import ndtri, sample_z
 
 from . import _jit  # noqa: F401  (sets the cache folder before the decorators below run)
-from .kernel import BLOCK, M_M2, M_MAX, M_MEAN, M_MIN, M_N, N_OUT, _fold_into, _model_block
+from .kernel import BLOCK, N_OUT, _finalise, _fold_into, _model_block, set_fixed_columns
 from .rng import uniform4
 
 #: Outputs always written (see the module docstring); cover_z.<input> follow when asked for.
@@ -54,23 +54,6 @@ N_IS_BASE = 2
 
 #: Trials per sub-block (structure of arrays inside a block).
 _SUB = 128
-
-
-@njit(inline="always")
-def _record(rec, a, n):
-    """A block's moments record (n, mean, M2, min, max) from its shifted sums."""
-    rec[M_N] = n
-    if n == 0:
-        rec[M_MEAN] = 0.0
-        rec[M_M2] = 0.0
-        rec[M_MIN] = math.inf
-        rec[M_MAX] = -math.inf
-    else:
-        mean_d = a[1] / n
-        rec[M_MEAN] = a[0] + mean_d
-        rec[M_M2] = max(a[2] - a[1] * mean_d, 0.0)
-        rec[M_MIN] = a[3]
-        rec[M_MAX] = a[4]
 
 
 @njit(parallel=True, error_model="numpy", cache=True)
@@ -115,12 +98,7 @@ def run_importance_blocks(codes, params, tables, streams, is_random, depreciatio
         acc = np.empty((n_points, n_o, 5))
         cnt = np.empty((n_points, n_o), dtype=np.int64)
         bad = np.empty((n_points, n_o), dtype=np.int64)
-        for j in range(n_in):
-            if not is_random[j]:
-                for p in range(n_points):
-                    v = sample_z(codes[p, j], params[p, j], 0.0, tables)
-                    for i in range(_SUB):
-                        xs[p, j, i] = v
+        set_fixed_columns(codes, params, tables, is_random, own, xs)
         b_end = min((c + 1) * chunk_blocks, n_blocks)
         for b in range(c * chunk_blocks, b_end):
             t0 = (first_block + b) * BLOCK
@@ -178,7 +156,7 @@ def run_importance_blocks(codes, params, tables, streams, is_random, depreciatio
             for p in range(n_points):
                 for o in range(n_o):
                     nonfinite[b, p, o] = bad[p, o]
-                    _record(blk[b, p, o], acc[p, o], cnt[p, o])
+                    _finalise(blk[b, p, o], acc[p, o], cnt[p, o])
 
 
 @njit(error_model="numpy", cache=True)

@@ -29,7 +29,7 @@ from numba.core import types
 from numba.extending import intrinsic
 
 from distributions import sample_u
-from distributions._kernels import _data_ptr, addr, offset, sample_block_p
+from distributions._kernels import addr, offset, sample_block_p
 
 from . import _jit  # noqa: F401  (sets the cache folder before the decorators below run)
 from .rng import _PURPOSE_MUL, fill_uniforms, stream_word, uniform2
@@ -110,6 +110,22 @@ def output_sources(codes: np.ndarray, params: np.ndarray, rev0: int
         out_src[:, o] = _first_equal(src[:, js])
     rate_src = _first_equal(src[:, 3:rev0])
     return src, rate_src, out_src
+
+
+_LAST_SOURCES: list = []  # [(codes, params, rev0, result)]: the plan run last
+
+
+def plan_sources(codes: np.ndarray, params: np.ndarray, rev0: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`output_sources` of a plan's arrays, worked out once per plan, not once per wave:
+    a run calls the kernel with the same (never modified) arrays wave after wave."""
+    if _LAST_SOURCES:
+        c, p, r, res = _LAST_SOURCES[0]
+        if c is codes and p is params and r == rev0:
+            return res
+    res = output_sources(codes, params, rev0)
+    _LAST_SOURCES[:] = [(codes, params, rev0, res)]
+    return res
 
 
 @intrinsic
@@ -223,6 +239,20 @@ SUB = 256
 
 
 @njit(inline="always")
+def set_fixed_columns(codes, params, tables, is_random, src, xs):
+    """xs[p, j, :] = the value of every input j fixed at every point (a kernel does this once
+    per chunk), at the points that hold their own column (``src[p, j] == p``; see
+    :func:`output_sources`, or an identity for kernels that share no column)."""
+    for j in range(codes.shape[1]):
+        if not is_random[j]:
+            for p in range(codes.shape[0]):
+                if src[p, j] == p:
+                    v = sample_u(codes[p, j], params[p, j], 0.5, tables)
+                    for i in range(xs.shape[2]):
+                        xs[p, j, i] = v
+
+
+@njit(inline="always")
 def _model_block(xs, sp, m, depreciation, rev0, rate_fixed, rate, rate_new, rev, rev_new,
                  outs, cover):
     """The one-year model over m trials of one point, its inputs held as columns.
@@ -309,7 +339,7 @@ def run_blocks(codes, params, tables, streams, is_random, depreciation, rev0, se
     n_trials = int(n_trials)
     first_block = int(first_block)
     n_threads = min(numba.get_num_threads(), n_chunks)
-    src, rate_src, out_src = output_sources(codes, params, rev0)
+    src, rate_src, out_src = plan_sources(codes, params, rev0)
     next_chunk = itertools.count()  # next() is atomic under the GIL: dynamic scheduling
     stop = []  # set when the caller is interrupted: workers take no further chunk
 
@@ -435,7 +465,7 @@ def _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed
     rate_fixed = not (is_random[3] or is_random[4] or (depreciation == 1 and is_random[5]))
     n_par = params.shape[2]
     par_p = addr(params)
-    tab_p = _data_ptr(tables)
+    tab_p = addr(tables)
     nk = tables.shape[1] - 2
     u = np.empty(SUB)
     wscr = np.empty((4, SUB // 2), dtype=np.uint32)
@@ -455,14 +485,7 @@ def _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed
     for p in range(n_points):
         for o in range(N_OUT):
             live[p, o] = out_src[p, o] == p
-    # inputs fixed at every point: set once per chunk
-    for j in range(n_in):
-        if not is_random[j]:
-            for p in range(n_points):
-                if src[p, j] == p:
-                    v = sample_u(codes[p, j], params[p, j], 0.5, tables)
-                    for i in range(SUB):
-                        xs[p, j, i] = v
+    set_fixed_columns(codes, params, tables, is_random, src, xs)
     for b in range(b_start, b_end):
         t0 = (first_block + b) * BLOCK
         t1 = min(t0 + BLOCK, n_trials)

@@ -117,8 +117,8 @@ class Plan:
         """
         n_out = self.layout.n_outputs
         if self.model == "one-year" and self.model_args is None and self.n_points > 1:
-            from .kernel import output_sources
-            return output_sources(self.codes, self.params, self.rev0)[2]
+            from .kernel import plan_sources
+            return plan_sources(self.codes, self.params, self.rev0)[2]
         return np.repeat(np.arange(self.n_points, dtype=np.int64)[:, None], n_out, axis=1)
 
     @property

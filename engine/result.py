@@ -247,9 +247,6 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
         cols = np.arange(src.shape[1])[None, :]
         beyond, near_zero = beyond[src, cols], near_zero[src, cols]
 
-    def sketch_row(i: int, f: int) -> np.ndarray:
-        return totals.sketch[i if src is None else src[i, f], f]
-
     ctx = _NoteContext(n=n, n_points=n_p, levels=levels, totals=totals)
     all_notes: list[str] = []
     if not totals.completed:
@@ -267,7 +264,7 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
             mean = np.where(cnt > 0, mom[..., M_MEAN], np.nan)
             std = np.where(cnt > 1, np.sqrt(mom[..., M_M2] / np.maximum(cnt - 1, 1)),
                            np.where(cnt == 1, 0.0, np.nan))
-        q = np.stack([np.stack([_row_quantiles(sketch_row(i, k * ne + e), levels,
+        q = np.stack([np.stack([_row_quantiles(totals.sketch_row(i, k * ne + e), levels,
                                                mom[i, e])
                                 for e in range(ne)]) for i in range(n_p)])
         base = dict(output_attrs[name])

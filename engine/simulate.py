@@ -49,7 +49,7 @@ class Totals:
     hits: np.ndarray           # int64[P] (one-year) or int64[P, H]
     nonfinite: np.ndarray      # int64[P, O]
     #: int64[P, O, SK_NBINS]; the row of output o of point p is
-    #: ``sketch[sketch_sources[p, o], o]`` (see :meth:`sketch_row`)
+    #: ``sketch[sketch_sources[p, o], o]`` (:meth:`sketch_row`, :meth:`sketch_rows`)
     sketch: np.ndarray
     completed: bool = True
     elapsed_s: float = 0.0
@@ -59,6 +59,10 @@ class Totals:
     #: kernel computes an output once for all points where it is the same numbers); None:
     #: every point has its own rows
     sketch_sources: np.ndarray | None = None
+
+    def sketch_row(self, p: int, f: int) -> np.ndarray:
+        """Sketch counts of flat output `f` of point `p` (a view): int64[SK_NBINS]."""
+        return self.sketch[p if self.sketch_sources is None else self.sketch_sources[p, f], f]
 
     def sketch_rows(self, flat: slice | int, lo: int = 0, hi: int | None = None
                     ) -> np.ndarray:

@@ -34,7 +34,7 @@ from numba import njit, prange
 from distributions import sample_block, sample_u
 
 from . import _jit  # noqa: F401  (sets the cache folder before the decorators below run)
-from .kernel import BLOCK, SUB, _finalise, _reduce_row_binned, sketch_bins_row
+from .kernel import BLOCK, SUB, _finalise, _reduce_row_binned, set_fixed_columns, sketch_bins_row
 from .rng import fill_uniforms, stream_word, uniform4
 
 #: Outputs of the vintage model, each with one value per reported year (flat index
@@ -340,13 +340,10 @@ def run_vintage_blocks(codes, params, tables, streams, is_random, meta, src, kin
         acc = np.empty((n_points, n_out, 5))  # shift, s1, s2, min, max
         cnt = np.empty((n_points, n_out), dtype=np.int64)
         bad = np.empty((n_points, n_out), dtype=np.int64)
-        # inputs fixed at every point: set once per chunk
-        for j in range(n_in):
-            if not is_random[j]:
-                for p in range(n_points):
-                    v = sample_u(codes[p, j], params[p, j], 0.5, tables)
-                    for i in range(SUB):
-                        xs[p, j, i] = v
+        own = np.empty((n_points, n_in), dtype=np.int64)  # every point holds its own columns
+        for p in range(n_points):
+            own[p, :] = p
+        set_fixed_columns(codes, params, tables, is_random, own, xs)
         b_end = min((c + 1) * chunk_blocks, n_blocks)
         for b in range(c * chunk_blocks, b_end):
             gb = first_block + b

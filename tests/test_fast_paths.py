@@ -327,6 +327,23 @@ def test_output_sources_by_hand(write_config):
         assert out_src[:, o].tolist() == want[name], name
 
 
+def test_plan_sources_are_worked_out_once_per_plan(write_config):
+    # The kernel asks for them every wave: the same arrays give the cached answer, other
+    # arrays (another plan, even with equal values) their own.
+    from engine.plan import make_plan
+    from engine.sweeps import sweep_grid
+
+    sc = engine.load_config(write_config(BENCH))
+    plan = make_plan(sweep_grid(sc, {"margin": [0.4, 0.5], "useful_life": [1, 2]}).scenarios)
+    first = kernel.plan_sources(plan.codes, plan.params, plan.rev0)
+    assert kernel.plan_sources(plan.codes, plan.params, plan.rev0) is first
+    params = plan.params.copy()
+    params[1] = params[0]  # point 1 now equals point 0
+    other = kernel.plan_sources(plan.codes, params, plan.rev0)
+    assert other is not first and other[2][1].tolist() == [0] * kernel.N_OUT
+    assert first[2][1].tolist() != [0] * kernel.N_OUT
+
+
 def test_sketch_bin_from_python_equals_compiled():
     rs = np.random.default_rng(11)
     v = np.concatenate([rs.normal(0, 1e3, 5_000), rs.lognormal(0, 20, 5_000),
