@@ -27,6 +27,33 @@ def write_config(tmp_path):
     return _write
 
 
+# ---------------------------------------------- sweep modules (a module-level BASE and GRID)
+
+
+@pytest.fixture(scope="module")
+def base_path(request, tmp_path_factory) -> Path:
+    """The requesting module's ``BASE`` config text, written to a file."""
+    path = tmp_path_factory.mktemp("base") / "base.toml"
+    path.write_text(request.module.BASE, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def base(base_path):
+    """The requesting module's ``BASE`` scenario."""
+    import engine
+
+    return engine.load_config(base_path)
+
+
+@pytest.fixture(scope="module")
+def grid_ds(request, base):
+    """``engine.sweep`` of ``BASE`` over the module's ``GRID``, ``N_ODD`` trials."""
+    import engine
+
+    return engine.sweep(base, request.module.GRID, trials=request.module.N_ODD)
+
+
 # --------------------------------------------------------------------------- fuzz statistics
 
 _FUZZ_STATS = pytest.StashKey[dict]()

@@ -53,21 +53,7 @@ def strip(ds):
     return engine.strip_run_attrs(ds)
 
 
-@pytest.fixture(scope="module")
-def base_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("sweep") / "base.toml"
-    path.write_text(BASE)
-    return path
-
-
-@pytest.fixture(scope="module")
-def base(base_path):
-    return engine.load_config(base_path)
-
-
-@pytest.fixture(scope="module")
-def grid_ds(base):
-    return engine.sweep(base, GRID, trials=N_ODD)
+# base_path, base, grid_ds: tests/conftest.py (from BASE, GRID and N_ODD above)
 
 
 def pinned_by_text(base, **fields):
