@@ -690,6 +690,121 @@ def offset(typingctx, ptr, k):
     return sig, codegen
 
 
+def _host_has_avx512() -> bool:
+    # The features LLVM compiles for, as numba picks them: NUMBA_CPU_FEATURES when set (e.g. a
+    # portable cache), else the host's.
+    from numba import config
+    from numba.core.codegen import get_host_cpu_features
+    feats = config.CPU_FEATURES if config.CPU_FEATURES is not None else get_host_cpu_features()
+    return "+avx512f" in feats.split(",")
+
+
+#: Whether LLVM compiles for AVX-512 here. Kernels then use code written for its 8-lane
+#: vectors (:func:`ndtri_block`'s tail listing with ``vcompresspd``, the kernel's fold of the
+#: outputs); elsewhere LLVM would expand those vectors into slower code, so other CPUs keep
+#: the plain loops. The two give the same bits (tests run both).
+AVX512 = _host_has_avx512()
+
+_W = 8  # lanes of the compress: one 512-bit vector of float64
+
+
+@intrinsic
+def compress_tail8(typingctx, u, n, idx, zt, c):
+    """Append the lanes ``i < n`` with ``not (|u[i] - 0.5| <= c)`` to ``idx`` (their index) and
+    ``zt`` (their ``u``), in increasing order; return their number (``n`` a multiple of 8).
+
+    Eight lanes at a time: a vector compare, ``llvm.experimental.vector.compress`` of the
+    values and of the indices (``vcompresspd``/``vpcompressq`` into a register on AVX-512:
+    their memory forms are microcoded and ~20x slower on AMD Zen 4), two full-width stores
+    at ``idx + nt``/``zt + nt`` (lanes past the count are scratch, overwritten next), and a
+    popcount of the mask. Writes stay below ``idx + n`` and ``zt + n``. Pointers as ``addr``.
+    """
+    if not (isinstance(u, types.CPointer) and u.dtype == types.float64
+            and isinstance(zt, types.CPointer) and zt.dtype == types.float64
+            and isinstance(idx, types.CPointer) and idx.dtype == types.int64):
+        return None
+    sig = types.int64(u, types.int64, idx, zt, types.float64)
+
+    def codegen(context, builder, signature, args):
+        from numba.core import cgutils
+        u_p, n_v, idx_p, zt_p, c_v = args
+        mod = builder.module
+        f64, i64, i32 = ir.DoubleType(), ir.IntType(64), ir.IntType(32)
+        vd, vi = ir.VectorType(f64, _W), ir.VectorType(i64, _W)
+        vm = ir.VectorType(ir.IntType(1), _W)
+        fn = cgutils.get_or_insert_function
+        fabs = fn(mod, ir.FunctionType(vd, [vd]), "llvm.fabs.v8f64")
+        comp_d = fn(mod, ir.FunctionType(vd, [vd, vm, vd]), "llvm.experimental.vector.compress.v8f64")
+        comp_i = fn(mod, ir.FunctionType(vi, [vi, vm, vi]), "llvm.experimental.vector.compress.v8i64")
+        ctpop = fn(mod, ir.FunctionType(ir.IntType(8), [ir.IntType(8)]), "llvm.ctpop.i8")
+        zeros = ir.Constant(ir.VectorType(i32, _W), [0] * _W)
+
+        def splat(x, vt):
+            v = builder.insert_element(ir.Constant(vt, ir.Undefined), x, ir.Constant(i32, 0))
+            return builder.shuffle_vector(v, v, zeros)
+
+        half = ir.Constant(vd, [0.5] * _W)
+        cv = splat(c_v, vd)
+        lanes = ir.Constant(vi, list(range(_W)))
+        nt = cgutils.alloca_once_value(builder, ir.Constant(i64, 0))
+        with cgutils.for_range_slice(builder, ir.Constant(i64, 0), n_v, ir.Constant(i64, _W),
+                                     intp=i64) as (i, _):
+            v = builder.load(builder.bitcast(builder.gep(u_p, [i]), vd.as_pointer()), align=8)
+            tail = builder.fcmp_unordered(">", builder.call(fabs, [builder.fsub(v, half)]), cv)
+            k = builder.load(nt)
+            builder.store(builder.call(comp_d, [v, tail, ir.Constant(vd, ir.Undefined)]),
+                          builder.bitcast(builder.gep(zt_p, [k]), vd.as_pointer()), align=8)
+            iv = builder.add(splat(i, vi), lanes)
+            builder.store(builder.call(comp_i, [iv, tail, ir.Constant(vi, ir.Undefined)]),
+                          builder.bitcast(builder.gep(idx_p, [k]), vi.as_pointer()), align=8)
+            cnt = builder.call(ctpop, [builder.bitcast(tail, ir.IntType(8))])
+            builder.store(builder.add(k, builder.zext(cnt, i64)), nt)
+        return builder.load(nt)
+
+    return sig, codegen
+
+
+@njit(error_model="numpy")
+def centre_and_list(u, m, z, idx, zt):
+    """:func:`ndtri_block`'s first passes: ``z[i]`` = AS241's central function of ``u[i]`` on
+    every lane, and the lanes outside it listed in ``idx[0:nt]`` (increasing) with their
+    uniforms in ``zt[0:nt]``; returns ``nt``. Pointers as :func:`addr`."""
+    for i in range(m):  # r and the tail flag
+        q = u[i] - 0.5
+        z[i] = 0.180625 - q * q
+        idx[i] = not (abs(q) <= NDTRI_CENTRAL)
+    for i in range(m):
+        z[i] = ndtri_central_r(u[i] - 0.5, z[i])
+    nt = 0
+    for i in range(m):  # compress in place: idx[nt] is written only after idx[i >= nt] is read
+        f = idx[i]
+        idx[nt] = i
+        nt += f
+    for k in range(nt):  # gather the tail lanes: the next loops then run on contiguous data
+        zt[k] = u[idx[k]]
+    return nt
+
+
+@njit(error_model="numpy")
+def centre_and_list_avx512(u, m, z, idx, zt):
+    """:func:`centre_and_list` for AVX-512: the tail lanes listed and gathered eight at a time
+    by :func:`compress_tail8` (0.19 against 0.59 ns per lane on AMD Zen 4), the last
+    ``m % 8`` one by one. The same outputs, bit for bit."""
+    for i in range(m):
+        q = u[i] - 0.5
+        z[i] = 0.180625 - q * q
+    for i in range(m):
+        z[i] = ndtri_central_r(u[i] - 0.5, z[i])
+    m8 = m & ~7
+    nt = compress_tail8(u, m8, idx, zt, NDTRI_CENTRAL)
+    for i in range(m8, m):
+        ui = u[i]
+        idx[nt] = i
+        zt[nt] = ui
+        nt += not (abs(ui - 0.5) <= NDTRI_CENTRAL)
+    return nt
+
+
 @njit(error_model="numpy")
 def ndtri_block(u, m, z, idx, zt):
     """``z[i] = ndtri(u[i])`` for i < m, bitwise (all arguments but m are pointers).
@@ -712,23 +827,15 @@ def ndtri_block(u, m, z, idx, zt):
     zmax : float
         The largest ``|z|`` among those ``nt`` lanes (0 if none, nan if any ``z`` is nan).
     """
-    # The central function in two loops: r and the tail flag, then the rational function.
-    for i in range(m):
-        q = u[i] - 0.5
-        z[i] = 0.180625 - q * q
-        idx[i] = not (abs(q) <= NDTRI_CENTRAL)  # tail flag
-    for i in range(m):
-        z[i] = ndtri_central_r(u[i] - 0.5, z[i])
-    nt = 0
-    for i in range(m):  # compress in place: idx[nt] is written only after idx[i >= nt] is read
-        f = idx[i]
-        idx[nt] = i
-        nt += f
-    for k in range(nt):  # gather the tail lanes: the loop below then runs on contiguous data
-        zt[k] = u[idx[k]]
+    # The central function in two loops (r, then the rational function) and the tail lanes
+    # listed in idx[0:nt] and gathered in zt[0:nt]: the same values either way.
+    if AVX512:
+        nt = centre_and_list_avx512(u, m, z, idx, zt)
+    else:
+        nt = centre_and_list(u, m, z, idx, zt)
     # Pad to whole vectors (4 lanes) with a harmless tail value, so the vectorised loop below
     # has no scalar remainder (up to 3 scalar, latency-bound iterations per call otherwise).
-    ntv = min((nt + 3) & ~3, m)
+    ntv = min((nt + 7) & ~7, m) if AVX512 else min((nt + 3) & ~3, m)
     for k in range(nt, ntv):
         zt[k] = 0.25
     # Two loops again (log, then sqrt and the rational function), measured 20% faster than

@@ -297,6 +297,7 @@ def _stages(codes, params, tables, streams, is_random, depreciation, rev0, seed,
     rate = np.empty(SUB)
     cover = np.empty(SUB, dtype=np.bool_)
     bins = np.empty((N_OUT, SUB), dtype=np.int64)
+    st = np.zeros((5, 8))
     acc = np.zeros((N_OUT, 5))
     cnt = np.zeros(N_OUT, dtype=np.int64)
     bad = np.zeros(N_OUT, dtype=np.int64)
@@ -334,7 +335,7 @@ def _stages(codes, params, tables, streams, is_random, depreciation, rev0, seed,
         else:
             for i in range(SUB):
                 hits += cover[i]
-            _reduce_point(outs, SUB, acc, cnt, bad, hist, bins, live)
+            _reduce_point(outs, SUB, acc, cnt, bad, hist, bins, live, st)
     return hits + u[0, 0] + xs[0, 0, 0] + outs[0, 0] + acc[0, 1]
 
 

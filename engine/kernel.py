@@ -25,11 +25,11 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit
-from numba.core import types
+from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from distributions import sample_u
-from distributions._kernels import addr, offset, sample_block_p
+from distributions._kernels import AVX512, addr, offset, sample_block_p
 
 from . import _jit  # noqa: F401  (sets the cache folder before the decorators below run)
 from .rng import _PURPOSE_MUL, fill_uniforms, stream_word, uniform2
@@ -478,6 +478,7 @@ def _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed
     outs = np.empty((N_OUT, SUB))
     cover = np.empty(SUB, dtype=np.bool_)
     bins = np.empty((N_OUT, SUB), dtype=np.int64)
+    st = np.zeros((5, 8))  # _reduce_point's scratch
     acc = np.empty((n_points, N_OUT, 5))  # shift, s1, s2, min, max
     cnt = np.empty((n_points, N_OUT), dtype=np.int64)
     bad = np.empty((n_points, N_OUT), dtype=np.int64)
@@ -516,7 +517,7 @@ def _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed
                 for i in range(m):
                     h += cover[i]
                 hits[b, p] += h
-                _reduce_point(outs, m, acc[p], cnt[p], bad[p], hist[p], bins, live[p])
+                _reduce_point(outs, m, acc[p], cnt[p], bad[p], hist[p], bins, live[p], st)
         for p in range(n_points):
             for o in range(N_OUT):
                 nonfinite[b, p, o] = bad[p, o]
@@ -554,15 +555,15 @@ def _fold(x, n, shift, s1, s2, lo, hi):
 
 
 @njit(inline="always")
-def _reduce_point(outs, m, a, cnt, bad, hrows, bins, live):
+def _reduce_point(outs, m, a, cnt, bad, hrows, bins, live, st):
     """Fold outs[:, 0:m] into a point's running shifted sums a[o] = [shift, s1, s2, min, max],
-    counts and sketch rows, in trial order.
+    counts and sketch rows, in trial order (``st``: float64[5, 8] scratch).
 
-    The six outputs are folded in one loop, each into its own local accumulators: six
-    independent dependency chains instead of one chain per loop (a float sum in trial order
-    cannot be vectorised, but it can overlap). An output that is not ``live`` (run_blocks
-    reuses an earlier point's) is not touched; when some are not, each live one is folded in
-    its own loop (the same operations in the same order, so the same bits).
+    The six outputs are folded together (:func:`_fold_outputs`): a float sum in trial order
+    cannot be vectorised over trials, but the outputs' sums can run side by side. An output
+    that is not ``live`` (run_blocks reuses an earlier point's) is not touched; when some are
+    not, each live one is folded in its own loop (the same operations in the same order, so
+    the same bits).
     """
     n_live = 0
     for o in range(N_OUT):
@@ -574,6 +575,30 @@ def _reduce_point(outs, m, a, cnt, bad, hrows, bins, live):
             if live[o]:
                 _reduce_row_binned(outs[o], bins[o], m, a[o], cnt, bad, o, hrows[o])
         return
+    n_bad = 0
+    for o in range(N_OUT):  # sketch counts first: they do not depend on the folds
+        nb = 0
+        for i in range(m):
+            b = bins[o, i]
+            if b >= 0:
+                hrows[o, b] += 1
+            else:
+                nb += 1
+        bad[o] += nb
+        n_bad += nb
+    if AVX512 and n_bad == 0:
+        _fold_outputs_avx512(outs, m, a, cnt, st)
+    else:
+        _fold_outputs(outs, m, a, cnt, bins)
+
+
+@njit(inline="always")
+def _fold_outputs(outs, m, a, cnt, bins):
+    """Fold the finite values of outs[:, 0:m] (``bins[o, i] >= 0``) into a[o] and cnt[o].
+
+    One loop, each output in its own local accumulators: six independent dependency chains
+    instead of one chain per loop.
+    """
     n0, n1, n2, n3, n4, n5 = cnt[0], cnt[1], cnt[2], cnt[3], cnt[4], cnt[5]
     h0, a0, b0, l0, u0 = a[0, 0], a[0, 1], a[0, 2], a[0, 3], a[0, 4]
     h1, a1, b1, l1, u1 = a[1, 0], a[1, 1], a[1, 2], a[1, 3], a[1, 4]
@@ -601,15 +626,108 @@ def _reduce_point(outs, m, a, cnt, bad, hrows, bins, live):
     a[4, 0], a[4, 1], a[4, 2], a[4, 3], a[4, 4] = h4, a4, b4, l4, u4
     a[5, 0], a[5, 1], a[5, 2], a[5, 3], a[5, 4] = h5, a5, b5, l5, u5
     cnt[0], cnt[1], cnt[2], cnt[3], cnt[4], cnt[5] = n0, n1, n2, n3, n4, n5
+
+
+@njit(inline="always")
+def _fold_outputs_avx512(outs, m, a, cnt, st):
+    """:func:`_fold_outputs` when every value of outs[:, 0:m] is finite, the six outputs as
+    lanes of one 8-lane vector (:func:`fold_rows8`), the last ``m % 8`` trials one by one.
+    The same operations per output in the same order, so the same bits (1.9 against 5.6 ns
+    per trial on AMD Zen 4).
+
+    An output with no value yet starts from its first one exactly as :func:`_fold` does
+    (shift = x, sums 0, min = max = x, then x folded in: d = 0 leaves the sums 0).
+    """
+    m8 = m & ~7
     for o in range(N_OUT):
-        nb = 0
-        for i in range(m):
-            b = bins[o, i]
-            if b >= 0:
-                hrows[o, b] += 1
-            else:
-                nb += 1
-        bad[o] += nb
+        if cnt[o] == 0 and m8 > 0:
+            x = outs[o, 0]
+            st[0, o] = x
+            st[1, o] = 0.0
+            st[2, o] = 0.0
+            st[3, o] = x
+            st[4, o] = x
+        else:
+            for k in range(5):
+                st[k, o] = a[o, k]
+    fold_rows8(addr(outs), outs.shape[1], m8, addr(st))
+    for o in range(N_OUT):
+        n = cnt[o] + m8
+        h, s1, s2, lo, hi = st[0, o], st[1, o], st[2, o], st[3, o], st[4, o]
+        for i in range(m8, m):
+            n, h, s1, s2, lo, hi = _fold(outs[o, i], n, h, s1, s2, lo, hi)
+        a[o, 0], a[o, 1], a[o, 2], a[o, 3], a[o, 4] = h, s1, s2, lo, hi
+        cnt[o] = n
+
+
+@intrinsic
+def fold_rows8(typingctx, x, stride, n, st):
+    """Fold trials ``0 .. n - 1`` (n a multiple of 8) of the N_OUT rows ``x[o * stride + i]``
+    into ``st`` (float64[5, 8]: shift, s1, s2, min, max of each row, as :func:`_fold` keeps
+    them; lanes past N_OUT unused), in trial order: ``d = x - shift; s1 += d; s2 += d * d``
+    (no fused multiply-add), min and max by ordered compares. Every value must be finite.
+
+    Eight trials at a time: eight row loads, an 8 x 8 transpose in registers (24 shuffles),
+    then eight vector steps, each folding one trial of every row. Pointers as ``addr``.
+    """
+    if not (isinstance(x, types.CPointer) and x.dtype == types.float64
+            and isinstance(st, types.CPointer) and st.dtype == types.float64):
+        return None
+    sig = types.void(x, types.int64, types.int64, st)
+
+    def codegen(context, builder, signature, args):
+        x_p, stride_v, n_v, st_p = args
+        f64, i64, i32 = ir.DoubleType(), ir.IntType(64), ir.IntType(32)
+        vd = ir.VectorType(f64, 8)
+        vpt = vd.as_pointer()
+
+        def vptr(p, k):
+            return builder.bitcast(builder.gep(p, [k]), vpt)
+
+        def shuf(a, b, idx):
+            return builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(i32, 8), idx))
+
+        state = [builder.load(vptr(st_p, ir.Constant(i64, 8 * k)), align=8) for k in range(5)]
+        shift = state[0]
+        acc = [cgutils.alloca_once_value(builder, v) for v in state[1:]]
+        zero = ir.Constant(vd, [0.0] * 8)
+        with cgutils.for_range_slice(builder, ir.Constant(i64, 0), n_v, ir.Constant(i64, 8),
+                                     intp=i64) as (i, _):
+            rows = [builder.load(vptr(x_p, builder.add(builder.mul(stride_v, ir.Constant(i64, o)),
+                                                       i)), align=8)
+                    for o in range(N_OUT)] + [zero] * (8 - N_OUT)
+            # Transpose: t[j][o] = rows[o][j]. Pairs of rows, interleaved (even, odd trials) ...
+            pair = [(shuf(rows[2 * k], rows[2 * k + 1], [0, 8, 2, 10, 4, 12, 6, 14]),
+                     shuf(rows[2 * k], rows[2 * k + 1], [1, 9, 3, 11, 5, 13, 7, 15]))
+                    for k in range(4)]
+            # ... then rows 0-3 and 4-7 (trials j and j + 4 together) ...
+            quad = {}
+            for g in range(2):
+                for h in range(2):
+                    p, q = pair[2 * g][h], pair[2 * g + 1][h]
+                    quad[g, h, 0] = shuf(p, q, [0, 1, 8, 9, 4, 5, 12, 13])
+                    quad[g, h, 1] = shuf(p, q, [2, 3, 10, 11, 6, 7, 14, 15])
+            t = [None] * 8
+            for h in range(2):  # ... then all eight rows
+                for c in range(2):
+                    p, q = quad[0, h, c], quad[1, h, c]
+                    t[h + 2 * c] = shuf(p, q, [0, 1, 2, 3, 8, 9, 10, 11])
+                    t[h + 2 * c + 4] = shuf(p, q, [4, 5, 6, 7, 12, 13, 14, 15])
+            s1, s2, lo, hi = (builder.load(p) for p in acc)
+            for v in t:
+                d = builder.fsub(v, shift)
+                s1 = builder.fadd(s1, d)
+                s2 = builder.fadd(s2, builder.fmul(d, d))
+                lo = builder.select(builder.fcmp_ordered("<", v, lo), v, lo)
+                hi = builder.select(builder.fcmp_ordered(">", v, hi), v, hi)
+            for p, v in zip(acc, (s1, s2, lo, hi)):
+                builder.store(v, p)
+        for k in range(4):
+            builder.store(builder.load(acc[k]), vptr(st_p, ir.Constant(i64, 8 * (k + 1))),
+                          align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @njit(inline="always")

@@ -360,3 +360,97 @@ def test_sparse_zeros_is_writable_zeros():
         assert x.dtype == np.int64 and x.flags.writeable and not x.any()
         x[1, 2] += 5
         assert int(x.sum()) == 5
+
+
+# -- The AVX-512 paths (taken where LLVM compiles for AVX-512) against the plain loops. Both
+# -- compile on any x86-64 CPU (LLVM expands 8-lane vectors it has no instructions for), so
+# -- these run everywhere; the subprocess test below runs a whole simulation on each path.
+
+
+@njit
+def _centre_lists(u, m):
+    z = (np.empty(m), np.empty(m))
+    idx = (np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64))
+    zt = (np.zeros(m), np.zeros(m))
+    n0 = K.centre_and_list(K.addr(u), m, K.addr(z[0]), K.addr(idx[0]), K.addr(zt[0]))
+    n1 = K.centre_and_list_avx512(K.addr(u), m, K.addr(z[1]), K.addr(idx[1]), K.addr(zt[1]))
+    return n0, n1, z[0], z[1], idx[0][:n0], idx[1][:n1], zt[0][:n0], zt[1][:n1]
+
+
+@pytest.mark.parametrize("m", [1, 7, 8, 9, 64, 255, 256])
+def test_tail_listing_avx512_equals_plain(m):
+    # U's first lanes are the AS241 branch edges; nan is listed as a tail lane by both.
+    listed = 0
+    for start in range(0, 400, 37):
+        u = U[start:start + m].copy()
+        if start == 74:
+            u[m // 2] = math.nan
+        n0, n1, z0, z1, i0, i1, t0, t1 = _centre_lists(u, m)
+        assert n0 == n1 and np.array_equal(i0, i1)
+        assert np.array_equal(t0.view(np.int64), t1.view(np.int64))
+        assert np.array_equal(z0.view(np.int64), z1.view(np.int64))
+        listed += n0
+    assert listed > 0  # some windows held tail lanes: the comparisons were not empty
+
+
+@njit
+def _fold_both(outs, m, a0, c0, a1, c1):
+    bins = np.empty(outs.shape, dtype=np.int64)
+    for o in range(outs.shape[0]):
+        kernel.sketch_bins_row(outs[o], m, bins[o])
+    kernel._fold_outputs(outs, m, a0, c0, bins)
+    kernel._fold_outputs_avx512(outs, m, a1, c1, np.zeros((5, 8)))
+
+
+@pytest.mark.parametrize("m", [1, 7, 8, 13, 256])
+def test_output_fold_avx512_equals_plain(m):
+    # Finite values (the AVX-512 fold's precondition) of both signs, ties for min/max (a
+    # repeated value, -0.0 and 0.0), and sub-blocks that start a block (count 0) or go on one.
+    rs = np.random.default_rng(m)
+    a0, a1 = np.zeros((kernel.N_OUT, 5)), np.zeros((kernel.N_OUT, 5))
+    c0, c1 = np.zeros(kernel.N_OUT, dtype=np.int64), np.zeros(kernel.N_OUT, dtype=np.int64)
+    for k in range(12):
+        outs = rs.lognormal(3, 2, size=(kernel.N_OUT, m)) - 50 * rs.random((kernel.N_OUT, 1))
+        outs[1, ::3] = outs[1, 0]
+        outs[2, : (m + 1) // 2] = -0.0
+        outs[2, (m + 1) // 2:] = 0.0
+        if k % 5 == 0:
+            c0[:] = 0
+            c1[:] = 0
+        _fold_both(outs, m, a0, c0, a1, c1)
+        assert np.array_equal(c0, c1)
+        assert np.array_equal(a0.view(np.int64), a1.view(np.int64)), (k, a0, a1)
+    assert c0.min() > 0
+
+
+_PLAIN_CPU = ("+64bit,+avx,+avx2,+bmi,+bmi2,+cmov,+cx16,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,"
+              "+pclmul,+popcnt,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+xsave")
+
+_RUN_PLAIN = """
+import sys, engine
+from distributions import _kernels
+assert not _kernels.AVX512
+sc = engine.load_config(sys.argv[1])
+engine.strip_run_attrs(engine.simulate(sc, trials=int(sys.argv[2]), seed=99, threads=2)
+                       ).to_netcdf(sys.argv[3])
+"""
+
+
+@pytest.mark.skipif(not K.AVX512, reason="this CPU runs the plain path already")
+def test_whole_run_on_the_plain_path_equals_avx512(write_config, tmp_path):
+    # The same simulation compiled for AVX2 (numba's NUMBA_CPU_NAME/FEATURES: no AVX-512, so
+    # the plain loops) in a fresh process, against this process's AVX-512 build.
+    import os
+    import subprocess
+    import sys
+
+    cfg = write_config(BENCH)
+    n = 3 * 4096 + 777
+    out = tmp_path / "plain.nc"
+    env = dict(os.environ, NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES=_PLAIN_CPU,
+               NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    subprocess.run([sys.executable, "-c", _RUN_PLAIN, str(cfg), str(n), str(out)], env=env,
+                   check=True, timeout=600)
+    here = engine.strip_run_attrs(engine.simulate(engine.load_config(cfg), trials=n, seed=99,
+                                                  threads=2))
+    xr.testing.assert_identical(xr.load_dataset(out), here)
