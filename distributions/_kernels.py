@@ -805,6 +805,11 @@ def centre_and_list_avx512(u, m, z, idx, zt):
     return nt
 
 
+# Chosen here, not by a branch in ndtri_block: numba compiles every function a branch calls,
+# and the unused one would add to the cold compile.
+_centre_and_list = centre_and_list_avx512 if AVX512 else centre_and_list
+
+
 @njit(error_model="numpy")
 def ndtri_block(u, m, z, idx, zt):
     """``z[i] = ndtri(u[i])`` for i < m, bitwise (all arguments but m are pointers).
@@ -829,10 +834,7 @@ def ndtri_block(u, m, z, idx, zt):
     """
     # The central function in two loops (r, then the rational function) and the tail lanes
     # listed in idx[0:nt] and gathered in zt[0:nt]: the same values either way.
-    if AVX512:
-        nt = centre_and_list_avx512(u, m, z, idx, zt)
-    else:
-        nt = centre_and_list(u, m, z, idx, zt)
+    nt = _centre_and_list(u, m, z, idx, zt)
     # Pad to whole vectors (4 lanes) with a harmless tail value, so the vectorised loop below
     # has no scalar remainder (up to 3 scalar, latency-bound iterations per call otherwise).
     ntv = min((nt + 7) & ~7, m) if AVX512 else min((nt + 3) & ~3, m)
