@@ -44,6 +44,7 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
@@ -726,7 +727,6 @@ def compress_tail8(typingctx, u, n, idx, zt, c):
     sig = types.int64(u, types.int64, idx, zt, types.float64)
 
     def codegen(context, builder, signature, args):
-        from numba.core import cgutils
         u_p, n_v, idx_p, zt_p, c_v = args
         mod = builder.module
         f64, i64, i32 = ir.DoubleType(), ir.IntType(64), ir.IntType(32)
@@ -765,16 +765,12 @@ def compress_tail8(typingctx, u, n, idx, zt, c):
 
 
 @njit(error_model="numpy")
-def centre_and_list(u, m, z, idx, zt):
-    """:func:`ndtri_block`'s first passes: ``z[i]`` = AS241's central function of ``u[i]`` on
-    every lane, and the lanes outside it listed in ``idx[0:nt]`` (increasing) with their
-    uniforms in ``zt[0:nt]``; returns ``nt``. Pointers as :func:`addr`."""
-    for i in range(m):  # r and the tail flag
-        q = u[i] - 0.5
-        z[i] = 0.180625 - q * q
-        idx[i] = not (abs(q) <= NDTRI_CENTRAL)
-    for i in range(m):
-        z[i] = ndtri_central_r(u[i] - 0.5, z[i])
+def list_tail(u, m, idx, zt):
+    """List the lanes ``i < m`` outside AS241's central branch (``not (|u[i] - 0.5| <=
+    NDTRI_CENTRAL)``, nan included) in ``idx[0:nt]``, increasing, with their uniforms in
+    ``zt[0:nt]``; return ``nt``. Pointers as :func:`addr`."""
+    for i in range(m):  # the tail flags
+        idx[i] = not (abs(u[i] - 0.5) <= NDTRI_CENTRAL)
     nt = 0
     for i in range(m):  # compress in place: idx[nt] is written only after idx[i >= nt] is read
         f = idx[i]
@@ -786,15 +782,9 @@ def centre_and_list(u, m, z, idx, zt):
 
 
 @njit(error_model="numpy")
-def centre_and_list_avx512(u, m, z, idx, zt):
-    """:func:`centre_and_list` for AVX-512: the tail lanes listed and gathered eight at a time
-    by :func:`compress_tail8` (0.19 against 0.59 ns per lane on AMD Zen 4), the last
-    ``m % 8`` one by one. The same outputs, bit for bit."""
-    for i in range(m):
-        q = u[i] - 0.5
-        z[i] = 0.180625 - q * q
-    for i in range(m):
-        z[i] = ndtri_central_r(u[i] - 0.5, z[i])
+def list_tail_avx512(u, m, idx, zt):
+    """:func:`list_tail` eight lanes at a time with :func:`compress_tail8` (0.19 against 0.59
+    ns per lane on AMD Zen 4), the last ``m % 8`` one by one; the same outputs."""
     m8 = m & ~7
     nt = compress_tail8(u, m8, idx, zt, NDTRI_CENTRAL)
     for i in range(m8, m):
@@ -805,9 +795,8 @@ def centre_and_list_avx512(u, m, z, idx, zt):
     return nt
 
 
-# Chosen here, not by a branch in ndtri_block: numba compiles every function a branch calls,
-# and the unused one would add to the cold compile.
-_centre_and_list = centre_and_list_avx512 if AVX512 else centre_and_list
+#: float64 lanes of the vectors LLVM uses here (ndtri_block pads its tail pass to them).
+_VEC = 8 if AVX512 else 4
 
 
 @njit(error_model="numpy")
@@ -832,12 +821,20 @@ def ndtri_block(u, m, z, idx, zt):
     zmax : float
         The largest ``|z|`` among those ``nt`` lanes (0 if none, nan if any ``z`` is nan).
     """
-    # The central function in two loops (r, then the rational function) and the tail lanes
-    # listed in idx[0:nt] and gathered in zt[0:nt]: the same values either way.
-    nt = _centre_and_list(u, m, z, idx, zt)
-    # Pad to whole vectors (4 lanes) with a harmless tail value, so the vectorised loop below
-    # has no scalar remainder (up to 3 scalar, latency-bound iterations per call otherwise).
-    ntv = min((nt + 7) & ~7, m) if AVX512 else min((nt + 3) & ~3, m)
+    # The central function in two loops: r, then the rational function.
+    for i in range(m):
+        q = u[i] - 0.5
+        z[i] = 0.180625 - q * q
+    for i in range(m):
+        z[i] = ndtri_central_r(u[i] - 0.5, z[i])
+    # The tail lanes listed and gathered (numba prunes the branch not taken before compiling).
+    if AVX512:
+        nt = list_tail_avx512(u, m, idx, zt)
+    else:
+        nt = list_tail(u, m, idx, zt)
+    # Pad to whole vectors with a harmless tail value, so the vectorised loop below has no
+    # scalar remainder (up to _VEC - 1 scalar, latency-bound iterations per call otherwise).
+    ntv = min((nt + _VEC - 1) & -_VEC, m)
     for k in range(nt, ntv):
         zt[k] = 0.25
     # Two loops again (log, then sqrt and the rational function), measured 20% faster than
