@@ -48,6 +48,8 @@ from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
+from ._jitcache import CACHE
+
 # Family codes; the order of the dispatch chain below follows expected frequency, not these values.
 FIXED = 0
 UNIFORM = 1
@@ -631,14 +633,14 @@ def sample_z(code: int, par, z: float, tables) -> float:
     return math.nan
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def ppf_u_many(code: int, par, u, tables, out) -> None:
     """``out[i] = sample_u(code, par, u[i], tables)`` (the loop behind ``Distribution.ppf``)."""
     for i in range(u.size):
         out[i] = sample_u(code, par, u[i], tables)
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def ppf_z_many(code: int, par, z, tables, out) -> None:
     """``out[i] = sample_z(code, par, z[i], tables)``."""
     for i in range(z.size):
@@ -945,7 +947,7 @@ def sample_block(code: int, par, u, m: int, tables, out, zb, idx, zt) -> None:
                    addr(out), addr(zb), addr(idx), addr(zt))
 
 
-@njit(error_model="numpy", cache=True)
+@njit(error_model="numpy", cache=CACHE)
 def ppf_block_many(code: int, par, u, tables, out) -> None:
     """``sample_block`` over a whole array in blocks of 256 (the block path behind the tests
     that hold it to ``sample_u``)."""

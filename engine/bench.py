@@ -39,6 +39,7 @@ import numpy as np
 from numba import njit
 
 from distributions import sample_block, sample_u
+from distributions._jitcache import CACHE
 
 from .config import Scenario, loads
 from .kernel import N_OUT, SK_NBINS, SUB, _model_block, _reduce_point
@@ -282,7 +283,7 @@ def _numpy_uniforms(n_streams: int, trials: int, threads: int, bit_generator: st
 STAGES = ("generator", "transforms", "model", "reductions")
 
 
-@njit(error_model="numpy", cache=True)
+@njit(error_model="numpy", cache=CACHE)
 def _stages(codes, params, tables, streams, is_random, depreciation, rev0, seed, n_sub, stage):
     # The kernel's own inlined stage functions over n_sub sub-blocks of point 0; `stage`
     # selects the one that is timed, the others' inputs are prepared once beforehand.
@@ -390,7 +391,7 @@ def peak_rss_mib(trials: int, config: str | None) -> tuple[float, float]:
 def quote_wall_s(trials: int, cache_dir: str) -> float:
     """Wall time of a fresh ``capexgap quote --trials N --json`` (the default scenario)."""
     env = _env()
-    env["NUMBA_CACHE_DIR"] = cache_dir
+    env["CAPEXGAP_CACHE_DIR"] = cache_dir
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "engine", "quote", "--trials", str(trials), "--json",
                     "--quiet"], check=True, capture_output=True, text=True, env=env)

@@ -42,8 +42,8 @@ import numpy as np
 from numba import njit, prange
 
 from distributions import ndtri, sample_z
+from distributions._jitcache import CACHE
 
-from . import _jit  # noqa: F401  (sets the cache folder before the decorators below run)
 from .kernel import BLOCK, N_OUT, _finalise, _fold_into, _model_block, set_fixed_columns
 from .rng import uniform4
 
@@ -56,7 +56,7 @@ N_IS_BASE = 2
 _SUB = 128
 
 
-@njit(parallel=True, error_model="numpy", cache=True)
+@njit(parallel=True, error_model="numpy", cache=CACHE)
 def run_importance_blocks(codes, params, tables, streams, is_random, depreciation, rev0, shift,
                           seed, purpose, n_trials, first_block, n_blocks, chunk_blocks, blk,
                           hits, nonfinite, hist):
@@ -159,7 +159,7 @@ def run_importance_blocks(codes, params, tables, streams, is_random, depreciatio
                     _finalise(blk[b, p, o], acc[p, o], cnt[p, o])
 
 
-@njit(error_model="numpy", cache=True)
+@njit(error_model="numpy", cache=CACHE)
 def evaluate_at_z(codes, params, tables, is_random, depreciation, rev0, z):
     """The one-year model of point 0 at given normal scores (no randomness).
 

@@ -30,8 +30,8 @@ from numba.extending import intrinsic
 
 from distributions import sample_u
 from distributions._kernels import AVX512, addr, offset, sample_block_p
+from distributions._jitcache import CACHE
 
-from . import _jit  # noqa: F401  (sets the cache folder before the decorators below run)
 from .rng import _PURPOSE_MUL, fill_uniforms, stream_word, uniform2
 
 #: Trials per block: the fixed unit of float reduction order (part of the result's definition).
@@ -374,7 +374,7 @@ def run_blocks(codes, params, tables, streams, is_random, depreciation, rev0, se
         nonfinite[:n_blocks, ap, ao] = nonfinite[:n_blocks, out_src[ap, ao], ao]
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _merge_sketch(hist, moments, sources, out):
     """The run's sketch counts: the threads' rows summed, each over the bins it can have.
 
@@ -451,7 +451,7 @@ def _pool() -> ThreadPoolExecutor:
 # threads of run_blocks. Threads rather than numba's prange: a parallel=True kernel costs
 # seconds more cold compile (numba's parfor passes outline and re-analyse the loop body), and
 # a call costs microseconds next to a chunk's milliseconds of work.
-@njit(error_model="numpy", nogil=True, cache=True)
+@njit(error_model="numpy", nogil=True, cache=CACHE)
 def _run_chunk(codes, params, tables, words, is_random, depreciation, rev0, seed, n_trials,
                first_block, b_start, b_end, src, rate_src, out_src, blk, hits, nonfinite, hist):
     """Blocks ``b_start .. b_end - 1`` of a run_blocks call (``hist``: this thread's rows).
@@ -791,7 +791,7 @@ def _finalise(rec, a, n):
         rec[M_MAX] = a[4]
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def merge_moments(total, blk, n_blocks):
     """Fold per-block moment records into `total` strictly in block order (Chan et al.).
 
@@ -817,7 +817,7 @@ def merge_moments(total, blk, n_blocks):
                 total[p, o, M_MAX] = max(total[p, o, M_MAX], blk[b, p, o, M_MAX])
 
 
-@njit(error_model="numpy", cache=True)
+@njit(error_model="numpy", cache=CACHE)
 def run_blocks_reference(codes, params, tables, streams, is_random, depreciation, rev0, seed,
                          purpose, n_trials, first_block, n_blocks, chunk_blocks, blk, hits,
                          nonfinite, hist):
@@ -877,7 +877,7 @@ def run_blocks_reference(codes, params, tables, streams, is_random, depreciation
             hits[b, p] = h
 
 
-@njit(error_model="numpy", cache=True)
+@njit(error_model="numpy", cache=CACHE)
 def trace_trials(codes, params, tables, streams, is_random, depreciation, rev0, seed, purpose,
                  first, n):
     """Inputs and outputs of trials ``first .. first+n-1`` of point 0, recomputed one by one.

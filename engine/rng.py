@@ -55,6 +55,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from distributions._jitcache import CACHE
+
 __all__ = [
     "philox4x32_10",
     "uniform53",
@@ -416,7 +418,7 @@ def stream_id(name: str) -> int:
     return int.from_bytes(digest.digest(), "little")
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=CACHE)
 def _floor_fill(seed, n_streams, first, n, sub):
     """The generator alone, as the kernel drives it: ``n_streams`` streams x trials
     ``first .. first + n - 1`` in sub-blocks of ``sub`` (the benchmarks' floor). Returns a

@@ -32,8 +32,8 @@ import numpy as np
 from numba import njit, prange
 
 from distributions import sample_block, sample_u
+from distributions._jitcache import CACHE
 
-from . import _jit  # noqa: F401  (sets the cache folder before the decorators below run)
 from .kernel import BLOCK, SUB, _finalise, _reduce_row_binned, set_fixed_columns, sketch_bins_row
 from .rng import fill_uniforms, stream_word, uniform4
 
@@ -154,7 +154,7 @@ S_K1, S_KEEP, S_PREV, S_CHARGE, S_CUM_C, S_CUM_R, S_CUM_G, S_CRF = range(8)
 N_SC = 8
 
 
-@njit(error_model="numpy", cache=True)
+@njit(error_model="numpy", cache=CACHE)
 def _vintage_block(xs, m, meta, src, kind, w, cap, gpu, rev, sc, broke, outs, cover):
     """:func:`_vintage_trial` for trials 0..m-1 (columns of xs) at once, bit for bit.
 
@@ -304,7 +304,7 @@ def _vintage_block(xs, m, meta, src, kind, w, cap, gpu, rev, sc, broke, outs, co
             c_by[i] = b
 
 
-@njit(parallel=True, error_model="numpy", cache=True)
+@njit(parallel=True, error_model="numpy", cache=CACHE)
 def run_vintage_blocks(codes, params, tables, streams, is_random, meta, src, kind, seed, purpose,
                        n_trials, first_block, n_blocks, chunk_blocks, blk, hits, nonfinite, hist):
     """Simulate blocks ``first_block .. first_block + n_blocks - 1`` of the vintage model.
@@ -382,7 +382,7 @@ def run_vintage_blocks(codes, params, tables, streams, is_random, meta, src, kin
                     _finalise(blk[b, p, o], acc[p, o], cnt[p, o])
 
 
-@njit(error_model="numpy", cache=True)
+@njit(error_model="numpy", cache=CACHE)
 def trace_vintage_trials(codes, params, tables, streams, is_random, meta, src, kind, seed,
                          purpose, first, n):
     """Inputs, outputs and cover indicators of trials ``first .. first+n-1`` of point 0.

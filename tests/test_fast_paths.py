@@ -447,7 +447,7 @@ def test_whole_run_on_the_plain_path_equals_avx512(write_config, tmp_path):
     n = 3 * 4096 + 777
     out = tmp_path / "plain.nc"
     env = dict(os.environ, NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES=_PLAIN_CPU,
-               NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+               CAPEXGAP_CACHE_DIR=str(tmp_path / "cache"))
     subprocess.run([sys.executable, "-c", _RUN_PLAIN, str(cfg), str(n), str(out)], env=env,
                    check=True, timeout=600)
     here = engine.strip_run_attrs(engine.simulate(engine.load_config(cfg), trials=n, seed=99,
