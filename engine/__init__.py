@@ -17,6 +17,12 @@ Layers (each may import only those above it):
 Nothing is compiled at import; kernels compile on first use.
 """
 
+# First, before the slow imports below: in the capexgap command, Ctrl-C or SIGTERM during them
+# ends the process with the command's one-line message, not a traceback (standard library only).
+from .interrupts import early_exit_for_command as _early_exit
+
+_early_exit()
+
 from .config import Scenario, load_config, loads
 from .errors import CapexgapError, ConfigError, OutputError
 from .result import open_result, strip_run_attrs, summary, version, write_netcdf

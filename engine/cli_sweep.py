@@ -14,7 +14,9 @@ import sys
 
 from . import cli
 from .interrupts import Interrupted
-from .sweeps import DEFAULT_LEVELS, DEFAULT_MAX_MEMORY_MIB, MAX_POINTS, SWEEP_MAX_TRIALS
+from .safetext import escape
+from .sweeps import (DEFAULT_LEVELS, DEFAULT_MAX_MEMORY_MIB, MAX_POINTS, MAX_POINTS_CEILING,
+                     SWEEP_MAX_TRIALS)
 
 SWEEP_DESCRIPTION = """\
 Run a grid of "what if" points from the config's [sweep] table, every point on the same
@@ -65,20 +67,35 @@ SIGTERM (either stops after the wave under way and writes nothing)."""
 
 
 def _positive_float(text: str) -> float:
+    """A finite number > 0 (``--max-memory``): inf, nan, 1e400, 0 and negatives are refused."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r} (give e.g. "
+                                         f"{DEFAULT_MAX_MEMORY_MIB})")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
     return value
 
 
+def _max_points(text: str) -> int:
+    """``--max-points``: a whole number in [1, MAX_POINTS_CEILING]."""
+    value = cli._positive_int(text)
+    if value > MAX_POINTS_CEILING:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_POINTS_CEILING:,}, got {text!r}")
+    return value
+
+
 def _level(text: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0.0 < value < 1.0:  # nan fails this too
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), got {text!r}")
+    return value
 
 
 def _common(p: argparse.ArgumentParser, what: str) -> None:
@@ -111,8 +128,9 @@ def add_commands(sub) -> None:
     s.add_argument("config", metavar="CONFIG",
                    help="scenario file (TOML) with a [sweep] table")
     _common(s, "the grid, then each point's p_cover, interval and output quantiles")
-    s.add_argument("--max-points", type=cli._positive_int, metavar="N", default=MAX_POINTS,
-                   help=f"refuse grids with more points than this (default {MAX_POINTS})")
+    s.add_argument("--max-points", type=_max_points, metavar="N", default=MAX_POINTS,
+                   help=f"refuse grids with more points than this (default {MAX_POINTS}, at "
+                        f"most {MAX_POINTS_CEILING:,}); checked before anything runs")
     s.add_argument("--precision", type=cli._number, metavar="REL",
                    help="instead of --trials: run until the 95%% interval of P(cover) at EVERY "
                         "point is within +-REL of it (relative; plain Monte Carlo; a point with "
@@ -137,6 +155,9 @@ def add_commands(sub) -> None:
                    help="rank by the absolute swing in P(cover) (ties by the median gap's), or "
                         "in the median gap first (default: p_cover)")
     _common(t, "baseline, then each input's pinned values, P(cover), median gap and swings")
+    t.add_argument("--max-points", type=_max_points, metavar="N", default=MAX_POINTS,
+                   help=f"refuse tornados of more points (1 + uncertain inputs x levels) than "
+                        f"this (default {MAX_POINTS}, at most {MAX_POINTS_CEILING:,})")
     t.add_argument("--plot", metavar="OUT.png",
                    help="also draw the tornado (.png, .svg or .pdf; needs matplotlib); refuses "
                         "to overwrite without --force. Multi-year model: the last reported "
@@ -184,7 +205,7 @@ def _sweep(args: argparse.Namespace) -> int:
         max_memory_mib=args.max_memory, progress=progress, precision=args.precision,
         abs_precision=args.abs_precision, max_trials=args.max_trials))
     if args.out:
-        write_netcdf(ds, args.out)
+        write_netcdf(ds, args.out, force=args.force)  # never over a file that appeared
     if args.json:
         print(json.dumps(sweep_summary(ds, groups=groups)))
     else:
@@ -203,7 +224,7 @@ def _tornado(args: argparse.Namespace) -> int:
 
     scenario = load_config(args.config)
     levels = _levels(args.levels)
-    points = tornado_points(scenario, levels)
+    points = tornado_points(scenario, levels, max_points=args.max_points)
     n_points = len(points)
     groups = n_passes(points, args.max_memory)
     if args.out:
@@ -214,9 +235,10 @@ def _tornado(args: argparse.Namespace) -> int:
     trials = args.trials if args.trials is not None else scenario.trials
     ds = _run(args, n_points, trials, lambda progress: tornado(
         scenario, levels=levels, sort_by=args.sort_by, trials=trials, seed=args.seed,
-        threads=args.threads, max_memory_mib=args.max_memory, progress=progress))
+        threads=args.threads, max_memory_mib=args.max_memory, progress=progress,
+        max_points=args.max_points))
     if args.out:
-        write_netcdf(ds, args.out)
+        write_netcdf(ds, args.out, force=args.force)  # never over a file that appeared
     if args.plot:
         from .plot import plot_tornado, save_figure
         # A multi-year tornado: the last reported year, the year it is ranked by (noted).
@@ -249,7 +271,7 @@ def format_sweep(ds, source: str, groups: int | None = None) -> str:
     for s in sizes:
         n_points *= s
     vintage = "year" in ds["p_cover"].dims
-    lines = [f"{ds.attrs['title']}  ({source})",
+    lines = [f"{escape(ds.attrs['title'])}  ({escape(source)})",
              "Sweep of " + " x ".join(f"{d} ({s} values)" for d, s in zip(dims, sizes))
              + f" = {n_points:,} points; every point sees the same {n:,} trials "
                f"(seed {ds.attrs['seed']})", ""]
@@ -326,7 +348,7 @@ def format_tornado(ds, source: str, groups: int | None = None) -> str:
     bl = float(last(ds["baseline_p_cover"]))
     blo, bhi = (float(v) for v in last(ds["baseline_p_cover_ci95"]).values)
     base_gap = cli._usd(last(ds["baseline_gap_quantile"].sel(quantile=0.5)))
-    lines = [f"{ds.attrs['title']}  ({source})",
+    lines = [f"{escape(ds.attrs['title'])}  ({escape(source)})",
              f"Baseline: P(cover) = {cli._pct(bl)} (95% CI {cli._pct(blo)} to {cli._pct(bhi)}), "
              f"median gap {base_gap}",
              f"Each uncertain input pinned at its {_and(lv)} quantiles, the others random; the "

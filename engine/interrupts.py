@@ -28,8 +28,11 @@ Dependency rule: the standard library only (``engine.cli`` adds the progress bar
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -96,8 +99,10 @@ class StopRequest:
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self.armed and self.reason is None:
+            _note("stop", signum)
             self.request(f"interrupted by {signal_label(signum)}", signum)
             return
+        _note("raise", signum)
         raise Interrupted(signum)
 
 
@@ -225,3 +230,156 @@ def run_stoppable(run: Callable[..., T], *, total: int, stop: StopRequest | None
                   else "stopped early")
     return result, RunStatus(total=total, done=done, reason=reason, signum=stop.signum,
                              elapsed_s=elapsed)
+
+
+# ----------------------------------------------------------------- the capexgap command
+
+#: A stop signal that Python code has not acted on after this many seconds (the main thread
+#: is inside one long call into compiled code, e.g. LLVM compiling a kernel) ends the process
+#: anyway, with the same one-line message and exit code.
+FORCE_EXIT_AFTER = 1.5
+#: The console-script names of the command (``capexgap``) and the module of ``python -m``.
+_COMMAND_NAMES = ("capexgap", "capexgap.exe", "capexgap-script.py")
+
+_last_handled = -math.inf   # monotonic time the Python-level handler last ran
+_last_action = ""           # what it did then: "stop" (a graceful stop) or "raise"
+_last_signum: int | None = None
+_watch_started = False
+
+
+def _note(action: str, signum: int) -> None:
+    global _last_handled, _last_action, _last_signum
+    _last_handled = time.monotonic()
+    _last_action = action
+    _last_signum = int(signum)
+
+
+def interrupt_cause(exc: BaseException) -> Interrupted | None:
+    """The stop signal behind `exc`, if any: `exc` itself, or an exception it was raised from.
+
+    numba, for one, turns a ``KeyboardInterrupt`` raised while it compiles into an error of
+    its own (the interrupt is kept as ``__cause__`` or ``__context__``, or lost): an
+    exception that escapes after a signal raised :class:`Interrupted` is that interrupt.
+    """
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, Interrupted):
+            return e
+        if isinstance(e, KeyboardInterrupt):
+            return Interrupted(signal.SIGINT)
+        todo.extend((e.__cause__, e.__context__))
+    if _last_action == "raise" and _last_signum is not None:
+        return Interrupted(_last_signum)
+    return None
+
+
+def interrupted_line(signum: int, detail: str = "") -> str:
+    """The command's one stderr line for a run interrupted before anything was kept."""
+    return (f"capexgap: interrupted by {signal_label(signum)}{' ' + detail if detail else ''}; "
+            "nothing was written.")
+
+
+def _exit_now(signum: int, frame: Any = None) -> None:
+    """Handler while the command is still importing: nothing has been done, so leave now."""
+    with contextlib.suppress(OSError):
+        os.write(2, (interrupted_line(signum) + "\n").encode())
+    os._exit(128 + signum)
+
+
+def is_command() -> bool:
+    """True in the ``capexgap`` console script or ``python -m engine`` (not in a library user).
+
+    While ``python -m engine`` imports the package, ``sys.argv[0]`` is ``"-m"``; the original
+    command line (``sys.orig_argv``) says which module.
+    """
+    argv0 = sys.argv[0] if sys.argv else ""
+    if os.path.basename(argv0) in _COMMAND_NAMES:
+        return True
+    orig = list(getattr(sys, "orig_argv", []))
+    if "-m" in orig[:-1]:
+        module = orig[orig.index("-m") + 1]
+        return module == "engine" or module.startswith("engine.")
+    return False
+
+
+def early_exit_for_command() -> None:
+    """In the ``capexgap`` command, make SIGINT/SIGTERM during the imports end the process.
+
+    Called first thing by ``engine/__init__.py``, before numpy, numba and xarray load (about
+    a second): a Ctrl-C then ends the process with the command's one-line message and exit
+    code 130 (143 for SIGTERM), not a ``KeyboardInterrupt`` traceback from the middle of an
+    import. Library users (``import engine``) keep Python's own handling.
+    :func:`command_signals` replaces the handlers once the command runs.
+    """
+    if not is_command() or threading.current_thread() is not threading.main_thread():
+        return
+    for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, _exit_now)
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    _note("raise", signum)
+    raise Interrupted(signum)
+
+
+def command_signals() -> None:
+    """Install the command's stop handling for the rest of the process (``engine.cli.run``).
+
+    SIGINT and SIGTERM raise :class:`Interrupted` (a ``KeyboardInterrupt``) wherever Python
+    code runs; :func:`stop_signals` turns them into a graceful stop while a run is armed. A
+    watchdog thread sees every signal as it arrives (``signal.set_wakeup_fd``) and ends the
+    process with the same message and exit code when Python code has not acted on it within
+    :data:`FORCE_EXIT_AFTER` seconds, or has not ended the process that long after an
+    :class:`Interrupted` was raised (a long call into compiled code, such as LLVM compiling a
+    kernel, delays Python's handlers; a library may swallow or wrap the exception).
+    """
+    global _watch_started
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, _raise_interrupted)
+    if _watch_started:
+        return
+    try:
+        rfd, wfd = os.pipe()
+        os.set_blocking(wfd, False)
+        signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
+    except (OSError, ValueError):  # pragma: no cover - no pipes: Python's handlers alone
+        return
+    threading.Thread(target=_watch, args=(rfd,), name="capexgap-signal-watchdog",
+                     daemon=True).start()
+    _watch_started = True
+
+
+def _watch(rfd: int) -> None:
+    """The watchdog thread of :func:`command_signals`."""
+    import select
+
+    pending: list[tuple[int, float]] = []  # (signal, arrival) not yet settled
+    while True:
+        timeout = 0.05 if pending else None
+        ready, _, _ = select.select([rfd], [], [], timeout)
+        now = time.monotonic()
+        if ready:
+            for b in os.read(rfd, 64):
+                if b in (signal.SIGINT, signal.SIGTERM):
+                    pending.append((int(b), now))
+        keep = []
+        for signum, arrived in pending:
+            if now - arrived < FORCE_EXIT_AFTER:
+                keep.append((signum, arrived))
+                continue
+            # The handler runs between bytecodes, often before this thread reads the byte:
+            # a handler call shortly before the arrival was stamped is the one for it.
+            handled = _last_handled >= arrived - 0.25
+            if handled and _last_action == "stop":
+                continue  # a run is stopping after its wave: Python is in charge
+            _exit_now(signum)
+        pending = keep

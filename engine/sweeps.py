@@ -51,6 +51,11 @@ from .simulate import DEFAULT_CHUNK, WAVE_TRIALS, _check_run_args, run_plan
 
 #: Largest grid `sweep` runs unless told otherwise (a guard against runaway products).
 MAX_POINTS = 1000
+#: The most `max_points` may be raised to: every point is a scenario held in memory and a row
+#: of the plan, and runs every trial.
+MAX_POINTS_CEILING = 100_000
+#: Largest plan (points x inputs) a sweep or tornado builds: about 1 GB with its scenarios.
+MAX_PLAN_CELLS = 10**7
 #: Memory (MiB) the per-pass accumulators of one group of points may take.
 DEFAULT_MAX_MEMORY_MIB = 512
 #: Default cap on the trials per point of a sweep with a precision target (a point whose
@@ -171,11 +176,51 @@ def _grid_keys(scenario: Scenario, grid: Mapping[str, Any] | None
     return keys, cache
 
 
+def _grid_size(file: str, raw: Any) -> tuple[int, list[tuple[str, int]]]:
+    """The number of points of a ``[sweep]`` table and each key's number of values, read from
+    its lists' lengths and its ``num`` entries without making any value (a ``num`` of 10^10
+    costs nothing here). Entries that are not well formed count one value: building the keys
+    then says what is wrong with them."""
+    sizes: list[tuple[str, int]] = []
+    if isinstance(raw, Mapping):
+        for key, spec in _flatten(file, raw, ""):
+            size = 1
+            if isinstance(spec, list):
+                size = len(spec) or 1
+            elif isinstance(spec, Mapping):
+                if isinstance(spec.get("values"), list):
+                    size = len(spec["values"]) or 1
+                elif "values" not in spec:
+                    num = spec.get("num")
+                    if isinstance(num, int) and not isinstance(num, bool) and num >= 1:
+                        size = num
+            sizes.append((key, size))
+    return math.prod(n for _, n in sizes), sizes  # exact: Python integers do not overflow
+
+
+def _check_points(file: str, raw: Any, max_points: int) -> int:
+    """Refuse a grid of more than `max_points` points before any value is made."""
+    n, sizes = _grid_size(file, raw)
+    if n > max_points:
+        shown = " x ".join(f"{k} {v:,}" for k, v in sizes)
+        raise ConfigError(
+            file, "sweep", f"the grid has {n:,} points ({shown}), more than the limit of "
+            f"{max_points:,}", None,
+            "Give fewer values per key (a smaller num, shorter lists) or sweep fewer keys, or "
+            f"raise the limit with --max-points (at most {MAX_POINTS_CEILING:,}; "
+            "engine.sweep(..., max_points=...)).")
+    return n
+
+
 def check_sweep_table(scenario: Scenario) -> int:
     """Validate the scenario's ``[sweep]`` table as :func:`sweep_grid` does, without building
-    its points or limiting their number; return the number of points (0: no table)."""
+    its points; return the number of points (0: no table).
+
+    A table of more than :data:`MAX_POINTS_CEILING` points, which no sweep runs, is refused
+    (before any value is made)."""
     if not scenario.sweep:
         return 0
+    _check_points(scenario.source, scenario.sweep, MAX_POINTS_CEILING)
     return math.prod(len(k.values) for k in _grid_keys(scenario, None)[0])
 
 
@@ -201,15 +246,14 @@ def sweep_grid(scenario: Scenario, grid: Mapping[str, Any] | None = None, *,
     """
     file = scenario.source
     _check_int(max_points, "max_points", 1, "Pass a whole number such as 1000.")
+    if max_points > MAX_POINTS_CEILING:
+        raise ConfigError(None, "max_points", f"must be at most {MAX_POINTS_CEILING:,}",
+                          max_points, "A grid that large would not finish; sweep fewer "
+                          "values, or split the grid into several sweeps.")
+    # The size first, from the table alone: a `num` of 10^10 must not make 10^10 values.
+    _check_cells(scenario, _check_points(file, scenario.sweep if grid is None else grid,
+                                         max_points))
     keys, cache = _grid_keys(scenario, grid)
-    n = math.prod(len(k.values) for k in keys)
-    if n > max_points:
-        sizes = " x ".join(f"{k.key} {len(k.values)}" for k in keys)
-        raise ConfigError(
-            file, "sweep", f"the grid has {n:,} points ({sizes}), more than the limit of "
-            f"{max_points:,}", None,
-            "Give fewer values per key (a smaller num, shorter lists) or sweep fewer keys, or "
-            "raise the limit with --max-points (engine.sweep(..., max_points=...)).")
     scenarios = []
     for combo in itertools.product(*(k.values for k in keys)):
         assign = [(k.input, k.param, v) for k, v in zip(keys, combo)]
@@ -453,7 +497,7 @@ def points_per_group(max_memory_mib: float = DEFAULT_MAX_MEMORY_MIB,
     pass, even when that one point needs more than the budget.
     """
     if isinstance(max_memory_mib, bool) or not isinstance(max_memory_mib, (int, float)) \
-            or not max_memory_mib > 0:
+            or not (math.isfinite(max_memory_mib) and max_memory_mib > 0):
         raise ConfigError(None, "max_memory", "must be a positive number of MiB", max_memory_mib,
                           "Pass e.g. --max-memory 1024.")
     return max(1, int(max_memory_mib * 2**20 // bytes_per_point(layout)))
@@ -856,27 +900,53 @@ def sweep_summary(ds: xr.Dataset, *, groups: int | None = None) -> dict[str, Any
 # -------------------------------------------------------------------------------- tornado
 
 
-def _tornado_points(scenario: Scenario, uncertain: Sequence[Input], lv: Sequence[float]
-                    ) -> tuple[np.ndarray, list[Scenario]]:
+def _check_tornado_size(scenario: Scenario, n_uncertain: int, n_levels: int,
+                        max_points: int) -> None:
+    """Refuse a tornado of more than `max_points` points before any point is made."""
+    _check_int(max_points, "max_points", 1, "Pass a whole number such as 1000.")
+    n = 1 + n_uncertain * n_levels
+    if n > max_points:
+        raise ConfigError(
+            scenario.source, "inputs", f"the tornado has {n:,} points (1 + {n_uncertain:,} "
+            f"uncertain inputs x {n_levels} levels), more than the limit of {max_points:,}",
+            None, "Give fewer --levels, fix some inputs to a number, or raise the limit with "
+            f"--max-points (at most {MAX_POINTS_CEILING:,}).")
+    _check_cells(scenario, n)
+
+
+def _check_cells(scenario: Scenario, n_points: int) -> None:
+    """Refuse a plan of more than :data:`MAX_PLAN_CELLS` point-inputs (before building it)."""
+    n_in = len(scenario.all_inputs)
+    if n_points * n_in > MAX_PLAN_CELLS:
+        raise ConfigError(
+            scenario.source, "sweep", f"{n_points:,} points x {n_in:,} inputs = "
+            f"{n_points * n_in:,} point-inputs, more than the limit of {MAX_PLAN_CELLS:,} "
+            "(about 1 GB of plan)", None, "Run fewer points (fewer values or --levels), or "
+            "give the scenario fewer inputs.")
+
+
+def _tornado_points(scenario: Scenario, uncertain: Sequence[Input], lv: Sequence[float],
+                    max_points: int = MAX_POINTS) -> tuple[np.ndarray, list[Scenario]]:
+    _check_tornado_size(scenario, len(uncertain), len(lv), max_points)
     pinned = np.array([[item.dist.quantile(q) for q in lv] for item in uncertain])
     points = [scenario] + [pin(scenario, {item.name: float(pinned[i, k])})
                            for i, item in enumerate(uncertain) for k in range(len(lv))]
     return pinned, points
 
 
-def tornado_points(scenario: Scenario, levels: Sequence[float] = DEFAULT_LEVELS
-                   ) -> list[Scenario]:
+def tornado_points(scenario: Scenario, levels: Sequence[float] = DEFAULT_LEVELS,
+                   max_points: int = MAX_POINTS) -> list[Scenario]:
     """The points a :func:`tornado` runs: the scenario, then each uncertain input pinned at
-    each level (its quantiles), in input order."""
+    each level (its quantiles), in input order. More than `max_points` points: ConfigError."""
     uncertain = [item for item in scenario.all_inputs if not item.dist.is_fixed]
-    return _tornado_points(scenario, uncertain, _levels(levels))[1]
+    return _tornado_points(scenario, uncertain, _levels(levels), max_points)[1]
 
 
 def tornado(scenario: Scenario, *, levels: Sequence[float] = DEFAULT_LEVELS,
             sort_by: Literal["p_cover", "gap_median"] = "p_cover", trials: int | None = None,
             seed: int | None = None, threads: int | None = None,
             chunk_size: int = DEFAULT_CHUNK, max_memory_mib: float = DEFAULT_MAX_MEMORY_MIB,
-            progress: ProgressFn | None = None) -> xr.Dataset:
+            progress: ProgressFn | None = None, max_points: int = MAX_POINTS) -> xr.Dataset:
     """One at a time: each uncertain input pinned at quantile levels, the others random.
 
     The baseline and every pinned variant are points of one plan, run on the same trials
@@ -893,6 +963,9 @@ def tornado(scenario: Scenario, *, levels: Sequence[float] = DEFAULT_LEVELS,
         the median gap), or by the swing in the median gap first.
     trials, seed, threads, chunk_size, max_memory_mib, progress
         As for :func:`sweep` (progress counts point-trials of ``trials x (1 + inputs x levels)``).
+    max_points : int
+        Refuse a tornado of more than this many points, ``1 + inputs x levels`` (at most
+        :data:`MAX_POINTS_CEILING`; checked before any point is made).
 
     Returns
     -------
@@ -917,7 +990,7 @@ def tornado(scenario: Scenario, *, levels: Sequence[float] = DEFAULT_LEVELS,
         raise ConfigError(file, "inputs", "has no uncertain input, so there is nothing to rank",
                           None, "Give at least one input a distribution, e.g. "
                                 "margin = { dist = \"pert\", min = 0.3, mode = 0.5, max = 0.7 }.")
-    pinned, points = _tornado_points(scenario, uncertain, lv)
+    pinned, points = _tornado_points(scenario, uncertain, lv, max_points)
     flat = _run_points(scenario, points, trials=trials, seed=seed, threads=threads,
                        chunk_size=chunk_size, max_memory_mib=max_memory_mib, progress=progress)
     n_in, n_lv = len(uncertain), len(lv)
