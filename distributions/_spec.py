@@ -168,7 +168,11 @@ def _show(v: Any) -> str:
     if isinstance(v, (bool, np.bool_)):
         return repr(bool(v))
     if isinstance(v, numbers.Integral):
-        return repr(int(v))
+        n = int(v)
+        if n.bit_length() > 100:  # a 400-digit number: its first digits and its length
+            text = str(abs(n))
+            return f"{'-' if n < 0 else ''}{text[:12]}... ({len(text):,} digits)"
+        return repr(n)
     if isinstance(v, numbers.Real):
         return repr(float(v))
     if isinstance(v, (list, tuple, np.ndarray)):
@@ -185,7 +189,12 @@ def _number(path: str, v: Any, *, allow_inf: bool = False) -> float:
         kind = "a boolean" if isinstance(v, (bool, np.bool_)) else type(v).__name__
         raise DistributionError(path, f"must be a number, not {kind}", _show(v),
                                 "Write a plain number, e.g. 1.5.")
-    x = float(v)
+    try:
+        x = float(v)
+    except OverflowError:  # a whole number past float64's range (a 400-digit integer)
+        raise DistributionError(path, "is too large: beyond float64's range (about 1.8e308)",
+                                _show(v), "Write a number of a sensible magnitude (amounts are "
+                                "in $B).") from None
     if math.isnan(x) or (math.isinf(x) and not allow_inf):
         raise DistributionError(path, "must be finite", _show(v),
                                 "Write a finite number (nan and inf are not parameters).")

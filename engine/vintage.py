@@ -54,8 +54,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .config import (GROWTH_RULE, INPUT_RULES, REVENUE_RULE, ConfigError, Input, InputRule,
-                     Scenario, _check_keys, _input, _table, depreciation_form)
+from .config import (GROWTH_RULE, INPUT_RULES, MAX_YEAR, MIN_YEAR, REVENUE_RULE, ConfigError,
+                     Input, InputRule, Scenario, _check_keys, _input, _table, clean_names,
+                     depreciation_form, key_path)
 
 #: The largest span of cohort years (first GPU-spend year .. last reported year).
 MAX_YEARS = 100
@@ -156,25 +157,26 @@ def build_scenario(doc: Mapping[str, Any], sc: Mapping[str, Any],
         raise ConfigError(source, "revenue", "needs at least one company", "{}",
                           "Add a line such as "
                           "`Microsoft = { dist = \"lognormal\", ci90 = [5, 20] }` under [revenue].")
+    companies = clean_names(source, "revenue", raw_rev)  # {cleaned name: as written}
     raw_growth = _table(source, "revenue_growth", doc.get("revenue_growth", {}))
-    for company in raw_growth:
-        if company not in raw_rev:
-            close = difflib.get_close_matches(company, list(raw_rev), n=1)
+    growth_of = clean_names(source, "revenue_growth", raw_growth)
+    for company, raw in growth_of.items():
+        if company not in companies:
+            close = difflib.get_close_matches(company, list(companies), n=1)
             hint = f" Did you mean `{close[0]}`?" if close else ""
-            raise ConfigError(source, f"revenue_growth.{company}",
+            raise ConfigError(source, key_path("revenue_growth", raw),
                               "names no company of [revenue]", None,
-                              f"Companies: {', '.join(raw_rev)}.{hint}")
+                              f"Companies: {', '.join(companies)}.{hint}")
     revenue: list[Input] = []
     series = []
-    for company, spec in raw_rev.items():
-        if not company.strip():
-            raise ConfigError(source, f"revenue.{company!r}", "company names must not be blank",
-                              company, "Name the company, e.g. `Microsoft = 10`.")
+    for company, raw in companies.items():
+        graw = growth_of.get(company)
         s, items = _series(
-            source, name=f"revenue.{company}", key=f"revenue.{company}", spec=spec,
-            growth_name=f"revenue_growth.{company}", growth_key=f"revenue_growth.{company}",
-            growth_spec=raw_growth.get(company), rule=REVENUE_RULE, t0=t0, t_end=t_end,
-            earlier=False)
+            source, name=f"revenue.{company}", key=key_path("revenue", raw), spec=raw_rev[raw],
+            growth_name=f"revenue_growth.{company}",
+            growth_key=key_path("revenue_growth", company if graw is None else graw),
+            growth_spec=None if graw is None else raw_growth[graw], rule=REVENUE_RULE, t0=t0,
+            t_end=t_end, earlier=False)
         series.append(s)
         revenue += items
     seen: dict[str, str] = {}
@@ -197,6 +199,10 @@ def _years(source: str, value: Any) -> tuple[int, int]:
     if (not isinstance(value, list) or len(value) != 2
             or any(isinstance(y, bool) or not isinstance(y, int) for y in value)):
         raise ConfigError(source, key, "must be a list of two whole years", value, fix)
+    for i, y in enumerate(value):
+        if not MIN_YEAR <= y <= MAX_YEAR:
+            raise ConfigError(source, f"{key}[{i}]", f"must be a year from {MIN_YEAR} to "
+                              f"{MAX_YEAR}", y, fix)
     first, last = value
     if last < first:
         raise ConfigError(source, key, "must be in order: the first year, then the last",
@@ -205,6 +211,7 @@ def _years(source: str, value: Any) -> tuple[int, int]:
 
 
 def _is_year_table(spec: Any) -> bool:
+    # isdigit, not only ASCII: "２０２５" or "²" is taken for a year and refused as one below.
     return isinstance(spec, dict) and bool(spec) and all(
         isinstance(k, str) and k.isdigit() for k in spec)
 
@@ -212,9 +219,11 @@ def _is_year_table(spec: Any) -> bool:
 def _year_table(source: str, key: str, spec: Mapping[str, Any]) -> dict[int, Any]:
     """A table keyed by year -> {year: spec}, checked to be consecutive."""
     for k in spec:
-        if k != str(int(k)):
-            raise ConfigError(source, f"{key}.{k}", "is not written as a year", k,
-                              f"Write {int(k)}.")
+        if not (k.isascii() and len(k) == 4 and k == str(int(k))):
+            as_int = int(k) if k.isdecimal() and len(k) <= 8 else None
+            fix = (f"Write {as_int}." if as_int is not None and MIN_YEAR <= as_int <= MAX_YEAR
+                   else f"Write a year from {MIN_YEAR} to {MAX_YEAR} in ASCII digits, e.g. 2025.")
+            raise ConfigError(source, key_path(key, k), "is not written as a year", k, fix)
     years = sorted(int(k) for k in spec)
     for a, b in zip(years, years[1:]):
         if b != a + 1:
