@@ -21,8 +21,8 @@ import time
 from typing import Callable, Iterator, Sequence, TypeVar
 
 from .errors import CapexgapError
-from .interrupts import (Interrupted, RunStatus, StopRequest, run_stoppable, signal_label,
-                         stop_signals)
+from .interrupts import (Interrupted, RunStatus, StopRequest, command_signals, interrupt_cause,
+                         interrupted_line, run_stoppable, signal_label, stop_signals)
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM gives 143
@@ -122,9 +122,31 @@ def _seconds(text: str) -> float:
 
 def _number(text: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):  # inf, nan, 1e400
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _year(text: str) -> int:
+    """A calendar year, 1..9999 (``plot --year``)."""
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a year such as 2030, got {text!r}") from None
+    if not 1 <= value <= 9999:
+        raise argparse.ArgumentTypeError(f"expected a year such as 2030, got {text!r}")
+    return value
+
+
+def _repeat(text: str) -> int:
+    """``bench --repeat``: 1..1000 timed runs."""
+    value = _positive_int(text)
+    if value > 1000:
+        raise argparse.ArgumentTypeError(f"must be at most 1000, got {text!r}")
+    return value
 
 
 def _seed(text: str) -> int:
@@ -208,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="picture to write: .png, .svg or .pdf")
     pl.add_argument("--force", action="store_true",
                     help="overwrite OUT if it exists (otherwise refuse before drawing)")
-    pl.add_argument("--year", type=int, metavar="YEAR",
+    pl.add_argument("--year", type=_year, metavar="YEAR",
                     help="multi-year results: draw this year alone, as a one-year result "
                          "(default: P(cover) by year for a quote, the last reported year for "
                          "a sweep or tornado)")
@@ -228,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="trials for the engine and careful NumPy (default 10,000,000)")
     b.add_argument("--threads", type=_positive_int, metavar="T",
                    help="threads for the 'all threads' runs (default: all)")
-    b.add_argument("--repeat", type=_positive_int, default=3, metavar="R",
+    b.add_argument("--repeat", type=_repeat, default=3, metavar="R",
                    help="best of R timed runs after a warm-up (default 3)")
     b.add_argument("--numpy-trials", type=_positive_int, default=1_000_000, metavar="N",
                    help="trials for the idiomatic NumPy run, which stores every trial "
@@ -247,9 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``capexgap`` console script; returns the exit code."""
     _tolerant_streams()
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         # Every command: SIGTERM, like Ctrl-C, raises Interrupted (a KeyboardInterrupt), so
         # atomic writes clean up; `quote` nests its own graceful handling around its run.
         with stop_signals():
@@ -257,29 +279,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CapexgapError as exc:
         print(f"capexgap: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt as exc:  # includes Interrupted (SIGTERM too)
-        signum = getattr(exc, "signum", signal.SIGINT)
-        detail = getattr(exc, "detail", "")
-        print(f"capexgap: interrupted by {signal_label(signum)}{' ' + detail if detail else ''}"
-              "; nothing was written.", file=sys.stderr)
-        return 128 + signum
     except BrokenPipeError:
         # stdout was closed early (`capexgap quote | head -1`): not worth a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except Exception as exc:
+        # A signal raised Interrupted inside code that wrapped it in an error of its own
+        # (numba while it compiles): still an interrupt, reported as one.
+        intr = interrupt_cause(exc)
+        if intr is None:
+            raise
+        return _interrupted(intr)
+    except KeyboardInterrupt as exc:  # includes Interrupted (SIGTERM too)
+        return _interrupted(exc)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """The one stderr line and exit code (128 + signal) of an interrupted command."""
+    signum = getattr(exc, "signum", signal.SIGINT)
+    print(interrupted_line(signum, getattr(exc, "detail", "")), file=sys.stderr, flush=True)
+    return 128 + signum
 
 
 def run() -> None:
     """The ``capexgap`` console script and ``python -m engine``: :func:`main`, then exit at once.
 
+    The stop handling comes first (:func:`engine.interrupts.command_signals`): Ctrl-C or
+    SIGTERM at any stage (imports, config, compiling, the run, writing) ends the command within
+    about two seconds with one line on stderr and exit code 130 / 143, never a traceback.
+
     Tearing down an interpreter that has compiled numba code takes about 0.5 s (LLVM frees
     its modules); by the time main returns, every file is closed and renamed, so the streams
     are flushed and the process ends without that teardown: Ctrl-C gives the prompt back sooner.
     """
-    code = main()
+    command_signals()
+    try:
+        code = main()
+    except SystemExit as exc:  # argparse: --help, --version, usage errors
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a signal in the last moments, outside main's handling
+        code = _interrupted(exc)
+    except BaseException as exc:
+        intr = interrupt_cause(exc)
+        if intr is None:
+            raise
+        code = _interrupted(intr)
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(BaseException):
             stream.flush()
     os._exit(code)
 
