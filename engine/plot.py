@@ -35,6 +35,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import CapexgapError
+from .safetext import escape
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -111,7 +112,7 @@ def result_kind(ds: xr.Dataset) -> Kind:
         If `ds` has no ``p_cover`` (not a capexgap result).
     """
     if "p_cover" not in ds.variables:
-        names = ", ".join(sorted(map(str, ds.data_vars))[:8]) or "none"
+        names = ", ".join(_show(n, 40) for n in sorted(map(str, ds.data_vars))[:8]) or "none"
         raise PlotError(f"not a capexgap result: it has no variable `p_cover` (its variables: "
                         f"{names}). {_MAKE_ONE}")
     dims = [d for d in ds["p_cover"].dims if d != "year"]
@@ -142,21 +143,85 @@ def check_result(ds: xr.Dataset, kind: Kind | None = None) -> Kind:
     if kind == "vintage":
         if "year" not in ds["p_breakeven_by"].dims:
             raise PlotError("p_breakeven_by must have the dimension `year`; got dimensions "
-                            f"{ds['p_breakeven_by'].dims}.")
+                            f"{_dims(ds['p_breakeven_by'])}.")
+        _check_layout(ds, kind)
         return kind
+    _check_layout(ds, kind)
     if _multi_year(ds):  # one year's picture: check the layout on one year
         ds = ds.isel(year=-1)
     if kind == "tornado":
         if ds["p_cover"].ndim != 2 or ds.sizes["level"] < 2:
             raise PlotError("a tornado needs p_cover with exactly the dimensions (input, level) "
-                            f"and at least two levels; got {dict(ds['p_cover'].sizes)}.")
+                            f"and at least two levels; got {_dims(ds['p_cover'], True)}.")
         if ds["baseline_p_cover"].ndim != 0:
             raise PlotError("a tornado's baseline_p_cover must be a scalar; got dimensions "
-                            f"{ds['baseline_p_cover'].dims}.")
+                            f"{_dims(ds['baseline_p_cover'])}.")
     if kind == "quote" and _point(ds)["gap_hist"].dims != ("gap_bin",):
-        raise PlotError(f"gap_hist has dimensions {ds['gap_hist'].dims}; expected (gap_bin,) "
+        raise PlotError(f"gap_hist has dimensions {_dims(ds['gap_hist'])}; expected (gap_bin,) "
                         "after the sweep dimensions are selected.")
+    if kind == "quote":
+        _check_trials(ds)
     return kind
+
+
+#: Dimensions each variable has beyond those of ``p_cover`` (a sweep's, a multi-year
+#: result's ``year``): what the pictures index by.
+_EXTRA_DIMS: dict[str, tuple[str, ...]] = {
+    "p_cover_ci95": ("bound",), "hits": (), "gap_hist": ("gap_bin",), "gap_min": (),
+    "gap_max": (), "gap_quantile": ("quantile",), "gap_nonfinite": (),
+}
+#: The same for a multi-year point's break-even variables (``year`` comes and goes).
+_VINTAGE_DIMS: dict[str, tuple[set[str], set[str]]] = {
+    # name: (dimensions added to p_cover's, dimensions taken away)
+    "p_cover_ci95": ({"bound"}, set()), "hits": (set(), set()),
+    "p_breakeven_by": (set(), set()), "breakeven_by_trials": (set(), set()),
+    "p_breakeven_by_ci95": ({"bound"}, set()), "p_breakeven_never": (set(), {"year"}),
+    "p_breakeven_never_ci95": ({"bound"}, {"year"}),
+    "breakeven_year_quantile": ({"quantile"}, {"year"}),
+}
+
+
+def _check_layout(ds: xr.Dataset, kind: Kind) -> None:
+    """Every variable a picture reads has the dimensions it is indexed by (a crafted file
+    must fail here, with a message, not inside the drawing)."""
+    dims = tuple(ds["p_cover"].dims)
+    bad: list[str] = []
+    if kind == "vintage":
+        for name, (add, drop) in _VINTAGE_DIMS.items():
+            if name in ds.variables and set(ds[name].dims) != (set(dims) | add) - drop:
+                bad.append(f"{name} {_dims(ds[name])}")
+    else:
+        for name, extra in _EXTRA_DIMS.items():
+            if name in ds.variables and tuple(ds[name].dims) != dims + extra:
+                bad.append(f"{name} {_dims(ds[name])}")
+        for name in ("gap_bin_lower", "gap_bin_upper"):
+            if name in ds.variables and ds[name].dims != ("gap_bin",):
+                bad.append(f"{name} {_dims(ds[name])}")
+    if kind == "tornado":
+        multi = ("year",) if "year" in dims else ()
+        if "baseline_p_cover" in ds.variables and ds["baseline_p_cover"].dims != multi:
+            bad.append(f"baseline_p_cover {_dims(ds['baseline_p_cover'])}")
+        if "pinned_value" in ds.variables and set(ds["pinned_value"].dims) != {"input", "level"}:
+            bad.append(f"pinned_value {_dims(ds['pinned_value'])}")
+        if "swing_gap_median" in ds.variables and \
+                ds["swing_gap_median"].dims != ("input",) + multi:
+            bad.append(f"swing_gap_median {_dims(ds['swing_gap_median'])}")
+    if bad:
+        raise PlotError(f"not a sound capexgap result: the dimensions of {'; '.join(bad)} do "
+                        f"not match p_cover's {_dims(ds['p_cover'])}. {_MAKE_ONE}")
+
+
+def _check_trials(ds: xr.Dataset) -> None:
+    """The trials a quote's gap sketch counts: at least one, and no bin row over them."""
+    trials = ds.attrs.get("mc_trials", ds.attrs.get("trials"))
+    if not isinstance(trials, (int, np.integer)) or trials < 1:
+        raise PlotError(f"attribute `{'mc_trials' if 'mc_trials' in ds.attrs else 'trials'}` "
+                        f"must be a whole number >= 1 (got {_show(trials, 40)}): there is no "
+                        f"distribution to draw. {_MAKE_ONE}")
+    total = ds["gap_hist"].sum("gap_bin")
+    if int(total.max()) > int(trials):
+        raise PlotError(f"gap_hist counts {int(total.max()):,} trials, more than the "
+                        f"{int(trials):,} of the run. {_MAKE_ONE}")
 
 
 def _expect(ds: xr.Dataset, kind: Kind, func: str) -> xr.Dataset:
@@ -169,13 +234,14 @@ def _expect(ds: xr.Dataset, kind: Kind, func: str) -> xr.Dataset:
         dims = tuple(d for d in ds["p_cover"].dims if d != "year")
         hint = _DRAW_WITH[got]
         if kind == "quote" or (kind == "vintage" and got == "sweep"):
-            pick = ", ".join(f"{d}=0" for d in dims)
+            pick = ", ".join(f"{_show(d)}=0" for d in dims)
             what = "one point" if kind == "quote" else "one multi-year point"
             raise PlotError(f"{func} draws {what}, but this result has sweep dimensions "
-                            f"({', '.join(dims)}). Select one point first, e.g. "
+                            f"({', '.join(map(_show, dims))}). Select one point first, e.g. "
                             f"ds.isel({pick}), or draw it with {hint}.")
         raise PlotError(f"{func} draws {_WHAT[kind]}, but this result is a {got} (p_cover "
-                        f"dimensions: {ds['p_cover'].dims or 'none'}); draw it with {hint}.")
+                        f"dimensions: {_dims(ds['p_cover']) if ds['p_cover'].dims else 'none'}"
+                        f"); draw it with {hint}.")
     check_result(ds, "quote" if kind == "quote" else got)
     return ds
 
@@ -369,7 +435,10 @@ def rebin_gap(ds: xr.Dataset, bins: int = GAP_BINS, *, tail: float = 1e-3,
     if gmin == gmax:  # one value: keep its spike off the frame
         pad = 0.05 * (b - a)
         a, b = (a - pad if a == gmin else a), (b + pad if b == gmax else b)
-    width = _nice_step((b - a) / bins)
+    # Not below a 2**-40 share of the larger end: edges are k * width with k well inside
+    # float precision, so stepping k below always moves the edge (a range far from zero
+    # and narrower than its values' rounding would otherwise never end the loops below).
+    width = _nice_step(max((b - a) / bins, max(abs(a), abs(b)) * 2.0**-40))
     # Integer multiples of `width`: zero is an exact edge; edges[0] < a <= ... <= b <= edges[-1].
     k0, k1 = math.ceil(a / width) - 1, math.ceil(b / width)
     while k0 * width >= a:
@@ -480,7 +549,7 @@ def plot_gap(ds: xr.Dataset, *, bins: int = GAP_BINS, year: int | None = None) -
         pad = 0.01 * (h.edges[-1] - h.edges[0])
         ax2.set_xlim(h.edges[0] - pad, h.edges[-1] + pad)
         ax2.legend(loc="best")
-        fig.suptitle(str(ds.attrs.get("title", "capexgap result")), fontweight="bold",
+        fig.suptitle(_title(ds, "capexgap result"), fontweight="bold",
                      x=0.01, ha="left")
         notes = list(year_notes)
         if h.below or h.above:
@@ -567,6 +636,7 @@ def plot_tornado(ds: xr.Dataset, *, year: int | None = None) -> Figure:
     p_hi = p.isel(level=i_hi).values.astype(float)
     base = float(ds["baseline_p_cover"])
     names = [str(v) for v in ds["input"].values]
+    shown = [_show(v, 80) for v in names]
     # Largest swing first: of P(cover), or of the median gap when the tornado was ranked by it
     # (engine.tornado(sort_by="gap_median")), so the bars come in the order of its table.
     by_gap = str(ds.attrs.get("tornado_sort", "")).startswith("by |swing_gap_median|")
@@ -577,7 +647,7 @@ def plot_tornado(ds: xr.Dataset, *, year: int | None = None) -> Figure:
         by_gap = False
     labels = []
     for j in order:
-        label = names[j]
+        label = shown[j]
         if "pinned_value" in ds.variables:
             v = ds["pinned_value"].transpose("input", "level").values
             unit = _SHORT_UNITS.get(names[j], "$B/yr" if names[j].startswith("revenue.")
@@ -613,7 +683,7 @@ def plot_tornado(ds: xr.Dataset, *, year: int | None = None) -> Figure:
                      f"{_ordinal(levels[i_hi])}\npercentile, the others uncertain; bars start "
                      "at the baseline" + ("; ranked by the swing of the median gap"
                                           if by_gap else ""), loc="left")
-        fig.suptitle(f"{ds.attrs.get('title', 'capexgap')}: what moves P(cover)",
+        fig.suptitle(f"{_title(ds, 'capexgap')}: what moves P(cover)",
                      fontweight="bold", x=0.01, ha="left")
         _footer(fig, ds, year_notes)
     return fig
@@ -720,12 +790,13 @@ def plot_vintage(ds: xr.Dataset) -> Figure:
         ax2.xaxis.set_major_locator(FixedLocator([*ticks, x_never]))
         ax2.xaxis.set_major_formatter(FixedFormatter([str(t) for t in ticks]
                                                      + [f"none by\n{last}"]))
-        fig.suptitle(str(ds.attrs.get("title", "capexgap result")), fontweight="bold",
+        fig.suptitle(_title(ds, "capexgap result"), fontweight="bold",
                      x=0.01, ha="left")
         notes = [("break-even year: the first year AI revenue covers that year's required "
                   "revenue (it may fall short again later)")]
         if held:
-            notes.append("held at " + ", ".join(f"{d} = {_num(v)}" for d, v in held.items()))
+            notes.append("held at " + ", ".join(f"{_show(d)} = {_show(_num(v))}"
+                                               for d, v in held.items()))
         _footer(fig, ds, notes)
     return fig
 
@@ -830,39 +901,26 @@ def check_output(path: str | Path, force: bool = False) -> Path:
 def open_for_plot(path: str | Path) -> xr.Dataset:
     """Open a result file and check that it can be drawn.
 
+    The file is read by :func:`engine.resultfile.read_result` (a result file may come from
+    anyone: only a regular file holding a capexgap result is read, every size bounded, before
+    any data is loaded).
+
     Raises
     ------
     PlotError
-        If the file is missing, not NetCDF, or not a (complete) capexgap result; the message
-        says which and how to make one.
+        If the file is missing, not a regular file, not NetCDF, or not a (complete, sound)
+        capexgap result; the message names the file, what is wrong and what to do.
     """
-    from .result import open_result
+    from .resultfile import ResultFileError, read_result
 
-    p = Path(path)
-    if not p.exists():
-        raise PlotError(f"{p}: no such file. {_MAKE_ONE}")
-    if p.is_dir():
-        raise PlotError(f"{p}: is a folder, not a result file. {_MAKE_ONE}")
     try:
-        with open(p, "rb") as f:
-            magic = f.read(8)
-    except OSError as exc:
-        raise PlotError(f"{p}: cannot be read ({exc.strerror}).") from None
-    if magic[:3] == b"CDF":
-        raise PlotError(f"{p}: a NetCDF-3 file, not a capexgap result (capexgap writes "
-                        f"NetCDF-4). {_MAKE_ONE}")
-    if magic != b"\x89HDF\r\n\x1a\n":
-        raise PlotError(f"{p}: not a NetCDF file (it does not start with the NetCDF-4/HDF5 "
-                        f"signature). {_MAKE_ONE}")
-    try:
-        ds = open_result(p)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise PlotError(f"{p}: cannot be read as NetCDF ({type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0] if str(exc) else ''}). {_MAKE_ONE}") from None
+        ds = read_result(path)
+    except ResultFileError as exc:
+        raise PlotError(str(exc)) from None
     try:
         check_result(ds)
     except PlotError as exc:
-        raise type(exc)(f"{p}: {exc}") from None
+        raise type(exc)(f"{escape(str(path), None)}: {exc}") from None
     return ds
 
 
@@ -880,7 +938,7 @@ def plot_file(path: str | Path, out: str | Path, *, force: bool = False,
     try:
         what = describe(ds, year=year)
     except PlotError as exc:
-        raise PlotError(f"{path}: {exc}") from None
+        raise PlotError(f"{escape(str(path), None)}: {exc}") from None
     written = save_figure(plot_result(ds, year=year), out, force=force)
     return f"wrote {written}: {what}"
 
@@ -919,7 +977,7 @@ def _sweep_layout(ds: xr.Dataset) -> _SweepLayout:
         if p.sizes[d] > MAX_PANELS:
             keep = np.unique(np.round(np.linspace(0, p.sizes[d] - 1, MAX_PANELS)).astype(int))
             p, ci = p.isel({d: keep}), ci.isel({d: keep})
-            thinned.append(f"{len(keep)} of {ds.sizes[d]} values of {d}, evenly spaced")
+            thinned.append(f"{len(keep)} of {ds.sizes[d]} values of {_show(d)}, evenly spaced")
     for d in rest[2:]:
         mid = p.sizes[d] // 2
         held[d] = p[d].values[mid] if d in p.coords else mid
@@ -937,11 +995,11 @@ def _sweep_layout(ds: xr.Dataset) -> _SweepLayout:
         parts.append("showing " + "; ".join(thinned))
     if held:
         parts.append("held at " + ", ".join(
-            f"{d} = {_num(v)}" + (" (its middle value)" if d in rest[2:] else "")
+            f"{_show(d)} = {_show(_num(v))}" + (" (its middle value)" if d in rest[2:] else "")
             for d, v in held.items()))
     return _SweepLayout(p=p, ci=ci, axes_dims=axes_dims, panel_dims=panel_dims, held=held,
                         message="; ".join(parts), note=note,
-                        title=str(ds.attrs.get("title", "capexgap sweep")))
+                        title=_title(ds, "capexgap sweep"))
 
 
 def _sweep_line(layout: _SweepLayout) -> Figure:
@@ -966,7 +1024,8 @@ def _sweep_line(layout: _SweepLayout) -> Figure:
     ax.grid(color="#dddddd", lw=0.6)
     ax.set_axisbelow(True)
     ax.legend(loc="best")
-    ax.set_title(f"P(AI revenue covers the annual cost of AI capex) against {d}", loc="left")
+    ax.set_title(f"P(AI revenue covers the annual cost of AI capex) against {_show(d)}",
+                 loc="left")
     fig.suptitle(layout.title, fontweight="bold", x=0.01, ha="left")
     return fig
 
@@ -1015,9 +1074,9 @@ def _sweep_maps(layout: _SweepLayout) -> Figure:
     cbar.set_label("P(AI revenue covers capex); marks: the contour lines")
     for v in CONTOUR_LEVELS:
         cbar.ax.axhline(v, color=_CONTOUR_COLOR[v], ls=_CONTOUR_STYLE[v], lw=1.4)
-    head = f"P(AI revenue covers capex) over {ydim} and {xdim}"
+    head = f"P(AI revenue covers capex) over {_show(ydim)} and {_show(xdim)}"
     if pd_:
-        head += "\none panel per value of " + " and ".join(pd_)
+        head += "\none panel per value of " + " and ".join(map(_show, pd_))
     fig.suptitle(f"{layout.title}\n{head}", fontweight="bold", x=0.01, ha="left")
     return fig
 
@@ -1053,7 +1112,7 @@ def _positions(p: xr.DataArray, dim: str) -> tuple[np.ndarray, list[str] | None]
     if dim in p.coords and np.issubdtype(p[dim].dtype, np.number):
         return np.asarray(p[dim].values, dtype=float), None
     values = p[dim].values if dim in p.coords else np.arange(p.sizes[dim])
-    return np.arange(p.sizes[dim], dtype=float), [str(v) for v in values]
+    return np.arange(p.sizes[dim], dtype=float), [_show(v, 40) for v in values]
 
 
 def _edges(x: np.ndarray) -> np.ndarray:
@@ -1078,19 +1137,20 @@ def _value_label(p: xr.DataArray, dim: str, i: int) -> str:
     """``name = value units`` for panel titles."""
     value = p[dim].values[i] if dim in p.coords else i
     unit = _units(p, dim)
-    return f"{dim} = {_num(value)}" + (f" {unit}" if unit and unit != "1" and
+    return f"{_show(dim)} = {_show(_num(value))}" + (f" {unit}" if unit and unit != "1" and
                                         not unit.startswith("share") else "")
 
 
 def _units(p: xr.DataArray, dim: str) -> str | None:
     attrs = p[dim].attrs if dim in p.coords else {}
-    return attrs.get("units") or INPUT_UNITS.get(dim.removeprefix("inputs.")) or (
+    unit = attrs.get("units")
+    return (_show(unit) if unit else None) or INPUT_UNITS.get(dim.removeprefix("inputs.")) or (
         _MONEY if dim.startswith("revenue.") else None)
 
 
 def _axis_label(p: xr.DataArray, dim: str) -> str:
     attrs = p[dim].attrs if dim in p.coords else {}
-    name = str(attrs.get("long_name", dim))
+    name = _show(attrs.get("long_name", dim), 120)
     units = _units(p, dim)
     return f"{name} ({units})" if units and units != "1" else name
 
@@ -1104,6 +1164,25 @@ def _umask() -> int:
     return mask
 
 
+def _show(text: Any, limit: int = 60) -> str:
+    """Text from a result file (a name, a title) as it may be shown: control and format
+    characters escaped, long text cut (:func:`engine.safetext.escape`)."""
+    return escape(text, limit)
+
+
+def _dims(var: xr.DataArray, sizes: bool = False) -> str:
+    """A variable's dimensions (with their sizes), names escaped, for messages."""
+    if sizes:
+        return str({_show(d): int(n) for d, n in var.sizes.items()})
+    return str(tuple(_show(d) for d in var.dims))
+
+
+def _title(ds: xr.Dataset, default: str) -> str:
+    """The result's title for a figure, escaped and cut (a one-year title was cut before its
+    year was added; this limit keeps that whole)."""
+    return escape(ds.attrs.get("title", default), 300)
+
+
 def _point(ds: xr.Dataset) -> xr.Dataset:
     """A one-point result without its length-1 sweep dimensions (other dims untouched; a
     one-year multi-year result keeps its ``year``)."""
@@ -1115,7 +1194,7 @@ def _one_year(ds: xr.Dataset, year: int | None) -> tuple[xr.Dataset, list[str]]:
     one, shown = select_year(ds, year)
     if shown is None:
         return ds, []
-    title = f"{ds.attrs.get('title', 'capexgap result')} (year {shown})"
+    title = f"{escape(ds.attrs.get('title', 'capexgap result'))} (year {shown})"
     return one.assign_attrs(title=title), [_year_note(ds, shown)]
 
 
@@ -1159,13 +1238,13 @@ def _footer(fig: Figure, ds: xr.Dataset, notes: Sequence[str]) -> None:
     elif "trials" in ds.attrs:
         bits.append(f"{int(ds.attrs['trials']):,} trials")
     if "seed" in ds.attrs:
-        bits.append(f"seed {ds.attrs['seed']}")
+        bits.append(f"seed {_show(ds.attrs['seed'], 30)}")
     src = ds.attrs.get("config_source")
     if src:
-        bits.append(Path(str(src).strip("<>")).name if "/" in str(src) else str(src))
+        bits.append(_show(Path(str(src).strip("<>")).name if "/" in str(src) else src, 80))
     ver = ds.attrs.get("capexgap_version")
     if ver:
-        bits.append(f"capexgap {ver}")
+        bits.append(f"capexgap {_show(ver, 40)}")
     text = "\n".join([*notes, "  |  ".join(bits)]) if bits else "\n".join(notes)
     if text:
         fig.supxlabel(text, fontsize=7.5, color=GREY, x=0.01, ha="left")

@@ -18,6 +18,7 @@ import scipy.special
 import xarray as xr
 
 from .errors import OutputError
+from .resultfile import FORMAT, FORMAT_ATTR, FORMAT_VERSION
 from .kernel import (BLOCK, M_M2, M_MAX, M_MEAN, M_MIN, M_N, N_MOM, OUTPUTS, SK_ABS_ZERO, SK_EMAX,
                      SK_EMIN, SK_NBINS, SK_REL_ERROR, SK_ZERO, sketch_bin_bounds, sketch_bin_of)
 
@@ -330,6 +331,9 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
 
     attrs = {
         "title": scenario.name,
+        # What the file is and its layout's version: engine.resultfile reads only these.
+        FORMAT_ATTR: FORMAT,
+        "format_version": np.int64(FORMAT_VERSION),
         "description": scenario.description,
         "capexgap_version": version(),
         "numpy_version": np.__version__,
@@ -543,9 +547,20 @@ def _remove(path: str | None) -> None:
 
 
 def open_result(path: str | Path) -> xr.Dataset:
-    """Open a result file written by :func:`write_netcdf` (loads it into memory)."""
-    with xr.open_dataset(path, engine="h5netcdf") as ds:
-        return ds.load()
+    """Open a result file written by :func:`write_netcdf` (loads it into memory).
+
+    The file may come from anyone: it is read by :func:`engine.resultfile.read_result`,
+    which refuses anything that is not a regular file holding a capexgap result of a format
+    version this code reads, and bounds every size, before any data is loaded.
+
+    Raises
+    ------
+    engine.resultfile.ResultFileError
+        Naming the file, the variable or attribute, the rule broken and the fix.
+    """
+    from .resultfile import read_result
+
+    return read_result(path)
 
 
 def summary(ds: xr.Dataset) -> dict[str, Any]:

@@ -655,8 +655,7 @@ def _foreign_nc3(path):
     (lambda p: p.write_text("not netcdf\n"), "not a NetCDF file"),
     (lambda p: p.write_bytes(b""), "not a NetCDF file"),
     (_foreign_nc3, "a NetCDF-3 file, not a capexgap result"),
-    (_foreign_nc4, "not a capexgap result: it has no variable `p_cover` (its variables: "
-                   "temperature)"),
+    (_foreign_nc4, "attribute `format`: is missing: this is not a capexgap result"),
     ("no_gap_hist", "needs gap_hist, which it lacks"),
     ("year", ("drawing P(cover) by year and the break-even year needs p_breakeven_by, "
               "p_breakeven_never, breakeven_year_quantile, which it lacks")),
