@@ -57,7 +57,7 @@ MAX_NAME = 256
 #: Most elements of one attribute (dimension bookkeeping lists one entry per variable).
 MAX_ATTR_ELEMENTS = 4 * MAX_VARIABLES
 #: Longest text attribute (the config's text, the notes), characters.
-MAX_TEXT = 1 << 20
+MAX_TEXT = 16 << 20
 #: Longest short text attribute (shown in titles and footers), characters.
 MAX_SHORT_TEXT = 4096
 SHORT_TEXT_ATTRS = ("title", "model", "method", "capexgap_version", "config_source", "seed",

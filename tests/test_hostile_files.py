@@ -244,6 +244,7 @@ def _tamper(good: Path, tmp_path: Path, name: str, value) -> Path:
     ("p_cover", 1.5, "variable `p_cover`: must hold probabilities between 0 and 1 (got 1.5)"),
     ("quantile", 1.5, "coordinate `quantile`: must hold levels strictly between 0 and 1"),
     ("gap_bin_lower", 0.0, "must be consecutive bins of capexgap's gap sketch"),
+    ("gap_min", 1e300, "variable `gap_min`: must be finite (or NaN) and at most `gap_max`"),
 ])
 def test_impossible_values(capsys, tmp_path, good, name, value, message):
     refused(capsys, tmp_path, _tamper(good, tmp_path, name, value), message)
