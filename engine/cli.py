@@ -21,6 +21,8 @@ import time
 from typing import Callable, Iterator, Sequence, TypeVar
 
 from .errors import CapexgapError
+from .fmt import pct
+from .safetext import escape
 from .interrupts import (Interrupted, RunStatus, StopRequest, command_signals, interrupt_cause,
                          interrupted_line, run_stoppable, signal_label, stop_signals)
 
@@ -261,7 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-startup", action="store_true",
                    help="skip the fresh-process cold/warm `capexgap quote` timings")
     b.add_argument("--json", action="store_true", help="print one JSON object")
-    b.add_argument("--out", metavar="FILE.json", help="also write the JSON to a file")
+    b.add_argument("--out", metavar="FILE.json", help="also write the JSON to a file, atomically")
+    b.add_argument("--force", action="store_true",
+                   help="overwrite --out if it exists (otherwise refuse before measuring)")
     b.set_defaults(func=_bench)
     return parser
 
@@ -484,7 +488,8 @@ def _quote(args: argparse.Namespace) -> int:
         written = None
         try:
             if args.out:
-                write_netcdf(ds, args.out)  # atomic: an interrupt here leaves nothing
+                # atomic: an interrupt here leaves nothing; never over a file that appeared
+                write_netcdf(ds, args.out, force=args.force)
                 written = args.out
             print(json.dumps(summary(ds), allow_nan=False) if args.json
                   else format_quote(ds, scenario.source), flush=True)
@@ -516,14 +521,17 @@ def _plot(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from . import bench
 
+    if args.out:  # refuse before minutes of measuring, not after
+        from .outfile import check_target
+        check_target(args.out, args.force, action="measured", example="bench.json")
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
     res = bench.run(args.config, trials=args.trials, threads=args.threads, repeat=args.repeat,
                     numpy_trials=args.numpy_trials, memory=tuple(args.memory),
                     startup=not args.no_startup, log=log)
     text = bench.dumps(res)
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+        from .outfile import write_bytes
+        write_bytes(args.out, (text + "\n").encode("utf-8"), force=args.force)
     print(text if args.json else bench.format_text(res))
     return 0
 
@@ -539,7 +547,7 @@ def format_quote(ds, source: str) -> str:
     hits = int(ds["hits"])
     lo, hi = (float(v) for v in ds["p_cover_ci95"].values)
     method = ds["p_cover_ci95"].attrs["method"]
-    lines = [f"{ds.attrs['title']}  ({source})"]
+    lines = [f"{escape(ds.attrs['title'])}  ({escape(source)})"]
     if not int(ds.attrs.get("completed", 1)):
         lines.append(f"PARTIAL RESULT: {n:,} of {int(ds.attrs['trials_requested']):,} "
                      f"requested trials ({ds.attrs.get('stop_reason') or 'stopped early'}); "
@@ -588,16 +596,13 @@ def format_quote(ds, source: str) -> str:
              if line and not line.startswith("partial result:")]
     if notes:
         lines.append("")
-        lines.extend(f"note: {line}." for line in notes)
+        lines.extend(f"note: {escape(line, None)}." for line in notes)
     return "\n".join(lines)
 
 
 def _pct(p: float) -> str:
-    if p == 0.0:
-        return "0%"
-    if p < 1e-4:
-        return f"{p:.2e}"
-    return f"{100 * p:.3g}%" if p < 0.01 else f"{100 * p:.2f}%"
+    """A probability as text (:func:`engine.fmt.pct`: the one format of text, notes, plots)."""
+    return pct(p)
 
 
 def _usd(v) -> str:

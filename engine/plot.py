@@ -25,8 +25,6 @@ by), with a note under the figure saying which (:func:`select_year`).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence
@@ -34,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence
 import numpy as np
 import xarray as xr
 
+from . import fmt as _fmt
 from .errors import CapexgapError
 from .safetext import escape
 
@@ -850,52 +849,49 @@ def _year_ticks(years: np.ndarray, most: int = 12) -> list[int]:
 def save_figure(fig: Figure, path: str | Path, *, force: bool = False, dpi: int = DPI) -> Path:
     """Write `fig` to `path`: PNG (at `dpi`), SVG or PDF by the extension, atomically.
 
+    The picture is drawn into memory, then written by :func:`engine.outfile.write_bytes`: a
+    temporary file in the same folder, published only when complete, never over a file that
+    appeared meanwhile (without `force`) nor over anything but a regular file.
+
     Raises
     ------
     PlotError
         If the extension is not one of :data:`FORMATS`, the file exists and `force` is
-        False, or its folder does not exist or is not writable.
+        False, it is not a regular file, or it cannot be written (folder missing or not
+        writable, disk full, name too long).
     """
+    import io
+
+    from .outfile import serialise, write_bytes
+
     p = check_output(path, force)
     fmt = p.suffix[1:].lower()
     meta = {"png": {}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=f".part.{fmt}",
-                               dir=p.parent if str(p.parent) else ".")
-    os.close(fd)
-    try:
+
+    def draw() -> bytes:
         import matplotlib
+        buf = io.BytesIO()
         with matplotlib.rc_context({"svg.hashsalt": "capexgap"}):  # stable SVG ids
-            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta,
+            fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta,
                         **({"pil_kwargs": {"optimize": True}} if fmt == "png" else {}))
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 is for the temporary file only
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return p
+        return buf.getvalue()
+
+    return write_bytes(p, serialise(draw), force=force, option="-o", error=PlotError)
 
 
 def check_output(path: str | Path, force: bool = False) -> Path:
     """Fail early, before any drawing (or run), if a picture cannot or must not be written to
-    `path`, or matplotlib is missing."""
+    `path`, or matplotlib is missing (see :func:`engine.outfile.check_target`)."""
+    from .outfile import check_target
+
     _matplotlib()
     p = Path(path)
     fmt = p.suffix[1:].lower()
     if fmt not in FORMATS:
         raise PlotError(f"{p}: unknown picture format {p.suffix or '(no extension)'!r}; valid: "
                         f"{', '.join('.' + f for f in FORMATS)}. Name the file e.g. gap.png.")
-    if p.is_dir():
-        raise PlotError(f"{p}: is a folder. Give a file name such as gap.png.")
-    if p.exists() and not force:
-        raise PlotError(f"{p}: file exists; nothing was drawn. Pass --force to overwrite it, "
-                        "or choose another -o path.")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise PlotError(f"{p}: folder {parent} does not exist. Create it first.")
-    if not os.access(parent, os.W_OK):
-        raise PlotError(f"{p}: folder {parent} is not writable. Choose another -o path.")
-    return p
+    return check_target(p, force, option="-o", action="drawn", example="gap.png",
+                        error=PlotError)
 
 
 def open_for_plot(path: str | Path) -> xr.Dataset:
@@ -1158,12 +1154,6 @@ def _axis_label(p: xr.DataArray, dim: str) -> str:
 # ------------------------------------------------------------------------------ helpers
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _show(text: Any, limit: int = 60) -> str:
     """Text from a result file (a name, a title) as it may be shown: control and format
     characters escaped, long text cut (:func:`engine.safetext.escape`)."""
@@ -1287,23 +1277,15 @@ def _ordinal(q: float) -> str:
 
 
 def _pct(p: float) -> str:
-    if p == 0.0:
-        return "0%"
-    if p < 1e-4:
-        return f"{100 * p:.2g}%"
-    return f"{100 * p:.3g}%" if p < 0.01 else f"{100 * p:.2f}%"
+    return _fmt.pct(p)
 
 
 def _pct_tick(p: float) -> str:
-    return f"{100 * p:.6g}%"
+    return _fmt.pct_tick(p)
 
 
 def _pct_short(p: float) -> str:
-    if p == 0:
-        return "0"
-    if p < 0.001:
-        return "<0.1%"
-    return f"{100 * p:.1f}%" if p < 0.1 else f"{100 * p:.0f}%"
+    return _fmt.pct_short(p)
 
 
 def _usd(x: float) -> str:

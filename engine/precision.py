@@ -76,7 +76,9 @@ from .config import MAX_TRIALS, Scenario
 from .errors import ConfigError
 from .kernel import BLOCK, M_M2, M_MAX, M_MEAN, M_N, O_REQ_ANNUAL, O_REV
 from .plan import Layout, Plan, make_plan
-from .result import build_dataset, proportion_interval
+from .fmt import pct
+from .result import (build_dataset, importance_error_unknown, p_cover_is_bound,
+                     proportion_interval)
 from .simulate import DEFAULT_CHUNK, Totals, _check_run_args, run_plan
 
 Method = Literal["auto", "mc", "importance"]
@@ -832,6 +834,12 @@ def _is_dataset(scenario: Scenario, mc_ds: xr.Dataset, tot: Totals, search: Shif
     est = IsEstimate.from_moments(tot.moments[0])
     lo, hi = est.ci
     n_mc = int(mc_ds.attrs["trials"])
+    # No computable error (one trial, or weights whose squares underflow): P(cover) is reported
+    # as the plain pass's upper bound, never with an infinite or zero-width interval.
+    unknown = importance_error_unknown(est.p, est.se, est.trials)
+    if unknown:
+        lo, hi = 0.0, float(mc_ds["p_cover_ci95"].values[1])
+        est = dataclasses.replace(est, se=math.nan, mc_equivalent=math.nan)
     ds = mc_ds.rename({"p_cover": "mc_p_cover", "p_cover_ci95": "mc_p_cover_ci95",
                     "hits": "mc_hits"})
     for name in ("mc_p_cover", "mc_p_cover_ci95", "mc_hits"):
@@ -842,6 +850,9 @@ def _is_dataset(scenario: Scenario, mc_ds: xr.Dataset, tot: Totals, search: Shif
                 "clipped at 0")
     ds["p_cover"] = ((), est.p, {"long_name": "P(AI revenue >= required annual revenue), "
                                               "importance-sampling estimate", "units": "1"})
+    if unknown:
+        interval = ("one-sided 95% upper bound of the plain Monte Carlo pass (the importance-"
+                    "sampling estimate has no computable error)")
     ds["p_cover_ci95"] = (("bound",), np.array([lo, hi]), {
         "long_name": "95% interval of p_cover", "units": "1", "method": interval})
     ds["hits"] = ((), np.int64(tot.hits.reshape(-1)[0]), {
@@ -880,6 +891,18 @@ def _is_dataset(scenario: Scenario, mc_ds: xr.Dataset, tot: Totals, search: Shif
                  f"every output's mean, std, quantiles and the gap histogram come from the plain "
                  f"Monte Carlo pass of {n_mc:,} trials (a shifted sample's would describe the "
                  "shifted distribution)")
+    if unknown:
+        bound_note = (f"P(cover) is reported as an upper bound, P(cover) < {pct(hi)} (the plain "
+                      f"Monte Carlo pass's one-sided 95% bound): the importance-sampling estimate"
+                      f", {est.p:.3g}, has no computable error ({unknown}); p_cover_se, "
+                      "p_cover_rel_error and mc_equivalent_trials are n/a (null)")
+        notes.append(bound_note)
+        for name in ("p_cover", "p_cover_se", "p_cover_rel_error", "mc_equivalent_trials"):
+            ds[name].attrs["note"] = bound_note
+    if not math.isfinite(est.weight_mean_se):
+        ds["weight_mean_se"].attrs["note"] = (
+            "weight_mean_se is n/a (null): a standard error needs at least 2 trials")
+        notes.append(ds["weight_mean_se"].attrs["note"])
     if est.ess < MIN_ESS:
         notes.append(f"the importance-sampling estimate rests on an effective sample size of "
                      f"only {est.ess:.3g} covering trials (< {MIN_ESS:g}): its standard error "
@@ -921,6 +944,10 @@ def importance_lines(ds: xr.Dataset) -> list[str]:
     head = (f"P(AI revenue covers the annual cost of AI capex) = {_pct(p)}{pm}  (95% CI "
             f"{_pct(lo)} to {_pct(hi)}, importance sampling, p +- 1.96 SE; {n:,} trials, "
             f"effective sample size {ess:,.0f})")
+    if p_cover_is_bound(ds):  # no computable error: an upper bound, not an interval
+        head = (f"P(AI revenue covers the annual cost of AI capex) < {_pct(hi)}  (one-sided "
+                f"95% bound of the plain pass; the importance-sampling estimate over {n:,} "
+                f"trials, {_pct(p)}, has no computable error: see the note)")
     n_mc, h_mc = int(ds.attrs["mc_trials"]), int(ds["mc_hits"])
     mlo, mhi = (float(v) for v in ds["mc_p_cover_ci95"].values)
     seen = (f"0 of {n_mc:,} trials covered (95% upper bound {_pct(mhi)})" if h_mc == 0 else

@@ -5,8 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import math
-import os
-import tempfile
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -17,7 +16,6 @@ import scipy
 import scipy.special
 import xarray as xr
 
-from .errors import OutputError
 from .resultfile import FORMAT, FORMAT_ATTR, FORMAT_VERSION
 from .kernel import (BLOCK, M_M2, M_MAX, M_MEAN, M_MIN, M_N, N_MOM, OUTPUTS, SK_ABS_ZERO, SK_EMAX,
                      SK_EMIN, SK_NBINS, SK_REL_ERROR, SK_ZERO, sketch_bin_bounds, sketch_bin_of)
@@ -26,6 +24,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .config import Scenario
     from .simulate import Totals
 
+#: Below this an importance-sampling estimate's squared weights underflow float64 (their
+#: variance cannot be computed): sqrt of the smallest normal double, about 1.5e-154.
+IS_TINY = math.sqrt(sys.float_info.min)
 #: Use the exact (Clopper-Pearson) interval when hits or misses are fewer than this.
 FEW_HITS = 10
 CONFIDENCE = 0.95
@@ -497,53 +498,67 @@ def strip_run_attrs(ds: xr.Dataset) -> xr.Dataset:
 
 
 def check_writable(path: str | Path, force: bool) -> Path:
-    """Fail early (before any work) if `path` cannot be written."""
-    p = Path(path)
-    if p.exists() and not force:
-        raise OutputError(f"{p}: file exists; nothing was run. Pass --force to overwrite it, "
-                          "or choose another --out path.")
-    if p.exists() and p.is_dir():
-        raise OutputError(f"{p}: is a directory. Give a file name such as result.nc.")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"{p}: folder {parent} does not exist. Create it first.")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"{p}: folder {parent} is not writable. Choose another --out path.")
-    return p
+    """Fail early (before any work) if `path` cannot or must not be written.
 
-
-def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write `ds` atomically: to a temporary file in the same folder, then rename.
-
-    A reader never sees a half-written file, and an interrupted write leaves nothing behind.
+    See :func:`engine.outfile.check_target`: the file exists (without `force`), is not a
+    regular file, its name is too long, or its folder is missing or not writable.
     """
-    p = Path(path)
-    umask = os.umask(0)
-    os.umask(umask)
+    from .outfile import check_target
+
+    return check_target(path, force, option="--out", action="run", example="result.nc")
+
+
+def write_netcdf(ds: xr.Dataset, path: str | Path, *, force: bool = True) -> Path:
+    """Write `ds` as NetCDF-4 (h5netcdf), atomically.
+
+    The file is made in memory first, then written by :func:`engine.outfile.write_bytes`: a
+    reader never sees a half-written file, a full disk is an ordinary error (HDF5 itself never
+    writes to the disk), and an error or interrupt leaves nothing behind.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    path : path-like
+    force : bool
+        Replace an existing regular file (the default, as before); False: refuse if a file of
+        that name exists when the result is published (the CLI without ``--force``).
+
+    Raises
+    ------
+    OutputError
+        The file could not be written; see :func:`engine.outfile.write_bytes`.
+    """
+    from .outfile import serialise, write_bytes
+
     # zlib on the numeric variables: sweep sketches are mostly zeros.
     encoding = {name: {"zlib": True, "complevel": 4} for name, var in ds.variables.items()
                 if var.dtype.kind in "iuf" and var.ndim > 0}
-    tmp = None
+    return write_bytes(path, serialise(lambda: netcdf_bytes(ds, encoding)), force=force)
+
+
+def netcdf_bytes(ds: xr.Dataset, encoding: Mapping[str, Any] | None = None
+                 ) -> bytes | memoryview:
+    """`ds` serialised as a NetCDF-4 file (h5netcdf) in memory (not copied again)."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
-        os.close(fd)
-        ds.to_netcdf(tmp, engine="h5netcdf", invalid_netcdf=False, encoding=encoding)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
-        os.replace(tmp, p)
-    except OSError as exc:  # disk full, permissions changed since check_writable, ...
-        _remove(tmp)
-        reason = exc.strerror or str(exc)
-        raise OutputError(f"{p}: could not be written ({reason}); nothing was written.") \
-            from None
-    except BaseException:  # an interrupt: leave nothing behind, let it through
-        _remove(tmp)
-        raise
-    return p
+        data = ds.to_netcdf(engine="h5netcdf", invalid_netcdf=False, encoding=encoding)
+    except ValueError as exc:
+        if "bytes" not in str(exc):
+            raise
+        # xarray < 2025 writes bytes with its scipy engine only (NetCDF-3): go through an
+        # h5netcdf file object on an in-memory buffer, as newer xarray does.
+        import io
 
+        import h5netcdf
+        from xarray.backends import H5NetCDFStore
 
-def _remove(path: str | None) -> None:
-    if path is not None and os.path.exists(path):
-        os.unlink(path)
+        buf = io.BytesIO()
+        store = H5NetCDFStore(h5netcdf.File(buf, "w", invalid_netcdf=False), mode="w")
+        try:
+            ds.dump_to_store(store, encoding=encoding)
+        finally:
+            store.close()
+        return buf.getbuffer()
+    return data
 
 
 def open_result(path: str | Path) -> xr.Dataset:
@@ -603,7 +618,97 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
         if notes:
             entry["notes"] = notes.splitlines()
         out["outputs"][name] = entry
+    reasons = {}
+    if int(ds["hits"]) == 0:
+        reasons["p_cover_rel_error"] = (
+            "p_cover_rel_error is null: no trial covered, so P(cover) is estimated as 0 and a "
+            "relative error (half-width / P(cover)) is undefined; p_cover_ci95's upper end is "
+            "the one-sided 95% upper bound")
+    out["notes"].extend(explain_nulls(out, reasons))
     return out
+
+
+def explain_nulls(obj: Mapping[str, Any], reasons: Mapping[str, str]) -> list[str]:
+    """Notes for the nulls of a ``--json`` object that no note explains yet.
+
+    A null is explained when a note names its key path (``p_cover_se``,
+    ``importance.weight_mean_se`` or just ``weight_mean_se``) or, within ``outputs.NAME``, when that output has notes
+    (they say why its figures are n/a). Otherwise the note is ``reasons[path]`` (or that of
+    the nearest enclosing path), else a plain "PATH is null: not a finite number".
+
+    Parameters
+    ----------
+    obj : mapping
+        The JSON object, with its ``notes`` list.
+    reasons : mapping
+        Known reasons by dotted key path.
+
+    Returns
+    -------
+    list of str
+        The notes to add, each naming the paths it explains.
+    """
+    have = "\n".join(obj.get("notes", []))
+    added: list[str] = []
+    for path in _null_paths(obj):
+        parts = path.split(".")
+        if parts[0] == "outputs" and len(parts) > 2 and obj["outputs"][parts[1]].get("notes"):
+            continue
+        key = next((".".join(parts[:k]) for k in range(len(parts), 0, -1)
+                    if ".".join(parts[:k]) in reasons), None)
+        if key is not None:
+            if reasons[key] not in added and key not in have:
+                added.append(reasons[key])
+        elif not any(name in have or any(name in a for a in added)
+                     for name in _key_names(parts)):
+            added.append(f"{path} is null: not a finite number")
+    return added
+
+
+def _key_names(parts: list[str]) -> list[str]:
+    """The names a note may use for a key path: the whole path, and each tail that starts at
+    a snake_case key (``importance.weight_mean_se`` -> also ``weight_mean_se``), the names
+    of the Dataset's variables; a bare level such as ``0.5`` is never taken for a name."""
+    names = [".".join(parts)]
+    for k in range(1, len(parts)):
+        if "_" in parts[k] and parts[k].replace("_", "").isalnum():
+            names.append(".".join(parts[k:]))
+    return names
+
+
+def _null_paths(obj: Any, prefix: str = "") -> list[str]:
+    """Dotted key paths of every null (None) in a JSON-like object; list items as ``[i]``."""
+    if obj is None:
+        return [prefix]
+    if isinstance(obj, Mapping):
+        return [p for k, v in obj.items() for p in _null_paths(v, f"{prefix}.{k}" if prefix
+                                                                 else str(k))]
+    if isinstance(obj, (list, tuple)):
+        return [p for i, v in enumerate(obj) for p in _null_paths(v, f"{prefix}[{i}]")]
+    return []
+
+
+def importance_error_unknown(p: float, se: float, trials: int) -> str:
+    """Why an importance-sampling estimate's standard error cannot be computed ("" if it can).
+
+    With fewer than 2 trials there is no variance to estimate; when the estimate is below
+    :data:`IS_TINY` the squares of the covering trials' weights underflow float64 and the
+    variance sums to 0 (the estimate would show a zero-width interval).
+    """
+    if trials < 2 or not math.isfinite(se):
+        return f"{trials:,} importance-sampling trial: a standard error needs at least 2"
+    if 0.0 < p < IS_TINY:
+        return (f"the covering trials' weights are about {p:.2g} or smaller, and their squares "
+                f"underflow float64 (below {sys.float_info.min:.3g}), so their variance cannot "
+                "be computed")
+    return ""
+
+
+def p_cover_is_bound(ds: xr.Dataset) -> bool:
+    """True when P(cover) is reported as an upper bound only: an importance-sampling estimate
+    whose error could not be computed (:func:`importance_error_unknown`)."""
+    return (ds.attrs.get("method") == "importance" and "p_cover_se" in ds
+            and not math.isfinite(float(ds["p_cover_se"])))
 
 
 def _precision_summary(ds: xr.Dataset) -> dict[str, Any]:
@@ -617,6 +722,8 @@ def _precision_summary(ds: xr.Dataset) -> dict[str, Any]:
     out: dict[str, Any] = {"method": method, "p_cover_se": _num(se),
                            "p_cover_rel_error": _num(rel), "effective_sample_size": _num(ess),
                            "mc_equivalent_trials": _num(equiv)}
+    if p_cover_is_bound(ds):  # P(cover) < this; the estimate's error is unknown (notes)
+        out["p_cover_upper_bound"] = float(ds["p_cover_ci95"].values[1])
     if "precision_target" in ds.attrs:
         out["precision"] = {"target": str(ds.attrs["precision_target"]),
                             "met": bool(ds.attrs["precision_met"]),

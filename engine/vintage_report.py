@@ -14,7 +14,8 @@ from typing import Any, Mapping
 import numpy as np
 import xarray as xr
 
-from .result import _level, _num, notes_of, proportion_interval
+from .result import _level, _num, explain_nulls, notes_of, proportion_interval
+from .safetext import escape
 
 _MONEY = "US$ billion per year"
 _TOTAL = "US$ billion"
@@ -170,6 +171,11 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
         out["outputs"][name] = entry
     if not out["completed"]:
         out["stop_reason"] = str(ds.attrs.get("stop_reason", ""))
+    reasons = {"breakeven_year.quantiles": (
+        f"breakeven_year.quantiles is null at a level where fewer trials than that share break "
+        f"even by {years[-1]} (the break-even year is later, or never): see "
+        "breakeven_year.p_never")}
+    out["notes"].extend(explain_nulls(out, reasons))
     return out
 
 
@@ -180,7 +186,7 @@ def format_quote(ds: xr.Dataset, source: str) -> str:
     n = int(ds.attrs["trials"])
     years = [int(y) for y in ds["year"].values]
     last = years[-1]
-    lines = [f"{ds.attrs['title']}  ({source})",
+    lines = [f"{escape(ds.attrs['title'])}  ({escape(source)})",
              f"Multi-year (vintage) model, {years[0]}-{last}; cohorts from "
              f"{int(ds.attrs['first_cohort_year'])}; {ds.attrs['depreciation']} depreciation",
              ""]
@@ -230,6 +236,6 @@ def format_quote(ds: xr.Dataset, source: str) -> str:
         timing += f" (plus {compile_s:.1f} s to compile the kernels once; they are now cached)"
     lines.append(timing)
     # Every NaN, inf or less accurate figure, with its reason (engine.result's notes).
-    lines.extend(f"note: {line}." for line in notes_of(ds)
+    lines.extend(f"note: {escape(line, None)}." for line in notes_of(ds)
                  if not line.startswith("partial result:"))
     return "\n".join(lines)

@@ -32,7 +32,7 @@ import pytest
 import xarray as xr
 
 import engine
-from engine import interrupts
+from engine import interrupts, outfile
 from engine.cli import main
 from engine.interrupts import Interrupted, RunStatus, StopRequest, run_stoppable, stop_signals
 from engine.kernel import BLOCK, OUTPUTS, SK_EMAX
@@ -323,11 +323,13 @@ def test_existing_output_untouched_without_force(capsys, write_config, tmp_path)
 
 
 def test_failed_write_leaves_nothing(capsys, write_config, tmp_path, monkeypatch):
-    def disk_full(self, path, **kw):
-        Path(path).write_bytes(b"half")
+    real_write = os.write
+
+    def disk_full(fd, data):  # the temporary file gets a few bytes, then the disk is full
+        real_write(fd, bytes(data[:4]))
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(xr.Dataset, "to_netcdf", disk_full)
+    monkeypatch.setattr(outfile.os, "write", disk_full)
     out = tmp_path / "r.nc"
     code, stdout, err = quote(capsys, small(write_config), "--out", out)
     assert code == 2 and stdout == ""
@@ -336,11 +338,13 @@ def test_failed_write_leaves_nothing(capsys, write_config, tmp_path, monkeypatch
 
 
 def test_signal_while_writing_leaves_nothing(capsys, write_config, tmp_path, monkeypatch):
-    def interrupted(self, path, **kw):
-        Path(path).write_bytes(b"half")
+    real_write = os.write
+
+    def interrupted(fd, data):
+        real_write(fd, bytes(data[:4]))
         raise Interrupted(signal.SIGTERM)
 
-    monkeypatch.setattr(xr.Dataset, "to_netcdf", interrupted)
+    monkeypatch.setattr(outfile.os, "write", interrupted)
     code, stdout, err = quote(capsys, small(write_config), "--out", tmp_path / "r.nc")
     assert code == 143 and stdout == ""
     assert "capexgap: interrupted by SIGTERM; nothing was written." in err
