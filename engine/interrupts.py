@@ -347,6 +347,7 @@ def command_signals() -> None:
             signal.signal(sig, _raise_interrupted)
     if _watch_started:
         return
+    sys.unraisablehook = _unraisable
     try:
         rfd, wfd = os.pipe()
         os.set_blocking(wfd, False)
@@ -356,6 +357,21 @@ def command_signals() -> None:
     threading.Thread(target=_watch, args=(rfd,), name="capexgap-signal-watchdog",
                      daemon=True).start()
     _watch_started = True
+
+
+_python_unraisable = sys.unraisablehook
+
+
+def _unraisable(info: Any) -> None:
+    """An :class:`Interrupted` raised inside a ``__del__`` (llvmlite frees objects while numba
+    compiles) cannot propagate: deliver the signal again, so that it is raised where it can
+    (the watchdog ends the process if it never is), instead of printing a traceback."""
+    if isinstance(info.exc_value, Interrupted):
+        # From another thread, a moment later: raise_signal here would run the handler
+        # inside this hook, where the exception is lost again.
+        threading.Timer(0.05, os.kill, (os.getpid(), info.exc_value.signum)).start()
+        return
+    _python_unraisable(info)
 
 
 def _watch(rfd: int) -> None:

@@ -104,6 +104,19 @@ MIN_ESS = 100.0
 PURPOSE_MC, PURPOSE_SEARCH, PURPOSE_IMPORTANCE = 0, 1, 2
 #: The shift search looks for covering points with every |z_j| <= Z_BOUND.
 Z_BOUND = 15.0
+#: The design-point search gives up after this many seconds (or what is left of max_seconds):
+#: its cost grows with the cube of the number of random inputs (about 1 s for 1,000 on one
+#: core); the plain Monte Carlo result then stands, with a note.
+SEARCH_MAX_SECONDS = 60.0
+
+
+class _SearchStopped(Exception):
+    """The design-point search ran out of time or was asked to stop (see :func:`design_point`)."""
+
+    def __init__(self, reason: str, kind: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind  # "stop" (signal), "max_seconds" or "budget"
 
 
 
@@ -401,6 +414,9 @@ class ShiftSearch:
     shift: np.ndarray | None        # float64[J]; None: no covering point found
     design_point: np.ndarray | None  # float64[J]
     how: str                        # one line for the Dataset
+    #: why the search ended without a shift: "stop" (a signal), "max_seconds" or "budget"
+    #: (:data:`SEARCH_MAX_SECONDS`); None when it ran to its end
+    stopped: str | None = None
     ce_trials: int = 0
     ce_ess: float = 0.0
     used_ce: bool = False
@@ -414,14 +430,19 @@ class ShiftSearch:
             else math.nan
 
 
-def _margin_fn(plan: Plan) -> Callable[[np.ndarray], np.ndarray]:
-    """z[n, d] of the random inputs -> log(ai_revenue / required_annual_revenue) per row."""
+def _margin_fn(plan: Plan, poll: Callable[[], None] | None = None
+               ) -> Callable[[np.ndarray], np.ndarray]:
+    """z[n, d] of the random inputs -> log(ai_revenue / required_annual_revenue) per row.
+
+    ``poll`` is called before every evaluation (it raises to end the search)."""
     from .importance_kernel import evaluate_at_z
 
     rand = np.flatnonzero(plan.is_random)
     n_in = plan.codes.shape[1]
 
     def margin(zr: np.ndarray) -> np.ndarray:
+        if poll is not None:
+            poll()
         zr = np.atleast_2d(zr)
         z = np.zeros((zr.shape[0], n_in))
         z[:, rand] = zr
@@ -437,8 +458,29 @@ def _margin_fn(plan: Plan) -> Callable[[np.ndarray], np.ndarray]:
     return margin
 
 
-def design_point(plan: Plan) -> tuple[np.ndarray | None, str]:
+def _poller(should_stop: Callable[[], bool] | None, seconds: float | None,
+            limit_kind: str) -> Callable[[], None]:
+    """A poll for the search: raises :class:`_SearchStopped` on a stop request or past
+    `seconds` from now."""
+    end = None if seconds is None else time.perf_counter() + seconds
+
+    def poll() -> None:
+        if should_stop is not None and should_stop():
+            raise _SearchStopped(getattr(should_stop, "reason", None) or "stop requested", "stop")
+        if end is not None and time.perf_counter() > end:
+            why = (f"time limit of {seconds:g} s reached" if limit_kind == "max_seconds" else
+                   f"the design-point search took more than {seconds:g} s")
+            raise _SearchStopped(why, limit_kind)
+
+    return poll
+
+
+def design_point(plan: Plan, poll: Callable[[], None] | None = None
+                 ) -> tuple[np.ndarray | None, str]:
     """The most likely covering point: argmin |z| subject to revenue >= required.
+
+    ``poll`` is called before every evaluation of the model (thousands per second); it may
+    raise to end the search (:func:`find_shift` stops it on a signal or a time limit).
 
     Deterministic: SLSQP (``scipy.optimize.minimize``) with central-difference gradients of
     ``log(ai_revenue / required_annual_revenue)`` in normal-score space, inside the box
@@ -454,7 +496,7 @@ def design_point(plan: Plan) -> tuple[np.ndarray | None, str]:
     d = rand.size
     if d == 0:
         return None, "no input is random"
-    margin = _margin_fn(plan)
+    margin = _margin_fn(plan, poll)
     h0 = float(margin(np.zeros(d))[0])
     full = np.zeros(n_in)
     if h0 >= 0.0:
@@ -520,22 +562,34 @@ def design_point(plan: Plan) -> tuple[np.ndarray | None, str]:
 
 def find_shift(plan: Plan, *, seed: int, threads: int | None = None,
                chunk_size: int = DEFAULT_CHUNK, should_stop: Callable[[], bool] | None = None,
-               progress: Callable[[int], None] | None = None) -> ShiftSearch:
+               progress: Callable[[int], None] | None = None,
+               max_seconds: float | None = None) -> ShiftSearch:
     """The normal-score shift of an importance-sampling run (see the module docstring).
 
     Deterministic for a given plan and seed, whatever the threads or chunk size: the design
     point is a deterministic optimisation and the cross-entropy pilot a fixed-size run of the
-    block kernel on counter word :data:`PURPOSE_SEARCH`.
+    block kernel on counter word :data:`PURPOSE_SEARCH`. The design-point search polls
+    `should_stop` and ends after ``min(max_seconds, SEARCH_MAX_SECONDS)``; a search that ended
+    so has no shift (``stopped`` says why).
     """
     t0 = time.perf_counter()
-    z_star, how = design_point(plan)
+    budget, kind = SEARCH_MAX_SECONDS, "budget"
+    if max_seconds is not None and max_seconds < budget:
+        budget, kind = max_seconds, "max_seconds"
+    try:
+        z_star, how = design_point(plan, _poller(should_stop, budget, kind))
+    except _SearchStopped as exc:
+        return ShiftSearch(None, None, f"{exc.reason} during the design-point search",
+                           stopped=exc.kind, seconds=time.perf_counter() - t0)
     if z_star is None:
         return ShiftSearch(None, None, how, seconds=time.perf_counter() - t0)
     if not np.any(z_star):
         return ShiftSearch(z_star, z_star, how, seconds=time.perf_counter() - t0)
     pilot = importance_plan(plan, z_star[None, :], with_z=True)
+    left = None if max_seconds is None else max(max_seconds - (time.perf_counter() - t0), 1e-3)
     tot = run_plan(pilot, trials=CE_TRIALS, seed=seed, threads=threads, chunk_size=chunk_size,
-                   purpose=PURPOSE_SEARCH, should_stop=should_stop, progress=progress)
+                   purpose=PURPOSE_SEARCH, should_stop=should_stop, progress=progress,
+                   max_seconds=left)
     mom = tot.moments[0]
     est = IsEstimate.from_moments(mom)
     shift, used = z_star, False
@@ -771,8 +825,10 @@ def _importance(scenario: Scenario, plan: Plan, mc_ds: xr.Dataset, *, method: st
                 should_stop: Callable[[], bool] | None) -> xr.Dataset:
     """The importance-sampling pass and its Dataset (outputs from `mc_ds`, a plain pass)."""
     search = find_shift(plan, seed=seed, threads=threads, chunk_size=chunk_size,
-                        should_stop=should_stop, progress=progress)
+                        should_stop=should_stop, progress=progress, max_seconds=clock.left())
     clock.spend(search.seconds)
+    if search.stopped in ("stop", "max_seconds") and progress is not None:
+        progress(0)  # the importance-sampling pass under way has done no trial
     if search.shift is None:
         return _impossible(mc_ds, method, why, target, cap, search.how)
     if method == "auto" and not np.any(search.shift):
@@ -788,12 +844,14 @@ def _importance(scenario: Scenario, plan: Plan, mc_ds: xr.Dataset, *, method: st
                    max_seconds=clock.left(), monitor=monitor)
     clock.spend(tot.elapsed_s)
     stopped_by = tot.extra.get("stopped_by")
-    if int(tot.hits.reshape(-1)[0]) == 0 and tot.trials > 0:
-        # Without one covering trial the weighted estimate is 0 with a standard error of 0:
-        # no information. The plain pass's exact interval is the honest answer.
+    est0 = IsEstimate.from_moments(tot.moments[0])
+    if int(tot.hits.reshape(-1)[0]) == 0 or not (est0.p > 0 and math.isfinite(est0.p)):
+        # Without one covering trial (or with weights that all underflow to 0) the weighted
+        # estimate is 0 with a standard error of 0: no information, never "P = 0, [0, 0]".
+        # The plain pass's exact interval is the honest answer.
         return _impossible(mc_ds, method, why, target, cap,
-                           f"importance sampling saw no covering trial in {tot.trials:,} "
-                           f"(shift |mu| = {np.linalg.norm(search.shift):.3g})")
+                           f"importance sampling saw no covering trial with a weight above 0 "
+                           f"in {tot.trials:,} (shift |mu| = {np.linalg.norm(search.shift):.3g})")
     interrupted = stopped_by == "should_stop" or (target is None and not tot.completed)
     if target is not None and not interrupted:
         tot = dataclasses.replace(tot, completed=True)

@@ -157,6 +157,12 @@ def build_scenario(doc: Mapping[str, Any], sc: Mapping[str, Any],
         raise ConfigError(source, "revenue", "needs at least one company", "{}",
                           "Add a line such as "
                           "`Microsoft = { dist = \"lognormal\", ci90 = [5, 20] }` under [revenue].")
+    from .config import MAX_COMPANIES
+    if len(raw_rev) > MAX_COMPANIES:  # before any is parsed: the cost grows with the count
+        raise ConfigError(source, "revenue", f"has {len(raw_rev):,} companies, more than the "
+                          f"limit of {MAX_COMPANIES:,}", len(raw_rev),
+                          "Group the smaller companies into a few entries (e.g. "
+                          "\"Other companies\"); the sum of their revenues is what counts.")
     companies = clean_names(source, "revenue", raw_rev)  # {cleaned name: as written}
     raw_growth = _table(source, "revenue_growth", doc.get("revenue_growth", {}))
     growth_of = clean_names(source, "revenue_growth", raw_growth)
