@@ -305,7 +305,10 @@ def _nulls_explained(obj: dict) -> list[str]:
         if parts[0] == "outputs":
             assert obj["outputs"][parts[1]].get("notes"), path
         else:
-            assert any(name in text for name in result._key_names(parts)), (path, text)
+            # the path, a tail of it that names a key, or an enclosing path (all its nulls)
+            names = result._key_names(parts) + [".".join(parts[:k])
+                                                for k in range(2, len(parts))]
+            assert any(name in text for name in names), (path, text)
     return paths
 
 
@@ -397,3 +400,15 @@ def test_config_strings_are_escaped_in_text_output():
     assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
     assert out.splitlines()[0] == "Evil\\x1b[2J name  (src\\x07.toml)"
     assert "note: a note with \\u202e reversed text." in out
+
+
+def test_vintage_json_says_why_a_break_even_quantile_is_null(capsys):
+    code, out, err = run(capsys, "quote", ROOT / "configs" / "vintage-2024-2032.toml",
+                         "--trials", BLOCK, "--json")
+    assert code == 0, err
+    obj = json.loads(out)
+    assert None in obj["breakeven_year"]["quantiles"].values()
+    paths = _nulls_explained(obj)
+    assert any(p.startswith("breakeven_year.quantiles.") for p in paths)
+    assert any(n.startswith("breakeven_year.quantiles is null at a level where fewer trials")
+               for n in obj["notes"])
