@@ -1,11 +1,10 @@
-"""Rewrite README.md's speed section from a `capexgap bench --json` result. Never hand-edit it.
+"""Rewrite the speed table of docs/performance.md from a `capexgap bench --json` result.
 
-    python benchmarks/make_readme_table.py [RESULT.json] [--before-after BA.json ...]
+    python benchmarks/make_readme_table.py [RESULT.json]
 
-Replaces everything between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` (RESULT: default
-the newest ``results/bench-*.json``), and between ``<!-- before-after:start -->`` and
-``<!-- before-after:end -->`` with one table per ``benchmarks/before_after.py --out`` file
-(default: every ``results/before-after-*.json``, in name order).
+Replaces everything between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in
+``docs/performance.md`` (RESULT: default the newest ``benchmarks/results/bench-*.json``). The
+table is generated: never hand-edit it, rerun this script on a new result instead.
 """
 
 from __future__ import annotations
@@ -16,18 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
-TARGET_LABELS = {
-    "speedup_vs_numpy_idiomatic": "engine vs idiomatic NumPy (same run)",
-    "speedup_vs_numpy_careful": "engine vs careful NumPy (same run)",
-    "ns_per_trial_all_threads": "ns per trial, all threads",
-    "thread_speedup": "1-thread time / all-threads time",
-    "memory_growth": "peak memory growth, smallest to largest run",
-    "warm_quote_s": "fresh `capexgap quote`, 10^6 trials, warm cache (s)",
-    "cold_compile_s": "cold compile: cold minus warm fresh quote (s)",
-}
-
 
 def table(res: dict, source: str) -> str:
+    """The generated Markdown: speed rows, the per-stage costs, memory and start-up."""
     e = res["engine"]
     ns = e["ns_per_trial_all_threads"]
     th = res["threads"]
@@ -88,10 +78,6 @@ def table(res: dict, source: str) -> str:
                      f"a warm one.")
     if extra:
         lines += [""] + extra
-    lines += ["", "| target (issue #5) | bound | this run | |", "|---|---|---:|---|"]
-    for k, t in res["targets"].items():
-        lines.append(f"| {TARGET_LABELS.get(k, k)} | {t['bound']} | {t['value']:.3g} | "
-                     f"{'met' if t['met'] else '**not met**'} |")
     return "\n".join(lines)
 
 
@@ -99,21 +85,10 @@ def _row(label: str, v: float, ref: float) -> str:
     return f"| {label} | {v:,.1f} | {1e3 / v:,.1f} | {v / ref:.2f}x |"
 
 
-def before_after(res: dict, source: str) -> str:
-    rounds = res.get("rounds", 1)
-    lines = [f"Generated from `{source}`: {res['trials']:,} trials per run"
-             + (f", best of {rounds} alternating rounds" if rounds > 1 else "") + ", load average "
-             f"{res['load_before'][0]:.2f} before and {res['load_after'][0]:.2f} after; "
-             f"before = {res['old']}.", "",
-             "| scenario | threads | before, ns/trial | after, ns/trial | speed-up |",
-             "|---|---:|---:|---:|---:|"]
-    for r in res["rows"]:
-        lines.append(f"| {r['config']} | {r['threads']} | {r['before_ns']:,.1f} | "
-                     f"{r['after_ns']:,.1f} | {r['speedup']:.2f}x |")
-    return "\n".join(lines)
-
-
 def _replace(text: str, start: str, end: str, body: str) -> str:
+    if start not in text or end not in text:
+        raise SystemExit(f"docs/performance.md has no {start} ... {end} markers; "
+                         "put them where the generated table belongs")
     a, b = text.index(start) + len(start), text.index(end)
     return text[:a] + "\n" + body + "\n" + text[b:]
 
@@ -126,25 +101,23 @@ def _rel(path: Path) -> str:
 
 
 def main() -> None:
+    """Rewrite the generated table of docs/performance.md and say from which result."""
     import argparse
 
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("result", nargs="?", type=Path)
-    ap.add_argument("--before-after", type=Path, nargs="*")
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("result", nargs="?", type=Path,
+                    help="a `capexgap bench --json` file (default: the newest in "
+                         "benchmarks/results/)")
     args = ap.parse_args()
     results = ROOT / "benchmarks" / "results"
-    path = args.result or max(results.glob("bench-*.json"), key=lambda p: p.stat().st_mtime)
-    readme = ROOT / "README.md"
-    text = _replace(readme.read_text(), START, END,
-                    table(json.loads(path.read_text()), _rel(path)))
-    bas = args.before_after or sorted(results.glob("before-after-*.json"))  # by name
-    if bas:
-        text = _replace(text, "<!-- before-after:start -->", "<!-- before-after:end -->",
-                        "\n\n".join(before_after(json.loads(ba.read_text()), _rel(ba))
-                                     for ba in bas))
-    readme.write_text(text)
-    print(f"README.md: speed section rewritten from {_rel(path)}"
-          + "".join(f" and {_rel(ba)}" for ba in bas))
+    # By name: bench-DATE-COMMIT.json sorts by date (file times are arbitrary in a fresh clone).
+    path = args.result or max(results.glob("bench-*.json"), key=lambda p: p.name)
+    page = ROOT / "docs" / "performance.md"
+    text = _replace(page.read_text(encoding="utf-8"), START, END,
+                    table(json.loads(path.read_text(encoding="utf-8")), _rel(path)))
+    page.write_text(text, encoding="utf-8")
+    print(f"docs/performance.md: speed table rewritten from {_rel(path)}")
 
 
 if __name__ == "__main__":

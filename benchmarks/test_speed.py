@@ -1,4 +1,4 @@
-"""Engine vs NumPy vs the random-number floor (issue #5), with pytest-benchmark.
+"""Engine vs NumPy vs the random-number floor (the speed reference), with pytest-benchmark.
 
 Compare rows of one run (``--benchmark-group-by=param:scenario``): absolute times move with the
 machine's load, ratios much less. ``capexgap bench`` adds memory and fresh-process startup.
