@@ -545,7 +545,7 @@ def check_plausible(scenario: Scenario, allowed: tuple[str, ...] = (),
         if d.is_fixed:
             lo = hi = d.param("value")
             what = f"is outside the plausible range {rule.describe_plausible()} ({rule.meaning})"
-            shown: Any = Shown(_num(lo))
+            shown: Any = Shown(f"{lo:.15g}")  # all digits: 0.96 is not shown rounded to 1
         else:
             lo, hi = (float(v) for v in d.ppf(np.array([0.05, 0.95])))
             what = (f"this {d.family} distribution's central 90% runs from {_num(lo)} to "
@@ -570,7 +570,8 @@ def _typo_hint(rule: InputRule, lo: float, hi: float, fixed: bool = True) -> str
         return rule.admits(a, b) and rule.is_plausible(a, b)
 
     unit = rule.unit
-    if unit == "fraction" and fits(lo / 100, hi / 100):
+    # A percentage typed for a fraction is above 1 in size (0.99 is no typo for 0.0099).
+    if unit == "fraction" and max(abs(lo), abs(hi)) > 1.0 and fits(lo / 100, hi / 100):
         if fixed:
             return f"{_num(lo)} looks like a percentage: write {_num(lo / 100)}."
         return "Its numbers look like percentages: divide them by 100 (0.08 for 8%)."
@@ -627,10 +628,11 @@ _JOINERS = frozenset({"\u200c", "\u200d"})
 def clean_name(source: str, key: str, raw: str, what: str = "name") -> str:
     """A name from a config, checked and normalised: the one rule for every name.
 
-    Refuses control characters (C0 including NUL, DEL, C1), format characters (bidi overrides,
-    zero-width spaces; a zero-width joiner only between two non-ASCII characters, as in emoji
-    and some scripts) and the other characters :func:`engine.safetext.escape` would escape;
-    then normalises to NFC and strips surrounding whitespace. Accents, CJK and emoji are kept.
+    Strips surrounding whitespace (a stray tab or newline at an end included); refuses control
+    characters (C0 including NUL, DEL, C1), format characters (bidi overrides, zero-width
+    spaces; a zero-width joiner only between two non-ASCII characters, as in emoji and some
+    scripts) and the other characters :func:`engine.safetext.escape` would escape in what is
+    left; then normalises to NFC. Accents, CJK and emoji are kept.
 
     Parameters
     ----------
@@ -656,18 +658,20 @@ def clean_name(source: str, key: str, raw: str, what: str = "name") -> str:
     """
     if not isinstance(raw, str):
         raise ConfigError(source, key, f"{what} must be a string", raw, "Quote it: \"...\".")
-    for i, ch in enumerate(raw):
+    text = raw.strip()
+    lead = len(raw) - len(raw.lstrip())
+    for i, ch in enumerate(text):
         if not is_unsafe(ch):
             continue
-        if (ch in _JOINERS and 0 < i < len(raw) - 1 and not raw[i - 1].isascii()
-                and not raw[i + 1].isascii()):
+        if (ch in _JOINERS and 0 < i < len(text) - 1 and not text[i - 1].isascii()
+                and not text[i + 1].isascii()):
             continue
         raise ConfigError(source, key, f"{what} holds {_char_label(ch)} at position "
-                          f"{i + 1}: control and format characters could repaint a terminal or "
+                          f"{lead + i + 1}: control and format characters could repaint a terminal or "
                           "hide text", raw,
                           "Remove it: a name is plain text (letters, digits, spaces, punctuation, "
                           "emoji).")
-    name = unicodedata.normalize("NFC", raw).strip()
+    name = unicodedata.normalize("NFC", text).strip()
     if not name:
         raise ConfigError(source, key, f"{what} is empty (or only spaces)", raw,
                           "Give it a name" + (", e.g. `Microsoft = 10`." if "company" in what

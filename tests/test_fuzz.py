@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 
 import engine
 from engine.cli import format_quote, main
-from engine.config import INPUT_RULES, key_path
+from engine.config import INPUT_RULES, clean_name, key_path
 from engine.kernel import OUTPUTS, SK_EMAX
 from engine.result import summary
 
@@ -362,11 +362,21 @@ def valid_configs(draw):
         inputs["perf_per_dollar_gain"] = draw(st.one_of(
             st.sampled_from([1.0 + 2.0**-52, 2.0, 1e300]),
             st.floats(1.0, 1e300, exclude_min=True)))
-    names = draw(st.lists(unicode_text.filter(lambda s: s.strip()), min_size=1, max_size=3,
-                          unique=True))
+    # Names a config may give (the loader's name rules are fuzzed by the loader fuzzers), and
+    # every input allowed outside its plausible range: the values here are extreme on purpose.
+    names = draw(st.lists(unicode_text.filter(_clean), min_size=1, max_size=3,
+                          unique_by=_clean))
     revenue = {n: draw(_amount()) for n in names}
-    return {"scenario": {"name": "fuzz", "trials": TRIALS, "seed": draw(st.integers(0, 2**64 - 1))},
+    return {"scenario": {"name": "fuzz", "trials": TRIALS, "seed": draw(st.integers(0, 2**64 - 1)),
+                         "allow_implausible": [*inputs, "revenue"]},
             "inputs": inputs, "revenue": revenue}
+
+
+def _clean(name: str) -> str | None:
+    try:
+        return clean_name("fuzz.toml", "revenue", name)
+    except engine.ConfigError:
+        return None
 
 
 def check_result(ds, sc, seed) -> None:
