@@ -154,7 +154,8 @@ class Target:
         goal = self.halfwidth_goal(p)
         if goal <= 0.0:
             return math.inf
-        return (hw / goal) ** 2
+        ratio = hw / goal
+        return ratio * ratio  # a float product gives inf where ** raises OverflowError
 
     def describe(self) -> str:
         parts = []

@@ -128,7 +128,9 @@ def test_sigint_right_after_start(tmp_path):
     out = tmp_path / "q.nc"
     proc = subprocess.Popen(_cmd("quote", "--trials", "1000", "--out", str(out)), cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.1)
+    # Early: while the command imports its modules (a warm quote takes about a second). Python's
+    # own start-up, before any capexgap code runs, is the only window this cannot cover.
+    time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
@@ -158,19 +160,25 @@ def test_max_seconds_bounds_importance_sampling(tmp_path):
     cfg = tmp_path / "many.toml"
     cfg.write_text(_companies(1000), encoding="utf-8")
     out = tmp_path / "q.nc"
-    t0 = time.monotonic()
     proc = subprocess.run(_cmd("quote", str(cfg), "--max-seconds", "2", "--out", str(out)),
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    took = time.monotonic() - t0
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 3
     line = _one_line(proc.stderr)
     assert "time limit of 2 s reached" in line and "nothing was written" in line
-    # the run itself within 2 + 2 s; the process adds starting Python and loading the config
-    # and the cached kernels (a shared, loaded machine: a wide margin)
+    # The run itself (design-point search included) ends within 2 + 2 s. The process's wall
+    # time is not bounded here: a first compile of the kernels does not count against
+    # --max-seconds, and this test may be the first to compile the importance kernel.
     ran = float(re.search(r" in ([0-9.]+) s;", line).group(1))
     assert ran < 2 + 2, line
-    assert took < 2 + 6, took
     assert not out.exists()
+
+
+def test_unreachable_precision_target_does_not_overflow(capsys):
+    # (hw / goal) ** 2 overflowed for a target of 1e-300; the run now stops at its trial cap.
+    code = main(["quote", "--precision", "1e-300", "--max-trials", "200000"])
+    out, err = capsys.readouterr()
+    assert code == 4 and "Traceback" not in err
+    assert "precision target NOT met" in err and "P(AI revenue covers" in out
 
 
 def test_no_importance_hit_never_reports_zero_interval(monkeypatch):
