@@ -209,7 +209,7 @@ class _KernelLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocato
 
 def _install() -> None:
     """Put :class:`_KernelLocator` first in numba's locator list (once per process)."""
-    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # renamed in numba 0.61
+    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # the older name
     # The list is shared with the subclasses (function and library caches): change it in place.
     classes = impl._locator_classes
     if not any(c.__name__ == _KernelLocator.__name__ and c.__module__ == __name__
