@@ -141,7 +141,7 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     """
     _check_run_args(trials, seed, chunk_size)
     n_threads = resolve_threads(threads)
-    chunk_blocks = chunk_size // BLOCK
+    chunk_blocks = fit_chunk_blocks(plan, chunk_size)
     n_blocks = -(-trials // BLOCK)
     per_wave = chunk_blocks * n_threads
     wave_blocks = max(per_wave, (WAVE_TRIALS // BLOCK) // per_wave * per_wave)
@@ -236,6 +236,27 @@ def _ask(monitor, done: int, hits: np.ndarray, moments: np.ndarray) -> int | Non
     if want is None:
         return None
     return 0 if want <= 0 else -(-int(want) // BLOCK)
+
+
+#: A generous cost of one random input in one trial (the scalar importance kernel's; the block
+#: kernels take a few ns): it sizes the first wave of a plan with very many inputs.
+_NS_PER_INPUT = 40.0
+
+
+def fit_chunk_blocks(plan: Plan, chunk_size: int) -> int:
+    """Blocks per chunk: ``chunk_size`` in blocks, fewer for a plan so wide that one chunk per
+    thread (the first wave) would outlast :data:`WAVE_SECONDS`.
+
+    The first wave is run before any speed is measured, and a stop request or a time limit is
+    only seen between waves; 1,000 companies made a first chunk take seconds. Results do not
+    depend on the chunk size (blocks merge in block order), so this changes no bit.
+    """
+    n_random = int(np.count_nonzero(plan.is_random))
+    per_block_s = BLOCK * n_random * _NS_PER_INPUT * 1e-9
+    most = chunk_size // BLOCK
+    if per_block_s <= 0.0:
+        return most
+    return max(1, min(most, int(WAVE_SECONDS / per_block_s)))
 
 
 def _next_wave(nb: int, seconds: float, budget: float, chunk_blocks: int, per_wave: int,

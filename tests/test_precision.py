@@ -254,7 +254,7 @@ def run_any(capsys, *argv):
 @pytest.mark.parametrize("argv, message", [
     (["--precision", "0"], "--precision: must be a number in (0, 1] (got 0.0)"),
     (["--precision", "1.5"], "--precision: must be a number in (0, 1] (got 1.5)"),
-    (["--precision", "nan"], "--precision: must be a number in (0, 1]"),
+    (["--precision", "nan"], "argument --precision: must be a finite number, got 'nan'"),
     (["--precision", "abc"], "argument --precision: expected a number, got 'abc'"),
     (["--abs-precision", "0.7"], "--abs-precision: must be a number in (0, 0.5] (got 0.7)"),
     (["--precision", "0.01", "--trials", "1000"],
