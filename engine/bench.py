@@ -1,6 +1,6 @@
 """`capexgap bench`: the engine against NumPy and against the random-number floor, in one run.
 
-Everything a speed claim needs, measured in the same process, minutes apart at most (issue #5):
+Everything a speed claim needs, measured in the same process, minutes apart at most:
 
 - **engine**: :func:`engine.simulate.run_plan` (the kernel, without building the Dataset) on
   all threads and on one, best of ``repeat`` warm runs (compile excluded, reported apart);
@@ -47,10 +47,10 @@ from .plan import make_plan
 from .rng import fill_uniforms, stream_word
 from .simulate import resolve_threads, run_plan
 
-#: The speed reference of issue #5 (also ``benchmarks/scenarios/bench-13.toml``; a test keeps
+#: The speed reference (also ``benchmarks/scenarios/bench-13.toml``; a test keeps
 #: the two identical): Cahn's $600B chain with 13 random inputs.
 BENCH13 = """\
-# The speed reference (issue #5): Cahn's $600B chain with 13 random inputs.
+# The speed reference: Cahn's $600B chain with 13 random inputs.
 # Not a forecast: the ranges are round numbers around Cahn's 2024 figures, chosen so that the
 # benchmark exercises the common case (lognormals, one uniform, fixed life and rate).
 
@@ -78,17 +78,6 @@ Tencent = { dist = "lognormal", ci90 = [2.5, 10] }
 X = { dist = "lognormal", ci90 = [2.5, 10] }
 Tesla = { dist = "lognormal", ci90 = [2.5, 10] }
 """
-
-#: The targets of issue #5, checked against each run's own numbers.
-TARGETS = {
-    "speedup_vs_numpy_idiomatic": 12.0,   # engine (all threads) / idiomatic NumPy, >=
-    "speedup_vs_numpy_careful": 2.5,      # engine (all threads) / careful NumPy, >=
-    "ns_per_trial_all_threads": 25.0,     # <=  (>= 40 M trials/s)
-    "thread_speedup": 1.8,                # one thread / all threads, >=
-    "memory_growth": 0.10,                # peak RSS at the largest count / smallest - 1, <=
-    "warm_quote_s": 1.5,                  # fresh `capexgap quote`, 10**6 trials, warm cache, <=
-    "cold_compile_s": 20.0,               # cold minus warm fresh-process quote, <=
-}
 
 CHUNK = 1 << 16
 
@@ -525,30 +514,7 @@ def run(config: str | None = None, *, trials: int = 10_000_000, threads: int | N
                           "cold_compile_s": cold - warm}
 
     res["load_after"] = os.getloadavg()
-    res["targets"] = check_targets(res)
     return res
-
-
-def check_targets(res: dict) -> dict:
-    """Each target of issue #5: the run's value, the bound and whether it is met."""
-    e = res["engine"]
-    rows = {
-        "speedup_vs_numpy_idiomatic": (res["speedup_vs_numpy_idiomatic"], ">="),
-        "speedup_vs_numpy_careful": (res["speedup_vs_numpy_careful"], ">="),
-        "ns_per_trial_all_threads": (e["ns_per_trial_all_threads"], "<="),
-        "thread_speedup": (e["thread_speedup"], ">="),
-    }
-    if "memory" in res:
-        rows["memory_growth"] = (res["memory"]["growth"], "<=")
-    if "startup" in res:
-        rows["warm_quote_s"] = (res["startup"]["warm_s"], "<=")
-        rows["cold_compile_s"] = (res["startup"]["cold_compile_s"], "<=")
-    out = {}
-    for k, (v, op) in rows.items():
-        bound = TARGETS[k]
-        out[k] = {"value": v, "bound": f"{op} {bound}",
-                  "met": bool(v >= bound if op == ">=" else v <= bound)}
-    return out
 
 
 def format_text(res: dict) -> str:
@@ -586,10 +552,6 @@ def format_text(res: dict) -> str:
         s = res["startup"]
         lines.append(f"capexgap quote, {s['quote_trials']:,} trials, fresh process: cold cache "
                      f"{s['cold_s']:.2f} s, warm {s['warm_s']:.2f} s (compile {s['cold_compile_s']:.1f} s)")
-    lines.append("")
-    lines.append("targets (issue #5):")
-    for k, t in res["targets"].items():
-        lines.append(f"  {k:<30}{t['value']:>10.3g}  {t['bound']:<8} {'met' if t['met'] else 'NOT met'}")
     return "\n".join(lines)
 
 

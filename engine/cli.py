@@ -1,4 +1,4 @@
-"""The ``capexgap`` command line (DESIGN.md §4).
+"""The ``capexgap`` command line (docs/cli.md).
 
 Errors caused by the user's input go to stderr as one message and exit with code 2, with no
 traceback. ``--json`` prints exactly one JSON object on stdout. A long run stops cleanly on

@@ -3,7 +3,7 @@
 Validation happens here, once, at the edge: nothing downstream re-checks. Every error is a
 :class:`~engine.errors.ConfigError` naming the file, the key path, the rule, the value and the fix.
 
-The public format (DESIGN.md §4b)::
+The public format (docs/configs.md)::
 
     [scenario]   name, description, trials, seed, quantiles, allow_implausible
     [inputs]     gpu_spend, energy_ratio, margin, useful_life | (generation_years,
@@ -118,7 +118,7 @@ class InputRule:
 
 
 INF = math.inf
-#: The economic inputs of the one-year model (DESIGN.md §1): hard range, meaning, default,
+#: The economic inputs of the one-year model (docs/models.md): hard range, meaning, default,
 #: plausible range and the unit a typo is looked for in. The plausible ranges:
 #:
 #: - gpu_spend, revenue: [0, 10,000] $B/yr -- $10T a year, a tenth of world GDP, is no

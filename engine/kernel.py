@@ -192,7 +192,7 @@ def sketch_bin_bounds() -> tuple[np.ndarray, np.ndarray]:
 
 @njit(error_model="numpy")
 def charge_rate(depreciation: int, life_or_years: float, r: float, gain: float) -> float:
-    """Annual capital charge per $1 of capex (DESIGN.md §1): CRF(r, L), or r + ln(gain)/years.
+    """Annual capital charge per $1 of capex (docs/models.md): CRF(r, L), or r + ln(gain)/years.
 
     IEEE semantics (error_model="numpy"): the same value whether called by the kernel or by
     ``engine.trace``, never an exception.
@@ -210,7 +210,7 @@ def charge_rate(depreciation: int, life_or_years: float, r: float, gain: float) 
 
 @njit(inline="always")
 def one_year_model(x, depreciation: int, rev0: int, out) -> bool:
-    """Cahn's chain for one trial (DESIGN.md §1); writes `out`, returns whether revenue covers.
+    """Cahn's chain for one trial (docs/models.md); writes `out`, returns whether revenue covers.
 
     ``x`` = [gpu_spend, energy_ratio, margin, life_or_generation_years, cost_of_capital,
     (perf_per_dollar_gain,) revenue_1, ..., revenue_n]; revenues start at index ``rev0``.

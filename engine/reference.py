@@ -41,7 +41,7 @@ def sample_inputs(scenario: Scenario, first: int, n: int, seed: int,
 
 
 def evaluate(scenario: Scenario, x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The model of DESIGN.md §1 on whole arrays; returns every output and ``covers``."""
+    """The model of docs/models.md on whole arrays; returns every output and ``covers``."""
     g = x["gpu_spend"]
     capex = g * (1.0 + x["energy_ratio"])
     keep = 1.0 - x["margin"]

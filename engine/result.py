@@ -1,4 +1,4 @@
-"""Totals -> labelled ``xarray.Dataset`` (DESIGN.md §3), NetCDF I/O and JSON summary."""
+"""Totals -> labelled ``xarray.Dataset`` (docs/models.md, "The result Dataset"), NetCDF I/O and JSON summary."""
 
 from __future__ import annotations
 
@@ -579,7 +579,7 @@ def open_result(path: str | Path) -> xr.Dataset:
 
 
 def summary(ds: xr.Dataset) -> dict[str, Any]:
-    """The ``--json`` object of DESIGN.md §4 for a single-point Dataset.
+    """The ``--json`` object (docs/cli.md) for a single-point Dataset.
 
     A multi-year (vintage) Dataset gets its own object (:func:`engine.vintage_report.summary`).
     """

@@ -153,8 +153,8 @@ def test_default_scenario_from_any_folder(tmp_path):
 
 
 def test_a_quote_does_not_import_the_slow_scipy_modules():
-    # scipy.stats and scipy.optimize cost ~0.4 s of every fresh process (the warm-quote target
-    # of issue #5): only the paths that use them import them (exact intervals with few hits,
+    # scipy.stats and scipy.optimize cost ~0.4 s of every fresh process: only the paths that
+    # use them import them (exact intervals with few hits,
     # importance sampling's design point). The bundled default quote never does.
     code = ("import sys; from engine.cli import main; rc = main(['quote', '--quiet']); "
             "print(rc, sorted(m for m in ('scipy.stats', 'scipy.optimize') "

@@ -1,6 +1,6 @@
 """Tests for the ``distributions`` package.
 
-Tiers (STYLE.md, "Testing random code"):
+Tiers of tests of random code:
 2. fixed-input references: quantile functions at fixed uniforms / normal scores against scipy and
    against values pinned from mpmath (50 digits), so they do not move with a scipy release;
 3. exact equivalence of paths: ``Distribution.ppf`` == the kernel called on ``pack()`` output;

@@ -1,4 +1,4 @@
-"""The fast paths against their plain statements, bit for bit (issue #5).
+"""The fast paths against their plain statements, bit for bit.
 
 Speed work happens in ``distributions.sample_block`` (vectorised quantile transforms),
 ``engine.kernel.run_blocks`` (fused, vectorised kernel) and ``engine.rng.fill_uniforms``
@@ -241,7 +241,8 @@ def test_bench_command_runs(capsys):
     import json
 
     res = json.loads(capsys.readouterr().out)
-    assert set(res["targets"]) >= {"speedup_vs_numpy_idiomatic", "ns_per_trial_all_threads"}
+    assert res["speedup_vs_numpy_idiomatic"] > 0 and res["speedup_vs_numpy_careful"] > 0
+    assert "targets" not in res  # measurements only: what to aim for is not the tool's to say
     assert res["engine"]["ns_per_trial_all_threads"] > 0
 
 
@@ -265,7 +266,7 @@ def make_plan_default():
     return make_plan(engine.load_config(None))
 
 
-# -- One-pass sweeps: what an earlier point already has is reused, not recomputed (issue #3).
+# -- One-pass sweeps: what an earlier point already has is reused, not recomputed.
 
 GENERATIONAL = """
 [scenario]

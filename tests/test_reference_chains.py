@@ -1,4 +1,4 @@
-"""The published reference chains (../shared/domain-facts.md, "Reference scenarios"), exactly."""
+"""The published reference chains (docs/sources.md, "Reference scenarios"), exactly."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_seventeen_x(configs):
 
 def test_generational_equals_straight_line_when_delta_is_one_over_life(write_config):
     # delta = ln(gain) / generation_years = 1 / L when gain = e**(generation_years / L).
-    # With r = 0 both forms charge C / L a year (DESIGN.md §1).
+    # With r = 0 both forms charge C / L a year (docs/models.md).
     life, gen_years = 4.0, 2.0
     gain = math.exp(gen_years / life)
     assert math.log(gain) / gen_years == 1 / life  # the premise holds exactly in floats
