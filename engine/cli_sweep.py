@@ -265,16 +265,17 @@ def format_sweep(ds, source: str, groups: int | None = None) -> str:
     dims = json.loads(ds.attrs["sweep_dims"])
     n = int(ds.attrs["trials"])
     sizes = [ds.sizes[d] for d in dims]
+    shown_dims = [escape(d, limit=60) for d in dims]
     n_points = 1
     for s in sizes:
         n_points *= s
     vintage = "year" in ds["p_cover"].dims
     lines = [f"{escape(ds.attrs['title'])}  ({escape(source)})",
-             "Sweep of " + " x ".join(f"{d} ({s} values)" for d, s in zip(dims, sizes))
+             "Sweep of " + " x ".join(f"{d} ({s} values)" for d, s in zip(shown_dims, sizes))
              + f" = {n_points:,} points; every point sees the same {n:,} trials "
                f"(seed {ds.attrs['seed']})", ""]
-    widths = [max(len(d), 8) + 2 for d in dims]
-    head = "".join(f"{d:<{w}}" for d, w in zip(dims, widths))
+    widths = [max(len(d), 8) + 2 for d in shown_dims]
+    head = "".join(f"{d:<{w}}" for d, w in zip(shown_dims, widths))
     precision = "precision_target" in ds.attrs
     if precision:
         lines.insert(2, f"Precision target {ds.attrs['precision_target']}: "
@@ -364,7 +365,7 @@ def format_tornado(ds, source: str, groups: int | None = None) -> str:
             (f"Baseline in {year}: P(cover) = {cli._pct(bl)} (95% CI {cli._pct(blo)} to "
              f"{cli._pct(bhi)}), median gap {base_gap}; median break-even year "
              f"{_year_text(be, year)}, P(no break-even by {year}) = {cli._pct(never)}")]
-    width = max(12, max(len(str(x)) for x in ds["input"].values) + 2)
+    width = max(12, max(len(escape(x, limit=60)) for x in ds["input"].values) + 2)
     at_lo, at_hi = f"at {lo_l}", f"at {hi_l}"
     in_year = f" in {year}" if vintage else ""
     head = (f"{'':<{width}}{'pinned value':^20}   {'P(cover)' + in_year:^32}   "
@@ -380,7 +381,7 @@ def format_tornado(ds, source: str, groups: int | None = None) -> str:
         pv = r["pinned_value"].values
         p = last(r["p_cover"]).values
         med = last(r["gap_quantile"].sel(quantile=0.5)).values
-        row = (f"{str(name):<{width}}{pv[0]:>10.4g}{pv[-1]:>10.4g}   "
+        row = (f"{escape(name, limit=60):<{width}}{pv[0]:>10.4g}{pv[-1]:>10.4g}   "
                f"{cli._pct(float(p[0])):>10}{cli._pct(float(p[-1])):>10}"
                f"{_pp(float(last(r['swing_p_cover']))):>12}   {cli._fmt(float(med[0])):>10}"
                f"{cli._fmt(float(med[-1])):>9}{float(last(r['swing_gap_median'])):>+9.1f}")
