@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
+
+# A test run started in the background of a non-interactive shell inherits SIGINT ignored, and
+# its subprocesses inherit that too; capexgap rightly keeps an ignored signal ignored, so the
+# tests of Ctrl-C handling would see nothing. Give the test process Python's own handling.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
