@@ -21,7 +21,7 @@ import time
 from typing import Callable, Iterator, Sequence, TypeVar
 
 from .errors import CapexgapError
-from .fmt import pct
+from . import fmt
 from .safetext import escape
 from .interrupts import (Interrupted, RunStatus, StopRequest, command_signals, interrupt_cause,
                          interrupted_line, run_stoppable, signal_label, stop_signals)
@@ -374,7 +374,7 @@ class _LineProgress:
             print(f"capexgap: {done:,} trials in {elapsed:.1f} s", file=sys.stderr, flush=True)
             return
         eta = elapsed * (self.total - done) / done if done else math.inf
-        print(f"capexgap: {done:,} of {self.total:,} trials ({100 * done / self.total:.3g}%) "
+        print(f"capexgap: {done:,} of {self.total:,} trials ({fmt.percent(done / self.total)}) "
               f"in {elapsed:.1f} s, about {_duration(eta)} left", file=sys.stderr, flush=True)
 
 
@@ -558,23 +558,24 @@ def format_quote(ds, source: str) -> str:
         lines.extend(importance_lines(ds))
     elif hits == 0:
         lines.append(f"No trial covered: 0 of {n:,} trials. P(AI revenue covers the annual "
-                     f"cost of AI capex) < {_pct(hi)} (one-sided 95% upper bound).")
+                     f"cost of AI capex) < {fmt.pct(hi)} (one-sided 95% upper bound).")
     else:
         lines.append(f"P(AI revenue covers the annual cost of AI capex) = "
-                     f"{_pct(float(ds['p_cover']))}  (95% CI {_pct(lo)} to {_pct(hi)}, "
+                     f"{fmt.pct(float(ds['p_cover']))}  (95% CI {fmt.p_interval(lo, hi)}, "
                      f"{method}; {hits:,} of {n:,} trials)")
     if "precision_target" in ds.attrs:
         from .result import mc_precision
         rel = float(ds["p_cover_rel_error"]) if "p_cover_rel_error" in ds else \
             mc_precision(hits, n)[1]
-        got = f" (reached +-{100 * rel:.3g}%)" if math.isfinite(rel) else ""
+        got = f" (reached +-{fmt.percent(rel)})" if math.isfinite(rel) else ""
         lines.append(f"Precision target {ds.attrs['precision_target']}: "
                      f"{ds.attrs['precision_stop']}{got}.")
     gq = ds["gap_quantile"]
     source = (f" (plain Monte Carlo, {int(ds.attrs['mc_trials']):,} trials)" if importance
               else "")
-    lines.append(f"Gap (required annual revenue - AI revenue): median {_usd(gq.sel(quantile=0.5))}"
-                 f", 90% interval {_usd(gq.sel(quantile=0.05))} to {_usd(gq.sel(quantile=0.95))}"
+    lines.append(f"Gap (required annual revenue - AI revenue): median "
+                 f"{fmt.usd(gq.sel(quantile=0.5))}, 90% interval "
+                 f"{fmt.usd(gq.sel(quantile=0.05))} to {fmt.usd(gq.sel(quantile=0.95))}"
                  f" per year{source}")
     counted = (f"{n:,} importance-sampling trials + {int(ds.attrs['mc_trials']):,} plain"
                if importance else f"{n:,}")
@@ -591,7 +592,7 @@ def format_quote(ds, source: str) -> str:
         cells = [ds[f"{name}_mean"], q.sel(quantile=0.05), q.sel(quantile=0.5),
                  q.sel(quantile=0.95)]
         label = name + (" (ratio)" if name == "spend_to_revenue" else "")
-        lines.append(f"{label:<26}" + "".join(f"{_fmt(float(c)):>11}" for c in cells))
+        lines.append(f"{label:<26}" + "".join(f"{fmt.amount(float(c)):>11}" for c in cells))
     notes = [line for line in str(ds.attrs.get("notes", "")).splitlines()
              if line and not line.startswith("partial result:")]
     if notes:
@@ -600,26 +601,9 @@ def format_quote(ds, source: str) -> str:
     return "\n".join(lines)
 
 
-def _pct(p: float) -> str:
-    """A probability as text (:func:`engine.fmt.pct`: the one format of text, notes, plots)."""
-    return pct(p)
-
-
-def _usd(v) -> str:
-    x = float(v)
-    if not math.isfinite(x):
-        return _fmt(x)  # n/a or inf: the notes say why
-    return f"-${-x:,.1f}B" if x < 0 else f"${x:,.1f}B"
-
-
-def _fmt(x: float) -> str:
-    if x != x:
-        return "n/a"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if abs(x) >= 1e15:
-        return f"{x:.4g}"
-    return f"{x:,.1f}" if abs(x) >= 0.05 or x == 0 else f"{x:.3g}"
+# engine/precision.py and engine/vintage_report.py format their text through these names.
+_pct = fmt.pct
+_fmt = fmt.amount
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,7 +12,7 @@ import json
 import math
 import sys
 
-from . import cli
+from . import cli, fmt
 from .interrupts import Interrupted
 from .safetext import escape
 from .sweeps import (DEFAULT_LEVELS, DEFAULT_MAX_MEMORY_MIB, MAX_POINTS, MAX_POINTS_CEILING,
@@ -120,9 +120,10 @@ def _common(p: argparse.ArgumentParser, what: str) -> None:
 
 def add_commands(sub) -> None:
     """Add ``sweep`` and ``tornado`` to the ``capexgap`` sub-command parser."""
-    fmt = argparse.RawDescriptionHelpFormatter
+    formatter = argparse.RawDescriptionHelpFormatter
     s = sub.add_parser("sweep", help="every quote quantity over a grid of what-if points",
-                       description=SWEEP_DESCRIPTION, epilog=SWEEP_EPILOG, formatter_class=fmt)
+                       description=SWEEP_DESCRIPTION, epilog=SWEEP_EPILOG,
+                       formatter_class=formatter)
     s.add_argument("config", metavar="CONFIG",
                    help="scenario file (TOML) with a [sweep] table")
     _common(s, "the grid, then each point's p_cover, interval and output quantiles")
@@ -142,7 +143,7 @@ def add_commands(sub) -> None:
 
     t = sub.add_parser("tornado", help="rank the inputs by the swing each causes in P(cover)",
                        description=TORNADO_DESCRIPTION, epilog=TORNADO_EPILOG,
-                       formatter_class=fmt)
+                       formatter_class=formatter)
     t.add_argument("config", nargs="?", metavar="CONFIG",
                    help="scenario file (TOML); omitted: the bundled ai-capex-2024 scenario")
     t.add_argument("--levels", type=_level, nargs="+", metavar="Q",
@@ -303,21 +304,22 @@ def format_sweep(ds, source: str, groups: int | None = None) -> str:
             lo, hi = (float(v) for v in ds["p_cover_ci95"].isel(at).values[-1])
             be = float(ds["breakeven_year_quantile"].isel(at).sel(quantile=0.5))
             never = float(ds["p_breakeven_never"].isel(at))
-            ci = f"{cli._pct(lo)} to {cli._pct(hi)}"
-            lines.append(cells + "".join(f"{cli._pct(float(p[k])):>9}" for k in shown)
-                         + f"  {ci:<22}{_year_text(be, last):>12}{cli._pct(never):>15}")
+            ci = fmt.p_interval(lo, hi)
+            lines.append(cells + "".join(f"{fmt.pct(float(p[k])):>9}" for k in shown)
+                         + f"  {ci:<22}{_year_text(be, last):>12}{fmt.pct(never):>15}")
             continue
         p = float(ds["p_cover"].isel(at))
         lo, hi = (float(v) for v in ds["p_cover_ci95"].isel(at).values)
         q = gq.isel(at)
-        ci = f"{cli._pct(lo)} to {cli._pct(hi)}"
+        ci = fmt.p_interval(lo, hi)
         rel = ""
         if precision:
             r = max(hi - p, p - lo) / p if p > 0 else math.inf
-            rel = f"{(f'{100 * r:.3g}%' if math.isfinite(r) else 'n/a'):>9}"
-        lines.append(f"{cells}{cli._pct(p):>10}{rel}  {ci:<22}"
-                     + f"{cli._fmt(float(q.sel(quantile=0.5))):>12}"
-                     + "".join(f"{cli._fmt(float(q.sel(quantile=x))):>11}" for x in (0.05, 0.95)))
+            rel = f"{fmt.percent(r):>9}"
+        lines.append(f"{cells}{fmt.pct(p):>10}{rel}  {ci:<22}"
+                     + f"{fmt.amount(float(q.sel(quantile=0.5))):>12}"
+                     + "".join(f"{fmt.amount(float(q.sel(quantile=x))):>11}"
+                               for x in (0.05, 0.95)))
     passes = f" in {groups} pass{'es' if groups != 1 else ''}" if groups else ""
     lines.append("")
     if vintage:
@@ -337,7 +339,7 @@ def format_tornado(ds, source: str, groups: int | None = None) -> str:
     adds the median break-even year at each pinned level.
     """
     lv = [float(q) for q in ds["level"].values]
-    lo_l, hi_l = f"{100 * lv[0]:g}%", f"{100 * lv[-1]:g}%"
+    lo_l, hi_l = fmt.pctl(lv[0]), fmt.pctl(lv[-1])
     n = int(ds.attrs["trials"])
     vintage = "year" in ds["baseline_p_cover"].dims
 
@@ -346,9 +348,9 @@ def format_tornado(ds, source: str, groups: int | None = None) -> str:
 
     bl = float(last(ds["baseline_p_cover"]))
     blo, bhi = (float(v) for v in last(ds["baseline_p_cover_ci95"]).values)
-    base_gap = cli._usd(last(ds["baseline_gap_quantile"].sel(quantile=0.5)))
+    base_gap = fmt.usd(last(ds["baseline_gap_quantile"].sel(quantile=0.5)))
     lines = [f"{escape(ds.attrs['title'])}  ({escape(source)})",
-             f"Baseline: P(cover) = {cli._pct(bl)} (95% CI {cli._pct(blo)} to {cli._pct(bhi)}), "
+             f"Baseline: P(cover) = {fmt.pct(bl)} (95% CI {fmt.p_interval(blo, bhi)}), "
              f"median gap {base_gap}",
              f"Each uncertain input pinned at its {_and(lv)} quantiles, the others random; the "
              "same trials at every point.",
@@ -362,9 +364,9 @@ def format_tornado(ds, source: str, groups: int | None = None) -> str:
         lines[1:2] = [
             (f"Multi-year (vintage) model, {years[0]}-{year}: P(cover) and the gap below are "
              f"those of {year}, the last reported year (the Dataset has every year)."),
-            (f"Baseline in {year}: P(cover) = {cli._pct(bl)} (95% CI {cli._pct(blo)} to "
-             f"{cli._pct(bhi)}), median gap {base_gap}; median break-even year "
-             f"{_year_text(be, year)}, P(no break-even by {year}) = {cli._pct(never)}")]
+            (f"Baseline in {year}: P(cover) = {fmt.pct(bl)} (95% CI "
+             f"{fmt.p_interval(blo, bhi)}), median gap {base_gap}; median break-even year "
+             f"{_year_text(be, year)}, P(no break-even by {year}) = {fmt.pct(never)}")]
     width = max(12, max(len(escape(x, limit=60)) for x in ds["input"].values) + 2)
     at_lo, at_hi = f"at {lo_l}", f"at {hi_l}"
     in_year = f" in {year}" if vintage else ""
@@ -382,9 +384,9 @@ def format_tornado(ds, source: str, groups: int | None = None) -> str:
         p = last(r["p_cover"]).values
         med = last(r["gap_quantile"].sel(quantile=0.5)).values
         row = (f"{escape(name, limit=60):<{width}}{pv[0]:>10.4g}{pv[-1]:>10.4g}   "
-               f"{cli._pct(float(p[0])):>10}{cli._pct(float(p[-1])):>10}"
-               f"{_pp(float(last(r['swing_p_cover']))):>12}   {cli._fmt(float(med[0])):>10}"
-               f"{cli._fmt(float(med[-1])):>9}{float(last(r['swing_gap_median'])):>+9.1f}")
+               f"{fmt.pct(float(p[0])):>10}{fmt.pct(float(p[-1])):>10}"
+               f"{fmt.pp(float(last(r['swing_p_cover']))):>12}   {fmt.amount(float(med[0])):>10}"
+               f"{fmt.amount(float(med[-1])):>9}{float(last(r['swing_gap_median'])):>+9.1f}")
         if vintage:
             bq = r["breakeven_year_quantile"].sel(quantile=0.5).values
             row += f"   {_year_text(float(bq[0]), year):>11}{_year_text(float(bq[-1]), year):>11}"
@@ -426,12 +428,6 @@ def _compiled(ds) -> str:
 
 
 def _and(levels) -> str:
-    names = [f"{100 * q:g}%" for q in levels]
+    names = [fmt.pctl(q) for q in levels]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
-
-def _pp(x: float) -> str:
-    """A difference of probabilities in percentage points."""
-    if x == 0.0:
-        return "0"
-    return f"{100 * x:+.3g} pp"

@@ -39,6 +39,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, TypeVar
 
+from . import fmt
+
 #: The signals that stop a run.
 STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
 #: Exit code of a run stopped by its time limit before all trials were done.
@@ -175,8 +177,7 @@ class RunStatus:
 
     def message(self) -> str:
         """One line for stderr: why and where the run stopped."""
-        pct = 100.0 * self.done / self.total if self.total else 0.0
-        share = f"{pct:.3g}%" if pct < 100 else "100%"
+        share = fmt.percent(min(self.done / self.total, 1.0) if self.total else 0.0)
         return (f"{self.reason or 'stopped early'} after {self.done:,} of {self.total:,} trials "
                 f"({share}) in {self.elapsed_s:.1f} s")
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence
 import numpy as np
 import xarray as xr
 
-from . import fmt as _fmt
+from . import fmt
 from .errors import CapexgapError
 from .safetext import escape
 
@@ -279,8 +279,8 @@ def describe(ds: xr.Dataset, *, year: int | None = None) -> str:
         text = "the gap's distribution (share of trials per bin, and its CDF), P(cover) marked"
     elif kind == "tornado":
         text = (f"a tornado of P(cover) over {one.sizes['input']} inputs, each fixed at its "
-                f"{_ordinal(float(one['level'].min()))} and "
-                f"{_ordinal(float(one['level'].max()))} percentile")
+                f"{fmt.ordinal(float(one['level'].min()))} and "
+                f"{fmt.ordinal(float(one['level'].max()))} percentile")
     else:
         text = _sweep_layout(one).message
     return text if shown is None else f"{text}; in {shown}, {_year_span(ds, shown)}"
@@ -500,10 +500,10 @@ def plot_gap(ds: xr.Dataset, *, bins: int = GAP_BINS, year: int | None = None) -
         if k < len(h.counts):
             ax.stairs(share[k:], h.edges[k:], fill=True, color=BLUE,
                       label="revenue falls short (gap > 0)" if share[k:].any() else None)
-        ax.axvline(q50, color=GREY, lw=1.3, ls=":", label=f"median {_usd(q50)}")
+        ax.axvline(q50, color=GREY, lw=1.3, ls=":", label=f"median {fmt.usd(q50)}")
         for i, v in enumerate((q05, q95)):
             ax.axvline(v, color=GREY, lw=1, ls="--",
-                       label=f"90% interval {_usd(q05)} to {_usd(q95)}" if i == 0 else None)
+                       label=f"90% interval {fmt.usd(q05)} to {fmt.usd(q95)}" if i == 0 else None)
         zero_shown = h.edges[0] <= 0 <= h.edges[-1]
         for a in (ax, ax2):
             if zero_shown:
@@ -520,8 +520,8 @@ def plot_gap(ds: xr.Dataset, *, bins: int = GAP_BINS, year: int | None = None) -
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_ylim(bottom=0)
         ax.legend(loc="best")
-        ax.set_title(_headline(ds) + "\n" + f"Gap: median {_usd(q50)}, 90% interval "
-                     f"{_usd(q05)} to {_usd(q95)} per year", loc="left")
+        ax.set_title(_headline(ds) + "\n" + f"Gap: median {fmt.usd(q50)}, 90% interval "
+                     f"{fmt.usd(q05)} to {fmt.usd(q95)} per year", loc="left")
 
         # Logit scale: P(cover) is often a fraction of a percent, invisible on a linear axis.
         upper = float(ds["p_cover_ci95"].values[-1])
@@ -530,16 +530,16 @@ def plot_gap(ds: xr.Dataset, *, bins: int = GAP_BINS, year: int | None = None) -
         ax2.plot(h.edges, cdf, color=BLUE, lw=1.8, label="P(gap <= x)")
         if zero_shown and int(ds["hits"]) > 0:
             ax2.plot([0], [p], "o", color=ORANGE, mec="black", ms=7, zorder=4,
-                     label=f"P(cover) = P(gap <= 0) = {_pct(p)}")
+                     label=f"P(cover) = P(gap <= 0) = {fmt.pct(p)}")
         elif zero_shown:
             ax2.plot([0], [lo], "v", color=ORANGE, mec="black", ms=7, zorder=4, clip_on=False,
-                     label=f"no trial covered: P(cover) < {_pct(upper)} (95% bound)")
+                     label=f"no trial covered: P(cover) < {fmt.pct(upper)} (95% bound)")
         ax2.set_ylim(lo, 1 - lo)  # first: autoscaling a logit axis over 0 and 1 overflows
         ax2.set_yscale("logit", nonpositive="clip")
         ticks = [t for e in range(1, 7) for t in (10.0**-e, 1 - 10.0**-e)] + [0.1, 0.5, 0.9]
         ax2.yaxis.set_major_locator(FixedLocator(sorted(t for t in set(ticks)
                                                         if lo <= t <= 1 - lo)))
-        ax2.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _pct_tick(v)))
+        ax2.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt.pct_tick(v)))
         ax2.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
         ax2.set_ylabel("P(gap <= x), logit scale")
         ax2.set_xlabel("gap = required annual revenue - AI revenue ($B per year)")
@@ -552,7 +552,7 @@ def plot_gap(ds: xr.Dataset, *, bins: int = GAP_BINS, year: int | None = None) -
                      x=0.01, ha="left")
         notes = list(year_notes)
         if h.below or h.above:
-            notes.append(f"{_pct((h.below + h.above) / trials)} of trials lie beyond the "
+            notes.append(f"{fmt.pct((h.below + h.above) / trials)} of trials lie beyond the "
                          "axis range (not drawn)")
         bad = int(ds["gap_nonfinite"])
         if bad:
@@ -660,16 +660,16 @@ def plot_tornado(ds: xr.Dataset, *, year: int | None = None) -> Figure:
         fig = Figure(figsize=(8, 1.8 + 0.3 * n), layout="constrained")
         ax = fig.add_subplot()
         lo_bars = ax.barh(y, p_lo[order] - base, left=base, height=0.62, color=ORANGE,
-                          label=f"input at its {_ordinal(levels[i_lo])} percentile")
+                          label=f"input at its {fmt.ordinal(levels[i_lo])} percentile")
         hi_bars = ax.barh(y, p_hi[order] - base, left=base, height=0.62, color=BLUE,
-                          label=f"input at its {_ordinal(levels[i_hi])} percentile")
+                          label=f"input at its {fmt.ordinal(levels[i_hi])} percentile")
         # Where both bars lie on one side of the baseline, draw the shorter one in front.
         for r_lo, r_hi in zip(lo_bars.patches, hi_bars.patches):
             front, back = sorted((r_lo, r_hi), key=lambda r: abs(r.get_width()))
             front.set_zorder(2.2)
             back.set_zorder(2.1)
         ax.axvline(base, color="black", lw=1.2, zorder=3,
-                   label=f"baseline, every input uncertain: {_pct(base)}")
+                   label=f"baseline, every input uncertain: {fmt.pct(base)}")
         ax.set_yticks(y, labels)
         ax.set_ylim(-0.7, n - 0.3)
         ax.xaxis.set_major_formatter(PercentFormatter(1.0))
@@ -678,8 +678,8 @@ def plot_tornado(ds: xr.Dataset, *, year: int | None = None) -> Figure:
         ax.set_axisbelow(True)
         ax.tick_params(axis="y", length=0)
         ax.legend(loc="best")
-        ax.set_title(f"One input at a time fixed at its {_ordinal(levels[i_lo])} or "
-                     f"{_ordinal(levels[i_hi])}\npercentile, the others uncertain; bars start "
+        ax.set_title(f"One input at a time fixed at its {fmt.ordinal(levels[i_lo])} or "
+                     f"{fmt.ordinal(levels[i_hi])}\npercentile, the others uncertain; bars start "
                      "at the baseline" + ("; ranked by the swing of the median gap"
                                           if by_gap else ""), loc="left")
         fig.suptitle(f"{_title(ds, 'capexgap')}: what moves P(cover)",
@@ -771,7 +771,7 @@ def plot_vintage(ds: xr.Dataset) -> Figure:
         ax2.bar([x_never], [never], width=0.8, color=GREY, yerr=never_err, capsize=3,
                 error_kw={"lw": 1, "ecolor": "black"}, label=f"no break-even by {last}")
         ax2.text(x_never, never + (never_err[1][0] if never_err else 0) + 0.02 * top2,
-                 _pct(never), ha="center", va="bottom", fontsize=8.5)
+                 fmt.pct(never), ha="center", va="bottom", fontsize=8.5)
         ax2.set_ylim(0, max(top2 * 1.12, 1e-3))
         ax2.set_ylabel("share of trials")
         ax2.set_xlabel("year")
@@ -816,8 +816,8 @@ def breakeven_in_year(ds: xr.Dataset) -> np.ndarray:
 
 def _cover_headline(ds: xr.Dataset, last: int, p: float, lo: float, hi: float) -> str:
     if "hits" in ds.variables and int(ds["hits"].transpose(..., "year").values[-1]) == 0:
-        return f"No trial covered in {last}: P(cover) < {_pct(hi)} (one-sided 95% bound)"
-    return f"In {last}: {_pct(p)} (95% CI {_pct(lo)} to {_pct(hi)})"
+        return f"No trial covered in {last}: P(cover) < {fmt.pct(hi)} (one-sided 95% bound)"
+    return f"In {last}: {fmt.pct(p)} (95% CI {fmt.p_interval(lo, hi)})"
 
 
 def _breakeven_headline(ds: xr.Dataset, last: int, p_by_last: float) -> str:
@@ -832,7 +832,7 @@ def _breakeven_headline(ds: xr.Dataset, last: int, p_by_last: float) -> str:
         v = float(bq.values[k[0]])
         return str(int(v)) if math.isfinite(v) else f"not by {last}"
 
-    parts = [f"By {last}: {_pct(p_by_last)}"]
+    parts = [f"By {last}: {fmt.pct(p_by_last)}"]
     if (med := at(0.5)) is not None:
         parts.append(f"median year: {med}")
     if (a := at(0.05)) is not None and (b := at(0.95)) is not None:
@@ -865,15 +865,15 @@ def save_figure(fig: Figure, path: str | Path, *, force: bool = False, dpi: int 
     from .outfile import serialise, write_bytes
 
     p = check_output(path, force)
-    fmt = p.suffix[1:].lower()
-    meta = {"png": {}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
+    kind = p.suffix[1:].lower()
+    meta = {"png": {}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[kind]
 
     def draw() -> bytes:
         import matplotlib
         buf = io.BytesIO()
         with matplotlib.rc_context({"svg.hashsalt": "capexgap"}):  # stable SVG ids
-            fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta,
-                        **({"pil_kwargs": {"optimize": True}} if fmt == "png" else {}))
+            fig.savefig(buf, format=kind, dpi=dpi, metadata=meta,
+                        **({"pil_kwargs": {"optimize": True}} if kind == "png" else {}))
         return buf.getvalue()
 
     return write_bytes(p, serialise(draw), force=force, option="-o", error=PlotError)
@@ -886,8 +886,7 @@ def check_output(path: str | Path, force: bool = False) -> Path:
 
     _matplotlib()
     p = Path(path)
-    fmt = p.suffix[1:].lower()
-    if fmt not in FORMATS:
+    if p.suffix[1:].lower() not in FORMATS:
         raise PlotError(f"{p}: unknown picture format {p.suffix or '(no extension)'!r}; valid: "
                         f"{', '.join('.' + f for f in FORMATS)}. Name the file e.g. gap.png.")
     return check_target(p, force, option="-o", action="drawn", example="gap.png",
@@ -982,7 +981,7 @@ def _sweep_layout(ds: xr.Dataset) -> _SweepLayout:
         parts.append(f"P(cover) against {axes_dims[0]} with its 95% interval")
     else:
         parts.append(f"P(cover) over {axes_dims[0]} (y) x {axes_dims[1]} (x), contours at "
-                     + "/".join(f"{v:.0%}" for v in CONTOUR_LEVELS))
+                     + "/".join(fmt.pct_tick(v) for v in CONTOUR_LEVELS))
     if panel_dims:
         n = len(active)
         parts.append(f"{n} swept inputs: one panel per value of "
@@ -1094,7 +1093,7 @@ def _heatmap(ax: Axes, p: xr.DataArray, ydim: str, xdim: str, *, annotate: bool)
             for j in range(len(x)):
                 v = z[i, j]
                 if np.isfinite(v):
-                    ax.text(x[j], y[i], _pct_short(v), ha="center", va="center", fontsize=6.5,
+                    ax.text(x[j], y[i], fmt.pct_short(v), ha="center", va="center", fontsize=6.5,
                             color="white" if v < 0.55 else "black")
     if xt is not None:
         _categorical_ticks(ax.xaxis, xt)
@@ -1246,12 +1245,12 @@ def _headline(ds: xr.Dataset) -> str:
     n = int(ds.attrs["trials"])
     lo, hi = (float(v) for v in ds["p_cover_ci95"].values)
     if ds.attrs.get("method") == "importance":
-        return (f"P(AI revenue covers capex) = {_pct(p)}  (95% CI {_pct(lo)} to {_pct(hi)}; "
+        return (f"P(AI revenue covers capex) = {fmt.pct(p)}  (95% CI {fmt.p_interval(lo, hi)}; "
                 "importance sampling)")
     if hits == 0:
-        return (f"No trial covered: P(AI revenue covers capex) < {_pct(hi)} (one-sided 95% "
+        return (f"No trial covered: P(AI revenue covers capex) < {fmt.pct(hi)} (one-sided 95% "
                 f"bound; 0 of {n:,} trials)")
-    return (f"P(AI revenue covers capex) = {_pct(p)}  (95% CI {_pct(lo)} to {_pct(hi)}; "
+    return (f"P(AI revenue covers capex) = {fmt.pct(p)}  (95% CI {fmt.p_interval(lo, hi)}; "
             f"{hits:,} of {n:,} trials)")
 
 
@@ -1265,31 +1264,6 @@ def _nice_step(raw: float) -> float:
         if step >= raw * (1 - 1e-12):
             return step
     return 10.0 ** (e + 1)  # pragma: no cover
-
-
-def _ordinal(q: float) -> str:
-    pct = 100 * q
-    k = round(pct)
-    if abs(pct - k) > 1e-9:
-        return f"{pct:g}th"
-    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
-    return f"{k}{suffix}"
-
-
-def _pct(p: float) -> str:
-    return _fmt.pct(p)
-
-
-def _pct_tick(p: float) -> str:
-    return _fmt.pct_tick(p)
-
-
-def _pct_short(p: float) -> str:
-    return _fmt.pct_short(p)
-
-
-def _usd(x: float) -> str:
-    return f"-${-x:,.1f}B" if x < 0 else f"${x:,.1f}B"
 
 
 def _num(v: Any, digits: int = 4) -> str:

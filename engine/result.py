@@ -16,6 +16,7 @@ import scipy
 import scipy.special
 import xarray as xr
 
+from . import fmt
 from .resultfile import FORMAT, FORMAT_ATTR, FORMAT_VERSION
 from .kernel import (BLOCK, M_M2, M_MAX, M_MEAN, M_MIN, M_N, N_MOM, OUTPUTS, SK_ABS_ZERO, SK_EMAX,
                      SK_EMIN, SK_NBINS, SK_REL_ERROR, SK_ZERO, sketch_bin_bounds, sketch_bin_of)
@@ -698,9 +699,9 @@ def importance_error_unknown(p: float, se: float, trials: int) -> str:
     if trials < 2 or not math.isfinite(se):
         return f"{trials:,} importance-sampling trial: a standard error needs at least 2"
     if 0.0 < p < IS_TINY:
-        return (f"the covering trials' weights are about {p:.2g} or smaller, and their squares "
-                f"underflow float64 (below {sys.float_info.min:.3g}), so their variance cannot "
-                "be computed")
+        return (f"the covering trials' weights are about {fmt.pct(p)} or smaller, and their "
+                f"squares underflow float64 (below {sys.float_info.min:.3g}), so their variance "
+                "cannot be computed")
     return ""
 
 

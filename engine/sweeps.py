@@ -42,6 +42,7 @@ import xarray as xr
 import distributions
 from distributions import Distribution, DistributionError
 
+from . import fmt
 from .config import _U_MAX, _U_MIN, Input, Scenario, input_rule
 from .errors import ConfigError
 from .kernel import BLOCK, N_MOM, SK_NBINS, output_sources, sketch_bin_bounds
@@ -1021,11 +1022,11 @@ def tornado(scenario: Scenario, *, levels: Sequence[float] = DEFAULT_LEVELS,
     edims = (along,) if along else ()
     in_year = f" in the {along}" if along else ""
     data["swing_p_cover"] = (("input",) + edims, swing_p_all[order], {
-        "long_name": f"P(cover) with the input at its {_pctl(lv[-1])} minus at its "
-                     f"{_pctl(lv[0])} quantile{in_year}", "units": "1"})
+        "long_name": f"P(cover) with the input at its {fmt.pctl(lv[-1])} minus at its "
+                     f"{fmt.pctl(lv[0])} quantile{in_year}", "units": "1"})
     data["swing_gap_median"] = (("input",) + edims, swing_g_all[order], {
-        "long_name": f"median gap with the input at its {_pctl(lv[-1])} minus at its "
-                     f"{_pctl(lv[0])} quantile{in_year}", "units": _MONEY})
+        "long_name": f"median gap with the input at its {fmt.pctl(lv[-1])} minus at its "
+                     f"{fmt.pctl(lv[0])} quantile{in_year}", "units": _MONEY})
     coords.update(flat.coords)
     coords["input"] = ("input", np.array(names, dtype=object),
                        {"long_name": "input pinned (others random), ranked by swing"})
@@ -1136,10 +1137,6 @@ def _levels(levels: Sequence[float]) -> tuple[float, ...]:
 def _check_int(value: Any, key: str, lo: int, fix: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
         raise ConfigError(None, key, f"must be a whole number >= {lo}", value, fix)
-
-
-def _pctl(q: float) -> str:
-    return f"{100 * q:g}%"
 
 
 def _level_key(q: float) -> str:

@@ -26,7 +26,7 @@ from matplotlib.patches import StepPatch  # noqa: E402
 
 import distributions  # noqa: E402
 import engine  # noqa: E402
-from engine import plot  # noqa: E402
+from engine import fmt, plot  # noqa: E402
 from engine.cli import main  # noqa: E402
 from engine.config import Input  # noqa: E402
 from engine.plan import make_plan  # noqa: E402
@@ -230,7 +230,7 @@ def test_gap_figure_values(quote):
     assert ax.get_ylabel() == f"share of trials per ${plot._num(h.width)}B bin"
     title = ax.get_title(loc="left")
     assert f"{hits:,} of {n:,} trials" in title and "90% interval" in title
-    assert plot._pct(float(ds["p_cover"])) in title
+    assert fmt.pct(float(ds["p_cover"])) in title
     assert fig._suptitle.get_text() == "plot test"
     assert "stopped early" not in fig._supxlabel.get_text()
     partial = plot.plot_gap(ds.assign_attrs(completed=np.int8(0), trials_requested=10**6))
@@ -493,9 +493,9 @@ def test_vintage_figure_values(vintage):
     by = ds["p_breakeven_by"].values
     median = str(YEARS[int(np.argmax(by >= 0.5))]) if by[-1] >= 0.5 else f"not by {last}"
     lo, hi = ds["p_cover_ci95"].values[-1]
-    assert f"In {last}: {plot._pct(float(ds['p_cover'][-1]))} (95% CI {plot._pct(lo)} to " \
-           f"{plot._pct(hi)})" in ax.get_title(loc="left")
-    assert f"By {last}: {plot._pct(by[-1])}; median year: {median}" in ax2.get_title(loc="left")
+    assert f"In {last}: {fmt.pct(float(ds['p_cover'][-1]))} (95% CI {fmt.p_interval(lo, hi)})" \
+        in ax.get_title(loc="left")
+    assert f"By {last}: {fmt.pct(by[-1])}; median year: {median}" in ax2.get_title(loc="left")
     assert fig._suptitle.get_text() == "vintage plot test"
     footer = fig._supxlabel.get_text()
     assert f"{n:,} trials" in footer and "break-even year: the first year" in footer
@@ -532,9 +532,9 @@ def test_vintage_many_years_none_covering():
     ticks = [int(t) for t in ax.get_xticks()]
     assert len(ticks) <= 12 and ticks[-1] == 2053 and len(set(np.diff(ticks))) == 1
     assert ax.get_title(loc="left").endswith(
-        "No trial covered in 2053: P(cover) < 0.03% (one-sided 95% bound)")
+        "No trial covered in 2053: P(cover) < 0.0300% (one-sided 95% bound)")
     assert ax2.get_title(loc="left").endswith(
-        "By 2053: 0%; median year: not by 2053; 90% interval: not by 2053 to not by 2053")
+        "By 2053: 0; median year: not by 2053; 90% interval: not by 2053 to not by 2053")
     assert not any(ln.get_label() == "50%" for ln in ax.lines)  # far from 50%
     assert _bars(ax2)["no break-even by 2053"].patches[0].get_height() == 1.0
     _assert_no_overlapping_ticks(fig)
