@@ -75,11 +75,12 @@ def source_fingerprint(root: Path = _ROOT) -> str:
     for part in (version, numba.__version__, llvmlite.__version__, np.__version__, sys.version):
         h.update(part.encode() + b"\0")
     for pkg in _PACKAGES:
-        for path in sorted((root / pkg).glob("*.py")):
+        for path in sorted((root / pkg).rglob("*.py")):
             text = path.read_bytes()
             # Only modules with compiled code matter: editing the CLI or plots keeps the cache.
             if b"njit" in text or b"intrinsic" in text:
-                h.update(f"{pkg}/{path.name}\0{len(text)}\0".encode())
+                rel = path.relative_to(root).as_posix()
+                h.update(f"{rel}\0{len(text)}\0".encode())
                 h.update(text)
     return h.hexdigest()[:24]
 
@@ -196,9 +197,13 @@ class _KernelLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocato
     def from_function(cls, py_func, py_file: str) -> "_KernelLocator | None":
         """A locator for ``py_func`` if it is defined in one of our packages, else None."""
         folder = os.path.realpath(os.path.dirname(py_file))
-        pkg = _PACKAGE_DIRS.get(folder)
+        # a module of one of our packages or of a subpackage (engine/core, engine/models, ...):
+        # cached in the matching subfolder, so two modules of the same name never share one
+        pkg = next((rel for top, rel in _PACKAGE_DIRS.items()
+                    if folder == top or folder.startswith(top + os.sep)), None)
         if pkg is None:
             return None
+        pkg = os.path.relpath(folder, _ROOT_REAL)
         if _FOLDER is None:
             # Cached decorators here pass cache=CACHE (False now), so this means one that does
             # not: fail loudly rather than let numba cache beside the sources.
@@ -217,6 +222,7 @@ def _install() -> None:
         classes.insert(0, _KernelLocator)
 
 
+_ROOT_REAL = os.path.realpath(_ROOT)
 _PACKAGE_DIRS = {os.path.realpath(_ROOT / pkg): pkg for pkg in _PACKAGES}
 _FINGERPRINT = source_fingerprint()
 _FOLDER, _PROBLEM = _setup(_FINGERPRINT)
@@ -241,3 +247,22 @@ def kernel_folder() -> Path | None:
         ``<cache folder>/numba-<source fingerprint>``.
     """
     return _FOLDER
+
+
+def stable_identity(dispatcher):
+    """Give a jitted function that is passed to cached kernels as an argument a fixed identity.
+
+    A cached kernel's index on disk names the jitted functions it was compiled for. numba
+    identifies a function by a random id made when it is first pickled, so in a later process
+    the names no longer match the live functions and, when the index is saved again, pickling
+    the stale ones fails ("underlying object has vanished"). A fixed id (module and name)
+    makes every process read them back as the live module-level functions.
+
+    Returns the dispatcher, so it can be used as a decorator under ``@njit``.
+    """
+    ident = f"capexgap:{dispatcher.py_func.__module__}.{dispatcher.py_func.__qualname__}"
+    try:
+        dispatcher._set_uuid(ident)
+    except (AssertionError, AttributeError):  # already has one, or another numba: keep it
+        pass
+    return dispatcher

@@ -74,8 +74,12 @@ import xarray as xr
 
 from .config import MAX_TRIALS, Scenario
 from .errors import ConfigError
-from .kernel import BLOCK, M_M2, M_MAX, M_MEAN, M_N, O_REQ_ANNUAL, O_REV
-from .plan import Layout, Plan, make_plan
+from .core.plan import Plan
+from .core.reduce import BLOCK, M_M2, M_MAX, M_MEAN, M_N
+from .core.runner import evaluate_at_z
+from .core.sampling import importance
+from . import models
+from .models import make_plan
 from .fmt import pct
 from .result import (build_dataset, importance_error_unknown, p_cover_is_bound,
                      proportion_interval)
@@ -211,15 +215,16 @@ def check_options(scenario: Scenario, *, method: str = "auto", trials: int | Non
         _check_count(max_trials, name("max_trials"))
     if pilot_trials is not None:
         _check_count(pilot_trials, name("pilot_trials"))
-    if scenario.model != "one-year":
-        if method == "importance":
-            raise ConfigError(scenario.source, "scenario.model", "importance sampling supports "
-                              "the one-year model only", scenario.model,
-                              "Use --method mc (or auto) for the multi-year (vintage) model.")
-        if target is not None:
-            raise ConfigError(scenario.source, "scenario.model", "precision targets support the "
-                              "one-year model only (the vintage model has a P(cover) per year)",
-                              scenario.model, "Give --trials for the vintage model.")
+    model = models.get(scenario.model)
+    if method == "importance" and model.cover_margin is None:
+        raise ConfigError(scenario.source, "scenario.model", "importance sampling supports "
+                          "models with one headline P(cover) only", scenario.model,
+                          f"Use --method mc (or auto) for the {scenario.model} model.")
+    if target is not None and model.layout(scenario).dim is not None:
+        raise ConfigError(scenario.source, "scenario.model", "precision targets support models "
+                          f"with one headline P(cover) only (the {scenario.model} model has one "
+                          f"per {model.layout(scenario).dim})", scenario.model,
+                          f"Give --trials for the {scenario.model} model.")
     return target
 
 
@@ -375,37 +380,15 @@ class _IsMonitor:
 # ---------------------------------------------------------------------------- the shift
 
 
-@dataclass(frozen=True)
-class ImportancePlan(Plan):
-    """A one-year plan run by :func:`engine.importance_kernel.run_importance_blocks`.
-
-    ``model_args`` is ``(depreciation, rev0, shift[P, J])``; the layout's outputs are the
-    kernel's sums (``weighted_cover``, ``weight`` and optionally ``cover_z.<input>``).
-    """
-
-    @property
-    def kernel(self) -> Callable:
-        from .importance_kernel import run_importance_blocks
-        return run_importance_blocks
-
-    @property
-    def tracer(self) -> Callable:  # pragma: no cover - nothing traces an IS plan
-        raise NotImplementedError("importance-sampling plans have no trace function")
-
-
-def importance_plan(plan: Plan, shift: np.ndarray, *, with_z: bool = False) -> ImportancePlan:
-    """The IS version of a one-year `plan` with normal-score shift ``shift[P, J]`` (or [J])."""
-    from .importance_kernel import IS_OUTPUTS
-
-    if plan.model != "one-year":
-        raise ValueError("importance sampling needs a one-year plan")
-    shift = np.ascontiguousarray(np.broadcast_to(np.asarray(shift, dtype=np.float64),
-                                                 plan.codes.shape), dtype=np.float64)
-    names = IS_OUTPUTS + (tuple(f"cover_z.{n}" for n in plan.names) if with_z else ())
-    fields = {f.name: getattr(plan, f.name) for f in dataclasses.fields(Plan)}
-    fields.update(model="one-year", layout=Layout(outputs=names, hits_axis=False),
-                  model_args=(plan.depreciation, plan.rev0, shift))
-    return ImportancePlan(**fields)
+def importance_plan(plan: Plan, shift: np.ndarray, *, with_z: bool = False) -> Plan:
+    """`plan` run by importance sampling with normal-score shift ``shift[P, J]`` (or [J]);
+    the rows folded are the estimator's sums (``weighted_cover``, ``weight`` and, with
+    ``with_z``, ``cover_z.<input>``: ``engine.core.sampling.weigh_importance``)."""
+    if plan.model.cover_margin is None:
+        raise ValueError(f"the {plan.model.name} model has no cover margin for importance "
+                         "sampling")
+    shift = np.broadcast_to(np.asarray(shift, dtype=np.float64), plan.codes.shape)
+    return dataclasses.replace(plan, sampler=importance(shift, plan.names, with_z=with_z))
 
 
 @dataclass(frozen=True)
@@ -436,8 +419,6 @@ def _margin_fn(plan: Plan, poll: Callable[[], None] | None = None
     """z[n, d] of the random inputs -> log(ai_revenue / required_annual_revenue) per row.
 
     ``poll`` is called before every evaluation (it raises to end the search)."""
-    from .importance_kernel import evaluate_at_z
-
     rand = np.flatnonzero(plan.is_random)
     n_in = plan.codes.shape[1]
 
@@ -447,10 +428,10 @@ def _margin_fn(plan: Plan, poll: Callable[[], None] | None = None
         zr = np.atleast_2d(zr)
         z = np.zeros((zr.shape[0], n_in))
         z[:, rand] = zr
-        outs, covers = evaluate_at_z(plan.codes, plan.params, plan.tables, plan.is_random,
-                                     plan.depreciation, plan.rev0, z)
+        outs, covers = evaluate_at_z(plan, z)
+        covers = covers[:, 0]  # the headline indicator
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            h = np.log(outs[:, O_REV]) - np.log(outs[:, O_REQ_ANNUAL])
+            h = plan.model.cover_margin(outs, plan.margs)
         # SLSQP needs finite values: an overflow or NaN counts as far from covering. The sign
         # follows the kernel's own test (revenue >= required), also where logs lose it.
         h = np.clip(np.where(np.isnan(h), -1e3, h), -1e3, 1e3)
@@ -693,7 +674,7 @@ def quote(scenario: Scenario, *, method: Method = "auto", trials: int | None = N
         clock.spend(mc_tot.elapsed_s)
         choice = "mc"
         why = ""
-        if mc_tot.completed and scenario.model == "one-year":
+        if mc_tot.completed and plan.model.cover_margin is not None:
             h = int(mc_tot.hits.reshape(-1)[0])
             if method == "importance":
                 choice, why = "importance", "importance sampling asked for"
@@ -710,7 +691,7 @@ def quote(scenario: Scenario, *, method: Method = "auto", trials: int | None = N
                            cap=None, clock=clock, **run)
 
     cap = DEFAULT_MAX_TRIALS if max_trials is None else max_trials
-    if not has_random and scenario.model == "one-year":
+    if not has_random and plan.layout.dim is None:
         # Every trial is the same: P(cover) is exactly 0 or 1 after one look; no target can be
         # reached by the binomial interval (0 hits never meet a relative one), none is needed.
         n = min(cap, FIRST_LOOK)

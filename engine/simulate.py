@@ -20,8 +20,13 @@ import numpy as np
 import xarray as xr
 
 from .config import MAX_TRIALS, ConfigError, Scenario
-from .kernel import BLOCK, N_MOM, SK_NBINS, merge_moments, merge_sketch, sparse_zeros
-from .plan import ONE_YEAR_LAYOUT, Layout, Plan, make_plan
+from .core import runner
+from .core.layout import Layout
+from .core.plan import Plan
+from .core.reduce import BLOCK, N_MOM, SK_NBINS, merge_moments, merge_sketch, sparse_zeros
+from .core.sampling import Sampler, plain
+from .models import make_plan
+from .models.one_year import LAYOUT as ONE_YEAR_LAYOUT
 from .result import build_dataset
 
 #: Default trials per parallel work item (a multiple of BLOCK; affects speed, never results).
@@ -38,10 +43,11 @@ _WAVE_GROWTH = 4
 class Totals:
     """Merged accumulators of a (possibly partial) run.
 
-    O and H are the flat numbers of outputs and cover indicators of the plan's model
-    (``layout.n_outputs``, ``layout.n_covers``). ``hits`` has the kernel's own shape: int64[P]
-    for the one-year model (one indicator), int64[P, H] for a model whose layout has
-    ``hits_axis`` (the vintage model: covers and broke-even-by, per year).
+    O and H are the flat numbers of rows folded (the model's outputs, or a weighted sampler's
+    sums) and of cover indicators (``layout.n_outputs``, ``layout.n_covers``). ``hits`` is
+    int64[P] for a model with one indicator and no ``hits_axis`` (the one-year model),
+    int64[P, H] for a model whose layout has ``hits_axis`` (the vintage model: covers and
+    broke-even-by, per year).
     """
 
     trials: int
@@ -93,7 +99,7 @@ def resolve_threads(threads: int | None) -> int:
 
 
 def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
-             chunk_size: int = DEFAULT_CHUNK, purpose: int = 0,
+             chunk_size: int = DEFAULT_CHUNK, purpose: int = 0, sampler: Sampler | None = None,
              progress: Callable[[int], None] | None = None,
              should_stop: Callable[[], bool] | None = None,
              max_seconds: float | None = None,
@@ -115,6 +121,9 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
         depend on it.
     purpose : int
         Counter word of the generator (0 for the main run).
+    sampler : Sampler, optional
+        How trials are drawn (``engine.core.sampling``); default: the plan's, else plain
+        Monte Carlo.
     progress : callable, optional
         Called with the number of trials finished after each wave.
     should_stop : callable, optional
@@ -149,34 +158,38 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     nb_next = min(per_wave, wave_blocks)  # the first wave: one chunk per thread
 
     n_p = plan.n_points
-    layout = plan.layout
-    n_out, n_cov = layout.n_outputs, layout.n_covers
-    kernel = plan.kernel
+    if sampler is None:
+        sampler = plan.sampler if plan.sampler is not None else plain(n_p, len(plan.names))
+    prep = runner.prepare(plan, sampler)
+    layout = plan.layout if sampler.rows is None else \
+        Layout(outputs=sampler.rows, covers=plan.layout.covers, hits_axis=plan.layout.hits_axis)
+    n_out, n_cov = prep.n_rows, plan.layout.n_covers
     blk = np.empty((wave_blocks, n_p, n_out, N_MOM))
-    cover_axis = (n_cov,) if layout.hits_axis else ()
-    hits = np.empty((wave_blocks, n_p) + cover_axis, dtype=np.int64)
+    hits = np.empty((wave_blocks, n_p, n_cov), dtype=np.int64)
     nonfinite = np.empty((wave_blocks, n_p, n_out), dtype=np.int64)
     # numba thread ids are < NUMBA_NUM_THREADS; one sketch row per possible id.
     hist = sparse_zeros((numba.config.NUMBA_NUM_THREADS, n_p, n_out, SK_NBINS))
     moments = np.zeros((n_p, n_out, N_MOM))
     moments[:, :, 3] = math.inf
     moments[:, :, 4] = -math.inf
-    hit_total = np.zeros((n_p,) + cover_axis, dtype=np.int64)
+    hit_total = np.zeros((n_p, n_cov), dtype=np.int64)
+    # the totals as Totals.hits has them (a view: it follows hit_total)
+    hit_view = hit_total if layout.hits_axis else hit_total[:, 0]
     bad_total = np.zeros((n_p, n_out), dtype=np.int64)
 
     seed64 = np.uint64(seed)
     purpose64 = np.uint64(purpose)
     # Compile (or load from the disk cache) with an empty call, so elapsed_s is the run alone.
     t_compile = time.perf_counter()
-    kernel(*plan.kernel_args(), seed64, purpose64, trials, 0, 0, chunk_blocks, blk, hits,
-           nonfinite, hist)
+    runner.run_blocks(prep, seed64, purpose64, trials, 0, 0, chunk_blocks, blk, hits, nonfinite,
+                      hist)
     merge_moments(moments, blk, 0)
     compile_s = time.perf_counter() - t_compile
     start = time.perf_counter()
     done_blocks = 0
     completed = True
     extra: dict = {"compile_s": compile_s}
-    limit = _ask(monitor, 0, hit_total, moments)
+    limit = _ask(monitor, 0, hit_view, moments)
     if limit == 0:
         n_blocks = 0  # stopped before any trial: nothing to run
         completed = False
@@ -187,8 +200,8 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
         if limit is not None:
             nb = min(nb, limit)
         t0 = time.perf_counter()
-        kernel(*plan.kernel_args(), seed64, purpose64, trials, done_blocks, nb,
-               chunk_blocks, blk, hits, nonfinite, hist)
+        runner.run_blocks(prep, seed64, purpose64, trials, done_blocks, nb, chunk_blocks, blk,
+                          hits, nonfinite, hist)
         merge_moments(moments, blk, nb)
         hit_total += hits[:nb].sum(axis=0)
         bad_total += nonfinite[:nb].sum(axis=0)
@@ -199,7 +212,7 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
             progress(done)
         if done_blocks >= n_blocks:
             break
-        limit = _ask(monitor, done, hit_total, moments)
+        limit = _ask(monitor, done, hit_view, moments)
         if limit == 0:
             completed = False
             extra["stop_reason"] = getattr(monitor, "reason", None) or "stopped by monitor"
@@ -220,8 +233,8 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
         if max_seconds is not None:
             budget = min(budget, max_seconds - (now - start))
         nb_next = _next_wave(nb, now - t0, budget, chunk_blocks, per_wave, wave_blocks)
-    sources = plan.sketch_sources()
-    return Totals(trials=min(done_blocks * BLOCK, trials), moments=moments, hits=hit_total,
+    sources = prep.out_src
+    return Totals(trials=min(done_blocks * BLOCK, trials), moments=moments, hits=hit_view,
                   nonfinite=bad_total,
                   sketch=merge_sketch(hist, moments, sources), sketch_sources=sources,
                   completed=completed,
@@ -319,8 +332,7 @@ def trace(scenario: Scenario, first: int = 0, n: int = 1000, *, seed: int | None
     if first < 0:
         raise ConfigError(None, "first", "must be >= 0", first, "Trials are numbered from 0.")
     plan = make_plan(scenario)
-    xs, outs, covers = plan.tracer(*plan.kernel_args(), np.uint64(seed), np.uint64(0),
-                                   first, n)
+    xs, outs, covers = runner.trace_trials(plan, seed, 0, first, n)
     layout = plan.layout
     ne = layout.n_along
     dims = ("trial", layout.dim) if layout.dim else ("trial",)

@@ -45,7 +45,8 @@ from distributions import Distribution, DistributionError
 from . import fmt
 from .config import _U_MAX, _U_MIN, Input, Scenario, input_rule
 from .errors import ConfigError
-from .kernel import BLOCK, N_MOM, SK_NBINS, output_sources, sketch_bin_bounds
+from .core.runner import live_rows
+from .kernel import BLOCK, N_MOM, SK_NBINS, sketch_bin_bounds
 from .plan import ONE_YEAR_LAYOUT, Layout, make_plan
 from .result import OUTPUT_ATTRS, build_dataset, proportion_interval, summary
 from .simulate import DEFAULT_CHUNK, WAVE_TRIALS, _check_run_args, run_plan
@@ -524,25 +525,24 @@ def group_edges(points: Sequence[Scenario], max_memory_mib: float = DEFAULT_MAX_
 
     A pass holds ``NUMBA_NUM_THREADS + 1`` sketch rows of ``SK_NBINS`` counts (8 bytes each)
     per output a point computes itself, plus its block records (:func:`bytes_per_point`).
-    The one-year kernel computes an output once for all the points of a pass where it is the
-    same numbers (:func:`engine.kernel.output_sources`: along a margin sweep, capex, AI
-    revenue and spend/revenue are one output for every point), so a pass takes as many
-    points as their own rows fit, at least one. Other models: equal passes of
-    :func:`points_per_group` points.
+    The runner computes an output once for all the points of a pass where it is the same
+    numbers, for a model that says what its outputs depend on (:func:`engine.core.runner.
+    live_rows`: along a one-year margin sweep, capex, AI revenue and spend/revenue are one
+    output for every point), so a pass takes as many points as their own rows fit, at least
+    one. Other models: equal passes of :func:`points_per_group` points.
     """
     n = len(points)
     per_point = points_per_group(max_memory_mib, plan_layout(points[0]))  # validates the budget
-    if points[0].model != "one-year":
+    plan = make_plan(list(points))
+    if plan.model.output_inputs is None:
         n_groups = -(-n // per_point)
         return [round(g * n / n_groups) for g in range(n_groups + 1)]
-    plan = make_plan(list(points))
     row = (numba.config.NUMBA_NUM_THREADS + 1) * SK_NBINS * 8
     records = (WAVE_TRIALS // BLOCK) * plan.layout.n_outputs * (N_MOM + 1) * 8
     budget = max_memory_mib * 2**20
 
     def fits(lo: int, hi: int) -> bool:
-        out_src = output_sources(plan.codes[lo:hi], plan.params[lo:hi], plan.rev0)[2]
-        own = int((out_src == np.arange(hi - lo)[:, None]).sum())
+        own = int(live_rows(plan, lo, hi).sum())
         return own * row + (hi - lo) * records <= budget
 
     edges = [0]

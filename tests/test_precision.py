@@ -270,8 +270,8 @@ def test_cli_errors(capsys, configs, argv, message):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--method", "importance"], "importance sampling supports the one-year model only"),
-    (["--precision", "0.1"], "precision targets support the one-year model only"),
+    (["--method", "importance"], "importance sampling supports models with one headline P(cover) only"),
+    (["--precision", "0.1"], "precision targets support models with one headline P(cover) only"),
 ])
 def test_cli_errors_vintage(capsys, configs, argv, message):
     code, out, err = run(capsys, "quote", configs / "vintage-2024-2032.toml", *argv)

@@ -11,17 +11,16 @@ import numpy as np
 import pytest
 import scipy.stats
 import xarray as xr
-from numba import njit
 
 import engine
 from engine import reference, vintage
-from engine import vintage_kernel as vk
+from engine.models import vintage as vk
 from engine.cli import main
 from engine.kernel import BLOCK, SK_ABS_ZERO, SK_REL_ERROR, SUB
 from engine.plan import make_plan
 from engine.result import build_dataset
 from engine.simulate import run_plan
-from engine.vintage_kernel import OUTPUTS as VINTAGE_OUTPUTS
+from engine.models.vintage import OUTPUTS as VINTAGE_OUTPUTS
 
 SHARED = ("capex", "required_revenue", "required_annual_revenue", "ai_revenue", "gap",
           "spend_to_revenue")
@@ -333,22 +332,27 @@ def test_threads_and_chunk_sizes_bit_identical(mixed):
     xr.testing.assert_identical(_strip(one), _strip(small))
 
 
-@njit(error_model="numpy")  # the kernel's error model (x / 0 is inf, not an exception)
-def _trial_by_trial(xs, m, meta, src, kind, outs, cover):
-    n_y = src.shape[1]
-    w, cap, gpu, rev = np.empty(n_y), np.empty(n_y), np.empty(n_y), np.empty(n_y)
-    for i in range(m):
-        vk._vintage_trial(xs, i, meta, src, kind, w, cap, gpu, rev, outs, cover)
+def _run_block(xs, m, margs, n_out, n_cov):
+    """The model's block over columns 0..m-1 of xs[J, SUB] (scratch and outputs start NaN)."""
+    n_in = xs.shape[0]
+    outs = np.full((n_out, SUB), np.nan)
+    cover = np.zeros((n_cov, SUB), dtype=np.bool_)
+    work = np.full((1, vk.MODEL.work_rows(margs), SUB), np.nan)
+    vk.block(np.ascontiguousarray(xs[None]), np.zeros(n_in, dtype=np.int64), 0, m, margs, work,
+             outs, cover)
+    return outs, cover
 
 
 @pytest.mark.parametrize("which", ["mixed", "generational"])
 @pytest.mark.parametrize("m", [SUB, 77])
-def test_block_model_equals_trial_model_bitwise(which, m, request):
-    # The kernel's block model against the plain one-trial statement of it, on random inputs
-    # (not the configs' distributions): fractional lives below and above 1, r = 0 in half the
-    # trials, a trial with no revenue (spend/revenue inf) and one with a margin of 1 (inf
-    # required revenue). Columns from m on, and the scratch's, are never read or written.
-    meta, src, kind = make_plan(request.getfixturevalue(which)).model_args
+def test_block_model_is_the_same_for_a_trial_alone(which, m, request):
+    # The kernel's block model on a sub-block against the same model on each trial alone
+    # (what engine.trace computes), on random inputs (not the configs' distributions):
+    # fractional lives below and above 1, r = 0 in half the trials, a trial with no revenue
+    # (spend/revenue inf) and one with a margin of 1 (inf required revenue). Columns from m
+    # on are never written. The values themselves are held to the NumPy reference below.
+    margs = make_plan(request.getfixturevalue(which)).margs
+    meta, src, kind = margs
     n_in, n_y = int(max(src.max(), meta.max())) + 1, src.shape[1]
     rng = np.random.default_rng(11 + m)
     xs = rng.uniform(-0.3, 2.0, (n_in, SUB))  # growth rates, energy ratio
@@ -364,16 +368,12 @@ def test_block_model_equals_trial_model_bitwise(which, m, request):
     xs[meta[vk.MD_M], 5] = 1.0  # trial 5: nothing left after the margin
     n_rep = n_y - meta[vk.MD_Y0]
     n_out, n_cov = vk.N_OUT * n_rep, len(vk.COVERS) * n_rep
-    out_t = np.full((n_out, SUB), np.nan)
-    cov_t = np.zeros((n_cov, SUB), dtype=np.bool_)
-    _trial_by_trial(xs, m, meta, src, kind, out_t, cov_t)
-    out_b = np.full((n_out, SUB), np.nan)
-    cov_b = np.zeros((n_cov, SUB), dtype=np.bool_)
-    scr = [np.full((n_y, SUB), np.nan) for _ in range(4)]
-    vk._vintage_block(xs, m, meta, src, kind, *scr, np.full((vk.N_SC, SUB), np.nan),
-                      np.zeros(SUB, dtype=np.bool_), out_b, cov_b)
-    np.testing.assert_array_equal(out_b.view(np.uint64), out_t.view(np.uint64))
-    np.testing.assert_array_equal(cov_b, cov_t)
+    out_b, cov_b = _run_block(xs, m, margs, n_out, n_cov)
+    for i in range(m):
+        out_1, cov_1 = _run_block(np.ascontiguousarray(xs[:, i:i + 1].repeat(SUB, axis=1)), 1,
+                                  margs, n_out, n_cov)
+        np.testing.assert_array_equal(out_b[:, i].view(np.uint64), out_1[:, 0].view(np.uint64))
+        np.testing.assert_array_equal(cov_b[:, i], cov_1[:, 0])
     assert np.isnan(out_b[:, m:]).all() and not cov_b[:, m:].any()
     assert np.isinf(out_b[vk.V_S2R * n_rep:(vk.V_S2R + 1) * n_rep, 3]).all()
     assert np.isinf(out_b[vk.V_REQ * n_rep:(vk.V_REQ + 1) * n_rep, 5]).any()

@@ -1,0 +1,406 @@
+"""The runner: one chunk of trials, for every model and every sampler.
+
+A run is cut into blocks of :data:`~engine.core.reduce.BLOCK` trials at fixed positions; a
+*chunk* is a range of blocks. :func:`run_chunk` is the unit of work, compiled once per (model,
+sampler) and run without the GIL: the thread pool of :func:`run_blocks` runs chunks locally,
+and anything else that can call a function (a worker process) can run one. A chunk's result
+is a pure function of (plan, sampler, seed, block range)::
+
+    for each block, for each sub-block of SUB trials (held as columns):
+        sampler.draw   -> input columns xs[p, j, 0:m] (and log-weights)
+        for each point p:
+            model.block   -> output columns outs[o, 0:m], indicator columns cover[h, 0:m]
+            count the indicators                          -> hits[b, p, h]
+            sampler.weigh -> the rows to fold (the outputs, or weighted sums)
+            fold rows in trial order, count non-finite values, sketch -> blk, nonfinite, hist
+
+Points of a sweep share what they can (common random numbers): an input column whose
+distribution an earlier point already has is drawn once (``src``), and an output whose inputs
+are all shared is folded once (``live``; the driver copies its records to the other points).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numba import njit
+
+from distributions import sample_u, sample_z
+from distributions._jitcache import CACHE
+
+from .reduce import (BLOCK, _finalise, _fold, padded_rows, reduce_rows, sketch_bin)
+from .rng import _PURPOSE_MUL, stream_word, uniform2
+from .sampling import (Sampler, input_sources, output_sources, own_sources, plain,
+                       set_fixed_columns)
+
+#: Trials per sub-block: the structure-of-arrays unit inside a block (its columns stay in L1).
+SUB = 256
+
+
+@njit(error_model="numpy", nogil=True, cache=CACHE)
+def run_chunk(block, draw, weigh, codes, params, tables, words, is_random, shift, seed,
+              n_trials, first_block, b_start, b_end, src, live, margs, work_points, work_rows,
+              n_out, n_cov, sketch, blk, hits, nonfinite, hist):
+    """Blocks ``b_start .. b_end - 1`` of a run (module docstring).
+
+    Parameters
+    ----------
+    block, draw, weigh
+        The model's block function and the sampler's pair (``engine.core.sampling``).
+    codes : int64[P, J]; params : float64[P, J, NPAR]; tables : float64[...]
+        Packed distributions per point and input (``distributions.pack``).
+    words : uint64[J]
+        Each input's stream word for this run's purpose (``engine.core.rng.stream_word``).
+    is_random : bool[J]
+        Whether input j needs a uniform (False when it is fixed at every point).
+    shift : float64[P, J]
+        The sampler's normal-score shifts.
+    seed : uint64
+    n_trials, first_block : int
+        Trials of the run; block ``b`` of this call is the run's block ``first_block + b``.
+    src : int64[P, J]; live : bool[P, R]
+        Input columns shared between points; rows folded at each point.
+    margs : tuple
+        The model's arguments (``Model.pack`` then ``Model.share``).
+    work_points, work_rows : int
+        Shape of the model's scratch (points x rows of SUB).
+    n_out, n_cov : int
+        The model's flat numbers of outputs and indicators.
+    sketch : bool
+        Whether folded rows also go to the sketch.
+    blk : float64[n_blocks, P, R, N_MOM]; hits : int64[n_blocks, P, H];
+    nonfinite : int64[n_blocks, P, R]
+        Per-block records (overwritten for blocks b_start .. b_end - 1).
+    hist : int64[P, R, SK_NBINS]
+        This worker's sketch rows (added to; integer counts are exact in any order).
+    """
+    n_points = codes.shape[0]
+    n_in = codes.shape[1]
+    n_rows = blk.shape[2]
+    u = np.empty(SUB)
+    wscr = np.empty((4, SUB // 2), dtype=np.uint32)
+    zb = np.empty(SUB)
+    zt = np.empty(SUB)
+    idx = np.empty(SUB, dtype=np.int64)
+    xs = np.empty((n_points, n_in, SUB))
+    z0 = np.empty((n_in, SUB))
+    logw = np.empty((n_points, SUB))
+    work = np.empty((work_points, max(work_rows, 1), SUB))
+    outs = np.zeros((padded_rows(n_out), SUB))
+    red = np.zeros((padded_rows(n_rows), SUB))
+    cover = np.empty((max(n_cov, 1), SUB), dtype=np.bool_)
+    bins = np.empty((padded_rows(n_rows), SUB), dtype=np.int64)
+    st = np.zeros((5, 8))
+    acc = np.empty((n_points, n_rows, 5))  # shift, s1, s2, min, max
+    cnt = np.empty((n_points, n_rows), dtype=np.int64)
+    bad = np.empty((n_points, n_rows), dtype=np.int64)
+    set_fixed_columns(codes, params, tables, is_random, src, xs)
+    for b in range(b_start, b_end):
+        t0 = (first_block + b) * BLOCK
+        t1 = min(t0 + BLOCK, n_trials)
+        cnt[:, :] = 0
+        bad[:, :] = 0
+        hits[b] = 0
+        for s0 in range(t0, t1, SUB):
+            m = min(SUB, t1 - s0)
+            draw(codes, params, tables, words, is_random, src, shift, seed, s0, m, xs, z0, logw,
+                 u, wscr, zb, zt, idx)
+            for p in range(n_points):
+                block(xs, src[p], p, m, margs, work, outs, cover)
+                for h in range(n_cov):
+                    k = np.int64(0)
+                    ch = cover[h]
+                    for i in range(m):
+                        k += ch[i]
+                    hits[b, p, h] += k
+                rows = weigh(outs, cover, m, p, logw, z0, shift, is_random, red, n_rows)
+                reduce_rows(rows, n_rows, m, live[p], acc[p], cnt[p], bad[p], hist[p], sketch,
+                            bins, st)
+        for p in range(n_points):
+            for o in range(n_rows):
+                nonfinite[b, p, o] = bad[p, o]
+                _finalise(blk[b, p, o], acc[p, o], cnt[p, o])
+
+
+#: run_chunk compiled in memory only: for models added at run time (``engine.models.register``),
+#: whose functions are not importable by a later process that reads the cache
+_run_chunk_mem = njit(error_model="numpy", nogil=True)(run_chunk.py_func)
+
+
+def _compiled(cached, in_memory, model):
+    """The cached kernel for a bundled model, the in-memory twin for any other."""
+    return cached if getattr(model, "cached", False) else in_memory
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything :func:`run_chunk` takes but the seed and the block range, for one plan and
+    one sampler (worked out once per run, not once per wave)."""
+
+    plan: object
+    sampler: Sampler
+    src: np.ndarray          # int64[P, J]
+    out_src: np.ndarray      # int64[P, R]: the point whose records row r of point p takes
+    live: np.ndarray         # bool[P, R]
+    margs: tuple
+    work_points: int
+    work_rows: int
+    n_rows: int
+
+    @property
+    def shared(self) -> bool:
+        """Whether some point takes an output's records from another point."""
+        return not bool(self.live.all())
+
+
+def prepare(plan, sampler: Sampler) -> Prepared:
+    """The arguments of a run of ``plan`` (an :class:`engine.plan.Plan`) with ``sampler``."""
+    model = plan.model
+    n_p, n_j = plan.codes.shape
+    if sampler.shares:
+        src = input_sources(plan.codes, plan.params)
+    else:
+        src = own_sources(n_p, n_j)
+    margs = model.share(plan.margs, src, plan.is_random)
+    n_out = plan.layout.n_outputs
+    n_rows = n_out if sampler.rows is None else len(sampler.rows)
+    ident = np.repeat(np.arange(n_p, dtype=np.int64)[:, None], n_rows, axis=1)
+    if sampler.rows is None and model.output_inputs is not None and n_p > 1:
+        out_src = output_sources(src, model.output_inputs(plan.names, plan.margs))
+    else:
+        out_src = ident
+    live = out_src == ident
+    if sampler.rows is not None and len(sampler.rows) > 2:  # cover_z rows of fixed inputs
+        live[:, 2:] &= plan.is_random[None, :]
+    rows = model.work_rows(margs)
+    return Prepared(plan, sampler, src, out_src, np.ascontiguousarray(live), margs,
+                    n_p if model.work_per_point else 1, rows, n_rows)
+
+
+def live_rows(plan, lo: int, hi: int) -> np.ndarray:
+    """bool[hi - lo, R]: the rows points ``lo .. hi - 1`` of ``plan`` fold themselves when run
+    together by plain Monte Carlo (the others are an earlier point's numbers)."""
+    sub = dataclasses.replace(plan, codes=plan.codes[lo:hi], params=plan.params[lo:hi])
+    return prepare(sub, plain(hi - lo, len(plan.names))).live
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Worker threads for :func:`run_blocks` (as many as numba may use; created once)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=numba.config.NUMBA_NUM_THREADS,
+                                   thread_name_prefix="capexgap-kernel")
+    return _POOL
+
+
+def chunk_call(prep: Prepared, seed, purpose, n_trials: int, first_block: int):
+    """A function ``f(b_start, b_end, blk, hits, nonfinite, hist_rows)`` that runs one chunk."""
+    plan, smp = prep.plan, prep.sampler
+    mix = (int(purpose) * int(_PURPOSE_MUL)) & 0xFFFFFFFFFFFFFFFF
+    words = np.asarray(plan.streams, dtype=np.uint64) ^ np.uint64(mix)  # rng.stream_word
+    seed = np.uint64(seed)
+    n_out, n_cov = plan.layout.n_outputs, plan.layout.n_covers
+    args_a = (plan.model.block, smp.draw, smp.weigh, plan.codes, plan.params, plan.tables,
+              words, plan.is_random, smp.shift, seed, int(n_trials), int(first_block))
+    args_b = (prep.src, prep.live, prep.margs, prep.work_points, prep.work_rows, n_out, n_cov,
+              smp.sketch)
+
+    kernel = _compiled(run_chunk, _run_chunk_mem, plan.model)
+
+    def call(b_start, b_end, blk, hits, nonfinite, hist_rows):
+        kernel(*args_a, b_start, b_end, *args_b, blk, hits, nonfinite, hist_rows)
+
+    return call
+
+
+def run_blocks(prep: Prepared, seed, purpose, n_trials: int, first_block: int, n_blocks: int,
+               chunk_blocks: int, blk, hits, nonfinite, hist) -> None:
+    """Run blocks ``first_block .. first_block + n_blocks - 1`` on worker threads.
+
+    ``blk`` float64[n_blocks, P, R, N_MOM], ``hits`` int64[n_blocks, P, H] and ``nonfinite``
+    int64[n_blocks, P, R] are overwritten; ``hist`` int64[T, P, R, SK_NBINS] (a row per
+    possible thread) is added to. Chunks of ``chunk_blocks`` blocks are handed out one at a
+    time to ``numba.get_num_threads()`` threads, each calling the compiled :func:`run_chunk`
+    without the GIL; which thread runs a chunk changes nothing but the (integer) sketch row
+    it adds to. With ``n_blocks == 0`` the kernel is only compiled (or loaded).
+    """
+    n_chunks = (n_blocks + chunk_blocks - 1) // chunk_blocks
+    call = chunk_call(prep, seed, purpose, n_trials, first_block)
+    n_threads = min(numba.get_num_threads(), n_chunks)
+    next_chunk = itertools.count()  # next() is atomic under the GIL: dynamic scheduling
+    stop = []  # set when the caller is interrupted: workers take no further chunk
+
+    def work(row):
+        while not stop and (c := next(next_chunk)) < n_chunks:
+            call(c * chunk_blocks, min((c + 1) * chunk_blocks, n_blocks), blk, hits, nonfinite,
+                 hist[row])
+
+    if n_chunks == 0:
+        call(0, 0, blk, hits, nonfinite, hist[0])
+    elif n_threads <= 1:
+        work(0)
+    else:
+        futures = [_pool().submit(work, row) for row in range(n_threads)]
+        try:
+            for f in futures:
+                f.result()
+        except BaseException:  # e.g. KeyboardInterrupt while waiting: let the workers finish
+            stop.append(True)  # their current chunk only; the wave's results are discarded
+            raise
+    copy_shared(prep, blk, nonfinite, n_blocks)
+
+
+def copy_shared(prep: Prepared, blk, nonfinite, n_blocks: int) -> None:
+    """An output folded at an earlier point (``out_src``) takes that point's block records.
+    Its sketch rows are left untouched (copying them every wave would cost more than the fold
+    saved): readers take them from that point (``Totals.sketch_sources``)."""
+    if not prep.shared or not n_blocks:
+        return
+    ap, ao = np.nonzero(~prep.live & (prep.out_src != np.arange(prep.live.shape[0])[:, None]))
+    blk[:n_blocks, ap, ao] = blk[:n_blocks, prep.out_src[ap, ao], ao]
+    nonfinite[:n_blocks, ap, ao] = nonfinite[:n_blocks, prep.out_src[ap, ao], ao]
+
+
+# -- The obviously-correct statements: one trial at a time, the scalar functions.
+
+
+@njit(error_model="numpy", cache=CACHE)
+def _reference_chunk(block, codes, params, tables, streams, is_random, margs, work_rows, n_out,
+                     n_cov, seed, purpose, n_trials, first_block, n_blocks, blk, hits,
+                     nonfinite, hist):
+    n_points = codes.shape[0]
+    n_in = codes.shape[1]
+    xs = np.empty((n_points, n_in, 1))
+    work = np.empty((n_points, max(work_rows, 1), 1))
+    outs = np.empty((max(n_out, 1), 1))
+    cover = np.empty((max(n_cov, 1), 1), dtype=np.bool_)
+    sp = np.empty(n_in, dtype=np.int64)
+    a = np.empty((n_points, n_out, 5))
+    cnt = np.zeros((n_points, n_out), dtype=np.int64)
+    bad = np.zeros((n_points, n_out), dtype=np.int64)
+    for b in range(n_blocks):
+        t0 = (first_block + b) * BLOCK
+        t1 = min(t0 + BLOCK, n_trials)
+        cnt[:, :] = 0
+        bad[:, :] = 0
+        hits[b] = 0
+        for t in range(t0, t1):
+            for j in range(n_in):
+                u = 0.5
+                if is_random[j]:
+                    u = uniform2(seed, stream_word(streams[j], purpose), np.uint64(t // 2))[t % 2]
+                for p in range(n_points):
+                    xs[p, j, 0] = sample_u(codes[p, j], params[p, j], u, tables)
+            for p in range(n_points):
+                sp[:] = p
+                block(xs, sp, p, 1, margs, work, outs, cover)
+                for h in range(n_cov):
+                    hits[b, p, h] += cover[h, 0]
+                for o in range(n_out):
+                    v = outs[o, 0]
+                    if not np.isfinite(v):
+                        bad[p, o] += 1
+                        continue
+                    n, sh, s1, s2, lo, hi = _fold(v, cnt[p, o], a[p, o, 0], a[p, o, 1],
+                                                  a[p, o, 2], a[p, o, 3], a[p, o, 4])
+                    cnt[p, o] = n
+                    a[p, o, 0], a[p, o, 1], a[p, o, 2], a[p, o, 3], a[p, o, 4] = sh, s1, s2, lo, hi
+                    hist[0, p, o, sketch_bin(v)] += 1
+        for p in range(n_points):
+            for o in range(n_out):
+                nonfinite[b, p, o] = bad[p, o]
+                _finalise(blk[b, p, o], a[p, o], cnt[p, o])
+
+
+_reference_chunk_mem = njit(error_model="numpy")(_reference_chunk.py_func)
+
+
+def run_blocks_reference(prep: Prepared, seed, purpose, n_trials: int, first_block: int,
+                         n_blocks: int, chunk_blocks: int, blk, hits, nonfinite, hist) -> None:
+    """:func:`run_blocks` for plain Monte Carlo written one trial at a time: the scalar
+    uniform (:func:`engine.core.rng.uniform2`), the scalar ``sample_u``, the model's block on
+    one trial, each output folded as it comes, the scalar :func:`sketch_bin`. Tests run whole
+    simulations through both and require identical Datasets, so speed work on the runner
+    cannot silently change answers. ``chunk_blocks`` is ignored; sketch counts go to row 0.
+    """
+    plan = prep.plan
+    if prep.sampler.rows is not None:
+        raise ValueError("the reference runner states plain Monte Carlo only")
+    own = own_sources(*plan.codes.shape)
+    margs = plan.model.share(plan.margs, own, plan.is_random)
+    _compiled(_reference_chunk, _reference_chunk_mem, plan.model)(plan.model.block, plan.codes, plan.params, plan.tables, plan.streams,
+                     plan.is_random, margs, plan.model.work_rows(margs), plan.layout.n_outputs,
+                     plan.layout.n_covers, np.uint64(seed), np.uint64(purpose), int(n_trials),
+                     int(first_block), int(n_blocks), blk, hits, nonfinite, hist)
+
+
+@njit(error_model="numpy", cache=CACHE)
+def _trace(block, codes, params, tables, streams, is_random, margs, work_rows, n_out, n_cov,
+           seed, purpose, first, n, zs, use_z):
+    n_in = codes.shape[1]
+    xs_out = np.empty((n, n_in))
+    outs_out = np.empty((n, n_out))
+    cov_out = np.empty((n, n_cov), dtype=np.bool_)
+    xs = np.empty((1, n_in, SUB))
+    work = np.empty((1, max(work_rows, 1), SUB))
+    outs = np.empty((max(n_out, 1), SUB))
+    cover = np.empty((max(n_cov, 1), SUB), dtype=np.bool_)
+    sp = np.zeros(n_in, dtype=np.int64)
+    for s0 in range(0, n, SUB):
+        m = min(SUB, n - s0)
+        for i in range(m):
+            trial = first + s0 + i
+            for j in range(n_in):
+                if use_z:
+                    z = zs[s0 + i, j] if is_random[j] else 0.0
+                    v = sample_z(codes[0, j], params[0, j], z, tables)
+                else:
+                    u = 0.5
+                    if is_random[j]:
+                        u = uniform2(seed, stream_word(streams[j], purpose),
+                                     np.uint64(trial // 2))[trial % 2]
+                    v = sample_u(codes[0, j], params[0, j], u, tables)
+                xs[0, j, i] = v
+                xs_out[s0 + i, j] = v
+        block(xs, sp, 0, m, margs, work, outs, cover)
+        for i in range(m):
+            for o in range(n_out):
+                outs_out[s0 + i, o] = outs[o, i]
+            for h in range(n_cov):
+                cov_out[s0 + i, h] = cover[h, i]
+    return xs_out, outs_out, cov_out
+
+
+_trace_mem = njit(error_model="numpy")(_trace.py_func)
+
+
+def trace_trials(plan, seed: int, purpose: int, first: int, n: int):
+    """Inputs, outputs and indicators of trials ``first .. first+n-1`` of point 0, recomputed
+    alone (scalar uniforms and quantile functions): (xs[n, J], outs[n, O], covers[n, H])."""
+    return _run_single(plan, np.uint64(seed), np.uint64(purpose), int(first), int(n),
+                       np.zeros((0, 0)), False)
+
+
+def evaluate_at_z(plan, z: np.ndarray):
+    """The model of point 0 at given normal scores ``z[n, J]`` (ignored for inputs that are not
+    random), through the same quantile functions as importance sampling (``sample_z``):
+    (outs[n, O], covers[n, H])."""
+    z = np.ascontiguousarray(z, dtype=np.float64)
+    _, outs, covers = _run_single(plan, np.uint64(0), np.uint64(0), 0, z.shape[0], z, True)
+    return outs, covers
+
+
+def _run_single(plan, seed, purpose, first, n, zs, use_z):
+    own = own_sources(*plan.codes.shape)
+    margs = plan.model.share(plan.margs, own, plan.is_random)
+    return _compiled(_trace, _trace_mem, plan.model)(plan.model.block, plan.codes, plan.params, plan.tables, plan.streams,
+                  plan.is_random, margs, plan.model.work_rows(margs), plan.layout.n_outputs,
+                  plan.layout.n_covers, seed, purpose, first, n, zs, use_z)

@@ -1,0 +1,235 @@
+"""Samplers: how a sub-block of trials gets its input values (and, if weighted, its weights).
+
+A sampler is the only thing that differs between plain Monte Carlo and importance sampling;
+both run through the same runner (:mod:`engine.core.runner`) and every model. It is a pair of
+jitted functions with fixed signatures, passed to the runner as arguments:
+
+``draw(codes, params, tables, words, is_random, src, shift, seed, s0, m, xs, z0, logw, u, wscr,
+zb, zt, idx)``
+    Fill ``xs[p, j, 0:m]`` with the values of input j for trials ``s0 .. s0 + m - 1`` at every
+    point p that holds its own column (``src[p, j] == p``), for every random input j.
+
+``weigh(outs, cover, m, p, logw, z0, shift, is_random, red, n_rows)``
+    The rows the runner folds for point p: the model's outputs themselves (plain Monte Carlo),
+    or the estimator's sums (importance sampling: ``w * covers``, ``w`` and optionally
+    ``w * covers * z_j``).
+
+Plain Monte Carlo: the uniform of (seed, input, trial) is the counter-based generator's
+(:mod:`engine.core.rng`), turned into a value by the input's quantile function, a sub-block at
+a time (``distributions.sample_block_p``, bit for bit the scalar ``sample_u``).
+
+Importance sampling: every random input's normal score is shifted, ``z_j = ndtri(u) + mu_j``,
+the value is ``F_j^-1(Phi(z_j))`` (``sample_z``, accurate in both tails) and the trial's
+weight is the likelihood ratio ``w = exp(sum_j (mu_j^2 / 2 - mu_j z_j))``, so that
+``E_shifted[w f(x)] = E_nominal[f(x)]`` for any f.
+
+Dependency rule: numpy, numba, ``distributions`` and :mod:`engine.core` only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from distributions import ndtri, sample_u, sample_z
+from distributions._jitcache import CACHE, stable_identity
+from distributions._kernels import addr, offset, sample_block_p
+
+from .rng import fill_uniforms
+
+
+@njit(inline="always")
+def set_fixed_columns(codes, params, tables, is_random, src, xs):
+    """xs[p, j, :] = the value of every input j fixed at every point (once per chunk), at the
+    points that hold their own column (``src[p, j] == p``)."""
+    for j in range(codes.shape[1]):
+        if not is_random[j]:
+            for p in range(codes.shape[0]):
+                if src[p, j] == p:
+                    v = sample_u(codes[p, j], params[p, j], 0.5, tables)
+                    for i in range(xs.shape[2]):
+                        xs[p, j, i] = v
+
+
+@stable_identity
+@njit(error_model="numpy", nogil=True, cache=CACHE)
+def draw_mc(codes, params, tables, words, is_random, src, shift, seed, s0, m, xs, z0, logw, u,
+            wscr, zb, zt, idx):
+    """Plain Monte Carlo: each input's uniforms (vectorised Philox), then its quantile
+    transform for the whole sub-block (one dispatch). ``shift``, ``z0``, ``logw`` unused."""
+    n_points = codes.shape[0]
+    n_in = codes.shape[1]
+    n_par = params.shape[2]
+    sub = xs.shape[2]
+    par_p = addr(params)
+    tab_p = addr(tables)
+    nk = tables.shape[1] - 2
+    for j in range(n_in):
+        if is_random[j]:
+            fill_uniforms(seed, words[j], s0, m, u, wscr)
+            for p in range(n_points):
+                if src[p, j] != p:
+                    continue  # the same column as an earlier point's
+                # pointers taken at the call: an array used only through a pointer taken
+                # earlier would be freed after its last use by name
+                sample_block_p(codes[p, j], offset(par_p, (p * n_in + j) * n_par), addr(u), m,
+                               tab_p, nk, offset(addr(xs), (p * n_in + j) * sub), addr(zb),
+                               addr(idx), addr(zt))
+
+
+@stable_identity
+@njit(error_model="numpy", nogil=True, cache=CACHE)
+def draw_shifted(codes, params, tables, words, is_random, src, shift, seed, s0, m, xs, z0, logw,
+                 u, wscr, zb, zt, idx):
+    """Importance sampling: normal scores ``z0[j] = ndtri(u)`` (shared by every point), shifted
+    by ``shift[p, j]``; ``logw[p, i]`` = the log likelihood ratio, summed in input order."""
+    n_points = codes.shape[0]
+    n_in = codes.shape[1]
+    for p in range(n_points):
+        for i in range(m):
+            logw[p, i] = 0.0
+    for j in range(n_in):
+        if is_random[j]:
+            fill_uniforms(seed, words[j], s0, m, u, wscr)
+            zj = z0[j]
+            for i in range(m):
+                zj[i] = ndtri(u[i])
+            for p in range(n_points):
+                cd = codes[p, j]
+                pr = params[p, j]
+                mu = shift[p, j]
+                half = 0.5 * mu * mu
+                xpj = xs[p, j]
+                lw = logw[p]
+                for i in range(m):
+                    z = zj[i] + mu
+                    xpj[i] = sample_z(cd, pr, z, tables)
+                    lw[i] += half - mu * z
+
+
+@stable_identity
+@njit(error_model="numpy", nogil=True, cache=CACHE)
+def weigh_plain(outs, cover, m, p, logw, z0, shift, is_random, red, n_rows):
+    """Plain Monte Carlo folds the model's outputs themselves."""
+    return outs
+
+
+#: Rows of an importance-sampling run (``cover_z.<input>`` rows follow when asked for).
+IS_ROWS = ("weighted_cover", "weight")
+
+
+@stable_identity
+@njit(error_model="numpy", nogil=True, cache=CACHE)
+def weigh_importance(outs, cover, m, p, logw, z0, shift, is_random, red, n_rows):
+    """Importance sampling folds ``w * covers`` (mean: the estimate of P(cover); the headline
+    indicator, ``cover[0]``), ``w`` (mean ~ 1: a check of the likelihood ratio) and, when
+    there are ``n_rows = 2 + J`` rows, ``w * covers * z_j`` per random input (the
+    cross-entropy update)."""
+    with_z = n_rows >= 2 + z0.shape[0]
+    lw = logw[p]
+    c0 = cover[0]
+    for i in range(m):
+        w = math.exp(lw[i])
+        wc = w if c0[i] else 0.0
+        red[0, i] = wc
+        red[1, i] = w
+    if with_z:
+        for j in range(z0.shape[0]):
+            if is_random[j]:
+                mu = shift[p, j]
+                zj = z0[j]
+                rj = red[2 + j]
+                for i in range(m):
+                    rj[i] = red[0, i] * (zj[i] + mu)
+    return red
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """A sampler as the runner takes it.
+
+    Attributes
+    ----------
+    name : str
+        ``"mc"`` or ``"importance"`` (the Dataset's ``sampler`` attribute).
+    draw, weigh
+        The jitted pair (module docstring).
+    shift : numpy.ndarray
+        float64[P, J] normal-score shifts (zeros for plain Monte Carlo).
+    rows : tuple of str or None
+        Names of the rows folded per point: None for the model's outputs (plain Monte Carlo).
+    sketch : bool
+        Whether rows get quantile sketches (not for weighted sums).
+    shares : bool
+        Whether points may share an input column or an output (common random numbers make
+        equal distributions give equal values; shifted scores do not).
+    """
+
+    name: str
+    draw: object
+    weigh: object
+    shift: np.ndarray
+    rows: tuple[str, ...] | None = None
+    sketch: bool = True
+    shares: bool = True
+
+
+def plain(n_points: int, n_inputs: int) -> Sampler:
+    """Plain Monte Carlo."""
+    return Sampler("mc", draw_mc, weigh_plain, np.zeros((n_points, n_inputs)))
+
+
+def importance(shift: np.ndarray, names: tuple[str, ...], *, with_z: bool = False) -> Sampler:
+    """Importance sampling with normal-score shifts ``shift[P, J]``; with ``with_z`` the
+    ``cover_z.<input>`` sums too (one per input, in order)."""
+    rows = IS_ROWS + (tuple(f"cover_z.{n}" for n in names) if with_z else ())
+    return Sampler("importance", draw_shifted, weigh_importance,
+                   np.ascontiguousarray(shift, dtype=np.float64), rows=rows, sketch=False,
+                   shares=False)
+
+
+def first_equal(keys: np.ndarray) -> np.ndarray:
+    """For each row of keys[P, K], the index of the first row equal to it (bitwise): how
+    points share an input column, an output or a model's intermediate value."""
+    if keys.shape[1] == 0:
+        return np.zeros(keys.shape[0], dtype=np.int64)
+    _, first, inverse = np.unique(np.ascontiguousarray(keys), axis=0, return_index=True,
+                                  return_inverse=True)
+    return first[inverse.reshape(-1)].astype(np.int64)
+
+
+def input_sources(codes: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """int64[P, J]: the first point whose input j has point p's distribution (p if none).
+
+    With common random numbers, equal distributions (code and parameters, bit for bit) give
+    the same values trial by trial: the column is drawn once, at the first such point.
+    """
+    n_p, n_j = codes.shape
+    bits = np.ascontiguousarray(params).view(np.int64).reshape(n_p, n_j, -1)
+    src = np.empty((n_p, n_j), dtype=np.int64)
+    for j in range(n_j):
+        src[:, j] = first_equal(np.concatenate([codes[:, j, None], bits[:, j]], axis=1))
+    return src
+
+
+def own_sources(n_points: int, n_inputs: int) -> np.ndarray:
+    """int64[P, J]: every point holds its own columns."""
+    return np.repeat(np.arange(n_points, dtype=np.int64)[:, None], n_inputs, axis=1)
+
+
+def output_sources(src: np.ndarray, deps: list[list[int]]) -> np.ndarray:
+    """int64[P, O]: the first point whose output o is, trial by trial, point p's.
+
+    ``deps[o]`` lists the inputs output o depends on. An output whose inputs all have the
+    same columns is the same numbers.
+    """
+    n_p, n_j = src.shape
+    if deps is None:
+        raise ValueError("a model without output dependencies shares no output")
+    out = np.empty((n_p, len(deps)), dtype=np.int64)
+    for o, js in enumerate(deps):
+        out[:, o] = first_equal(src[:, js]) if js else 0
+    return out
