@@ -497,15 +497,16 @@ def design_point(plan: Plan, poll: Callable[[], None] | None = None
         return float(margin(z)[0])
 
     box = [(-Z_BOUND, Z_BOUND)] * d
-    # Can anything in the box cover? Revenue >= required is monotone in every input of the
-    # one-year model (more revenue, a longer life or generation helps; more spend, energy,
-    # margin, cost of capital or gain per generation hurts), so the best point of the box is
-    # its corner with every input at the end that helps. (Known from the model, not from
-    # finite differences, which vanish where the model overflows.)
-    helps = np.array([1.0 if n.startswith("revenue.") or n in ("useful_life", "generation_years")
-                      else -1.0 for n in np.asarray(plan.names)[rand]])
-    corner = helps * Z_BOUND
+    # Can anything in the box cover? The model may know which end of each input helps
+    # (the one-year model is monotone in every input): then the best point of the box is that
+    # corner (known from the model, not from finite differences, which vanish where the model
+    # overflows). Otherwise the corner the gradient at the median points to.
     g0 = grad(np.zeros(d))
+    if plan.model.cover_direction is not None:
+        helps = np.asarray(plan.model.cover_direction(plan.names), dtype=float)[rand]
+    else:
+        helps = np.where(g0 >= 0.0, 1.0, -1.0)
+    corner = helps * Z_BOUND
     if fun(corner) < 0.0:
         return None, (f"no covering point with every normal score within +-{Z_BOUND:g} "
                       f"(P(cover) is below about {scipy.special.ndtr(-Z_BOUND):.0e}, or zero)")

@@ -469,7 +469,10 @@ def _apply(scenario: Scenario, assign: Sequence[tuple[str, str | None, Any]], fi
 
 def _check_range(file: str, errkey: str, context: str, name: str, d: Distribution,
                  shown: Any) -> None:
-    rule = input_rule(name)
+    try:
+        rule = input_rule(name)
+    except KeyError:  # an input of a model added at run time: no range is known for it
+        return
     lo, hi = (float(v) for v in d.ppf(np.array([_U_MIN, _U_MAX])))
     if rule.admits(lo, hi):
         return

@@ -62,6 +62,10 @@ class Model:
     #: required); importance sampling searches for its design point with it. None: the model
     #: offers no importance sampling.
     cover_margin: Callable[[np.ndarray, tuple], np.ndarray] | None = None
+    #: ``cover_direction(names) -> float64[J]``: +1 where a larger input helps cover, -1 where
+    #: it hurts (a model monotone in each input); None: importance sampling takes the
+    #: direction from the margin's gradient at the median inputs
+    cover_direction: Callable[[tuple[str, ...]], np.ndarray] | None = None
     #: whether the runner may keep its compiled kernels for this model on disk (the bundled
     #: models; a model added at run time is compiled in memory only)
     cached: bool = False

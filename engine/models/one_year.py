@@ -165,6 +165,13 @@ def cover_margin(outs: np.ndarray, margs: tuple) -> np.ndarray:
     return np.log(outs[:, O_REV]) - np.log(outs[:, O_REQ_ANNUAL])
 
 
+def cover_direction(names: tuple[str, ...]) -> np.ndarray:
+    """+1 for the inputs whose larger values help cover (revenue, a longer life or generation),
+    -1 for the others (spend, energy, margin, cost of capital, gain per generation)."""
+    return np.array([1.0 if n.startswith("revenue.") or n in ("useful_life", "generation_years")
+                     else -1.0 for n in names])
+
+
 def reference(scenario: Any, x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The model on whole arrays with NumPy (the test oracle): every output and ``covers``."""
     g = x["gpu_spend"]
@@ -199,4 +206,5 @@ MODEL = Model(
     name="one-year", block=block, layout=lambda scenario: LAYOUT, pack=pack,
     reference=reference, work_rows=lambda margs: 2, cached=True, work_per_point=True,
     output_inputs=output_inputs, share=share, cover_margin=cover_margin,
+    cover_direction=cover_direction,
     description="one year of GPU spend against one year of AI revenue")
