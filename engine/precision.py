@@ -80,6 +80,7 @@ from .core.runner import evaluate_at_z
 from .core.sampling import importance
 from . import models
 from .models import make_plan
+from . import fmt
 from .fmt import pct
 from .result import (build_dataset, importance_error_unknown, p_cover_is_bound,
                      proportion_interval)
@@ -974,7 +975,6 @@ def _is_dataset(scenario: Scenario, mc_ds: xr.Dataset, tot: Totals, search: Shif
 
 def importance_lines(ds: xr.Dataset) -> list[str]:
     """The headline of an importance-sampled quote (``capexgap quote`` text output)."""
-    from .cli import _pct
 
     p = float(ds["p_cover"])
     lo, hi = (float(v) for v in ds["p_cover_ci95"].values)
@@ -982,18 +982,18 @@ def importance_lines(ds: xr.Dataset) -> list[str]:
     n = int(ds.attrs["trials"])
     ess = float(ds["effective_sample_size"])
     pm = f" +-{100 * rel:.3g}%" if math.isfinite(rel) else ""
-    head = (f"P(AI revenue covers the annual cost of AI capex) = {_pct(p)}{pm}  (95% CI "
-            f"{_pct(lo)} to {_pct(hi)}, importance sampling, p +- 1.96 SE; {n:,} trials, "
+    head = (f"P(AI revenue covers the annual cost of AI capex) = {fmt.pct(p)}{pm}  (95% CI "
+            f"{fmt.p_interval(lo, hi)}, importance sampling, p +- 1.96 SE; {n:,} trials, "
             f"effective sample size {ess:,.0f})")
     if p_cover_is_bound(ds):  # no computable error: an upper bound, not an interval
-        head = (f"P(AI revenue covers the annual cost of AI capex) < {_pct(hi)}  (one-sided "
+        head = (f"P(AI revenue covers the annual cost of AI capex) < {fmt.pct(hi)}  (one-sided "
                 f"95% bound of the plain pass; the importance-sampling estimate over {n:,} "
-                f"trials, {_pct(p)}, has no computable error: see the note)")
+                f"trials, {fmt.pct(p)}, has no computable error: see the note)")
     n_mc, h_mc = int(ds.attrs["mc_trials"]), int(ds["mc_hits"])
     mlo, mhi = (float(v) for v in ds["mc_p_cover_ci95"].values)
-    seen = (f"0 of {n_mc:,} trials covered (95% upper bound {_pct(mhi)})" if h_mc == 0 else
-            f"{h_mc:,} of {n_mc:,} trials covered ({_pct(float(ds['mc_p_cover']))}, 95% CI "
-            f"{_pct(mlo)} to {_pct(mhi)})")
+    seen = (f"0 of {n_mc:,} trials covered (95% upper bound {fmt.pct(mhi)})" if h_mc == 0 else
+            f"{h_mc:,} of {n_mc:,} trials covered ({fmt.pct(float(ds['mc_p_cover']))}, 95% CI "
+            f"{fmt.p_interval(mlo, mhi)})")
     shift = np.linalg.norm(ds["importance_shift"].values)
     moved = (f"Plain Monte Carlo: {seen}; importance sampling shifted the inputs' normal "
              f"scores by |mu| = {shift:.3g} towards the covering region.")

@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from .result import _level, _num, explain_nulls, notes_of, proportion_interval
+from . import fmt
 from .safetext import escape
 
 _MONEY = "US$ billion per year"
@@ -181,7 +182,6 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
 
 def format_quote(ds: xr.Dataset, source: str) -> str:
     """Human-readable answer: P(cover) and the gap by year, then the break-even year."""
-    from .cli import _fmt, _pct  # the one-year text's number formats
 
     n = int(ds.attrs["trials"])
     years = [int(y) for y in ds["year"].values]
@@ -200,18 +200,18 @@ def format_quote(ds: xr.Dataset, source: str) -> str:
     levels = list(gq["quantile"].values)
     for k, year in enumerate(years):
         lo, hi = (float(v) for v in ds["p_cover_ci95"].values[k])
-        p = _pct(float(ds["p_cover"].values[k]))
-        ci = f"{_pct(lo)} to {_pct(hi)}"
+        p = fmt.pct(float(ds["p_cover"].values[k]))
+        ci = fmt.p_interval(lo, hi)
         if int(ds["hits"].values[k]) == 0:
-            p, ci = "0", f"below {_pct(hi)}"
+            p, ci = "0", f"below {fmt.pct(hi)}"
         g05, g50, g95 = (float(gq.values[k, levels.index(q)]) for q in (0.05, 0.5, 0.95))
         lines.append(
             f"{year:<6}{p:>9}  {ci:<20}"
-            f"{_fmt(float(ds['required_annual_revenue_mean'].values[k])):>10}"
-            f"{_fmt(float(ds['ai_revenue_mean'].values[k])):>10}{_fmt(g50):>10}  "
-            f"{_fmt(g05) + ' to ' + _fmt(g95):<21}"
-            f"{_fmt(float(ds['cum_capex_mean'].values[k])):>10}"
-            f"{_fmt(float(ds['cum_revenue_mean'].values[k])):>10}")
+            f"{fmt.amount(float(ds['required_annual_revenue_mean'].values[k])):>10}"
+            f"{fmt.amount(float(ds['ai_revenue_mean'].values[k])):>10}{fmt.amount(g50):>10}  "
+            f"{fmt.amount(g05) + ' to ' + fmt.amount(g95):<21}"
+            f"{fmt.amount(float(ds['cum_capex_mean'].values[k])):>10}"
+            f"{fmt.amount(float(ds['cum_revenue_mean'].values[k])):>10}")
     lines.append("P(cover): AI revenue >= required revenue in the year, with its 95% interval "
                  "('below': no trial covered; one-sided bound).")
     lines.append(f"required, revenue: means, $B/yr; gap = required - revenue, $B/yr; cum: means "
@@ -227,8 +227,8 @@ def format_quote(ds: xr.Dataset, source: str) -> str:
     nlo, nhi = (float(v) for v in ds["p_breakeven_never_ci95"].values)
     lines.append("Break-even year (the first year AI revenue >= required revenue): median "
                  f"{year_text(0.5)}, 90% interval {year_text(0.05)} to {year_text(0.95)}")
-    lines.append(f"P(no break-even by {last}) = {_pct(never)}  (95% CI {_pct(nlo)} to "
-                 f"{_pct(nhi)})")
+    lines.append(f"P(no break-even by {last}) = {fmt.pct(never)}  (95% CI "
+                 f"{fmt.p_interval(nlo, nhi)})")
     timing = (f"{n:,} trials, seed {ds.attrs['seed']}, {float(ds.attrs['elapsed_s']):.2f} s "
               f"on {ds.attrs.get('threads', '?')} threads")
     compile_s = float(ds.attrs.get("compile_s", 0.0))
