@@ -17,6 +17,7 @@ import scipy.special
 import xarray as xr
 
 from . import fmt
+from .models.one_year import MONEY, OUTPUT_ATTRS  # noqa: F401 (OUTPUT_ATTRS: re-exported)
 from .resultfile import FORMAT, FORMAT_ATTR, FORMAT_VERSION
 from .kernel import (BLOCK, M_M2, M_MAX, M_MEAN, M_MIN, M_N, N_MOM, OUTPUTS, SK_ABS_ZERO, SK_EMAX,
                      SK_EMIN, SK_NBINS, SK_REL_ERROR, SK_ZERO, sketch_bin_bounds, sketch_bin_of)
@@ -32,17 +33,7 @@ IS_TINY = math.sqrt(sys.float_info.min)
 FEW_HITS = 10
 CONFIDENCE = 0.95
 
-_MONEY = "US$ billion per year"
-OUTPUT_ATTRS: Mapping[str, dict[str, str]] = {
-    "capex": {"long_name": "data-center capex: GPU spend x (1 + energy_ratio)", "units": _MONEY},
-    "required_revenue": {"long_name": "lifetime revenue needed per year of capex: "
-                                      "capex / (1 - margin)", "units": _MONEY},
-    "required_annual_revenue": {"long_name": "annual revenue needed: capex x CRF(r, L) / "
-                                             "(1 - margin)", "units": _MONEY},
-    "ai_revenue": {"long_name": "AI revenue: sum over companies", "units": _MONEY},
-    "gap": {"long_name": "required annual revenue minus AI revenue", "units": _MONEY},
-    "spend_to_revenue": {"long_name": "GPU spend / AI revenue", "units": "1"},
-}
+_MONEY = MONEY
 #: Attributes that describe the run (time, threads, chunking), not the result: they differ
 #: between otherwise bit-identical runs.
 RUN_ATTRS = ("created", "elapsed_s", "threads", "chunk_size", "compile_s",
