@@ -35,3 +35,13 @@ def test_extras_used_by_the_readme_exist():
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert "test" in meta["project"]["optional-dependencies"]
     assert meta["project"]["scripts"]["capexgap"] == "engine.cli:run"
+
+
+def test_every_package_folder_ships_in_the_wheel():
+    # pyproject lists the packages by name: a new subpackage left out of the list would work
+    # in an editable install (and so in CI) but be missing from `pip install .`.
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts)
+             for top in ("engine", "distributions") for p in (ROOT / top).rglob("__init__.py")}
+    assert found <= listed, f"not shipped: {sorted(found - listed)}"
