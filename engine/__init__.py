@@ -19,16 +19,17 @@ Nothing is compiled at import; kernels compile on first use.
 
 # First, before the slow imports below: in the capexgap command, Ctrl-C or SIGTERM during them
 # ends the process with the command's one-line message, not a traceback (standard library only).
-from .interrupts import early_exit_for_command as _early_exit
+from engine.base.interrupts import early_exit_for_command as _early_exit
 
 _early_exit()
 
-from .config import Scenario, load_config, loads
-from .errors import CapexgapError, ConfigError, OutputError
-from .result import open_result, strip_run_attrs, summary, version, write_netcdf
-from .precision import quote
-from .simulate import simulate, trace
-from .sweeps import pin, sweep, sweep_point, tornado
+from engine.config import Scenario, load_config, loads
+from engine.base.errors import CapexgapError, ConfigError, OutputError
+from engine.core.dataset import strip_run_attrs, version
+from engine.io.results import open_result, summary, write_netcdf
+from engine.analyses.precision import quote
+from engine.analyses.simulate import simulate, trace
+from engine.analyses.sweeps import pin, sweep, sweep_point, tornado
 
 __version__ = version()
 

@@ -1,5 +1,5 @@
 """`python -m engine` runs the `capexgap` command."""
 
-from .cli import run
+from engine.cli import run
 
 run()

@@ -54,7 +54,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .config import (GROWTH_RULE, INPUT_RULES, MAX_YEAR, MIN_YEAR, REVENUE_RULE, ConfigError,
+from engine.config import (GROWTH_RULE, INPUT_RULES, MAX_YEAR, MIN_YEAR, REVENUE_RULE, ConfigError,
                      Input, InputRule, Scenario, _check_keys, _input, _table, clean_names,
                      depreciation_form, key_path)
 
@@ -157,7 +157,7 @@ def build_scenario(doc: Mapping[str, Any], sc: Mapping[str, Any],
         raise ConfigError(source, "revenue", "needs at least one company", "{}",
                           "Add a line such as "
                           "`Microsoft = { dist = \"lognormal\", ci90 = [5, 20] }` under [revenue].")
-    from .config import MAX_COMPANIES
+    from engine.config import MAX_COMPANIES
     if len(raw_rev) > MAX_COMPANIES:  # before any is parsed: the cost grows with the count
         raise ConfigError(source, "revenue", f"has {len(raw_rev):,} companies, more than the "
                           f"limit of {MAX_COMPANIES:,}", len(raw_rev),
@@ -319,6 +319,6 @@ def _series(source: str, *, name: str, key: str, spec: Any, growth_name: str, gr
 
 def evaluate(scenario: Scenario, x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The vintage model on whole arrays (:func:`engine.models.vintage.reference`)."""
-    from .models.vintage import reference
+    from engine.models.vintage import reference
 
     return reference(scenario, x)

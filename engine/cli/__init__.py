@@ -20,10 +20,10 @@ import sys
 import time
 from typing import Callable, Iterator, Sequence, TypeVar
 
-from .errors import CapexgapError
-from . import fmt
-from .safetext import escape
-from .interrupts import (Interrupted, RunStatus, StopRequest, command_signals, interrupt_cause,
+from engine.base.errors import CapexgapError
+from engine.base import fmt
+from engine.base.safetext import escape
+from engine.base.interrupts import (Interrupted, RunStatus, StopRequest, command_signals, interrupt_cause,
                          interrupted_line, run_stoppable, signal_label, stop_signals)
 
 EXIT_USAGE = 2
@@ -172,7 +172,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
-    from .result import version
+    from engine.core.dataset import version
 
     parser = _Parser(prog="capexgap", description=DESCRIPTION,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -238,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "a sweep or tornado)")
     pl.set_defaults(func=_plot)
 
-    from .cli_sweep import add_commands  # sweep, tornado (engine/cli_sweep.py)
+    from engine.cli.sweep import add_commands  # sweep, tornado (engine/cli_sweep.py)
     add_commands(sub)
 
     b = sub.add_parser("bench", help="speed: the engine vs NumPy vs the random-number floor",
@@ -443,16 +443,16 @@ def stopped_message(status: RunStatus, kept: str | None = None) -> str:
 
 
 def _quote(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .precision import DEFAULT_MAX_TRIALS, check_options, quote
-    from .result import check_writable, summary, write_netcdf
+    from engine.config import load_config
+    from engine.analyses.precision import DEFAULT_MAX_TRIALS, check_options, quote
+    from engine.io.results import check_writable, summary, write_netcdf
 
     scenario = load_config(args.config)
     # A sweep config quoted as it stands: its [sweep] table is checked (a broken one is an
     # error here too) and the user told that quote runs the scenario without the grid.
     n_grid = 0
     if scenario.sweep:
-        from .sweeps import check_sweep_table
+        from engine.analyses.sweeps import check_sweep_table
         n_grid = check_sweep_table(scenario)
     if n_grid and not args.quiet:
         print(f"capexgap: note: {scenario.source} has a [sweep] table ({n_grid:,} points); "
@@ -512,17 +512,17 @@ def _quote(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from .plot import plot_file
+    from engine.present.plot import plot_file
 
     print(plot_file(args.result, args.out, force=args.force, year=args.year))
     return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from . import bench
+    from engine import bench
 
     if args.out:  # refuse before minutes of measuring, not after
-        from .outfile import check_target
+        from engine.io.outfile import check_target
         check_target(args.out, args.force, action="measured", example="bench.json")
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
     res = bench.run(args.config, trials=args.trials, threads=args.threads, repeat=args.repeat,
@@ -530,7 +530,7 @@ def _bench(args: argparse.Namespace) -> int:
                     startup=not args.no_startup, log=log)
     text = bench.dumps(res)
     if args.out:
-        from .outfile import write_bytes
+        from engine.io.outfile import write_bytes
         write_bytes(args.out, (text + "\n").encode("utf-8"), force=args.force)
     print(text if args.json else bench.format_text(res))
     return 0
@@ -538,9 +538,9 @@ def _bench(args: argparse.Namespace) -> int:
 
 def format_quote(ds, source: str) -> str:
     """The human-readable answer: a headline sentence, then a small table of outputs."""
-    from .kernel import OUTPUTS
+    from engine.models.one_year import OUTPUTS
     if ds.attrs.get("model") == "vintage":
-        from .vintage_report import format_quote as format_vintage
+        from engine.models.vintage_report import format_quote as format_vintage
         return format_vintage(ds, source)
 
     n = int(ds.attrs["trials"])
@@ -554,7 +554,7 @@ def format_quote(ds, source: str) -> str:
                      "every figure below is over those trials only.")
     importance = ds.attrs.get("method") == "importance"
     if importance:
-        from .precision import importance_lines
+        from engine.analyses.precision import importance_lines
         lines.extend(importance_lines(ds))
     elif hits == 0:
         lines.append(f"No trial covered: 0 of {n:,} trials. P(AI revenue covers the annual "
@@ -564,7 +564,7 @@ def format_quote(ds, source: str) -> str:
                      f"{fmt.pct(float(ds['p_cover']))}  (95% CI {fmt.p_interval(lo, hi)}, "
                      f"{method}; {hits:,} of {n:,} trials)")
     if "precision_target" in ds.attrs:
-        from .result import mc_precision
+        from engine.core.stats import mc_precision
         rel = float(ds["p_cover_rel_error"]) if "p_cover_rel_error" in ds else \
             mc_precision(hits, n)[1]
         got = f" (reached +-{fmt.percent(rel)})" if math.isfinite(rel) else ""
