@@ -1,9 +1,9 @@
-"""A plain NumPy/SciPy implementation of the one-year model: the test oracle and the benchmark
-baseline.
+"""Plain NumPy/SciPy runs of any model: the test oracle and the benchmark baseline.
 
-It shares nothing with the kernel but the config and (optionally) the uniforms: inputs are
-transformed with scipy.stats' own quantile functions and the model is written with whole-array
-NumPy operations, so agreement between the two is evidence, not tautology.
+They share nothing with the runner but the config and (optionally) the uniforms: inputs are
+transformed with scipy.stats' own quantile functions and the model is its NumPy statement
+(``engine.models.get(scenario.model).reference``, whole-array operations), so agreement
+between the two is evidence, not tautology.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import Literal, Mapping
 
 import numpy as np
 
-from .config import Scenario
-from .rng import stream_id, uniforms
+from engine.config import Scenario
+from engine.core.rng import stream_id, uniforms
+from engine.models import get
 
 Source = Literal["capexgap", "numpy"]
 
@@ -41,46 +42,36 @@ def sample_inputs(scenario: Scenario, first: int, n: int, seed: int,
 
 
 def evaluate(scenario: Scenario, x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The model of docs/models.md on whole arrays; returns every output and ``covers``."""
-    g = x["gpu_spend"]
-    capex = g * (1.0 + x["energy_ratio"])
-    keep = 1.0 - x["margin"]
-    r = x["cost_of_capital"]
-    if scenario.depreciation == "straight-line":
-        life = x["useful_life"]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            annuity = r / -np.expm1(-life * np.log1p(r))
-        charge_rate = np.where(r == 0.0, 1.0 / life, annuity)
-    else:
-        charge_rate = r + np.log(x["perf_per_dollar_gain"]) / x["generation_years"]
-    revenue = np.zeros_like(g)
-    for item in scenario.revenue:
-        revenue = revenue + x[item.name]
-    required_annual = capex * charge_rate / keep
-    with np.errstate(divide="ignore"):
-        s2r = np.where(revenue != 0.0, g / np.where(revenue != 0.0, revenue, 1.0), np.inf)
-    return {
-        "capex": capex,
-        "required_revenue": capex / keep,
-        "required_annual_revenue": required_annual,
-        "ai_revenue": revenue,
-        "gap": required_annual - revenue,
-        "spend_to_revenue": s2r,
-        "covers": revenue >= required_annual,
-    }
+    """The scenario's model on whole arrays (its NumPy reference, docs/models.md): every
+    output and every cover indicator, by name."""
+    return get(scenario.model).reference(scenario, x)
 
 
 def simulate_numpy(scenario: Scenario, trials: int, seed: int, *, source: Source = "numpy",
-                   levels: tuple[float, ...] = (0.05, 0.5, 0.95)) -> dict[str, object]:
-    """Whole-array Monte Carlo: P(cover), and the gap's mean and quantiles (np.quantile).
+                   levels: tuple[float, ...] = (0.05, 0.5, 0.95), output: str = "gap"
+                   ) -> dict[str, object]:
+    """Whole-array Monte Carlo of any model: P(cover), and one output's mean and quantiles
+    (np.quantile).
+
+    The headline indicator is the model's first cover indicator. For a model with a second
+    dimension (the vintage model's years) every figure is a list along it.
 
     Memory grows with `trials` (every trial is stored): this is the idiomatic baseline, not a
     way to run a billion trials.
     """
+    model = get(scenario.model)
     out = evaluate(scenario, sample_inputs(scenario, 0, trials, seed, source))
-    gap = out["gap"]
+    covers = out[model.layout(scenario).covers[0]]
+    values = out[output]
+    q = np.quantile(values, levels, axis=0)
     return {
-        "p_cover": float(out["covers"].mean()),
-        "gap_mean": float(gap.mean()),
-        "gap_quantiles": dict(zip(levels, np.quantile(gap, levels).tolist())),
+        "p_cover": _plain(covers.mean(axis=0)),
+        f"{output}_mean": _plain(values.mean(axis=0)),
+        f"{output}_quantiles": {lv: _plain(q[k]) for k, lv in enumerate(levels)},
     }
+
+
+def _plain(a) -> float | list[float]:
+    """A NumPy scalar as a float, an array as a list (JSON-able)."""
+    a = np.asarray(a, dtype=np.float64)
+    return float(a) if a.ndim == 0 else a.tolist()
