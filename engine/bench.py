@@ -2,18 +2,22 @@
 
 Everything a speed claim needs, measured in the same process, minutes apart at most:
 
-- **engine**: :func:`engine.simulate.run_plan` (the kernel, without building the Dataset) on
-  all threads and on one, best of ``repeat`` warm runs (compile excluded, reported apart);
-- **numpy_idiomatic**: :func:`engine.reference.simulate_numpy`, whole arrays, scipy's ppf
-  (what most NumPy users would write);
+- **engine**: :func:`engine.core.driver.run_plan` (the runner, without building the Dataset)
+  on all threads and on one, best of ``repeat`` warm runs (compile excluded, reported apart);
+- **numpy_idiomatic**: :func:`engine.reference.simulate_numpy`, whole arrays, scipy's ppf and
+  the model's NumPy reference (what most NumPy users would write), for any model;
 - **numpy_careful**: :func:`numpy_careful`, what a careful NumPy user would write: chunks of
   2**16 trials, numpy's fastest bit generator (measured here), preallocated buffers with
-  ``out=``, one chunk per thread (NumPy ufuncs and ``Generator.random`` release the GIL);
+  ``out=``, one chunk per thread (NumPy ufuncs and ``Generator.random`` release the GIL); it
+  is written for the one-year model only, and other models report it as not measured;
 - **floor**: just the uniforms a trial needs (one per random input), with our generator
-  (``engine.rng.fill_uniforms``) and with numpy's fastest, on one thread and all;
+  (``engine.core.rng.fill_uniforms``) and with numpy's fastest, on one thread and all;
+- **breakdown**: the runner's pieces alone, one thread, per sub-block: the sampler's draw,
+  the model's block, and the fold (indicator counts, the sampler's weigh, ``reduce_rows``);
 - **memory**: peak resident memory of fresh processes at growing trial counts;
-- **startup**: a fresh ``capexgap quote`` process (the default scenario) with an empty kernel
-  cache (cold: includes compiling) and with a warm one.
+- **startup**: fresh ``capexgap`` processes sharing one kernel cache folder, empty at first:
+  a quote, then a sweep, a vintage quote and an importance-sampling quote, each cold (what it
+  compiles on top of the ones before) and warm.
 
 Timings are wall clock (``time.perf_counter``); the machine's load average is recorded before
 and after, because on a shared machine every absolute number moves, while the ratios measured in
@@ -38,14 +42,13 @@ import numba
 import numpy as np
 from numba import njit
 
-from distributions import sample_block, sample_u
 from distributions._jitcache import CACHE
-
-from .config import Scenario, loads
-from .kernel import N_OUT, SK_NBINS, SUB, _model_block, _reduce_point
-from .plan import make_plan
-from .rng import fill_uniforms, stream_word
-from .simulate import resolve_threads, run_plan
+from engine.config import Scenario, loads
+from engine.core.driver import resolve_threads, run_plan
+from engine.core.reduce import BLOCK, SK_NBINS, padded_rows, reduce_rows, sparse_zeros
+from engine.core.runner import SUB, prepare
+from engine.core.sampling import plain, set_fixed_columns
+from engine.models import make_plan
 
 #: The speed reference (also ``benchmarks/scenarios/bench-13.toml``; a test keeps
 #: the two identical): Cahn's $600B chain with 13 random inputs.
@@ -80,6 +83,8 @@ Tesla = { dist = "lognormal", ci90 = [2.5, 10] }
 """
 
 CHUNK = 1 << 16
+#: Models that :func:`numpy_careful` implements.
+CAREFUL_MODELS = ("one-year",)
 
 
 def bench13() -> Scenario:
@@ -224,8 +229,7 @@ def numpy_careful(scenario: Scenario, trials: int, seed: int, *, threads: int,
 
 def _ours_uniforms(n_streams: int, trials: int, threads: int) -> float:
     """Seconds to produce ``n_streams`` x ``trials`` uniforms with our generator."""
-    from .kernel import SUB
-    from .rng import _floor_fill
+    from engine.core.rng import _floor_fill
 
     per = -(-trials // threads)
     per += per % 2
@@ -266,85 +270,153 @@ def _numpy_uniforms(n_streams: int, trials: int, threads: int, bit_generator: st
 
 
 # ---------------------------------------------------------------------------------------------
-# Per-stage cost (one thread): generator, transforms, model, reductions
+# Per-piece cost (one thread): the sampler's draw, the model's block, the fold
 # ---------------------------------------------------------------------------------------------
 
-STAGES = ("generator", "transforms", "model", "reductions")
+#: The runner's pieces, in the order a sub-block goes through them (engine.core.runner).
+STAGES = ("draw", "model", "reduce")
+#: Sub-blocks of real trials that the model and reduce pieces cycle through.
+KEEP = 32
 
 
-@njit(error_model="numpy", cache=CACHE)
-def _stages(codes, params, tables, streams, is_random, depreciation, rev0, seed, n_sub, stage):
-    # The kernel's own inlined stage functions over n_sub sub-blocks of point 0; `stage`
-    # selects the one that is timed, the others' inputs are prepared once beforehand.
+@njit(error_model="numpy", nogil=True, cache=CACHE)
+def _piece_data(block, draw, codes, params, tables, words, is_random, shift, seed, src, margs,
+                work_points, work_rows, n_out, n_cov, n_keep):
+    # Trials 0 .. n_keep * SUB - 1 as the runner computes them: each sub-block's input
+    # columns, then every point's outputs and indicators.
+    n_points = codes.shape[0]
     n_in = codes.shape[1]
-    u = np.empty((n_in, SUB))
+    u = np.empty(SUB)
     wscr = np.empty((4, SUB // 2), dtype=np.uint32)
     zb = np.empty(SUB)
     zt = np.empty(SUB)
     idx = np.empty(SUB, dtype=np.int64)
-    xs = np.empty((1, n_in, SUB))
-    outs = np.empty((N_OUT, SUB))
-    rate = np.empty(SUB)
-    cover = np.empty(SUB, dtype=np.bool_)
-    bins = np.empty((N_OUT, SUB), dtype=np.int64)
+    z0 = np.empty((n_in, SUB))
+    logw = np.empty((n_points, SUB))
+    xs = np.empty((n_points, n_in, SUB))
+    work = np.empty((work_points, max(work_rows, 1), SUB))
+    xs_keep = np.empty((n_keep, n_points, n_in, SUB))
+    outs_keep = np.zeros((n_keep, n_points, padded_rows(n_out), SUB))
+    cover_keep = np.zeros((n_keep, n_points, max(n_cov, 1), SUB), dtype=np.bool_)
+    set_fixed_columns(codes, params, tables, is_random, src, xs)
+    for k in range(n_keep):
+        draw(codes, params, tables, words, is_random, src, shift, seed, k * SUB, SUB, xs, z0,
+             logw, u, wscr, zb, zt, idx)
+        xs_keep[k] = xs
+        for p in range(n_points):
+            block(xs_keep[k], src[p], p, SUB, margs, work, outs_keep[k, p], cover_keep[k, p])
+    return xs_keep, outs_keep, cover_keep
+
+
+@njit(error_model="numpy", nogil=True, cache=CACHE)
+def _piece(block, draw, weigh, codes, params, tables, words, is_random, shift, seed, src, live,
+           margs, work_points, work_rows, n_out, n_cov, n_rows, sketch, xs_keep, outs_keep,
+           cover_keep, hist, n_sub, stage):
+    # One of the runner's pieces alone over n_sub sub-blocks, with run_chunk's own calls and
+    # scratch: stage 0 the sampler's draw (uniforms and quantile transforms of every input),
+    # 1 the model's block at every point, 2 the fold (indicator counts, weigh, reduce_rows,
+    # the block's counts restarted every BLOCK trials). Stages 1 and 2 cycle through the kept
+    # sub-blocks of real trials (_piece_data), so the fold meets real values.
+    n_points = codes.shape[0]
+    n_in = codes.shape[1]
+    n_keep = xs_keep.shape[0]
+    u = np.empty(SUB)
+    wscr = np.empty((4, SUB // 2), dtype=np.uint32)
+    zb = np.empty(SUB)
+    zt = np.empty(SUB)
+    idx = np.empty(SUB, dtype=np.int64)
+    z0 = np.zeros((n_in, SUB))
+    logw = np.zeros((n_points, SUB))
+    xs = np.empty((n_points, n_in, SUB))
+    work = np.empty((work_points, max(work_rows, 1), SUB))
+    outs = np.zeros((padded_rows(n_out), SUB))
+    cover = np.empty((max(n_cov, 1), SUB), dtype=np.bool_)
+    red = np.zeros((padded_rows(n_rows), SUB))
+    bins = np.empty((padded_rows(n_rows), SUB), dtype=np.int64)
     st = np.zeros((5, 8))
-    acc = np.zeros((N_OUT, 5))
-    cnt = np.zeros(N_OUT, dtype=np.int64)
-    bad = np.zeros(N_OUT, dtype=np.int64)
-    hist = np.zeros((N_OUT, SK_NBINS), dtype=np.int64)
-    rate_fixed = not (is_random[3] or is_random[4] or (depreciation == 1 and is_random[5]))
-    words = np.empty(n_in, dtype=np.uint64)
-    for j in range(n_in):
-        words[j] = stream_word(streams[j], np.uint64(0))
-        fill_uniforms(seed, words[j], 0, SUB, u[j], wscr)
-        if is_random[j]:
-            sample_block(codes[0, j], params[0, j], u[j], SUB, tables, xs[0, j], zb, idx, zt)
-        else:
-            v = sample_u(codes[0, j], params[0, j], 0.5, tables)
-            for i in range(SUB):
-                xs[0, j, i] = v
-    sp = np.zeros(n_in, dtype=np.int64)  # one point: every column is its own
-    rev = np.empty(SUB)
-    live = np.ones(N_OUT, dtype=np.bool_)
-    _model_block(xs, sp, SUB, depreciation, rev0, rate_fixed, rate, True, rev, True, outs,
-                 cover)
-    hits = 0
-    for s in range(n_sub):
-        if stage == 0:
-            for j in range(n_in):
-                if is_random[j]:
-                    fill_uniforms(seed, words[j], s * SUB, SUB, u[j], wscr)
-        elif stage == 1:
-            for j in range(n_in):
-                if is_random[j]:
-                    sample_block(codes[0, j], params[0, j], u[j], SUB, tables, xs[0, j], zb,
-                                 idx, zt)
-        elif stage == 2:
-            _model_block(xs, sp, SUB, depreciation, rev0, rate_fixed, rate, True, rev, True,
-                         outs, cover)
-        else:
-            for i in range(SUB):
-                hits += cover[i]
-            _reduce_point(outs, SUB, acc, cnt, bad, hist, bins, live, st)
-    return hits + u[0, 0] + xs[0, 0, 0] + outs[0, 0] + acc[0, 1]
+    acc = np.zeros((n_points, n_rows, 5))
+    cnt = np.zeros((n_points, n_rows), dtype=np.int64)
+    bad = np.zeros((n_points, n_rows), dtype=np.int64)
+    check = 0.0
+    if stage == 0:
+        set_fixed_columns(codes, params, tables, is_random, src, xs)
+        for s in range(n_sub):
+            draw(codes, params, tables, words, is_random, src, shift, seed, s * SUB, SUB, xs,
+                 z0, logw, u, wscr, zb, zt, idx)
+        check = xs[0, n_in - 1, SUB - 1]
+    elif stage == 1:
+        for s in range(n_sub):
+            xk = xs_keep[s % n_keep]
+            for p in range(n_points):
+                block(xk, src[p], p, SUB, margs, work, outs, cover)
+        check = outs[0, SUB - 1]
+    else:
+        per_block = BLOCK // SUB
+        hits = 0
+        for s in range(n_sub):
+            k = s % n_keep
+            if s % per_block == 0:
+                cnt[:, :] = 0
+                bad[:, :] = 0
+            for p in range(n_points):
+                cp = cover_keep[k, p]
+                for h in range(n_cov):
+                    ch = cp[h]
+                    for i in range(SUB):
+                        hits += ch[i]
+                rows = weigh(outs_keep[k, p], cp, SUB, p, logw, z0, shift, is_random, red,
+                             n_rows)
+                reduce_rows(rows, n_rows, SUB, live[p], acc[p], cnt[p], bad[p], hist[p],
+                            sketch, bins, st)
+        check = hits + acc[0, 0, 1]
+    return check
+
+
+_piece_data_mem = njit(error_model="numpy", nogil=True)(_piece_data.py_func)
+_piece_mem = njit(error_model="numpy", nogil=True)(_piece.py_func)
 
 
 def breakdown(scenario: Scenario, *, trials: int = 1 << 21, repeat: int = 3) -> dict:
-    """ns per trial of each kernel stage alone, one thread (best of ``repeat``).
+    """ns per trial of each piece of the runner alone, one thread (best of ``repeat``).
 
-    Each stage is the kernel's own code over the same sub-blocks; their sum is close to, not
-    exactly, the fused kernel's one-thread cost (fused, the stages share the caches).
+    The pieces are the runner's own functions, called as :func:`engine.core.runner.run_chunk`
+    calls them on sub-blocks of ``SUB`` trials, by plain Monte Carlo: ``draw`` (the sampler:
+    uniforms and quantile transforms), ``model`` (the model's block at every point) and
+    ``reduce`` (indicator counts, the sampler's weigh, ``reduce_rows`` with the sketch). Each
+    is timed alone over the same number of trials; their sum is close to, not exactly, the
+    runner's one-thread cost (run together, the pieces share the caches, and the runner adds
+    the block records and the driver's merges).
     """
     plan = make_plan(scenario)
-    args = (*plan.kernel_args(), np.uint64(1))
+    n_p, n_j = plan.codes.shape
+    prep = prepare(plan, plain(n_p, n_j))
+    smp = prep.sampler
+    cached = getattr(plan.model, "cached", False)
+    data_fn = _piece_data if cached else _piece_data_mem
+    piece_fn = _piece if cached else _piece_mem
+    words = np.ascontiguousarray(plan.streams, dtype=np.uint64)  # purpose 0: the main run's
+    seed = np.uint64(1)
+    n_out, n_cov = plan.layout.n_outputs, plan.layout.n_covers
+    kept = data_fn(plan.model.block, smp.draw, plan.codes, plan.params, plan.tables, words,
+                   plan.is_random, smp.shift, seed, prep.src, prep.margs, prep.work_points,
+                   prep.work_rows, n_out, n_cov, KEEP)
+    hist = sparse_zeros((n_p, prep.n_rows, SK_NBINS))
     n_sub = max(1, trials // SUB)
-    res = {}
+
+    def call(n, stage):
+        return piece_fn(plan.model.block, smp.draw, smp.weigh, plan.codes, plan.params,
+                        plan.tables, words, plan.is_random, smp.shift, seed, prep.src, prep.live,
+                        prep.margs, prep.work_points, prep.work_rows, n_out, n_cov, prep.n_rows,
+                        smp.sketch, *kept, hist, n, stage)
+
+    res: dict = {}
     for k, name in enumerate(STAGES):
-        _stages(*args, 1, k)
-        res[name] = 1e9 * min(_timed(lambda: _stages(*args, n_sub, k))
-                              for _ in range(repeat)) / (n_sub * SUB)
+        call(1, k)  # compile (or load the cache) and warm up
+        res[name] = 1e9 * min(_timed(lambda k=k: call(n_sub, k)) for _ in range(repeat)) \
+            / (n_sub * SUB)
     res["sum"] = sum(res[s] for s in STAGES)
     res["random_inputs"] = int(plan.is_random.sum())
+    res["sub_block_trials"] = SUB
     return res
 
 
@@ -377,14 +449,70 @@ def peak_rss_mib(trials: int, config: str | None) -> tuple[float, float]:
     return int(out[0]) / 1024, int(out[1]) / 1024
 
 
-def quote_wall_s(trials: int, cache_dir: str) -> float:
-    """Wall time of a fresh ``capexgap quote --trials N --json`` (the default scenario)."""
+def command_wall_s(args: list[str], cache_dir: str) -> float:
+    """Wall time of a fresh ``capexgap ARGS --json --quiet`` process whose kernel cache is
+    ``cache_dir``. Raises RuntimeError with the command's last words if it fails."""
     env = _env()
     env["CAPEXGAP_CACHE_DIR"] = cache_dir
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "engine", "quote", "--trials", str(trials), "--json",
-                    "--quiet"], check=True, capture_output=True, text=True, env=env)
-    return time.perf_counter() - t
+    done = subprocess.run([sys.executable, "-m", "engine", *args, "--json", "--quiet"],
+                          check=False, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise RuntimeError(f"capexgap {' '.join(args)} exited {done.returncode}: {tail}")
+    return wall
+
+
+def quote_wall_s(trials: int, cache_dir: str) -> float:
+    """Wall time of a fresh ``capexgap quote --trials N --json`` (the default scenario)."""
+    return command_wall_s(["quote", "--trials", str(trials)], cache_dir)
+
+
+#: Trials of the later start-up commands (a few waves: the run itself stays small beside the
+#: start-up).
+FEATURE_TRIALS = 100_000
+
+
+def startup_commands(quote_trials: int) -> list[tuple[str, list[str]]]:
+    """(feature, capexgap arguments) in the order :func:`startup_times` runs them: each later one
+    compiles only what it adds to those before it (config paths are the bundled ones)."""
+    cfg = Path(__file__).resolve().parent.parent / "configs"
+    n = str(FEATURE_TRIALS)
+    return [("quote", ["quote", "--trials", str(quote_trials)]),
+            ("sweep", ["sweep", str(cfg / "sweep-margin-life.toml"), "--trials", n]),
+            ("vintage quote", ["quote", str(cfg / "vintage-2024-2032.toml"), "--trials", n]),
+            ("importance sampling", ["quote", "--method", "importance", "--trials", n])]
+
+
+def startup_times(quote_trials: int, repeat: int, log=None) -> list[dict]:
+    """Cold and warm wall time of each feature's fresh process, in one kernel cache folder.
+
+    The folder (``CAPEXGAP_CACHE_DIR``) starts empty and is shared by the commands of
+    :func:`startup_commands`, run one after the other: a command's first run (cold) compiles
+    what the commands before it did not, then the best of ``repeat`` more runs (warm) loads it
+    all from the cache. So cold minus warm of a later row is what that feature adds.
+    A command that fails is reported with its error, the others still run.
+    """
+    rows = []
+    tmp = tempfile.mkdtemp(prefix="capexgap-bench-cache-")
+    try:
+        for feature, args in startup_commands(quote_trials):
+            if log is not None:
+                log(f"startup: capexgap {' '.join(Path(a).name for a in args)} ...")
+            row: dict = {"feature": feature,
+                         "command": "capexgap " + " ".join(Path(a).name if os.sep in a else a
+                                                           for a in args)}
+            try:
+                row["cold_s"] = command_wall_s(args, tmp)
+                row["warm_s"] = min(command_wall_s(args, tmp) for _ in range(repeat))
+                row["cold_minus_warm_s"] = row["cold_s"] - row["warm_s"]
+            except RuntimeError as exc:
+                row["error"] = str(exc)
+            rows.append(row)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,8 +525,8 @@ def run(config: str | None = None, *, trials: int = 10_000_000, threads: int | N
             10**6, 10**7, 10**8), startup: bool = True, quote_trials: int = 10**6,
         log=None) -> dict:
     """Measure everything (see the module docstring) and return one JSON-able dict."""
-    from . import reference
-    from .config import load_config
+    from engine import reference
+    from engine.config import load_config
 
     def say(msg: str) -> None:
         if log is not None:
@@ -446,18 +574,23 @@ def run(config: str | None = None, *, trials: int = 10_000_000, threads: int | N
     idiom = min(_timed(lambda: reference.simulate_numpy(sc, numpy_trials, seed=1,
                                                         source="numpy"))
                 for _ in range(max(1, repeat - 1)))
-    say(f"numpy careful: {trials:,} trials, {all_threads} threads ...")
-    numpy_careful(sc, 1 << 17, 1, threads=all_threads, bit_generator=bg_name)
-    careful = min(_timed(lambda: numpy_careful(sc, trials, 1, threads=all_threads,
-                                               bit_generator=bg_name))
-                  for _ in range(repeat))
     ns_e = 1e9 * e_all / trials
     res["numpy_idiomatic"] = {"trials": numpy_trials, "s": idiom,
                               "ns_per_trial": 1e9 * idiom / numpy_trials}
-    res["numpy_careful"] = {"trials": trials, "s": careful, "ns_per_trial": 1e9 * careful / trials,
-                            "bit_generator": bg_name}
     res["speedup_vs_numpy_idiomatic"] = res["numpy_idiomatic"]["ns_per_trial"] / ns_e
-    res["speedup_vs_numpy_careful"] = res["numpy_careful"]["ns_per_trial"] / ns_e
+    if sc.model in CAREFUL_MODELS:
+        say(f"numpy careful: {trials:,} trials, {all_threads} threads ...")
+        numpy_careful(sc, 1 << 17, 1, threads=all_threads, bit_generator=bg_name)
+        careful = min(_timed(lambda: numpy_careful(sc, trials, 1, threads=all_threads,
+                                                   bit_generator=bg_name))
+                      for _ in range(repeat))
+        res["numpy_careful"] = {"trials": trials, "s": careful,
+                                "ns_per_trial": 1e9 * careful / trials, "bit_generator": bg_name}
+        res["speedup_vs_numpy_careful"] = res["numpy_careful"]["ns_per_trial"] / ns_e
+    else:
+        res["numpy_careful"] = {"not_measured": f"written for the {', '.join(CAREFUL_MODELS)} "
+                                                f"model only; this is the {sc.model} model"}
+        res["speedup_vs_numpy_careful"] = None
 
     say("floor: the uniforms alone ...")
     floor = {}
@@ -471,7 +604,7 @@ def run(config: str | None = None, *, trials: int = 10_000_000, threads: int | N
     floor["engine_over_floor"] = ns_e / floor["all_threads"]["capexgap_ns_per_trial"]
     res["floor"] = floor
 
-    say("breakdown: each kernel stage alone, one thread ...")
+    say("breakdown: each piece of the runner alone, one thread ...")
     res["breakdown"] = breakdown(sc, trials=min(trials, 1 << 21), repeat=repeat)
     resolve_threads(all_threads)
 
@@ -503,15 +636,15 @@ def run(config: str | None = None, *, trials: int = 10_000_000, threads: int | N
         res["memory"]["growth"] = peaks[-1] / peaks[0] - 1.0
 
     if startup:
-        say(f"startup: fresh `capexgap quote --trials {quote_trials:,}`, cold and warm cache ...")
-        tmp = tempfile.mkdtemp(prefix="capexgap-bench-cache-")
-        try:
-            cold = quote_wall_s(quote_trials, tmp)
-            warm = min(quote_wall_s(quote_trials, tmp) for _ in range(max(2, repeat)))
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        res["startup"] = {"quote_trials": quote_trials, "cold_s": cold, "warm_s": warm,
-                          "cold_compile_s": cold - warm}
+        say("startup: fresh processes, one kernel cache folder (empty at first), cold and "
+            "warm ...")
+        rows = startup_times(quote_trials, max(2, repeat), log=say)
+        first = rows[0]
+        res["startup"] = {"quote_trials": quote_trials, "feature_trials": FEATURE_TRIALS,
+                          "features": rows}
+        if "error" not in first:  # the quote's own figures, as before
+            res["startup"].update(cold_s=first["cold_s"], warm_s=first["warm_s"],
+                                  cold_compile_s=first["cold_minus_warm_s"])
 
     res["load_after"] = os.getloadavg()
     return res
@@ -534,6 +667,9 @@ def format_text(res: dict) -> str:
     ns = e["ns_per_trial_all_threads"]
     for key, label in (("numpy_idiomatic", "NumPy idiomatic (whole arrays)"),
                        ("numpy_careful", "NumPy careful (chunks, threads)")):
+        if "ns_per_trial" not in res[key]:
+            lines.append(f"{label:<34}{'not measured':>21}: {res[key]['not_measured']}")
+            continue
         v = res[key]["ns_per_trial"]
         lines.append(f"{label:<34}{v:>10.1f}{v / ns:>10.1f}x")
     f = res["floor"]
@@ -544,14 +680,36 @@ def format_text(res: dict) -> str:
         lines.append(f"{'floor: numpy ' + res['numpy_fastest_bit_generator']['name'] + ', ' + th:<34}"
                      f"{f[label]['numpy_ns_per_trial']:>10.1f}"
                      f"{f[label]['numpy_ns_per_trial'] / ns:>10.2f}x")
+    b = res.get("breakdown")
+    if b:
+        lines.append("")
+        lines.append(f"each piece of the runner alone, 1 thread, sub-blocks of "
+                     f"{b['sub_block_trials']} trials (ns/trial):")
+        lines.append("  " + ", ".join(f"{k} {b[k]:.1f}" for k in STAGES)
+                     + f"; sum {b['sum']:.1f}; whole runner {e['ns_per_trial_one_thread']:.1f}")
+    for name, row in res.get("other_scenarios", {}).items():
+        lines.append(f"engine on {name} ({row['random_inputs']} random inputs): "
+                     f"{row['ns_per_trial_all_threads']:.1f} ns/trial, {res['threads']} threads; "
+                     f"{row['ns_per_trial_one_thread']:.1f}, 1 thread")
     if "memory" in res:
         lines.append("")
         lines.append("peak RSS, fresh process: " + ", ".join(
             f"{int(n):.0e} trials {v:.0f} MiB" for n, v in res["memory"]["peak_rss_mib"].items()))
     if "startup" in res:
-        s = res["startup"]
-        lines.append(f"capexgap quote, {s['quote_trials']:,} trials, fresh process: cold cache "
-                     f"{s['cold_s']:.2f} s, warm {s['warm_s']:.2f} s (compile {s['cold_compile_s']:.1f} s)")
+        lines.append("")
+        lines.append("start-up, fresh processes sharing one kernel cache folder (empty at first),"
+                     " run top to bottom:")
+        rows = res["startup"]["features"]
+        w = max(len(r["command"]) for r in rows) + 2
+        lines.append(f"  {'command':<{w}}{'cold s':>8}{'warm s':>8}{'cold - warm':>13}")
+        for row in rows:
+            if "error" in row:
+                lines.append(f"  {row['command']:<{w}}failed: {row['error']}")
+                continue
+            lines.append(f"  {row['command']:<{w}}{row['cold_s']:>8.2f}{row['warm_s']:>8.2f}"
+                         f"{row['cold_minus_warm_s']:>13.2f}")
+        lines.append("  (cold: the first run in the folder, compiling what the rows above did "
+                     "not; warm: best of the runs after it)")
     return "\n".join(lines)
 
 
