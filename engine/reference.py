@@ -8,7 +8,8 @@ between the two is evidence, not tautology.
 
 from __future__ import annotations
 
-from typing import Literal, Mapping
+from collections.abc import Mapping
+from typing import Literal
 
 import numpy as np
 
