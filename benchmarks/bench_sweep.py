@@ -31,7 +31,7 @@ import numpy as np
 import xarray as xr
 
 import engine
-from engine.sweeps import DEFAULT_MAX_MEMORY_MIB, bytes_per_point, n_passes, sweep_grid
+from engine.analyses.sweeps import DEFAULT_MAX_MEMORY_MIB, bytes_per_point, n_passes, sweep_grid
 
 GRID = {"margin": [round(0.3 + 0.05 * i, 2) for i in range(10)],
         "useful_life": [1, 2, 3, 4, 5]}

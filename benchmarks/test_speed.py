@@ -14,8 +14,8 @@ import pytest
 
 import engine
 from engine import bench, reference
-from engine.plan import make_plan
-from engine.simulate import run_plan
+from engine.models import make_plan
+from engine.core.driver import run_plan
 
 SCENARIOS = {
     "bench-13": None,

@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         choices=("gap", "sweep-line", "sweep-map", "tornado", "vintage"),
                         help="draw only these figures (default: all)")
     args = parser.parse_args(argv)
-    from engine.plot import plot_result, save_figure
+    from engine.present.plot import plot_result, save_figure
 
     args.out.mkdir(parents=True, exist_ok=True)
     for name, build in datasets(args.trials).items():

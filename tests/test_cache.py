@@ -241,7 +241,7 @@ def test_key_follows_kernel_sources_and_versions(tmp_path, monkeypatch):
     assert _jitcache.source_fingerprint(root) == key
 
     # A module without compiled code does not matter.
-    cli = root / "engine" / "cli.py"
+    cli = root / "engine" / "cli" / "__init__.py"
     cli.write_text(cli.read_text() + "\n# an edit\n")
     assert _jitcache.source_fingerprint(root) == key
 
@@ -252,7 +252,7 @@ def test_key_follows_kernel_sources_and_versions(tmp_path, monkeypatch):
 def test_every_cached_decorator_goes_through_the_flag():
     raw = re.compile(r"cache\s*=\s*True")
     offenders = [f"{path.parent.name}/{path.name}:{i}"
-                 for d in PACKAGES.values() for path in sorted(d.glob("*.py"))
+                 for d in PACKAGES.values() for path in sorted(d.rglob("*.py"))
                  if path.name != "_jitcache.py"
                  for i, line in enumerate(path.read_text().splitlines(), 1)
                  if line.lstrip().startswith("@") and raw.search(line)]

@@ -12,7 +12,7 @@ import xarray as xr
 
 import engine
 from engine import reference
-from engine.kernel import BLOCK, SK_ABS_ZERO, SK_REL_ERROR
+from engine.core.reduce import BLOCK, SK_ABS_ZERO, SK_REL_ERROR
 
 # Fixed ratios, lognormal spend and one lognormal revenue: ln R - ln G is normal, so
 # P(R >= G (1 + k) / (1 - m)) = Phi((mu_R - mu_G - ln((1 + k) / (1 - m))) / sqrt(sG^2 + sR^2)).
@@ -168,8 +168,8 @@ def test_dataset_contract(mixed):
 
 def test_memory_does_not_hold_trials(mixed):
     # The accumulators a run allocates do not depend on the trial count.
-    from engine.plan import make_plan
-    from engine.simulate import run_plan
+    from engine.models import make_plan
+    from engine.core.driver import run_plan
     plan = make_plan(mixed)
     small = run_plan(plan, trials=10_000, seed=1)
     large = run_plan(plan, trials=2_000_000, seed=1)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import fmt
+from engine.base import fmt
 
 ROOT = Path(__file__).resolve().parents[1]
 SCI = re.compile(r"^-?\d\.\d\de-?\d+$")  # "5.99e-6": three significant digits, no padding
@@ -128,8 +128,8 @@ def test_quote_interval_straddling_1e_4_prints_one_style():
     # hit count and the interval are those of that count, from the engine's own interval.
     import engine
     from engine.cli import format_quote
-    from engine.kernel import BLOCK
-    from engine.result import proportion_interval
+    from engine.core.reduce import BLOCK
+    from engine.core.dataset import proportion_interval
 
     ds = engine.simulate(engine.load_config(ROOT / "configs" / "wsj-17x-2023.toml"),
                          trials=BLOCK, seed=1)

@@ -40,8 +40,9 @@ from hypothesis import strategies as st
 import engine
 from engine.cli import format_quote, main
 from engine.config import INPUT_RULES, clean_name, key_path
-from engine.kernel import OUTPUTS, SK_EMAX
-from engine.result import summary
+from engine.models.one_year import OUTPUTS
+from engine.core.reduce import SK_EMAX
+from engine.io.results import summary
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_TEXTS = {p.name: p.read_text(encoding="utf-8") for p in sorted((ROOT / "configs").glob("*.toml"))}

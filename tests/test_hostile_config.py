@@ -15,8 +15,8 @@ import pytest
 import engine
 from engine.cli import main
 from engine.config import clean_name
-from engine.errors import CapexgapError, ConfigError, OutputError
-from engine.sweeps import check_sweep_table
+from engine.base.errors import CapexgapError, ConfigError, OutputError
+from engine.analyses.sweeps import check_sweep_table
 
 ONE_YEAR = """
 [scenario]

@@ -20,9 +20,10 @@ import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
 
 import engine  # noqa: E402
-from engine import plot, resultfile  # noqa: E402
+from engine.present import plot  # noqa: E402
+from engine.io import resultfile
 from engine.cli import main  # noqa: E402
-from engine.resultfile import ResultFileError  # noqa: E402
+from engine.io.resultfile import ResultFileError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "capexgap-test-secret-4f1c9e"

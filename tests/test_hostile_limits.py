@@ -159,7 +159,8 @@ def test_sigterm_during_cold_compile(tmp_path):
 def test_max_seconds_bounds_importance_sampling(tmp_path):
     # Compile (and cache on disk) the kernels this run uses first, so the run's own time is
     # what the limit applies to.
-    from engine import loads, precision
+    from engine import loads
+    from engine.analyses import precision
 
     precision.quote(loads(_companies(3, trials=8192), source="few.toml"), method="importance",
                     trials=8192)
@@ -191,8 +192,9 @@ def test_no_importance_hit_never_reports_zero_interval(monkeypatch):
     never P = 0 with the interval [0, 0]."""
     import numpy as np
 
-    from engine import loads, precision
-    from engine.plan import make_plan
+    from engine import loads
+    from engine.analyses import precision
+    from engine.models import make_plan
 
     sc = loads(_companies(10, trials=8192), source="few.toml")
     names = np.asarray(make_plan(sc).names)

@@ -20,11 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from engine import fmt, outfile, plot, result
+from engine.core import dataset, stats
+from engine.io import results
+from engine.base import fmt
+from engine.io import outfile
+from engine.present import plot
 from engine.cli import main
-from engine.errors import OutputError
-from engine.interrupts import Interrupted
-from engine.kernel import BLOCK
+from engine.base.errors import OutputError
+from engine.base.interrupts import Interrupted
+from engine.core.reduce import BLOCK
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Constant inputs: no trial covers, the run takes milliseconds, P(cover)'s relative error is
@@ -90,14 +94,14 @@ def test_quote_out_is_written_whole_with_normal_permissions(capsys, tmp_path):
 def _appear_during_serialisation(monkeypatch, make):
     """Run `make()` while the result is being serialised: after the early check, before
     the file is published."""
-    real = result.netcdf_bytes
+    real = results.netcdf_bytes
 
     def serialise_then_appear(*args, **kwargs):
         data = real(*args, **kwargs)
         make()
         return data
 
-    monkeypatch.setattr(result, "netcdf_bytes", serialise_then_appear)
+    monkeypatch.setattr(results, "netcdf_bytes", serialise_then_appear)
 
 
 def test_a_file_that_appears_while_running_is_not_overwritten(capsys, tmp_path, monkeypatch):
@@ -231,13 +235,13 @@ def test_signal_while_writing_removes_the_temporary_file(capsys, tmp_path, monke
 
 
 def test_signal_during_serialisation_is_delivered_not_lost(capsys, tmp_path, monkeypatch):
-    real = result.netcdf_bytes
+    real = results.netcdf_bytes
 
     def signalled(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)  # held until the serialisation returns
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(result, "netcdf_bytes", signalled)
+    monkeypatch.setattr(results, "netcdf_bytes", signalled)
     code, stdout, err = run(capsys, "quote", WSJ, "--out", tmp_path / "r.nc")
     assert code == 130 and stdout == ""
     assert "interrupted by Ctrl-C (SIGINT); nothing was written." in err
@@ -299,14 +303,14 @@ def test_write_bytes_error_names_the_path_and_leaves_nothing(tmp_path):
 def _nulls_explained(obj: dict) -> list[str]:
     """Every null of a --json object is named by a note (or its output has notes)."""
     text = "\n".join(obj["notes"])
-    paths = result._null_paths(obj)
+    paths = dataset._null_paths(obj)
     for path in paths:
         parts = path.split(".")
         if parts[0] == "outputs":
             assert obj["outputs"][parts[1]].get("notes"), path
         else:
             # the path, a tail of it that names a key, or an enclosing path (all its nulls)
-            names = result._key_names(parts) + [".".join(parts[:k])
+            names = dataset._key_names(parts) + [".".join(parts[:k])
                                                 for k in range(2, len(parts))]
             assert any(name in text for name in names), (path, text)
     return paths
@@ -349,7 +353,7 @@ def test_underflowing_importance_estimate_is_an_upper_bound(capsys, write_config
     code, out, err = run(capsys, "quote", cfg, "--trials", 2 * BLOCK, "--json")
     assert code == 0, err
     obj = json.loads(out)
-    assert obj["method"] == "importance" and 0 < obj["p_cover"] < result.IS_TINY
+    assert obj["method"] == "importance" and 0 < obj["p_cover"] < stats.IS_TINY
     lo, hi = obj["p_cover_ci95"]
     assert lo == 0.0 and hi == obj["p_cover_upper_bound"] > obj["p_cover"]  # never zero-width
     assert hi == obj["importance"]["mc_p_cover_ci95"][1]
@@ -370,9 +374,13 @@ def test_one_probability_format_everywhere():
     assert fmt.pct(9.66e-259) == "9.66e-259"
     for bad in (math.inf, -math.inf, math.nan):
         assert fmt.pct(bad) == "n/a"
-    from engine import cli
-    for p in (0.0, 5.99e-6, 3e-5, 0.00267, 0.5, 1.0, 9.66e-259, math.nan):
-        assert cli._pct(p) == fmt.pct(p)
+    # ... and no private copy of the rules anywhere else in the package
+    root = Path(__file__).resolve().parents[1] / "engine"
+    copies = [f"{path.relative_to(root)}:{i}" for path in root.rglob("*.py")
+              if path.name != "fmt.py"
+              for i, line in enumerate(path.read_text().splitlines(), 1)
+              if re.match(r"\s*def _(pct|usd|percent|money)\b", line)]
+    assert copies == []
 
 
 def test_no_mixed_units_in_an_interval(capsys):

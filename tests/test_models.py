@@ -129,7 +129,7 @@ def test_toy_precision_target_and_importance_sampling(toy):
 
 def test_toy_picture(toy, tmp_path):
     pytest.importorskip("matplotlib")
-    from engine import plot
+    from engine.present import plot
 
     ds = engine.simulate(toy_scenario(), trials=50_000, seed=1)
     fig = plot.plot_result(ds)

@@ -26,12 +26,13 @@ from matplotlib.patches import StepPatch  # noqa: E402
 
 import distributions  # noqa: E402
 import engine  # noqa: E402
-from engine import fmt, plot  # noqa: E402
+from engine.base import fmt  # noqa: E402
+from engine.present import plot
 from engine.cli import main  # noqa: E402
 from engine.config import Input  # noqa: E402
-from engine.plan import make_plan  # noqa: E402
-from engine.result import build_dataset  # noqa: E402
-from engine.simulate import run_plan  # noqa: E402
+from engine.models import make_plan  # noqa: E402
+from engine.core.dataset import build_dataset  # noqa: E402
+from engine.core.driver import run_plan  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIALS = 20_000
@@ -701,7 +702,7 @@ def test_tornado_plot_without_matplotlib_refuses_before_running(capsys, monkeypa
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     ran = []
-    monkeypatch.setattr(importlib.import_module("engine.sweeps"), "tornado",
+    monkeypatch.setattr(importlib.import_module("engine.analyses.sweeps"), "tornado",
                         lambda *a, **k: ran.append(1))
     code, out, err = run(capsys, "tornado", scenario_path, "--plot", tmp_path / "t.png")
     assert code == 2 and 'pip install "capexgap[plot]"' in err and not ran

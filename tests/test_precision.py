@@ -16,10 +16,10 @@ import xarray as xr
 
 import engine
 from engine.cli import main
-from engine.kernel import BLOCK
-from engine.plan import make_plan
-from engine.precision import IsEstimate, importance_plan, quote
-from engine.simulate import run_plan
+from engine.core.reduce import BLOCK
+from engine.models import make_plan
+from engine.analyses.precision import IsEstimate, importance_plan, quote
+from engine.core.driver import run_plan
 
 ORACLE = """
 [scenario]
@@ -312,7 +312,7 @@ def test_cli_sweep_precision(capsys, tmp_path):
 
 def test_importance_result_round_trips_and_plots(tmp_path):
     pytest.importorskip("matplotlib")
-    from engine.plot import plot_result
+    from engine.present.plot import plot_result
 
     sc, _ = oracle(6.0)
     ds = quote(sc, precision=0.2, method="importance", pilot_trials=4 * BLOCK)

@@ -7,7 +7,7 @@ import math
 import pytest
 
 import engine
-from engine.result import proportion_interval
+from engine.core.dataset import proportion_interval
 
 
 def _scalar(ds, name: str) -> float:

@@ -12,7 +12,7 @@ from numba import njit
 from numpy.testing import assert_array_equal
 from scipy import stats
 
-from engine import rng
+from engine.core import rng
 
 U64 = 2**64 - 1
 U32 = 2**32 - 1

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import importlib
 import json
 import math
 import os
@@ -32,14 +31,16 @@ import pytest
 import xarray as xr
 
 import engine
-from engine import interrupts, outfile
+from engine.base import interrupts
+from engine.io import outfile
 from engine.cli import main
-from engine.interrupts import Interrupted, RunStatus, StopRequest, run_stoppable, stop_signals
-from engine.kernel import BLOCK, OUTPUTS, SK_EMAX
-from engine.plan import make_plan
-from engine.result import summary
+from engine.base.interrupts import Interrupted, RunStatus, StopRequest, run_stoppable, stop_signals
+from engine.core.reduce import BLOCK, SK_EMAX
+from engine.models.one_year import OUTPUTS
+from engine.models import make_plan
+from engine.io.results import summary
 
-sim = importlib.import_module("engine.simulate")  # the module (engine.simulate is a function)
+from engine.core import driver as sim  # noqa: E402 (the wave driver)
 
 ROOT = Path(__file__).resolve().parents[1]
 HUGE_TRIALS = 10**12

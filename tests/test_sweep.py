@@ -15,8 +15,8 @@ import xarray as xr
 
 import engine
 from engine.cli import main
-from engine.kernel import BLOCK, SK_NBINS
-from engine.sweeps import sweep_grid
+from engine.core.reduce import BLOCK, SK_NBINS
+from engine.analyses.sweeps import sweep_grid
 
 # A small scenario with a moderate P(cover) (about 0.3), every kind of input: the template
 # fields are the inputs a test pins by editing the text, independently of engine.pin.
@@ -100,9 +100,9 @@ def test_passes_count_only_rows_a_point_computes_itself(base):
     # point: a pass holds them once. The passes then fit more points than the worst case of
     # six rows per point, every pass but one-point passes fits its budget, and a budget of
     # exactly the whole grid's rows is one pass.
-    from engine.kernel import output_sources
-    from engine.plan import make_plan
-    from engine.sweeps import bytes_per_point, group_edges, points_per_group, sweep_grid
+    from engine.core.runner import live_rows
+    from engine.models import make_plan
+    from engine.analyses.sweeps import bytes_per_point, group_edges, points_per_group, sweep_grid
 
     pts = sweep_grid(base, {"margin": [0.3 + 0.01 * i for i in range(40)]}).scenarios
     row = (numba.config.NUMBA_NUM_THREADS + 1) * SK_NBINS * 8
@@ -110,8 +110,7 @@ def test_passes_count_only_rows_a_point_computes_itself(base):
 
     def need(lo, hi):
         plan = make_plan(pts[lo:hi])
-        src = output_sources(plan.codes, plan.params, plan.rev0)[2]
-        return int((src == np.arange(hi - lo)[:, None]).sum()) * row + (hi - lo) * records
+        return int(live_rows(plan, 0, hi - lo).sum()) * row + (hi - lo) * records
 
     for mib in (30.0, 100.0, 250.0):
         edges = group_edges(pts, mib)

@@ -16,10 +16,11 @@ import engine
 from engine import reference, vintage
 from engine.models import vintage as vk
 from engine.cli import main
-from engine.kernel import BLOCK, SK_ABS_ZERO, SK_REL_ERROR, SUB
-from engine.plan import make_plan
-from engine.result import build_dataset
-from engine.simulate import run_plan
+from engine.core.reduce import BLOCK, SK_ABS_ZERO, SK_REL_ERROR
+from engine.core.runner import SUB
+from engine.models import make_plan
+from engine.core.dataset import build_dataset
+from engine.core.driver import run_plan
 from engine.models.vintage import OUTPUTS as VINTAGE_OUTPUTS
 
 SHARED = ("capex", "required_revenue", "required_annual_revenue", "ai_revenue", "gap",

@@ -13,25 +13,19 @@ import contextlib
 import dataclasses
 import functools
 import json
-import math
 import os
 import signal
 import sys
-import time
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import Sequence
 
 from engine.base.errors import CapexgapError
-from engine.base import fmt
-from engine.base.safetext import escape
-from engine.base.interrupts import (Interrupted, RunStatus, StopRequest, command_signals, interrupt_cause,
-                         interrupted_line, run_stoppable, signal_label, stop_signals)
+from engine.cli.common import (EXIT_INTERRUPTED, EXIT_PRECISION_NOT_MET,  # noqa: F401
+                               EXIT_USAGE, _number, _positive_int, _repeat, _seconds, _seed,
+                               _year, progress_reporter, run_with_progress, stopped_message)
+from engine.present.text import format_quote  # noqa: F401
+from engine.base.interrupts import (Interrupted, command_signals, interrupt_cause,
+                                    interrupted_line, run_stoppable, stop_signals)
 
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM gives 143
-#: A precision run that ended (max trials, time limit) before its target was met.
-EXIT_PRECISION_NOT_MET = 4
-
-T = TypeVar("T")
 
 DESCRIPTION = """\
 Monte Carlo answer to "AI's $600B question": the probability that AI revenue covers the
@@ -92,73 +86,6 @@ year. A multi-year sweep or tornado is drawn for one year: --year, by default th
 reported year (a note under the picture says which). PNG (150 dpi), SVG or PDF by the
 extension. Needs matplotlib: pip install "capexgap[plot]".
 Exit codes: 0 ok, 2 bad input (message on stderr)."""
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        try:
-            f = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if not f.is_integer():
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        value = int(f)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    if value > 2**53:  # engine.config.MAX_TRIALS: counts stay exact in float64
-        raise argparse.ArgumentTypeError(f"must be at most 2**53, got {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
-
-
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):  # inf, nan, 1e400
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return value
-
-
-def _year(text: str) -> int:
-    """A calendar year, 1..9999 (``plot --year``)."""
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a year such as 2030, got {text!r}") from None
-    if not 1 <= value <= 9999:
-        raise argparse.ArgumentTypeError(f"expected a year such as 2030, got {text!r}")
-    return value
-
-
-def _repeat(text: str) -> int:
-    """``bench --repeat``: 1..1000 timed runs."""
-    value = _positive_int(text)
-    if value > 1000:
-        raise argparse.ArgumentTypeError(f"must be at most 1000, got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 0 <= value < 2**64:
-        raise argparse.ArgumentTypeError(f"must be in [0, 2**64), got {text!r}")
-    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -346,102 +273,6 @@ def _tolerant_streams() -> None:
                 reconfigure(errors="backslashreplace")
 
 
-def _progress_bar(total: int, quiet: bool):
-    """A tqdm bar on stderr that appears only on a terminal and only after 2 s."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="trial", unit_scale=True, delay=2.0, file=sys.stderr,
-                disable=quiet or not sys.stderr.isatty(), leave=False, dynamic_ncols=True)
-
-
-class _LineProgress:
-    """Progress as plain lines on stderr, for logs: after the first wave, then every `every` s."""
-
-    def __init__(self, total: int | None, every: float = 5.0) -> None:
-        self.total = total
-        self.every = every
-        self.start = time.perf_counter()
-        self.last: float | None = None
-
-    def __call__(self, done: int) -> None:
-        now = time.perf_counter()
-        if (self.total is not None and done >= self.total) \
-                or (self.last is not None and now - self.last < self.every):
-            return
-        self.last = now
-        elapsed = now - self.start
-        if self.total is None:  # a precision run: no known end
-            print(f"capexgap: {done:,} trials in {elapsed:.1f} s", file=sys.stderr, flush=True)
-            return
-        eta = elapsed * (self.total - done) / done if done else math.inf
-        print(f"capexgap: {done:,} of {self.total:,} trials ({fmt.percent(done / self.total)}) "
-              f"in {elapsed:.1f} s, about {_duration(eta)} left", file=sys.stderr, flush=True)
-
-
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
-
-
-@contextlib.contextmanager
-def progress_reporter(total: int | None, *, quiet: bool = False, force: bool = False
-                      ) -> Iterator[Callable[[int], None]]:
-    """A ``progress(done)`` callback: a tqdm bar with ETA on a terminal (after 2 s); plain lines
-    when `force` and stderr is not a terminal; nothing when `quiet`. ``total=None``: a count
-    and a rate, no ETA (a run that stops when a precision target is met)."""
-    if not quiet and force and not sys.stderr.isatty():
-        yield _LineProgress(total)
-        return
-    with _progress_bar(total, quiet) as bar:
-        yield lambda done: bar.update(done - bar.n)
-
-
-def run_with_progress(run: Callable[..., T], *, total: int, stop: StopRequest | None = None,
-                      quiet: bool = False, force_progress: bool = False,
-                      max_seconds: float | None = None) -> tuple[T, RunStatus]:
-    """Run a long job with a progress bar and honest stopping; the shared path of every command.
-
-    Parameters
-    ----------
-    run : callable
-        Accepts ``progress``, ``should_stop`` and ``max_seconds`` keywords, as
-        :func:`engine.simulate.run_plan` and :func:`engine.simulate.simulate` do (bind the rest
-        with ``functools.partial``).
-    total : int
-        Trials asked for.
-    stop : StopRequest, optional
-        From ``with engine.interrupts.stop_signals() as stop:`` around the whole command, so
-        Ctrl-C / SIGTERM stop the run after its current wave (about 0.25 s).
-    quiet, force_progress : bool
-        ``--quiet`` and ``--progress``.
-    max_seconds : float, optional
-        ``--max-seconds``.
-
-    Returns
-    -------
-    (result, RunStatus)
-        ``status.ok`` is False when the run was stopped or interrupted; then print
-        :func:`stopped_message` and return ``status.exit_code`` unless partial results were
-        asked for.
-    """
-    with progress_reporter(total, quiet=quiet, force=force_progress) as progress:
-        return run_stoppable(run, total=total, stop=stop, progress=progress,
-                             max_seconds=max_seconds)
-
-
-def stopped_message(status: RunStatus, kept: str | None = None) -> str:
-    """The stderr line of a run that was stopped: where, and what (if anything) was kept."""
-    if kept is None:
-        tail = "nothing was written (pass --keep-partial to keep the trials done)"
-    else:
-        tail = f"the {'partial ' if not status.completed else ''}result was {kept}"
-    return f"capexgap: {status.message()}; {tail}."
-
-
 def _quote(args: argparse.Namespace) -> int:
     from engine.config import load_config
     from engine.analyses.precision import DEFAULT_MAX_TRIALS, check_options, quote
@@ -534,76 +365,6 @@ def _bench(args: argparse.Namespace) -> int:
         write_bytes(args.out, (text + "\n").encode("utf-8"), force=args.force)
     print(text if args.json else bench.format_text(res))
     return 0
-
-
-def format_quote(ds, source: str) -> str:
-    """The human-readable answer: a headline sentence, then a small table of outputs."""
-    from engine.models.one_year import OUTPUTS
-    if ds.attrs.get("model") == "vintage":
-        from engine.models.vintage_report import format_quote as format_vintage
-        return format_vintage(ds, source)
-
-    n = int(ds.attrs["trials"])
-    hits = int(ds["hits"])
-    lo, hi = (float(v) for v in ds["p_cover_ci95"].values)
-    method = ds["p_cover_ci95"].attrs["method"]
-    lines = [f"{escape(ds.attrs['title'])}  ({escape(source)})"]
-    if not int(ds.attrs.get("completed", 1)):
-        lines.append(f"PARTIAL RESULT: {n:,} of {int(ds.attrs['trials_requested']):,} "
-                     f"requested trials ({ds.attrs.get('stop_reason') or 'stopped early'}); "
-                     "every figure below is over those trials only.")
-    importance = ds.attrs.get("method") == "importance"
-    if importance:
-        from engine.analyses.precision import importance_lines
-        lines.extend(importance_lines(ds))
-    elif hits == 0:
-        lines.append(f"No trial covered: 0 of {n:,} trials. P(AI revenue covers the annual "
-                     f"cost of AI capex) < {fmt.pct(hi)} (one-sided 95% upper bound).")
-    else:
-        lines.append(f"P(AI revenue covers the annual cost of AI capex) = "
-                     f"{fmt.pct(float(ds['p_cover']))}  (95% CI {fmt.p_interval(lo, hi)}, "
-                     f"{method}; {hits:,} of {n:,} trials)")
-    if "precision_target" in ds.attrs:
-        from engine.core.stats import mc_precision
-        rel = float(ds["p_cover_rel_error"]) if "p_cover_rel_error" in ds else \
-            mc_precision(hits, n)[1]
-        got = f" (reached +-{fmt.percent(rel)})" if math.isfinite(rel) else ""
-        lines.append(f"Precision target {ds.attrs['precision_target']}: "
-                     f"{ds.attrs['precision_stop']}{got}.")
-    gq = ds["gap_quantile"]
-    source = (f" (plain Monte Carlo, {int(ds.attrs['mc_trials']):,} trials)" if importance
-              else "")
-    lines.append(f"Gap (required annual revenue - AI revenue): median "
-                 f"{fmt.usd(gq.sel(quantile=0.5))}, 90% interval "
-                 f"{fmt.usd(gq.sel(quantile=0.05))} to {fmt.usd(gq.sel(quantile=0.95))}"
-                 f" per year{source}")
-    counted = (f"{n:,} importance-sampling trials + {int(ds.attrs['mc_trials']):,} plain"
-               if importance else f"{n:,}")
-    timing = (f"{counted} trials, seed {ds.attrs['seed']}, {float(ds.attrs['elapsed_s']):.2f} s "
-              f"on {ds.attrs.get('threads', '?')} threads")
-    compile_s = float(ds.attrs.get("compile_s", 0.0))
-    if compile_s > 1.0:
-        timing += f" (plus {compile_s:.1f} s to compile the kernels once; they are now cached)"
-    lines.append(timing)
-    lines.append("")
-    lines.append(f"{'output ($B/yr)':<26}{'mean':>11}{'5%':>11}{'50%':>11}{'95%':>11}")
-    for name in OUTPUTS:
-        q = ds[f"{name}_quantile"]
-        cells = [ds[f"{name}_mean"], q.sel(quantile=0.05), q.sel(quantile=0.5),
-                 q.sel(quantile=0.95)]
-        label = name + (" (ratio)" if name == "spend_to_revenue" else "")
-        lines.append(f"{label:<26}" + "".join(f"{fmt.amount(float(c)):>11}" for c in cells))
-    notes = [line for line in str(ds.attrs.get("notes", "")).splitlines()
-             if line and not line.startswith("partial result:")]
-    if notes:
-        lines.append("")
-        lines.extend(f"note: {escape(line, None)}." for line in notes)
-    return "\n".join(lines)
-
-
-# engine/precision.py and engine/vintage_report.py format their text through these names.
-_pct = fmt.pct
-_fmt = fmt.amount
 
 
 if __name__ == "__main__":  # pragma: no cover

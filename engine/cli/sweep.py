@@ -12,7 +12,8 @@ import json
 import math
 import sys
 
-from engine import cli, fmt
+from engine.base import fmt
+from engine.cli import common as cli
 from engine.base.interrupts import Interrupted
 from engine.base.safetext import escape
 from engine.analyses.sweeps import (DEFAULT_LEVELS, DEFAULT_MAX_MEMORY_MIB, MAX_POINTS, MAX_POINTS_CEILING,

@@ -15,6 +15,7 @@ import xarray as xr
 
 from engine.core.dataset import _level, _num, explain_nulls, notes_of, p_cover_is_bound
 from engine.core.stats import mc_precision
+from engine import models
 from engine.models.one_year import OUTPUTS
 
 
@@ -102,11 +103,12 @@ def open_result(path: str | Path) -> xr.Dataset:
 def summary(ds: xr.Dataset) -> dict[str, Any]:
     """The ``--json`` object (docs/cli.md) for a single-point Dataset.
 
-    A multi-year (vintage) Dataset gets its own object (:func:`engine.vintage_report.summary`).
+    A model may give its own object (the vintage model's, by year:
+    :func:`engine.models.vintage_report.summary`).
     """
-    if ds.attrs.get("model") == "vintage":
-        from engine.models.vintage_report import summary as vintage_summary
-        return vintage_summary(ds)
+    model = models.of_dataset(ds)
+    if model is not None and model.summary is not None:
+        return model.summary(ds)
     ci = ds["p_cover_ci95"].values
     out: dict[str, Any] = {
         "p_cover": float(ds["p_cover"]),

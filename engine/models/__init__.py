@@ -66,6 +66,10 @@ class Model:
     #: it hurts (a model monotone in each input); None: importance sampling takes the
     #: direction from the margin's gradient at the median inputs
     cover_direction: Callable[[tuple[str, ...]], np.ndarray] | None = None
+    #: the model's own report of a quote: ``text(ds, source) -> str`` and
+    #: ``summary(ds) -> dict`` (None: the one-headline text and JSON object)
+    text: Callable[[Any, str], str] | None = None
+    summary: Callable[[Any], dict] | None = None
     #: whether the runner may keep its compiled kernels for this model on disk (the bundled
     #: models; a model added at run time is compiled in memory only)
     cached: bool = False
@@ -85,6 +89,14 @@ def get(name: str) -> Model:
     for bundled, module in _MODULES.items():
         _REGISTERED.setdefault(bundled, importlib.import_module(module).MODEL)
     return _REGISTERED[name]
+
+
+def of_dataset(ds: Any) -> "Model | None":
+    """The model a result Dataset was made by (its ``model`` attribute), if known here."""
+    try:
+        return get(str(ds.attrs.get("model", "one-year")))
+    except KeyError:  # a model registered in another process
+        return None
 
 
 def names() -> list[str]:

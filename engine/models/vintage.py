@@ -253,7 +253,7 @@ def pack(scenarios: Sequence[Any], names: tuple[str, ...]) -> tuple:
 
 def layout(scenario: Any) -> Layout:
     """Outputs and indicators per reported year, with the model's report extras."""
-    from .. import vintage_report
+    from engine.models import vintage_report
 
     spec = scenario.vintage
     return Layout(
@@ -351,6 +351,19 @@ def reference(scenario: Any, x: Mapping[str, np.ndarray]) -> dict[str, np.ndarra
     }
 
 
+def _text(ds: Any, source: str) -> str:
+    from engine.models.vintage_report import format_quote
+
+    return format_quote(ds, source)
+
+
+def _summary(ds: Any) -> dict:
+    from engine.models.vintage_report import summary
+
+    return summary(ds)
+
+
 MODEL = Model(name="vintage", block=block, layout=layout, pack=pack, reference=reference,
+              text=_text, summary=_summary,
               work_rows=_work_rows, cached=True, work_per_point=False,
               description="GPU spend year after year, each cohort charged over its life")

@@ -1,0 +1,193 @@
+"""What every command shares: exit codes, argument types, progress and stop messages.
+
+Dependency rule: every layer below the command line.
+"""
+
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import sys
+import time
+from typing import Callable, Iterator, TypeVar
+
+from engine.base import fmt
+from engine.base.interrupts import (RunStatus, StopRequest, run_stoppable)
+
+
+EXIT_USAGE = 2
+
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM gives 143
+
+
+#: A precision run that ended (max trials, time limit) before its target was met.
+EXIT_PRECISION_NOT_MET = 4
+
+
+T = TypeVar("T")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        try:
+            f = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not f.is_integer():
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        value = int(f)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    if value > 2**53:  # engine.config.MAX_TRIALS: counts stay exact in float64
+        raise argparse.ArgumentTypeError(f"must be at most 2**53, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):  # inf, nan, 1e400
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _year(text: str) -> int:
+    """A calendar year, 1..9999 (``plot --year``)."""
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a year such as 2030, got {text!r}") from None
+    if not 1 <= value <= 9999:
+        raise argparse.ArgumentTypeError(f"expected a year such as 2030, got {text!r}")
+    return value
+
+
+def _repeat(text: str) -> int:
+    """``bench --repeat``: 1..1000 timed runs."""
+    value = _positive_int(text)
+    if value > 1000:
+        raise argparse.ArgumentTypeError(f"must be at most 1000, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**64), got {text!r}")
+    return value
+
+
+def _progress_bar(total: int, quiet: bool):
+    """A tqdm bar on stderr that appears only on a terminal and only after 2 s."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="trial", unit_scale=True, delay=2.0, file=sys.stderr,
+                disable=quiet or not sys.stderr.isatty(), leave=False, dynamic_ncols=True)
+
+
+class _LineProgress:
+    """Progress as plain lines on stderr, for logs: after the first wave, then every `every` s."""
+
+    def __init__(self, total: int | None, every: float = 5.0) -> None:
+        self.total = total
+        self.every = every
+        self.start = time.perf_counter()
+        self.last: float | None = None
+
+    def __call__(self, done: int) -> None:
+        now = time.perf_counter()
+        if (self.total is not None and done >= self.total) \
+                or (self.last is not None and now - self.last < self.every):
+            return
+        self.last = now
+        elapsed = now - self.start
+        if self.total is None:  # a precision run: no known end
+            print(f"capexgap: {done:,} trials in {elapsed:.1f} s", file=sys.stderr, flush=True)
+            return
+        eta = elapsed * (self.total - done) / done if done else math.inf
+        print(f"capexgap: {done:,} of {self.total:,} trials ({fmt.percent(done / self.total)}) "
+              f"in {elapsed:.1f} s, about {_duration(eta)} left", file=sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+@contextlib.contextmanager
+def progress_reporter(total: int | None, *, quiet: bool = False, force: bool = False
+                      ) -> Iterator[Callable[[int], None]]:
+    """A ``progress(done)`` callback: a tqdm bar with ETA on a terminal (after 2 s); plain lines
+    when `force` and stderr is not a terminal; nothing when `quiet`. ``total=None``: a count
+    and a rate, no ETA (a run that stops when a precision target is met)."""
+    if not quiet and force and not sys.stderr.isatty():
+        yield _LineProgress(total)
+        return
+    with _progress_bar(total, quiet) as bar:
+        yield lambda done: bar.update(done - bar.n)
+
+
+def run_with_progress(run: Callable[..., T], *, total: int, stop: StopRequest | None = None,
+                      quiet: bool = False, force_progress: bool = False,
+                      max_seconds: float | None = None) -> tuple[T, RunStatus]:
+    """Run a long job with a progress bar and honest stopping; the shared path of every command.
+
+    Parameters
+    ----------
+    run : callable
+        Accepts ``progress``, ``should_stop`` and ``max_seconds`` keywords, as
+        :func:`engine.simulate.run_plan` and :func:`engine.simulate.simulate` do (bind the rest
+        with ``functools.partial``).
+    total : int
+        Trials asked for.
+    stop : StopRequest, optional
+        From ``with engine.interrupts.stop_signals() as stop:`` around the whole command, so
+        Ctrl-C / SIGTERM stop the run after its current wave (about 0.25 s).
+    quiet, force_progress : bool
+        ``--quiet`` and ``--progress``.
+    max_seconds : float, optional
+        ``--max-seconds``.
+
+    Returns
+    -------
+    (result, RunStatus)
+        ``status.ok`` is False when the run was stopped or interrupted; then print
+        :func:`stopped_message` and return ``status.exit_code`` unless partial results were
+        asked for.
+    """
+    with progress_reporter(total, quiet=quiet, force=force_progress) as progress:
+        return run_stoppable(run, total=total, stop=stop, progress=progress,
+                             max_seconds=max_seconds)
+
+
+def stopped_message(status: RunStatus, kept: str | None = None) -> str:
+    """The stderr line of a run that was stopped: where, and what (if anything) was kept."""
+    if kept is None:
+        tail = "nothing was written (pass --keep-partial to keep the trials done)"
+    else:
+        tail = f"the {'partial ' if not status.completed else ''}result was {kept}"
+    return f"capexgap: {status.message()}; {tail}."
