@@ -1,15 +1,17 @@
 """The fast paths against their plain statements, bit for bit.
 
 Speed work happens in ``distributions.sample_block`` (vectorised quantile transforms),
-``engine.kernel.run_blocks`` (fused, vectorised kernel) and ``engine.rng.fill_uniforms``
-(vectorised Philox). Each is held here to a straightforward scalar twin with exact equality,
-so no optimisation can change an answer silently.
+``engine.core.runner.run_blocks`` (the runner: sub-blocks as columns, shared columns and
+outputs between sweep points), ``engine.core.reduce.reduce_rows`` (vectorised sketch bins, an
+AVX-512 fold) and ``engine.core.rng.fill_uniforms`` (vectorised Philox). Each is held here to a
+straightforward scalar twin with exact equality, so no optimisation can change an answer
+silently.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,10 +21,13 @@ from numba import njit
 import engine
 from distributions import _kernels as K
 from distributions import pack, parse
-from engine import kernel, rng
-from engine.kernel import SK_NBINS
+from engine.core import reduce, rng, runner
+from engine.core.reduce import N_MOM, SK_NBINS, padded_rows, reduce_rows
+from engine.core.sampling import importance, input_sources, output_sources, plain
+from engine.models import make_plan, one_year
 
-simulate_mod = importlib.import_module("engine.simulate")
+ROOT = Path(__file__).resolve().parents[1]
+VINTAGE = str(ROOT / "configs" / "vintage-2024-2032.toml")
 
 # Every family, with shapes that reach every branch: both sides of the uniform and triangular
 # splits, the table's tails, truncation, and exp's libm fallback (a lognormal whose log-value
@@ -118,7 +123,7 @@ def test_exp_error_against_long_double():
 
 @njit
 def _bins(v, out):
-    kernel.sketch_bins_row(v, v.size, out)
+    reduce.sketch_bins_row(v, v.size, out)
 
 
 def test_vectorised_sketch_bins_equal_scalar():
@@ -129,7 +134,7 @@ def test_vectorised_sketch_bins_equal_scalar():
                          1e300, -1e300, math.inf, -math.inf, math.nan]])
     got = np.empty(v.size, dtype=np.int64)
     _bins(v, got)
-    want = np.array([kernel.sketch_bin(x) if math.isfinite(x) else -1 for x in v])
+    want = np.array([reduce.sketch_bin(x) if math.isfinite(x) else -1 for x in v])
     assert np.array_equal(got, want)
     assert got.max() < SK_NBINS
 
@@ -165,36 +170,41 @@ A = { dist = "uniform", min = 0, max = 1e-300 }
 """
 
 
-@pytest.mark.parametrize("text", [BENCH, FIXED_RATE], ids=["mixed", "fixed-rate"])
-def test_kernel_dataset_equals_scalar_reference_kernel(text, write_config, monkeypatch):
-    sc = engine.load_config(write_config(text))
+def _config(text, write_config):
+    return engine.load_config(VINTAGE if text == "vintage" else write_config(text))
+
+
+@pytest.mark.parametrize("text", [BENCH, FIXED_RATE, "vintage"],
+                         ids=["mixed", "fixed-rate", "vintage"])
+def test_runner_dataset_equals_scalar_reference_runner(text, write_config, monkeypatch):
+    # The runner (sub-blocks of columns, vectorised draws, the model's block, reduce_rows on
+    # threads) against the one-trial-at-a-time statement of the same run, for both models.
+    sc = _config(text, write_config)
     n = 3 * 4096 + 777  # several blocks and a partial one
     fast = engine.simulate(sc, trials=n, seed=99, threads=2)
-    # the driver finds the kernel either as an imported name or through engine.kernel
-    monkeypatch.setattr(kernel, "run_blocks", kernel.run_blocks_reference)
-    monkeypatch.setattr(simulate_mod, "run_blocks", kernel.run_blocks_reference, raising=False)
+    monkeypatch.setattr(runner, "run_blocks", runner.run_blocks_reference)
     slow = engine.simulate(sc, trials=n, seed=99, threads=1)
     xr.testing.assert_identical(engine.strip_run_attrs(fast), engine.strip_run_attrs(slow))
 
 
-def test_kernel_trials_equal_trace():
+def test_runner_trials_equal_trace():
     # Per-trial identity, through the Dataset's extremes: a run's min and max of every output
     # are values that engine.trace recomputes bit for bit.
     sc = engine.load_config(None)
     n = 20_000
     ds = engine.simulate(sc, trials=n, seed=4)
     tr = engine.trace(sc, 0, n, seed=4)
-    for name in kernel.OUTPUTS:
+    for name in one_year.OUTPUTS:
         assert float(ds[f"{name}_min"]) == tr[name].values.min(), name
         assert float(ds[f"{name}_max"]) == tr[name].values.max(), name
     assert int(ds["hits"]) == int(tr["covers"].sum())
 
 
 def test_wilson_interval_equals_scipy():
-    # engine.result computes Wilson's interval itself (no scipy.stats import per quote).
+    # engine.core.stats computes Wilson's interval itself (no scipy.stats import per quote).
     from scipy import stats
 
-    from engine.result import proportion_interval
+    from engine.core.stats import proportion_interval
 
     rs = np.random.default_rng(1)
     cases = [(10, 20), (1644, 10**6), (999_990, 10**6), (12_345, 10**8)]
@@ -232,8 +242,26 @@ def test_numpy_baselines_model_the_same_thing():
             < 0.05 * sd
 
 
+def test_numpy_baseline_of_the_vintage_model_models_the_same_thing():
+    # The idiomatic baseline runs any model through its NumPy reference: per year, the gap's
+    # mean within k = 6 standard errors of the engine's and P(cover) within k = 6 (+ 1e-12).
+    from engine import reference
+
+    sc = engine.load_config(VINTAGE)
+    n = 40_000
+    ds = engine.simulate(sc, trials=n, seed=1)
+    res = reference.simulate_numpy(sc, n, seed=7, source="numpy")
+    mean, sd = ds["gap_mean"].values, ds["gap_std"].values
+    p = ds["p_cover"].values
+    assert len(res["gap_mean"]) == len(res["p_cover"]) == ds.sizes["year"]
+    assert np.all(np.abs(np.array(res["gap_mean"]) - mean) < 6 * sd * math.sqrt(2 / n))
+    assert np.all(np.abs(np.array(res["p_cover"]) - p)
+                  < 6 * np.sqrt(2 * p * (1 - p) / n) + 1e-12)
+
+
 def test_bench_command_runs(capsys):
     # Plumbing only (benchmarks are not tests: no timing is asserted).
+    from engine.bench import STAGES
     from engine.cli import main
 
     assert main(["bench", "--trials", "8192", "--repeat", "1", "--numpy-trials", "4096",
@@ -244,26 +272,71 @@ def test_bench_command_runs(capsys):
     assert res["speedup_vs_numpy_idiomatic"] > 0 and res["speedup_vs_numpy_careful"] > 0
     assert "targets" not in res  # measurements only: what to aim for is not the tool's to say
     assert res["engine"]["ns_per_trial_all_threads"] > 0
+    assert all(res["breakdown"][s] > 0 for s in STAGES)
+    assert "startup" not in res  # --no-startup skips every fresh-process timing
 
 
-def test_zero_blocks_call_compiles_only():
+def test_bench_command_runs_on_the_vintage_model(capsys):
+    # Any model: the idiomatic NumPy baseline is the model's reference; the careful one is
+    # written for the one-year model and says so instead of failing.
+    from engine.bench import STAGES, format_text
+    from engine.cli import main
+
+    assert main(["bench", VINTAGE, "--trials", "8192", "--repeat", "1", "--numpy-trials",
+                 "2048", "--memory", "--no-startup", "--json"]) == 0
+    import json
+
+    res = json.loads(capsys.readouterr().out)
+    assert res["numpy_idiomatic"]["ns_per_trial"] > 0
+    assert res["speedup_vs_numpy_careful"] is None
+    assert "one-year" in res["numpy_careful"]["not_measured"]
+    assert all(res["breakdown"][s] > 0 for s in STAGES)
+    assert "not measured" in format_text(res)
+
+
+def test_bench_startup_commands_are_valid_and_reported():
+    # The start-up rows are real capexgap command lines (the parser accepts them, the configs
+    # exist), in the order that makes each row what its feature adds; the text shows every row,
+    # a failed one with its error.
+    from engine.bench import format_text, startup_commands
+    from engine.cli import build_parser
+
+    cmds = startup_commands(1000)
+    assert [f for f, _ in cmds] == ["quote", "sweep", "vintage quote", "importance sampling"]
+    parser = build_parser()
+    for _, args in cmds:
+        parser.parse_args([*args, "--json", "--quiet"])
+        assert all(Path(a).exists() for a in args if a.endswith(".toml"))
+    rows = [{"feature": "quote", "command": "capexgap quote", "cold_s": 9.5, "warm_s": 1.25,
+             "cold_minus_warm_s": 8.25},
+            {"feature": "sweep", "command": "capexgap sweep x.toml", "error": "exited 2: bad"}]
+    res = {"scenario": "s", "random_inputs": 1, "trials": 1, "threads": 1,
+           "machine": {"cpu": "c"}, "load_before": (0, 0, 0), "load_after": (0, 0, 0),
+           "first_call_s": 0.0,
+           "engine": {"ns_per_trial_all_threads": 1.0, "ns_per_trial_one_thread": 1.0},
+           "numpy_idiomatic": {"ns_per_trial": 2.0}, "numpy_careful": {"not_measured": "n/a"},
+           "numpy_fastest_bit_generator": {"name": "PCG64"},
+           "floor": {k: {"capexgap_ns_per_trial": 1.0, "numpy_ns_per_trial": 1.0}
+                     for k in ("all_threads", "one_thread")},
+           "startup": {"features": rows}}
+    text = format_text(res)
+    assert "capexgap quote" in text and "9.50" in text and "1.25" in text and "8.25" in text
+    assert "failed: exited 2: bad" in text
+
+
+@pytest.mark.parametrize("config", [None, VINTAGE], ids=["one-year", "vintage"])
+def test_zero_blocks_call_compiles_only(config):
     # A run_blocks call with no blocks (used to time the compile apart) does no work.
-    from engine.kernel import N_MOM, N_OUT
-
-    plan = make_plan_default()
-    blk = np.zeros((1, 1, N_OUT, N_MOM))
-    hits = np.full((1, 1), -1, dtype=np.int64)
-    nf = np.zeros((1, 1, N_OUT), dtype=np.int64)
-    hist = np.zeros((2, 1, N_OUT, SK_NBINS), dtype=np.int64)
-    kernel.run_blocks(*plan.kernel_args(), np.uint64(1), np.uint64(0), 10, 0, 0, 16, blk, hits,
-                      nf, hist)
-    assert hits[0, 0] == -1 and not hist.any()
-
-
-def make_plan_default():
-    from engine.plan import make_plan
-
-    return make_plan(engine.load_config(None))
+    plan = make_plan(engine.load_config(config))
+    prep = runner.prepare(plan, plain(plan.n_points, len(plan.names)))
+    n_r, n_h = prep.n_rows, plan.layout.n_covers
+    blk = np.full((1, 1, n_r, N_MOM), -1.0)
+    hits = np.full((1, 1, n_h), -1, dtype=np.int64)
+    nf = np.full((1, 1, n_r), -1, dtype=np.int64)
+    hist = np.zeros((2, 1, n_r, SK_NBINS), dtype=np.int64)
+    runner.run_blocks(prep, np.uint64(1), np.uint64(0), 10, 0, 0, 16, blk, hits, nf, hist)
+    assert (hits == -1).all() and (nf == -1).all() and (blk == -1.0).all()
+    assert not hist.any()
 
 
 # -- One-pass sweeps: what an earlier point already has is reused, not recomputed.
@@ -291,58 +364,86 @@ REUSE_GRIDS = [
     (BENCH, {"revenue.A": [5.0, 12.0], "cost_of_capital": [0.0, 0.08]}),
     (GENERATIONAL, {"perf_per_dollar_gain": [2.0, 3.0, 4.0], "gpu_spend.ci90": [[100, 200],
                                                                                [120, 180]]}),
+    # the vintage model shares input columns (its outputs are its own at every point)
+    ("vintage", {"useful_life": [2, 4], "gpu_spend_growth": [-0.1, 0.3]}),
 ]
 
 
 @pytest.mark.parametrize("text,grid", REUSE_GRIDS, ids=["margin-life", "revenue-rate",
-                                                         "generational"])
-def test_sweep_reusing_points_equals_reference_kernel(text, grid, write_config, monkeypatch):
-    # The fast kernel skips whatever an earlier point has (input columns, the capital charge,
-    # the revenue sum, an output's moments and sketch); the reference kernel computes every
-    # point in full. Same Dataset, bit for bit.
-    sc = engine.load_config(write_config(text))
+                                                         "generational", "vintage"])
+def test_sweep_reusing_points_equals_reference_runner(text, grid, write_config, monkeypatch):
+    # The runner skips whatever an earlier point has (input columns, the one-year model's
+    # capital charge and revenue sum, an output's moments and sketch); the reference runner
+    # computes every point in full. Same Dataset, bit for bit.
+    sc = _config(text, write_config)
     n = 2 * 4096 + 321
     fast = engine.sweep(sc, grid, trials=n, seed=7, threads=2)
-    monkeypatch.setattr(kernel, "run_blocks", kernel.run_blocks_reference)
+    monkeypatch.setattr(runner, "run_blocks", runner.run_blocks_reference)
     slow = engine.sweep(sc, grid, trials=n, seed=7, threads=1)
     xr.testing.assert_identical(engine.strip_run_attrs(fast), engine.strip_run_attrs(slow))
 
 
-def test_output_sources_by_hand(write_config):
-    # Points in C order: (margin, life) = (0.4, 1), (0.4, 2), (0.5, 1), (0.5, 2).
-    from engine.plan import make_plan
-    from engine.sweeps import sweep_grid
+def _margin_life_plan(write_config):
+    from engine.analyses.sweeps import sweep_grid
 
     sc = engine.load_config(write_config(BENCH))
-    plan = make_plan(sweep_grid(sc, {"margin": [0.4, 0.5], "useful_life": [1, 2]}).scenarios)
-    src, rate_src, out_src = kernel.output_sources(plan.codes, plan.params, plan.rev0)
+    return make_plan(sweep_grid(sc, {"margin": [0.4, 0.5], "useful_life": [1, 2]}).scenarios)
+
+
+def test_output_sources_by_hand(write_config):
+    # Points in C order: (margin, life) = (0.4, 1), (0.4, 2), (0.5, 1), (0.5, 2).
+    plan = _margin_life_plan(write_config)
+    src = input_sources(plan.codes, plan.params)
     j = {name: k for k, name in enumerate(plan.names)}
     assert src[:, j["margin"]].tolist() == [0, 0, 2, 2]
     assert src[:, j["useful_life"]].tolist() == [0, 1, 0, 1]
     assert src[:, j["gpu_spend"]].tolist() == [0, 0, 0, 0]
-    assert rate_src.tolist() == [0, 1, 0, 1]  # life and cost of capital
+    margs = plan.model.share(plan.margs, src, plan.is_random)
+    assert margs[one_year.A_RATE_SRC].tolist() == [0, 1, 0, 1]  # life and cost of capital
+    assert margs[one_year.A_REV_SRC].tolist() == [0, 0, 0, 0]
+    out_src = output_sources(src, plan.model.output_inputs(plan.names, plan.margs))
     want = {"capex": [0, 0, 0, 0], "required_revenue": [0, 0, 2, 2],
             "required_annual_revenue": [0, 1, 2, 3], "ai_revenue": [0, 0, 0, 0],
             "gap": [0, 1, 2, 3], "spend_to_revenue": [0, 0, 0, 0]}
-    for o, name in enumerate(kernel.OUTPUTS):
+    for o, name in enumerate(one_year.OUTPUTS):
         assert out_src[:, o].tolist() == want[name], name
+    # the runner folds exactly the rows a point is the source of
+    prep = runner.prepare(plan, plain(plan.n_points, len(plan.names)))
+    assert np.array_equal(prep.out_src, out_src)
+    assert np.array_equal(prep.live, out_src == np.arange(4)[:, None])
+    # shifted normal scores are never shared: every point folds its own rows
+    prep = runner.prepare(plan, importance(np.zeros(src.shape), plan.names))
+    assert np.array_equal(prep.src, np.repeat(np.arange(4)[:, None], src.shape[1], axis=1))
+    assert prep.live.all()
 
 
-def test_plan_sources_are_worked_out_once_per_plan(write_config):
-    # The kernel asks for them every wave: the same arrays give the cached answer, other
-    # arrays (another plan, even with equal values) their own.
-    from engine.plan import make_plan
-    from engine.sweeps import sweep_grid
+def test_sources_are_worked_out_once_per_run(write_config, monkeypatch):
+    # The runner is called every wave; what points share is worked out once per run, from
+    # that run's arrays (another plan, even one whose points are equal, gets its own answer).
+    from engine.core.driver import run_plan
 
-    sc = engine.load_config(write_config(BENCH))
-    plan = make_plan(sweep_grid(sc, {"margin": [0.4, 0.5], "useful_life": [1, 2]}).scenarios)
-    first = kernel.plan_sources(plan.codes, plan.params, plan.rev0)
-    assert kernel.plan_sources(plan.codes, plan.params, plan.rev0) is first
+    plan = _margin_life_plan(write_config)
+    calls = {"prepare": 0, "run_blocks": 0}
+    prepare, run_blocks = runner.prepare, runner.run_blocks
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(runner, "prepare", counted("prepare", prepare))
+    monkeypatch.setattr(runner, "run_blocks", counted("run_blocks", run_blocks))
+    run_plan(plan, trials=6 * 4096, seed=1, threads=1, chunk_size=4096)
+    assert calls["prepare"] == 1 and calls["run_blocks"] >= 3  # a compile call and >= 2 waves
+    first = prepare(plan, plain(4, len(plan.names)))
     params = plan.params.copy()
     params[1] = params[0]  # point 1 now equals point 0
-    other = kernel.plan_sources(plan.codes, params, plan.rev0)
-    assert other is not first and other[2][1].tolist() == [0] * kernel.N_OUT
-    assert first[2][1].tolist() != [0] * kernel.N_OUT
+    import dataclasses
+
+    other = prepare(dataclasses.replace(plan, params=params), plain(4, len(plan.names)))
+    assert other.out_src[1].tolist() == [0] * one_year.N_OUT
+    assert first.out_src[1].tolist() != [0] * one_year.N_OUT
 
 
 def test_sketch_bin_from_python_equals_compiled():
@@ -351,12 +452,12 @@ def test_sketch_bin_from_python_equals_compiled():
                         -rs.lognormal(0, 20, 5_000),
                         [0.0, -0.0, 2.0**-20, -(2.0**-20), np.nextafter(2.0**-20, 0), 2.0**44,
                          -(2.0**44), np.nextafter(2.0**44, 0), 1.0, -1.0, 1e300, -1e300]])
-    assert [kernel.sketch_bin_of(x) for x in v] == [kernel.sketch_bin(x) for x in v]
+    assert [reduce.sketch_bin_of(x) for x in v] == [reduce.sketch_bin(x) for x in v]
 
 
 def test_sparse_zeros_is_writable_zeros():
-    a = kernel.sparse_zeros((3, 1 << 20))  # 24 MiB: the mmap path
-    b = kernel.sparse_zeros((3, 4))        # small: plain numpy
+    a = reduce.sparse_zeros((3, 1 << 20))  # 24 MiB: the mmap path
+    b = reduce.sparse_zeros((3, 4))        # small: plain numpy
     for x in (a, b):
         assert x.dtype == np.int64 and x.flags.writeable and not x.any()
         x[1, 2] += 5
@@ -394,33 +495,73 @@ def test_tail_listing_avx512_equals_plain(m):
 
 
 @njit
-def _fold_both(outs, m, a0, c0, a1, c1):
-    bins = np.empty(outs.shape, dtype=np.int64)
-    for o in range(outs.shape[0]):
-        kernel.sketch_bins_row(outs[o], m, bins[o])
-    kernel._fold_outputs(outs, m, a0, c0, bins)
-    kernel._fold_outputs_avx512(outs, m, a1, c1, np.zeros((5, 8)))
+def _reduce_rows(v, n_rows, m, live, a, cnt, bad, hrows, sketch):
+    bins = np.empty((v.shape[0], max(m, 1)), dtype=np.int64)
+    reduce_rows(v, n_rows, m, live, a, cnt, bad, hrows, sketch, bins, np.zeros((5, 8)))
+
+
+def _reduce_rows_by_hand(v, n_rows, m, live, a, cnt, bad, hrows, sketch):
+    # The statement: each live row's values in trial order, one at a time (reduce._fold);
+    # a non-finite value is counted, never folded or sketched; other rows are not touched.
+    fold = reduce._fold.py_func
+    for o in range(n_rows):
+        if not live[o]:
+            continue
+        n, h, s1, s2, lo, hi = int(cnt[o]), *(float(x) for x in a[o])
+        for i in range(m):
+            x = float(v[o, i])
+            if not math.isfinite(x):
+                bad[o] += 1
+                continue
+            n, h, s1, s2, lo, hi = fold(x, n, h, s1, s2, lo, hi)
+            if sketch:
+                hrows[o, reduce.sketch_bin_of(x)] += 1
+        cnt[o] = n
+        a[o] = (h, s1, s2, lo, hi)
 
 
 @pytest.mark.parametrize("m", [1, 7, 8, 13, 256])
-def test_output_fold_avx512_equals_plain(m):
-    # Finite values (the AVX-512 fold's precondition) of both signs, ties for min/max (a
-    # repeated value, -0.0 and 0.0), and sub-blocks that start a block (count 0) or go on one.
+def test_reduce_rows_equals_folding_one_value_at_a_time(m):
+    # reduce_rows folds eight rows side by side (AVX-512, when every live value is finite and
+    # m >= 8) or row by row; both must be the by-hand fold in trial order, bit for bit. Rows
+    # 1..20 (partial groups of eight), rows that are not live (holding nan: never read),
+    # padding rows of nan, values of both signs with ties for min/max (a repeated value, -0.0
+    # and 0.0), non-finite values in some calls (the row-by-row path), calls that start a
+    # block (count 0) or go on one, with and without the sketch.
     rs = np.random.default_rng(m)
-    a0, a1 = np.zeros((kernel.N_OUT, 5)), np.zeros((kernel.N_OUT, 5))
-    c0, c1 = np.zeros(kernel.N_OUT, dtype=np.int64), np.zeros(kernel.N_OUT, dtype=np.int64)
-    for k in range(12):
-        outs = rs.lognormal(3, 2, size=(kernel.N_OUT, m)) - 50 * rs.random((kernel.N_OUT, 1))
-        outs[1, ::3] = outs[1, 0]
-        outs[2, : (m + 1) // 2] = -0.0
-        outs[2, (m + 1) // 2:] = 0.0
-        if k % 5 == 0:
-            c0[:] = 0
-            c1[:] = 0
-        _fold_both(outs, m, a0, c0, a1, c1)
-        assert np.array_equal(c0, c1)
-        assert np.array_equal(a0.view(np.int64), a1.view(np.int64)), (k, a0, a1)
-    assert c0.min() > 0
+    fast_path_calls = 0
+    for n_rows in range(1, 21):
+        live = rs.random(n_rows) < 0.8
+        live[0] = True
+        n_pad = padded_rows(n_rows)
+        got = (np.zeros((n_rows, 5)), np.zeros(n_rows, dtype=np.int64),
+               np.zeros(n_rows, dtype=np.int64), np.zeros((n_rows, SK_NBINS), dtype=np.int64))
+        want = tuple(x.copy() for x in got)
+        for k in range(8):
+            v = np.full((n_pad, m), math.nan)
+            v[:n_rows] = rs.lognormal(3, 2, size=(n_rows, m)) - 50 * rs.random((n_rows, 1))
+            v[0, ::3] = v[0, 0]
+            if n_rows > 2:
+                v[2, : (m + 1) // 2] = -0.0
+                v[2, (m + 1) // 2:] = 0.0
+            v[:n_rows][~live] = math.nan
+            if k % 3 == 1:  # non-finite values in live rows
+                v[0, m // 2] = math.inf
+                v[n_rows - 1, 0] = -math.inf if live[n_rows - 1] else v[n_rows - 1, 0]
+                v[n_rows // 2, m - 1] = math.nan
+            elif m >= 8:
+                fast_path_calls += 1
+            if k % 4 == 0:
+                got[1][:] = 0
+                want[1][:] = 0
+            sketch = k % 4 != 3
+            _reduce_rows(v, n_rows, m, live, *got, sketch)
+            _reduce_rows_by_hand(v, n_rows, m, live, *want, sketch)
+            for g, w in zip(got, want):
+                assert np.array_equal(g.view(np.int64), w.view(np.int64)), (n_rows, k)
+        assert want[1][live].min() > 0 and not want[1][~live].any()
+        assert want[2][live].sum() > 0  # the non-finite calls were counted
+    assert fast_path_calls > 0 or m < 8
 
 
 _PLAIN_CPU = ("+64bit,+avx,+avx2,+bmi,+bmi2,+cmov,+cx16,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,"
