@@ -22,8 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 _CHILD = """
 import json, sys, time, numba, engine
-from engine.plan import make_plan
-from engine.simulate import run_plan
+try:  # the layered package
+    from engine.models import make_plan
+    from engine.core.driver import run_plan
+except ImportError:  # an older checkout
+    from engine.plan import make_plan
+    from engine.simulate import run_plan
 cfg, n, th = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 plan = make_plan(engine.load_config(cfg))
 run_plan(plan, trials=1 << 20, seed=1, threads=th)

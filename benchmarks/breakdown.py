@@ -1,4 +1,5 @@
-"""Per-trial cost of each kernel stage, one thread: generator, transforms, model, reductions.
+"""Per-trial cost of each piece of the runner, one thread: the sampler's draw, the model's
+block, the fold (reduce).
 
     python benchmarks/breakdown.py [CONFIG ...] [--json]
 
@@ -35,7 +36,8 @@ def main() -> None:
         print(json.dumps(out))
         return
     for name, r in out.items():
-        print(f"{name} ({r['random_inputs']} random inputs), ns per trial, one thread:")
+        print(f"{name} ({r['random_inputs']} random inputs), ns per trial, one thread, "
+              f"sub-blocks of {r['sub_block_trials']} trials:")
         for s in (*STAGES, "sum"):
             print(f"  {s:<12}{r[s]:8.1f}")
 

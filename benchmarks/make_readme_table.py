@@ -17,7 +17,7 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 def table(res: dict, source: str) -> str:
-    """The generated Markdown: speed rows, the per-stage costs, memory and start-up."""
+    """The generated Markdown: speed rows, the per-piece costs, memory and start-up."""
     e = res["engine"]
     ns = e["ns_per_trial_all_threads"]
     th = res["threads"]
@@ -39,8 +39,10 @@ def table(res: dict, source: str) -> str:
         "|---|---:|---:|---:|",
         _row(f"**capexgap engine, {th} threads**", ns, ns),
         _row("capexgap engine, 1 thread", e["ns_per_trial_one_thread"], ns),
-        _row(f"NumPy, careful (chunks, {bg}, `out=`, {th} threads)",
-             res["numpy_careful"]["ns_per_trial"], ns),
+        (_row(f"NumPy, careful (chunks, {bg}, `out=`, {th} threads)",
+              res["numpy_careful"]["ns_per_trial"], ns)
+         if "ns_per_trial" in res["numpy_careful"] else
+         f"| NumPy, careful | not measured: {res['numpy_careful']['not_measured']} | | |"),
         _row("NumPy, idiomatic (whole arrays, scipy ppf; "
              f"{res['numpy_idiomatic']['trials']:,} trials)",
              res["numpy_idiomatic"]["ns_per_trial"], ns),
@@ -60,19 +62,31 @@ def table(res: dict, source: str) -> str:
                           "1 thread", row["ns_per_trial_one_thread"], ns))
     b = res.get("breakdown")
     if b:
-        lines += ["", f"Per-trial cost of each kernel stage alone, one thread ({res['scenario']}):",
-                  "", "| generator | transforms | model | reductions | sum | whole kernel |",
-                  "|---:|---:|---:|---:|---:|---:|",
-                  f"| {b['generator']:.1f} ns | {b['transforms']:.1f} ns | {b['model']:.1f} ns | "
-                  f"{b['reductions']:.1f} ns | {b['sum']:.1f} ns | "
-                  f"{e['ns_per_trial_one_thread']:.1f} ns |"]
+        # the pieces in the order the result lists them (older results name other pieces)
+        pieces = [k for k in b if k not in ("sum", "random_inputs", "sub_block_trials")]
+        lines += ["", f"Per-trial cost of each piece alone, one thread ({res['scenario']}):",
+                  "", "| " + " | ".join(pieces) + " | sum | whole engine |",
+                  "|" + "---:|" * (len(pieces) + 2),
+                  "| " + " | ".join(f"{b[k]:.1f} ns" for k in pieces)
+                  + f" | {b['sum']:.1f} ns | {e['ns_per_trial_one_thread']:.1f} ns |"]
     extra = []
     if "memory" in res:
         extra.append("Peak resident memory of a fresh process (bench-13): " + ", ".join(
             f"{int(n):,} trials {v:.0f} MiB" for n, v in res["memory"]["peak_rss_mib"].items())
             + ".")
-    if "startup" in res:
-        s = res["startup"]
+    s = res.get("startup", {})
+    if "features" in s:
+        lines += ["", ("Fresh processes sharing one kernel cache folder, empty at first, run "
+                       "top to bottom (cold: the first run, compiling what the rows above did "
+                       "not; warm: best of the runs after it):"), "",
+                  "| command | cold | warm |", "|---|---:|---:|"]
+        for row in s["features"]:
+            if "error" in row:
+                lines.append(f"| `{row['command']}` | failed | failed |")
+            else:
+                lines.append(f"| `{row['command']}` | {row['cold_s']:.1f} s | "
+                             f"{row['warm_s']:.2f} s |")
+    elif "cold_s" in s:
         extra.append(f"A fresh `capexgap quote --trials {s['quote_trials']:,}` (default scenario):"
                      f" {s['cold_s']:.1f} s with an empty kernel cache, {s['warm_s']:.2f} s with "
                      f"a warm one.")
