@@ -70,7 +70,7 @@ def table(res: dict, source: str) -> str:
                   "| " + " | ".join(f"{b[k]:.1f} ns" for k in pieces)
                   + f" | {b['sum']:.1f} ns | {e['ns_per_trial_one_thread']:.1f} ns |"]
     extra = []
-    if "memory" in res:
+    if "peak_rss_mib" in res.get("memory", {}):
         extra.append("Peak resident memory of a fresh process (bench-13): " + ", ".join(
             f"{int(n):,} trials {v:.0f} MiB" for n, v in res["memory"]["peak_rss_mib"].items())
             + ".")

@@ -424,14 +424,25 @@ def breakdown(scenario: Scenario, *, trials: int = 1 << 21, repeat: int = 3) -> 
 # Fresh processes: memory and startup
 # ---------------------------------------------------------------------------------------------
 
+# The child reads its own high-water mark from /proc (VmHWM, KiB). Not getrusage's ru_maxrss
+# where /proc has it: Linux carries ru_maxrss across fork/exec, so a child would report at
+# least the peak of this process.
 _PEAK = """
 import resource, sys, engine
 from engine.bench import bench13
+
+def hwm():
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(x.split()[1]) for x in f if x.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
 sc = bench13() if sys.argv[2] == "-" else engine.load_config(sys.argv[2])
 engine.simulate(sc, trials=4096)  # compile / load the cache
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm()
 engine.simulate(sc, trials=int(sys.argv[1]))
-print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(base, hwm())
 """
 
 
@@ -443,9 +454,15 @@ def _env() -> dict[str, str]:
 
 
 def peak_rss_mib(trials: int, config: str | None) -> tuple[float, float]:
-    """(peak RSS after compiling, peak RSS after the run) of a fresh process, MiB."""
-    out = subprocess.run([sys.executable, "-c", _PEAK, str(trials), config or "-"], check=True,
-                         capture_output=True, text=True, env=_env()).stdout.split()
+    """(peak RSS after compiling, peak RSS after the run) of a fresh process, MiB.
+
+    Raises RuntimeError with the process's last words if it fails."""
+    done = subprocess.run([sys.executable, "-c", _PEAK, str(trials), config or "-"],
+                          check=False, capture_output=True, text=True, env=_env())
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise RuntimeError(f"the {trials:,}-trial process exited {done.returncode}: {tail}")
+    out = done.stdout.split()
     return int(out[0]) / 1024, int(out[1]) / 1024
 
 
@@ -629,11 +646,15 @@ def run(config: str | None = None, *, trials: int = 10_000_000, threads: int | N
 
     if memory:
         say(f"memory: fresh processes at {', '.join(f'{n:.0e}' for n in memory)} trials ...")
-        mem = {str(n): peak_rss_mib(n, config) for n in memory}
-        res["memory"] = {"peak_rss_mib": {k: v[1] for k, v in mem.items()},
-                         "after_compile_mib": {k: v[0] for k, v in mem.items()}}
-        peaks = [v[1] for v in mem.values()]
-        res["memory"]["growth"] = peaks[-1] / peaks[0] - 1.0
+        try:
+            mem = {str(n): peak_rss_mib(n, config) for n in memory}
+        except RuntimeError as exc:  # the other measurements still stand
+            res["memory"] = {"error": str(exc)}
+        else:
+            res["memory"] = {"peak_rss_mib": {k: v[1] for k, v in mem.items()},
+                             "after_compile_mib": {k: v[0] for k, v in mem.items()}}
+            peaks = [v[1] for v in mem.values()]
+            res["memory"]["growth"] = peaks[-1] / peaks[0] - 1.0
 
     if startup:
         say("startup: fresh processes, one kernel cache folder (empty at first), cold and "
@@ -693,8 +714,10 @@ def format_text(res: dict) -> str:
                      f"{row['ns_per_trial_one_thread']:.1f}, 1 thread")
     if "memory" in res:
         lines.append("")
-        lines.append("peak RSS, fresh process: " + ", ".join(
-            f"{int(n):.0e} trials {v:.0f} MiB" for n, v in res["memory"]["peak_rss_mib"].items()))
+        mem = res["memory"]
+        lines.append("peak RSS, fresh process: " + (f"failed: {mem['error']}" if "error" in mem
+                                                     else ", ".join(
+            f"{int(n):.0e} trials {v:.0f} MiB" for n, v in mem["peak_rss_mib"].items())))
     if "startup" in res:
         lines.append("")
         lines.append("start-up, fresh processes sharing one kernel cache folder (empty at first),"
