@@ -1,0 +1,124 @@
+"""Raw pointers and the AVX-512 switch for the block kernels.
+
+The block kernels take raw pointers, not arrays (see :func:`addr`), and pick between code
+written for AVX-512's 8-lane vectors and plain loops by :data:`AVX512`.
+
+Dependency rule: numba, llvmlite and the stdlib only.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.core.errors import TypingError
+from numba.extending import intrinsic
+
+
+@intrinsic
+def addr(typingctx, arr):
+    """Pointer to the first element of a C-contiguous array.
+
+    Valid while the array lives, and numba frees an array right after the last use of its
+    *name*: take the pointer in the expression that uses it (``f(addr(a))``), never keep it in
+    a variable past the array's last use.
+
+    The block kernels take raw pointers, not arrays: a call with array arguments costs an
+    atomic refcount increment and decrement per array (tens of ns, per input per sub-block),
+    and an ``inline="always"`` body instead is recompiled inside every caller (the kernel's
+    cold compile doubled). Pointers are free to pass and let each block kernel compile once.
+    """
+    if not (isinstance(arr, types.Array) and arr.layout == "C"):
+        raise TypingError(f"addr needs a C-contiguous array, got {arr}")
+    sig = types.CPointer(arr.dtype)(arr)
+
+    def codegen(context, builder, sig, args):
+        return context.make_array(sig.args[0])(context, builder, value=args[0]).data
+
+    return sig, codegen
+
+
+@intrinsic
+def offset(typingctx, ptr, k):
+    """``ptr + k`` elements (pointer arithmetic)."""
+    if not (isinstance(ptr, types.CPointer) and isinstance(k, types.Integer)):
+        return None
+    sig = ptr(ptr, types.intp)
+
+    def codegen(context, builder, sig, args):
+        return builder.gep(args[0], [args[1]])
+
+    return sig, codegen
+
+
+def _host_has_avx512() -> bool:
+    # The features LLVM compiles for, as numba picks them: NUMBA_CPU_FEATURES when set (e.g. a
+    # portable cache), else the host's.
+    from numba import config
+    from numba.core.codegen import get_host_cpu_features
+    feats = config.CPU_FEATURES if config.CPU_FEATURES is not None else get_host_cpu_features()
+    return "+avx512f" in feats.split(",")
+
+
+#: Whether LLVM compiles for AVX-512 here. Kernels then use code written for its 8-lane
+#: vectors (:func:`ndtri_block`'s tail listing with ``vcompresspd``, the kernel's fold of the
+#: outputs); elsewhere LLVM would expand those vectors into slower code, so other CPUs keep
+#: the plain loops. The two give the same bits (tests run both).
+AVX512 = _host_has_avx512()
+
+_W = 8  # lanes of the compress: one 512-bit vector of float64
+
+
+@intrinsic
+def compress_tail8(typingctx, u, n, idx, zt, c):
+    """Append the lanes ``i < n`` with ``not (|u[i] - 0.5| <= c)`` to ``idx`` (their index) and
+    ``zt`` (their ``u``), in increasing order; return their number (``n`` a multiple of 8).
+
+    Eight lanes at a time: a vector compare, ``llvm.experimental.vector.compress`` of the
+    values and of the indices (``vcompresspd``/``vpcompressq`` into a register on AVX-512:
+    their memory forms are microcoded and ~20x slower on AMD Zen 4), two full-width stores
+    at ``idx + nt``/``zt + nt`` (lanes past the count are scratch, overwritten next), and a
+    popcount of the mask. Writes stay below ``idx + n`` and ``zt + n``. Pointers as ``addr``.
+    """
+    if not (isinstance(u, types.CPointer) and u.dtype == types.float64
+            and isinstance(zt, types.CPointer) and zt.dtype == types.float64
+            and isinstance(idx, types.CPointer) and idx.dtype == types.int64):
+        return None
+    sig = types.int64(u, types.int64, idx, zt, types.float64)
+
+    def codegen(context, builder, signature, args):
+        u_p, n_v, idx_p, zt_p, c_v = args
+        mod = builder.module
+        f64, i64, i32 = ir.DoubleType(), ir.IntType(64), ir.IntType(32)
+        vd, vi = ir.VectorType(f64, _W), ir.VectorType(i64, _W)
+        vm = ir.VectorType(ir.IntType(1), _W)
+        fn = cgutils.get_or_insert_function
+        fabs = fn(mod, ir.FunctionType(vd, [vd]), "llvm.fabs.v8f64")
+        comp_d = fn(mod, ir.FunctionType(vd, [vd, vm, vd]), "llvm.experimental.vector.compress.v8f64")
+        comp_i = fn(mod, ir.FunctionType(vi, [vi, vm, vi]), "llvm.experimental.vector.compress.v8i64")
+        ctpop = fn(mod, ir.FunctionType(ir.IntType(8), [ir.IntType(8)]), "llvm.ctpop.i8")
+        zeros = ir.Constant(ir.VectorType(i32, _W), [0] * _W)
+
+        def splat(x, vt):
+            v = builder.insert_element(ir.Constant(vt, ir.Undefined), x, ir.Constant(i32, 0))
+            return builder.shuffle_vector(v, v, zeros)
+
+        half = ir.Constant(vd, [0.5] * _W)
+        cv = splat(c_v, vd)
+        lanes = ir.Constant(vi, list(range(_W)))
+        nt = cgutils.alloca_once_value(builder, ir.Constant(i64, 0))
+        with cgutils.for_range_slice(builder, ir.Constant(i64, 0), n_v, ir.Constant(i64, _W),
+                                     intp=i64) as (i, _):
+            v = builder.load(builder.bitcast(builder.gep(u_p, [i]), vd.as_pointer()), align=8)
+            tail = builder.fcmp_unordered(">", builder.call(fabs, [builder.fsub(v, half)]), cv)
+            k = builder.load(nt)
+            builder.store(builder.call(comp_d, [v, tail, ir.Constant(vd, ir.Undefined)]),
+                          builder.bitcast(builder.gep(zt_p, [k]), vd.as_pointer()), align=8)
+            iv = builder.add(splat(i, vi), lanes)
+            builder.store(builder.call(comp_i, [iv, tail, ir.Constant(vi, ir.Undefined)]),
+                          builder.bitcast(builder.gep(idx_p, [k]), vi.as_pointer()), align=8)
+            cnt = builder.call(ctpop, [builder.bitcast(tail, ir.IntType(8))])
+            builder.store(builder.add(k, builder.zext(cnt, i64)), nt)
+        return builder.load(nt)
+
+    return sig, codegen
