@@ -1,5 +1,10 @@
 """Parsing config specs into validated :class:`Distribution` objects, and packing them for numba.
 
+The pieces: ``_grammar`` (family names and keys, value checks, :class:`DistributionError`),
+``_builders`` (each family's rules and parameter conversions) and ``_pack`` (the arrays for the
+kernels); this module holds :class:`Distribution` and :func:`parse`, and re-exports the public
+names of the others.
+
 Dependency rule: numpy, scipy, numba and the stdlib only (never ``engine``).
 """
 
@@ -7,217 +12,21 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import functools
 import math
-import numbers
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy import special  # scipy.stats / scipy.optimize: imported where used (0.4 s+)
 
 from . import _kernels as K
-from ._tables import (
-    LOG_PHI_Z,
-    SHAPE_MAX,
-    SHAPE_MIN,
-    TABLE_KNOTS,
-    TABLE_Z,
-    beta_table,
-    dummy_table,
-)
+from ._builders import _BUILDERS, _quantile_pair
+from ._grammar import (_CI, _CI_RE, _FORMS, _OPTIONAL, _P_RE, _PCT, FAMILIES, NPAR,
+                       DistributionError, _closest, _form_text, _forms_text, _group_of,
+                       _is_number, _number, _pair, _show, _valid_keys)
+from ._pack import _beta_shapes, pack
 
-NPAR = K.NPAR
-
-#: Family name -> code used by the numba kernels.
-FAMILIES: dict[str, int] = {
-    "fixed": K.FIXED,
-    "uniform": K.UNIFORM,
-    "normal": K.NORMAL,
-    "lognormal": K.LOGNORMAL,
-    "triangular": K.TRIANGULAR,
-    "pert": K.PERT,
-    "beta": K.BETA,
-    "truncnormal": K.TRUNCNORMAL,
-}
-
-# Smallest probability a truncnormal's interval may hold: below this its tail probabilities are
-# denormal and the quantile function loses its precision.
-_TRUNC_MIN_MASS = 1e-250
-
-
-class DistributionError(ValueError):
-    """An impossible distribution spec, reported as one human-readable line.
-
-    ``str(e) == f"{key}: {rule} (got {value}). {fix}"``.
-
-    Parameters
-    ----------
-    key : str
-        Config key path of the offending entry, e.g. ``"inputs.gpu_spend.ci90"``.
-    rule : str
-        The rule that was broken, e.g. ``"a lognormal's quantiles must be > 0"``.
-    value : str
-        The offending value as text (usually its repr).
-    fix : str
-        What to write instead (valid choices, closest match).
-    """
-
-    def __init__(self, key: str, rule: str, value: str, fix: str) -> None:
-        self.key = key
-        self.rule = rule
-        self.value = value
-        self.fix = fix
-        super().__init__(f"{key}: {rule} (got {value}). {fix}")
-
-    def __reduce__(self):  # keep it picklable across process pools
-        return (type(self), (self.key, self.rule, self.value, self.fix))
-
-
-# ---------------------------------------------------------------------------------------------
-# Family grammar
-# ---------------------------------------------------------------------------------------------
-
-# Quantile-pair keys.  ciNN = [lo, hi]: the central NN% interval (ci90 -> 5% and 95% quantiles).
-# pNN = x: the NN-th percentile; one or two digits with an optional decimal part
-# (p5, p05, p10, p2.5, p97.5, p99.9).  In TOML a key with a dot must be quoted: "p2.5" = 1.
-_CI_RE = re.compile(r"ci(\d{1,2}(?:\.\d+)?)")
-_P_RE = re.compile(r"p(\d{1,2}(?:\.\d+)?)")
-_CI = "ci"  # group names for the two quantile-pair spellings
-_PCT = "percentiles"
-_Q_TEXT = "a quantile pair (ci90 = [lo, hi], or two percentiles such as p10 = lo, p90 = hi)"
-
-# Per family: the alternative parameterisations (groups of keys that go together), and keys
-# that are optional and combine with any of them.  A group named _CI / _PCT is a quantile pair.
-_FORMS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "fixed": (("value",),),
-    "uniform": (("min", "max"), (_CI,), (_PCT,), ("mean", "sd")),
-    "normal": (("mean", "sd"), (_CI,), (_PCT,)),
-    "lognormal": (("mu", "sigma"), ("mean", "sd"), (_CI,), (_PCT,)),
-    "triangular": (("min", "mode", "max"),),
-    "pert": (("min", "mode", "max"),),
-    "beta": (("alpha", "beta"), ("mean", "sd"), (_CI,), (_PCT,)),
-    "truncnormal": (("mean", "sd"),),
-}
-_OPTIONAL: dict[str, tuple[str, ...]] = {
-    "pert": ("lambda",),
-    "beta": ("min", "max"),
-    "truncnormal": ("min", "max"),
-}
-_QUANTILE_FAMILIES = frozenset(f for f, forms in _FORMS.items() if (_CI,) in forms)
-
-
-def _form_text(form: tuple[str, ...]) -> str:
-    if form in ((_CI,), (_PCT,)):
-        return _Q_TEXT
-    return "{" + ", ".join(form) + "}"
-
-
-def _forms_text(family: str) -> str:
-    texts: list[str] = []
-    for form in _FORMS[family]:
-        t = _form_text(form)
-        if t not in texts:
-            texts.append(t)
-    s = "; ".join(texts)
-    opt = _OPTIONAL.get(family)
-    if opt:
-        s += f" (optional: {', '.join(opt)})"
-    return s
-
-
-def _valid_keys(family: str) -> list[str]:
-    keys: list[str] = []
-    for form in _FORMS[family]:
-        for k in form:
-            if k == _CI:
-                k = "ciNN"
-            elif k == _PCT:
-                k = "pNN"
-            if k not in keys:
-                keys.append(k)
-    keys.extend(k for k in _OPTIONAL.get(family, ()) if k not in keys)
-    return keys
-
-
-def _group_of(family: str, name: str) -> str | None:
-    """The parameterisation group a key belongs to (the group's first key), or None when the key
-    is optional or unknown for the family."""
-    if family in _QUANTILE_FAMILIES:
-        if _CI_RE.fullmatch(name):
-            return _CI
-        if _P_RE.fullmatch(name):
-            return _PCT
-    if name in _OPTIONAL.get(family, ()):
-        return None
-    for form in _FORMS[family]:
-        if name in form and form[0] not in (_CI, _PCT):  # the sentinels are not key names
-            return form[0]
-    return None
-
-
-# ---------------------------------------------------------------------------------------------
-# Value helpers
-# ---------------------------------------------------------------------------------------------
-
-
-def _show(v: Any) -> str:
-    """repr for messages, without numpy's ``np.float64(...)`` wrappers."""
-    if isinstance(v, (bool, np.bool_)):
-        return repr(bool(v))
-    if isinstance(v, numbers.Integral):
-        n = int(v)
-        if n.bit_length() > 100:  # a 400-digit number: its first digits and its length
-            text = str(abs(n))
-            return f"{'-' if n < 0 else ''}{text[:12]}... ({len(text):,} digits)"
-        return repr(n)
-    if isinstance(v, numbers.Real):
-        return repr(float(v))
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return "[" + ", ".join(_show(x) for x in list(v)) + "]"
-    return repr(v)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
-
-
-def _number(path: str, v: Any, *, allow_inf: bool = False) -> float:
-    if not _is_number(v):
-        kind = "a boolean" if isinstance(v, (bool, np.bool_)) else type(v).__name__
-        raise DistributionError(path, f"must be a number, not {kind}", _show(v),
-                                "Write a plain number, e.g. 1.5.")
-    try:
-        x = float(v)
-    except OverflowError:  # a whole number past float64's range (a 400-digit integer)
-        raise DistributionError(path, "is too large: beyond float64's range (about 1.8e308)",
-                                _show(v), "Write a number of a sensible magnitude (amounts are "
-                                "in $B).") from None
-    if math.isnan(x) or (math.isinf(x) and not allow_inf):
-        raise DistributionError(path, "must be finite", _show(v),
-                                "Write a finite number (nan and inf are not parameters).")
-    return x
-
-
-def _pair(path: str, v: Any) -> tuple[float, float]:
-    if not isinstance(v, (list, tuple, np.ndarray)) or len(v) != 2:
-        raise DistributionError(path, "must be a list of two numbers [lo, hi]", _show(v),
-                                f"Write e.g. {path.rsplit('.', 1)[-1]} = [100, 200].")
-    return _number(f"{path}[0]", v[0]), _number(f"{path}[1]", v[1])
-
-
-def _level(name: str) -> float:
-    """Percentile level of a pNN key, as a probability."""
-    m = _P_RE.fullmatch(name)
-    assert m is not None
-    return float(m.group(1)) / 100.0
-
-
-def _closest(word: str, options: Sequence[str]) -> str:
-    m = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
-    return f"; did you mean {m[0]!r}?" if m else "."
+__all__ = ["FAMILIES", "NPAR", "Distribution", "DistributionError", "pack", "parse"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,11 +153,7 @@ class Distribution:
         numpy.ndarray
             float64 array of ``u``'s shape.
         """
-        codes, params, tables = self._packed
-        ua = np.asarray(u, dtype=np.float64)
-        out = np.empty(ua.size)
-        K.ppf_u_many(codes[0], params[0], np.ascontiguousarray(ua.reshape(-1)), tables, out)
-        return out.reshape(ua.shape)
+        return self._elementwise(K.ppf_u_many, u)
 
     def ppf_z(self, z: Any) -> np.ndarray:
         """Quantile function at normal scores ``z`` (``ppf(ndtr(z))`` without losing the upper
@@ -364,11 +169,16 @@ class Distribution:
         numpy.ndarray
             float64 array of ``z``'s shape.
         """
+        return self._elementwise(K.ppf_z_many, z)
+
+    def _elementwise(self, kernel, x: Any) -> np.ndarray:
+        """``kernel`` (``ppf_u_many`` or ``ppf_z_many``) applied to every value of ``x``, as a
+        float64 array of ``x``'s shape."""
         codes, params, tables = self._packed
-        za = np.asarray(z, dtype=np.float64)
-        out = np.empty(za.size)
-        K.ppf_z_many(codes[0], params[0], np.ascontiguousarray(za.reshape(-1)), tables, out)
-        return out.reshape(za.shape)
+        xa = np.asarray(x, dtype=np.float64)
+        out = np.empty(xa.size)
+        kernel(codes[0], params[0], np.ascontiguousarray(xa.reshape(-1)), tables, out)
+        return out.reshape(xa.shape)
 
     # -- sweeps ---------------------------------------------------------------------------------
 
@@ -552,341 +362,3 @@ def _check_representable(d: Distribution) -> None:
             d.key, f"this {d.family}'s parameters overflow float64 (a derived constant such as "
             "its width is infinite or not a number)", _show(dict(d.params)),
             "Use values of a sensible magnitude (amounts are in $B; 1e308 is the float64 limit).")
-
-
-def _quantile_pair(key: str, family: str, group: str, given: list[str],
-                   values: dict[str, Any]) -> tuple[str, float, float, float, float]:
-    """Returns (path, p_lo, x_lo, p_hi, x_hi) with p_lo < p_hi and x_lo < x_hi checked."""
-    if group == _CI:
-        if len(given) != 1:
-            raise DistributionError(
-                key, "give one central interval, not several", ", ".join(given),
-                f"Keep one of {', '.join(given)} (it fixes two quantiles).")
-        name = given[0]
-        path = f"{key}.{name}"
-        m = _CI_RE.fullmatch(name)
-        assert m is not None
-        level = float(m.group(1)) / 100.0
-        if not 0.0 < level < 1.0:
-            raise DistributionError(path, "a ciNN key needs a level strictly between 0 and 100",
-                                    name, "Write e.g. ci90 = [lo, hi] (the 5% and 95% quantiles).")
-        lo, hi = values[name]
-        p_lo, p_hi = 0.5 - 0.5 * level, 0.5 + 0.5 * level
-    else:
-        for name in given:
-            if not 0.0 < _level(name) < 1.0:
-                raise DistributionError(
-                    f"{key}.{name}", "a percentile key needs a level strictly between 0 and 100",
-                    name, "Write e.g. p05 or p5 (5%), p95, or \"p2.5\".")
-        if len(given) != 2:
-            raise DistributionError(
-                key, f"a quantile pair needs exactly two percentiles, {len(given)} given",
-                ", ".join(given), "Give two, e.g. p10 = lo and p90 = hi.")
-        a, b = sorted(given, key=_level)
-        if _level(a) == _level(b):
-            raise DistributionError(key, "the two percentiles name the same level",
-                                    f"{a}, {b}", "Give two different levels, e.g. p10 and p90.")
-        p_lo, lo, p_hi, hi = _level(a), values[a], _level(b), values[b]
-        name = f"{a}/{b}"
-        path = f"{key}.{b}"
-    if not lo < hi:
-        raise DistributionError(
-            path, "the lower quantile must be < the upper quantile", f"{_show(lo)}, {_show(hi)}",
-            "Give the quantile at the lower level first and make it smaller.")
-    return path, p_lo, lo, p_hi, hi
-
-
-# -- per-family builders: (key, values, quantiles) -> natural params -----------------------------
-
-
-def _positive(path: str, name: str, x: float) -> None:
-    if not x > 0.0:
-        raise DistributionError(path, f"{name} must be > 0", _show(x), f"Give a positive {name}.")
-
-
-def _build_fixed(key, v, q):
-    return (("value", v["value"]),)
-
-
-def _build_uniform(key, v, q):
-    if q is not None:
-        path, p1, x1, p2, x2 = q
-        w = (x2 - x1) / (p2 - p1)
-        lo = x1 - p1 * w
-        return (("min", lo), ("max", lo + w))
-    if "mean" in v:
-        _positive(f"{key}.sd", "sd", v["sd"])
-        w = v["sd"] * math.sqrt(12.0)
-        return (("min", v["mean"] - 0.5 * w), ("max", v["mean"] + 0.5 * w))
-    if not v["min"] < v["max"]:
-        raise DistributionError(f"{key}.max", "a uniform needs min < max",
-                                f"min={_show(v['min'])}, max={_show(v['max'])}",
-                                "Make max larger than min (use a bare number for a fixed value).")
-    return (("min", v["min"]), ("max", v["max"]))
-
-
-def _build_normal(key, v, q):
-    if q is not None:
-        path, p1, x1, p2, x2 = q
-        z1, z2 = float(special.ndtri(p1)), float(special.ndtri(p2))
-        sd = (x2 - x1) / (z2 - z1)
-        return (("mean", x1 - sd * z1), ("sd", sd))
-    _positive(f"{key}.sd", "sd", v["sd"])
-    return (("mean", v["mean"]), ("sd", v["sd"]))
-
-
-def _build_lognormal(key, v, q):
-    if q is not None:
-        path, p1, x1, p2, x2 = q
-        if not x1 > 0.0:
-            raise DistributionError(path, "a lognormal's quantiles must be > 0",
-                                    f"{_show(x1)}, {_show(x2)}",
-                                    "Give positive bounds, or use a normal for a quantity that "
-                                    "can be zero or negative.")
-        z1, z2 = float(special.ndtri(p1)), float(special.ndtri(p2))
-        l1, l2 = math.log(x1), math.log(x2)
-        sigma = (l2 - l1) / (z2 - z1)
-        return (("mu", l1 - sigma * z1), ("sigma", sigma))
-    if "mean" in v:
-        _positive(f"{key}.mean", "a lognormal's mean", v["mean"])
-        _positive(f"{key}.sd", "sd", v["sd"])
-        s2 = math.log1p((v["sd"] / v["mean"]) ** 2)
-        return (("mu", math.log(v["mean"]) - 0.5 * s2), ("sigma", math.sqrt(s2)))
-    _positive(f"{key}.sigma", "sigma", v["sigma"])
-    return (("mu", v["mu"]), ("sigma", v["sigma"]))
-
-
-def _min_mode_max(key, family, v):
-    lo, c, hi = v["min"], v["mode"], v["max"]
-    if not (lo <= c <= hi and lo < hi):
-        raise DistributionError(
-            key, f"a {family} needs min <= mode <= max and min < max",
-            f"min={_show(lo)}, mode={_show(c)}, max={_show(hi)}",
-            "Order the three values (use a bare number for a fixed value).")
-    return lo, c, hi
-
-
-def _build_triangular(key, v, q):
-    lo, c, hi = _min_mode_max(key, "triangular", v)
-    return (("min", lo), ("mode", c), ("max", hi))
-
-
-def _check_shapes(key: str, family: str, a: float, b: float, how: str) -> None:
-    if not (SHAPE_MIN <= a <= SHAPE_MAX and SHAPE_MIN <= b <= SHAPE_MAX):
-        raise DistributionError(
-            key, f"a {family}'s shape parameters must lie in [{SHAPE_MIN:g}, {SHAPE_MAX:g}] "
-            "(the range where its tabulated quantile function is verified)",
-            f"alpha={a:.6g}, beta={b:.6g}{how}",
-            "Choose a less extreme spread (shapes below 0.1 put almost all mass on the bounds).")
-
-
-def _build_pert(key, v, q):
-    lo, c, hi = _min_mode_max(key, "pert", v)
-    lam = v.get("lambda", 4.0)
-    _positive(f"{key}.lambda", "lambda", lam)
-    a = 1.0 + lam * (c - lo) / (hi - lo)
-    b = 1.0 + lam * (hi - c) / (hi - lo)
-    _check_shapes(f"{key}.lambda", "pert", a, b, f" from lambda={_show(lam)}")
-    return (("min", lo), ("mode", c), ("max", hi), ("lambda", lam))
-
-
-def _build_beta(key, v, q):
-    lo, hi = v.get("min", 0.0), v.get("max", 1.0)
-    if not lo < hi:
-        raise DistributionError(f"{key}.max", "a beta needs min < max",
-                                f"min={_show(lo)}, max={_show(hi)}", "Make max larger than min.")
-    w = hi - lo
-    if q is not None:
-        path, p1, x1, p2, x2 = q
-        if not (lo < x1 and x2 < hi):
-            raise DistributionError(
-                path, f"a beta's quantiles must lie strictly inside (min, max) = "
-                f"({_show(lo)}, {_show(hi)})", f"{_show(x1)}, {_show(x2)}",
-                "Move the quantiles inside the support, or widen min/max.")
-        a, b = _fit_beta(path, p1, (x1 - lo) / w, p2, (x2 - lo) / w)
-        how = " (fitted to the quantiles)"
-    elif "mean" in v:
-        mean, sd = v["mean"], v["sd"]
-        _positive(f"{key}.sd", "sd", sd)
-        m, s = (mean - lo) / w, sd / w
-        if not 0.0 < m < 1.0:
-            raise DistributionError(
-                f"{key}.mean", "a beta's mean must lie strictly between min and max",
-                f"mean={_show(mean)}, min={_show(lo)}, max={_show(hi)}",
-                "Move the mean inside (min, max), or set min/max.")
-        if not s * s < m * (1.0 - m):
-            raise DistributionError(
-                f"{key}.sd", "a beta needs sd^2 < (mean - min) * (max - mean)",
-                f"sd={_show(sd)}, limit sqrt((mean-min)(max-mean))="
-                f"{math.sqrt((mean - lo) * (hi - mean)):.6g}",
-                "Give a smaller sd (or a wider min/max).")
-        # s * s underflows to 0 for a vanishing sd: infinite shapes, refused just below.
-        nu = m * (1.0 - m) / (s * s) - 1.0 if s * s > 0.0 else math.inf
-        a, b = m * nu, (1.0 - m) * nu
-        how = " (from mean and sd)"
-    else:
-        a, b = v["alpha"], v["beta"]
-        _positive(f"{key}.alpha", "alpha", a)
-        _positive(f"{key}.beta", "beta", b)
-        how = ""
-    _check_shapes(key, "beta", a, b, how)
-    return (("alpha", a), ("beta", b), ("min", lo), ("max", hi))
-
-
-def _fit_beta(path: str, p1: float, q1: float, p2: float, q2: float) -> tuple[float, float]:
-    """Shapes (a, b) of the Beta on [0, 1] with quantile q1 at level p1 and q2 at p2.
-
-    Solves for (log a, log b) with normal-score residuals (well scaled at any level), from a
-    moment-matched logit-normal guess and then a few fixed starts; accepts only a solution that
-    reproduces both levels to 1e-12.
-    """
-    from scipy import optimize
-
-    z = np.array([special.ndtri(p1), special.ndtri(p2)])
-    qs = np.array([q1, q2])
-    lo_t, hi_t = math.log(SHAPE_MIN) - 2.0, math.log(SHAPE_MAX) + 2.0
-
-    def resid(t):
-        a, b = np.exp(np.clip(t, lo_t, hi_t))
-        return special.ndtri(np.clip(special.betainc(a, b, qs), 1e-300, 1.0 - 1e-16)) - z
-
-    starts = []
-    with np.errstate(all="ignore"):
-        # The logit-normal through the two points, moment-matched to a beta.
-        l1, l2 = special.logit(q1), special.logit(q2)
-        s = (l2 - l1) / (z[1] - z[0])
-        m = float(special.expit(l1 - s * z[0]))
-        nu = 1.0 / (m * (1.0 - m) * s * s) - 1.0
-        if math.isfinite(nu) and nu > 0.0 and 0.0 < m < 1.0:
-            starts.append(np.log([m * nu, (1.0 - m) * nu]))
-        starts += [np.log(ab) for ab in ((1, 1), (0.3, 0.3), (3, 3), (0.5, 5), (5, 0.5), (30, 30))]
-        for t0 in starts:
-            sol = optimize.root(resid, np.clip(t0, lo_t, hi_t), method="hybr",
-                                options={"xtol": 1e-14})
-            a, b = (float(x) for x in np.exp(np.clip(sol.x, lo_t, hi_t)))
-            got = special.betainc(a, b, qs)
-            if np.all(np.abs(got - [p1, p2]) <= 1e-12):
-                return a, b
-    raise DistributionError(
-        path, f"no beta distribution with shapes in [{SHAPE_MIN:g}, {SHAPE_MAX:g}] has these "
-        "quantiles", f"{q1:.6g}, {q2:.6g} on [0, 1]",
-        "Give less extreme quantiles, or use {alpha, beta} or {mean, sd} instead.")
-
-
-def _build_truncnormal(key, v, q):
-    mean, sd = v["mean"], v["sd"]
-    _positive(f"{key}.sd", "sd", sd)
-    lo, hi = v.get("min", -math.inf), v.get("max", math.inf)
-    if lo == math.inf or hi == -math.inf:
-        bad, sign = ("min", "+") if lo == math.inf else ("max", "-")
-        raise DistributionError(f"{key}.{bad}", f"{bad} cannot be {sign}inf", _show(v[bad]),
-                                "Give a finite bound, or leave it out for an open side.")
-    if math.isinf(lo) and math.isinf(hi):
-        raise DistributionError(
-            key, "a truncnormal needs at least one finite bound (min or max)",
-            f"min={_show(lo)}, max={_show(hi)}", "Add min and/or max, or use dist = \"normal\".")
-    if not lo < hi:
-        raise DistributionError(f"{key}.max", "a truncnormal needs min < max",
-                                f"min={_show(lo)}, max={_show(hi)}", "Make max larger than min.")
-    if _trunc_constants(mean, sd, lo, hi)[2] < _TRUNC_MIN_MASS:
-        raise DistributionError(
-            key, "the truncation interval holds almost no probability under the parent normal",
-            f"[{(lo - mean) / sd:.4g}, {(hi - mean) / sd:.4g}] sd from the mean",
-            "Move min/max towards the mean or increase sd (mean and sd are the parent's).")
-    return (("mean", mean), ("sd", sd), ("min", lo), ("max", hi))
-
-
-def _trunc_constants(mean: float, sd: float, lo: float, hi: float) -> tuple[float, float, float]:
-    """(Phi(a), Phi(-b), mass) for standardised bounds a, b; mass from the accurate tails."""
-    a, b = (lo - mean) / sd, (hi - mean) / sd
-    pa, qb = float(special.ndtr(a)), float(special.ndtr(-b))
-    if a > 0.0:
-        mass = float(special.ndtr(-a)) - qb
-    elif b < 0.0:
-        mass = float(special.ndtr(b)) - pa
-    else:
-        mass = 1.0 - pa - qb
-    return pa, qb, mass
-
-
-_BUILDERS = {
-    "fixed": _build_fixed,
-    "uniform": _build_uniform,
-    "normal": _build_normal,
-    "lognormal": _build_lognormal,
-    "triangular": _build_triangular,
-    "pert": _build_pert,
-    "beta": _build_beta,
-    "truncnormal": _build_truncnormal,
-}
-
-
-# ---------------------------------------------------------------------------------------------
-# pack
-# ---------------------------------------------------------------------------------------------
-
-
-def _beta_shapes(d: Distribution) -> tuple[float, float]:
-    p = dict(d.params)
-    if d.family == "beta":
-        return p["alpha"], p["beta"]
-    w = p["max"] - p["min"]
-    return (1.0 + p["lambda"] * (p["mode"] - p["min"]) / w,
-            1.0 + p["lambda"] * (p["max"] - p["mode"]) / w)
-
-
-def pack(dists: Sequence[Distribution]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flatten distributions into the arrays the numba kernels read.
-
-    Parameters
-    ----------
-    dists : sequence of Distribution
-
-    Returns
-    -------
-    codes : numpy.ndarray
-        int64[n], family codes (:data:`FAMILIES`).
-    params : numpy.ndarray
-        float64[n, NPAR], one packed row per distribution (layout in ``_kernels``), with
-        sampling constants precomputed (truncnormal tail probabilities, beta/PERT table row).
-    tables : numpy.ndarray
-        float64[n_tab, TABLE_KNOTS + 2, 2], C-contiguous, one row per distinct beta/PERT shape
-        pair (knots, then tail coefficients); a single zero row when there is none.  Pass the
-        whole array to ``sample_u``/``sample_z``.
-    """
-    n = len(dists)
-    codes = np.empty(n, dtype=np.int64)
-    params = np.zeros((n, NPAR))
-    rows: dict[tuple[float, float], int] = {}
-    for j, d in enumerate(dists):
-        codes[j] = FAMILIES[d.family]
-        p = dict(d.params)
-        r = params[j]
-        f = d.family
-        if f == "fixed":
-            r[0] = p["value"]
-        elif f == "uniform":
-            r[:3] = p["min"], p["max"], p["max"] - p["min"]
-        elif f == "normal":
-            r[:2] = p["mean"], p["sd"]
-        elif f == "lognormal":
-            r[:2] = p["mu"], p["sigma"]
-        elif f == "triangular":
-            lo, c, hi = p["min"], p["mode"], p["max"]
-            r[:6] = lo, c, hi, (c - lo) / (hi - lo), (hi - lo) * (c - lo), (hi - lo) * (hi - c)
-        elif f in ("pert", "beta"):
-            shapes = _beta_shapes(d)
-            row = rows.setdefault(shapes, len(rows))
-            lo, hi = d.support()
-            r[:7] = (lo, hi, hi - lo, float(row), TABLE_Z,
-                     (TABLE_KNOTS - 1) / (2.0 * TABLE_Z), LOG_PHI_Z)
-        elif f == "truncnormal":
-            pa, qb, mass = _trunc_constants(p["mean"], p["sd"], p["min"], p["max"])
-            r[:7] = p["mean"], p["sd"], p["min"], p["max"], pa, qb, mass
-        else:  # pragma: no cover - parse() admits no other family
-            raise AssertionError(f)
-    if rows:
-        tables = np.stack([beta_table(a, b) for a, b in rows])
-    else:
-        tables = dummy_table()[None]
-    return codes, params, tables
