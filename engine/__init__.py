@@ -29,7 +29,8 @@ from engine.core.dataset import strip_run_attrs, version
 from engine.io.results import open_result, summary, write_netcdf
 from engine.analyses.precision import quote
 from engine.analyses.simulate import simulate, trace
-from engine.analyses.sweeps import pin, sweep, sweep_point, tornado
+from engine.analyses.sweeps import pin, sweep, sweep_point
+from engine.analyses.tornado import tornado
 
 __version__ = version()
 

@@ -702,7 +702,7 @@ def test_tornado_plot_without_matplotlib_refuses_before_running(capsys, monkeypa
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     ran = []
-    monkeypatch.setattr(importlib.import_module("engine.analyses.sweeps"), "tornado",
+    monkeypatch.setattr(importlib.import_module("engine.analyses.tornado"), "tornado",
                         lambda *a, **k: ran.append(1))
     code, out, err = run(capsys, "tornado", scenario_path, "--plot", tmp_path / "t.png")
     assert code == 2 and 'pip install "capexgap[plot]"' in err and not ran

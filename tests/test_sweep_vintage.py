@@ -16,7 +16,8 @@ import engine
 from engine.cli import main
 from engine.core.reduce import BLOCK
 from engine.models.one_year import LAYOUT as ONE_YEAR_LAYOUT
-from engine.analyses.sweeps import bytes_per_point, plan_layout, points_per_group, sweep_grid, sweep_summary, tornado_summary
+from engine.analyses.sweeps import bytes_per_point, plan_layout, points_per_group, sweep_grid
+from engine.io.sweep_summary import sweep_summary, tornado_summary
 
 # Three reported years, a cohort before them, per-year tables (gpu_spend, revenue.C) and
 # single growth rates; P(cover) is about 0.3-0.4 in every year. The template fields are the

@@ -1,6 +1,6 @@
-"""Sensitivity sweeps (a grid of "what if" points) and the one-at-a-time tornado.
+"""Sensitivity sweeps: a grid of "what if" points, run on common random numbers.
 
-Both evaluate many *points*: variants of one scenario that differ only in some inputs'
+A sweep evaluates many *points*: variants of one scenario that differ only in some inputs'
 distributions (an input pinned to a number, or one parameter of its distribution replaced).
 Every point sees the same trials: the uniform of (seed, input, trial) depends on the input's
 *name*, never on the point (common random numbers), so differences between points are the
@@ -10,17 +10,17 @@ effect of the change, not Monte Carlo noise, and each point is bit-identical to 
 The points are packed into one plan (:func:`engine.plan.make_plan`) and run in one pass over
 the trials, in groups when their sketches would not fit in ``max_memory_mib`` (each group is
 one pass; a point's result does not depend on its group, since it is a pure function of its
-own distributions and the shared streams).
+own distributions and the shared streams). :mod:`engine.analyses.tornado` runs its points the
+same way (:func:`pin`, ``_run_points``).
 
 Both models work: a point of the multi-year (vintage) model is a vintage quote, so every
 variable keeps its ``year`` dimension after the point dimensions (the break-even variables
-too), memory is estimated from the plan's :class:`~engine.plan.Layout` (outputs x years), and
-the tornado ranks by the swings in the last reported year. Keys may name any input of either
-model (:func:`engine.config.input_rule` gives its range): ``gpu_spend_growth``,
-``revenue_growth.<company>``, one year of a table (``gpu_spend.2026``).
+too), and memory is estimated from the plan's :class:`~engine.plan.Layout` (outputs x years).
+Keys may name any input of either model (:func:`engine.config.input_rule` gives its range):
+``gpu_spend_growth``, ``revenue_growth.<company>``, one year of a table (``gpu_spend.2026``).
 
-Layering: uses ``engine.config``, ``engine.plan``, ``engine.simulate`` and ``engine.result``;
-``engine.cli`` wraps it.
+Layering: uses ``engine.config``, ``engine.core`` and ``engine.models``; the JSON summary is
+:mod:`engine.io.sweep_summary`; ``engine.cli`` wraps it.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numba
 import numpy as np
@@ -42,7 +42,6 @@ import xarray as xr
 import distributions
 from distributions import Distribution, DistributionError
 
-from engine.base import fmt
 from engine.config import _U_MAX, _U_MIN, Input, Scenario, input_rule
 from engine.base.errors import ConfigError
 from engine.core.runner import live_rows
@@ -52,7 +51,6 @@ from engine.models import make_plan
 from engine.models.one_year import LAYOUT as ONE_YEAR_LAYOUT
 from engine.core.dataset import build_dataset
 from engine.core.stats import proportion_interval
-from engine.io.results import summary
 from engine.models.one_year import OUTPUT_ATTRS
 from engine.core.driver import DEFAULT_CHUNK, WAVE_TRIALS, _check_run_args, run_plan
 
@@ -68,8 +66,6 @@ DEFAULT_MAX_MEMORY_MIB = 512
 #: Default cap on the trials per point of a sweep with a precision target (a point whose
 #: P(cover) is 0 or tiny never meets a relative target).
 SWEEP_MAX_TRIALS = 10**7
-#: Quantile levels at which the tornado pins each uncertain input.
-DEFAULT_LEVELS = (0.1, 0.9)
 
 _MONEY = OUTPUT_ATTRS["capex"]["units"]
 _RANGE_KEYS = ("start", "stop", "num")
@@ -83,8 +79,6 @@ _SHAPE_PARAMS = ("sigma", "lambda", "alpha", "beta")
 _BIN_LOWER, _BIN_UPPER = sketch_bin_bounds()
 
 ProgressFn = Callable[[int], None]
-
-
 # --------------------------------------------------------------------------------- the grid
 
 
@@ -217,6 +211,17 @@ def _check_points(file: str, raw: Any, max_points: int) -> int:
             f"raise the limit with --max-points (at most {MAX_POINTS_CEILING:,}; "
             "engine.sweep(..., max_points=...)).")
     return n
+
+
+def _check_cells(scenario: Scenario, n_points: int) -> None:
+    """Refuse a plan of more than :data:`MAX_PLAN_CELLS` point-inputs (before building it)."""
+    n_in = len(scenario.all_inputs)
+    if n_points * n_in > MAX_PLAN_CELLS:
+        raise ConfigError(
+            scenario.source, "sweep", f"{n_points:,} points x {n_in:,} inputs = "
+            f"{n_points * n_in:,} point-inputs, more than the limit of {MAX_PLAN_CELLS:,} "
+            "(about 1 GB of plan)", None, "Run fewer points (fewer values or --levels), or "
+            "give the scenario fewer inputs.")
 
 
 def check_sweep_table(scenario: Scenario) -> int:
@@ -870,296 +875,9 @@ def sweep_point(ds: xr.Dataset, indexers: Mapping[str, Any] | None = None,
     return one
 
 
-def sweep_summary(ds: xr.Dataset, *, groups: int | None = None) -> dict[str, Any]:
-    """The ``capexgap sweep --json`` object: the grid, then every point's quote summary.
-
-    A multi-year (vintage) sweep adds ``model`` and ``years``; each point's object is then a
-    vintage quote's (:func:`engine.vintage_report.summary`: ``p_cover`` of the last year,
-    ``p_cover_by_year``, ``breakeven_year``, per-year outputs).
-    """
-    dims = json.loads(ds.attrs["sweep_dims"])
-    coords: dict[str, list] = {}
-    for d in dims:
-        if f"{d}_lo" in ds.coords:
-            coords[d] = [[float(a), float(b)] for a, b in zip(ds[f"{d}_lo"].values,
-                                                              ds[f"{d}_hi"].values)]
-        else:
-            coords[d] = [float(v) for v in ds[d].values]
-    out: dict[str, Any] = {
-        "analysis": "sweep", "title": ds.attrs["title"], "trials": int(ds.attrs["trials"]),
-        "seed": int(ds.attrs["seed"]), "elapsed_s": round(float(ds.attrs["elapsed_s"]), 4),
-        "n_points": int(math.prod(len(v) for v in coords.values())), "dims": coords,
-    }
-    if "year" in ds["p_cover"].dims:  # each point's object is a vintage quote's (per year)
-        out = {**{k: out[k] for k in ("analysis", "title")}, "model": "vintage",
-               "years": [int(y) for y in ds["year"].values], **out}
-    if groups is not None:
-        out["passes"] = groups
-    points = []
-    for combo in itertools.product(*(range(len(coords[d])) for d in dims)):
-        one = sweep_point(ds, {d: ds[d].values[i] for d, i in zip(dims, combo)})
-        s = summary(one)
-        for k in ("trials", "seed", "elapsed_s", "completed"):
-            s.pop(k, None)
-        points.append({"at": {d: coords[d][i] for d, i in zip(dims, combo)}, **s})
-    out["points"] = points
-    return out
-
-
-# -------------------------------------------------------------------------------- tornado
-
-
-def _check_tornado_size(scenario: Scenario, n_uncertain: int, n_levels: int,
-                        max_points: int) -> None:
-    """Refuse a tornado of more than `max_points` points before any point is made."""
-    _check_int(max_points, "max_points", 1, "Pass a whole number such as 1000.")
-    n = 1 + n_uncertain * n_levels
-    if n > max_points:
-        raise ConfigError(
-            scenario.source, "inputs", f"the tornado has {n:,} points (1 + {n_uncertain:,} "
-            f"uncertain inputs x {n_levels} levels), more than the limit of {max_points:,}",
-            None, "Give fewer --levels, fix some inputs to a number, or raise the limit with "
-            f"--max-points (at most {MAX_POINTS_CEILING:,}).")
-    _check_cells(scenario, n)
-
-
-def _check_cells(scenario: Scenario, n_points: int) -> None:
-    """Refuse a plan of more than :data:`MAX_PLAN_CELLS` point-inputs (before building it)."""
-    n_in = len(scenario.all_inputs)
-    if n_points * n_in > MAX_PLAN_CELLS:
-        raise ConfigError(
-            scenario.source, "sweep", f"{n_points:,} points x {n_in:,} inputs = "
-            f"{n_points * n_in:,} point-inputs, more than the limit of {MAX_PLAN_CELLS:,} "
-            "(about 1 GB of plan)", None, "Run fewer points (fewer values or --levels), or "
-            "give the scenario fewer inputs.")
-
-
-def _tornado_points(scenario: Scenario, uncertain: Sequence[Input], lv: Sequence[float],
-                    max_points: int = MAX_POINTS) -> tuple[np.ndarray, list[Scenario]]:
-    _check_tornado_size(scenario, len(uncertain), len(lv), max_points)
-    pinned = np.array([[item.dist.quantile(q) for q in lv] for item in uncertain])
-    points = [scenario] + [pin(scenario, {item.name: float(pinned[i, k])})
-                           for i, item in enumerate(uncertain) for k in range(len(lv))]
-    return pinned, points
-
-
-def tornado_points(scenario: Scenario, levels: Sequence[float] = DEFAULT_LEVELS,
-                   max_points: int = MAX_POINTS) -> list[Scenario]:
-    """The points a :func:`tornado` runs: the scenario, then each uncertain input pinned at
-    each level (its quantiles), in input order. More than `max_points` points: ConfigError."""
-    uncertain = [item for item in scenario.all_inputs if not item.dist.is_fixed]
-    return _tornado_points(scenario, uncertain, _levels(levels), max_points)[1]
-
-
-def tornado(scenario: Scenario, *, levels: Sequence[float] = DEFAULT_LEVELS,
-            sort_by: Literal["p_cover", "gap_median"] = "p_cover", trials: int | None = None,
-            seed: int | None = None, threads: int | None = None,
-            chunk_size: int = DEFAULT_CHUNK, max_memory_mib: float = DEFAULT_MAX_MEMORY_MIB,
-            progress: ProgressFn | None = None, max_points: int = MAX_POINTS) -> xr.Dataset:
-    """One at a time: each uncertain input pinned at quantile levels, the others random.
-
-    The baseline and every pinned variant are points of one plan, run on the same trials
-    (common random numbers), so the swings are differences on identical trials.
-
-    Parameters
-    ----------
-    scenario : Scenario
-    levels : sequence of float
-        Two or more distinct quantile levels in (0, 1) (default 0.1 and 0.9). The swing is the
-        value at the highest level minus the value at the lowest.
-    sort_by : {"p_cover", "gap_median"}
-        Rank inputs by the absolute swing in P(cover) (ties, e.g. all zero, by the swing in
-        the median gap), or by the swing in the median gap first.
-    trials, seed, threads, chunk_size, max_memory_mib, progress
-        As for :func:`sweep` (progress counts point-trials of ``trials x (1 + inputs x levels)``).
-    max_points : int
-        Refuse a tornado of more than this many points, ``1 + inputs x levels`` (at most
-        :data:`MAX_POINTS_CEILING`; checked before any point is made).
-
-    Returns
-    -------
-    xarray.Dataset
-        Every quote variable on dims ``(input, level, ...)`` (inputs in ranked order), the
-        baseline's as ``baseline_<name>``, ``pinned_value`` (input, level), ``swing_p_cover``
-        and ``swing_gap_median`` (input); coordinates ``input``, ``level``, ``input_units``.
-
-        For the multi-year (vintage) model every quote variable keeps its ``year`` dimension
-        (``(input, level, year, ...)``, ``baseline_p_cover`` (year), the break-even variables
-        too), the swings are per year (``(input, year)``), and the inputs are ranked by the
-        swings in the last reported year (attribute ``tornado_rank_year``; ``tornado_sort``
-        says so).
-    """
-    file = scenario.source
-    lv = _levels(levels)
-    if sort_by not in ("p_cover", "gap_median"):
-        raise ConfigError(None, "sort_by", "must be p_cover or gap_median", sort_by,
-                          "Use --sort-by p_cover or --sort-by gap_median.")
-    uncertain = [item for item in scenario.all_inputs if not item.dist.is_fixed]
-    if not uncertain:
-        raise ConfigError(file, "inputs", "has no uncertain input, so there is nothing to rank",
-                          None, "Give at least one input a distribution, e.g. "
-                                "margin = { dist = \"pert\", min = 0.3, mode = 0.5, max = 0.7 }.")
-    pinned, points = _tornado_points(scenario, uncertain, lv, max_points)
-    flat = _run_points(scenario, points, trials=trials, seed=seed, threads=threads,
-                       chunk_size=chunk_size, max_memory_mib=max_memory_mib, progress=progress)
-    n_in, n_lv = len(uncertain), len(lv)
-    q50 = int(np.flatnonzero(flat.coords["quantile"].values == 0.5)[0])
-    # [points] for the one-year model; [points, year] for the vintage model.
-    p_all = flat.vars["p_cover"][1]
-    med_all = flat.vars["gap_quantile"][1][..., q50]
-    p = p_all[1:].reshape((n_in, n_lv) + p_all.shape[1:])
-    med = med_all[1:].reshape((n_in, n_lv) + med_all.shape[1:])
-    swing_p_all = p[:, -1] - p[:, 0]
-    swing_g_all = med[:, -1] - med[:, 0]
-    along = flat.layout.dim  # None, or "year": rank by the swings in the last reported year
-    swing_p = swing_p_all[:, -1] if along else swing_p_all
-    swing_g = swing_g_all[:, -1] if along else swing_g_all
-    first, second = (swing_p, swing_g) if sort_by == "p_cover" else (swing_g, swing_p)
-    order = sorted(range(n_in), key=lambda i: (-abs(first[i]), -abs(second[i]), i))
-    idx = [1 + i * n_lv + k for i in order for k in range(n_lv)]
-    bins = _hist_range(flat.hist, flat.b0)
-    data, coords = _shaped(flat, idx, ("input", "level"), (n_in, n_lv), bins=bins)
-    base, _ = _shaped(flat, [0], (), (), prefix="baseline_", bins=bins)
-    for name, (dims, values, attrs) in base.items():
-        data[name] = (dims, values, {**attrs, "long_name": f"baseline: {attrs['long_name']}"})
-    names = [uncertain[i].name for i in order]
-    units = [_input_units(n) for n in names]
-    data["pinned_value"] = (("input", "level"), pinned[order], {
-        "long_name": "value the input is pinned at: its quantile at `level`",
-        "units": "see input_units"})
-    edims = (along,) if along else ()
-    in_year = f" in the {along}" if along else ""
-    data["swing_p_cover"] = (("input",) + edims, swing_p_all[order], {
-        "long_name": f"P(cover) with the input at its {fmt.pctl(lv[-1])} minus at its "
-                     f"{fmt.pctl(lv[0])} quantile{in_year}", "units": "1"})
-    data["swing_gap_median"] = (("input",) + edims, swing_g_all[order], {
-        "long_name": f"median gap with the input at its {fmt.pctl(lv[-1])} minus at its "
-                     f"{fmt.pctl(lv[0])} quantile{in_year}", "units": _MONEY})
-    coords.update(flat.coords)
-    coords["input"] = ("input", np.array(names, dtype=object),
-                       {"long_name": "input pinned (others random), ranked by swing"})
-    coords["level"] = ("level", np.array(lv), {
-        "long_name": "quantile level at which the input is pinned", "units": "1"})
-    coords["input_units"] = ("input", np.array(units, dtype=object))
-    attrs = dict(flat.attrs)
-    attrs["analysis"] = "tornado"
-    attrs["tornado_sort"] = ("by |swing_p_cover|, ties by |swing_gap_median|"
-                             if sort_by == "p_cover" else
-                             "by |swing_gap_median|, ties by |swing_p_cover|")
-    if along:
-        # A multi-year result: the swings have a value per year; the ranking uses the last.
-        last = flat.coords[along].values[-1]
-        attrs["tornado_sort"] = (attrs["tornado_sort"].replace(", ties", f" in {last}, ties")
-                                 + f" in {last} (the last reported {along})")
-        attrs["tornado_rank_year"] = np.int64(last)
-    return xr.Dataset(data, coords=coords, attrs=attrs)
-
-
-def tornado_summary(ds: xr.Dataset, *, groups: int | None = None) -> dict[str, Any]:
-    """The ``capexgap tornado --json`` object.
-
-    For the multi-year (vintage) model ``p_cover``, ``p_cover_ci95``, ``gap_median`` and the
-    swings keep their meaning for the last reported year (``rank_year``, the year the inputs
-    are ranked by), as in a vintage quote; ``years`` lists the years, and the ``*_by_year`` keys
-    give one value per year in that order. ``breakeven_year_median`` (null: not by the last
-    year) and ``p_breakeven_never`` are added for the baseline and every pinned level.
-    """
-    lv = [float(q) for q in ds["level"].values]
-    keys = [_level_key(q) for q in lv]
-    vintage = "year" in ds["baseline_p_cover"].dims
-
-    def last(da: xr.DataArray) -> xr.DataArray:
-        return da.isel(year=-1) if vintage else da
-
-    def median(da: xr.DataArray) -> xr.DataArray:
-        return da.sel(quantile=0.5)
-
-    ci = last(ds["baseline_p_cover_ci95"]).values
-    out: dict[str, Any] = {
-        "analysis": "tornado", "title": ds.attrs["title"], "trials": int(ds.attrs["trials"]),
-        "seed": int(ds.attrs["seed"]), "elapsed_s": round(float(ds.attrs["elapsed_s"]), 4),
-        "levels": lv, "sorted": ds.attrs["tornado_sort"],
-        "baseline": {"p_cover": float(last(ds["baseline_p_cover"])),
-                     "p_cover_ci95": [float(ci[0]), float(ci[1])],
-                     "gap_median": _jnum(last(median(ds["baseline_gap_quantile"])))},
-    }
-    if vintage:
-        years = [int(y) for y in ds["year"].values]
-        out = {**{k: out[k] for k in ("analysis", "title")}, "model": "vintage",
-               "years": years, "rank_year": years[-1], **out}
-        out["baseline"].update(
-            p_cover_year=years[-1],
-            p_cover_by_year=[float(v) for v in ds["baseline_p_cover"].values],
-            gap_median_by_year=[_jnum(v) for v in median(ds["baseline_gap_quantile"]).values],
-            breakeven_year_median=_year(median(ds["baseline_breakeven_year_quantile"])),
-            p_breakeven_never=float(ds["baseline_p_breakeven_never"]))
-    if groups is not None:
-        out["passes"] = groups
-    rows = []
-    for name in ds["input"].values:
-        r = ds.sel(input=name)
-        row = {
-            "input": str(name), "units": str(r["input_units"].values),
-            "pinned": dict(zip(keys, (float(v) for v in r["pinned_value"].values))),
-            "p_cover": dict(zip(keys, (float(v) for v in last(r["p_cover"]).values))),
-            "p_cover_ci95": dict(zip(keys, ([float(a), float(b)]
-                                            for a, b in last(r["p_cover_ci95"]).values))),
-            "gap_median": dict(zip(keys, (_jnum(v) for v in
-                                          last(median(r["gap_quantile"])).values))),
-            "swing_p_cover": float(last(r["swing_p_cover"])),
-            "swing_gap_median": _jnum(last(r["swing_gap_median"])),
-        }
-        if vintage:
-            row.update(
-                p_cover_by_year=dict(zip(keys, ([float(v) for v in per]
-                                                for per in r["p_cover"].values))),
-                gap_median_by_year=dict(zip(keys, ([_jnum(v) for v in per] for per in
-                                                   median(r["gap_quantile"]).values))),
-                swing_p_cover_by_year=[float(v) for v in r["swing_p_cover"].values],
-                swing_gap_median_by_year=[_jnum(v) for v in r["swing_gap_median"].values],
-                breakeven_year_median=dict(zip(keys, (
-                    _year(v) for v in median(r["breakeven_year_quantile"]).values))),
-                p_breakeven_never=dict(zip(keys, (float(v) for v in
-                                                  r["p_breakeven_never"].values))))
-        rows.append(row)
-    out["inputs"] = rows
-    return out
-
-
-def _levels(levels: Sequence[float]) -> tuple[float, ...]:
-    fix = "Give two or more quantile levels strictly between 0 and 1, e.g. --levels 0.1 0.9."
-    try:
-        lv = [float(q) for q in levels]
-    except (TypeError, ValueError):
-        raise ConfigError(None, "levels", "must be numbers", levels, fix) from None
-    for q in lv:
-        if not 0.0 < q < 1.0:
-            raise ConfigError(None, "levels", "each level must lie strictly between 0 and 1", q,
-                              fix)
-    if len(set(lv)) < 2:
-        raise ConfigError(None, "levels", "needs at least two distinct levels (the swing is "
-                                          "between the lowest and the highest)", lv, fix)
-    return tuple(sorted(set(lv)))
-
-
 def _check_int(value: Any, key: str, lo: int, fix: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
         raise ConfigError(None, key, f"must be a whole number >= {lo}", value, fix)
-
-
-def _level_key(q: float) -> str:
-    return repr(float(q))
-
-
-def _year(v: Any) -> int | None:
-    """A break-even year for JSON: a whole year, or None for inf (not by the last year)."""
-    x = float(v)
-    return int(x) if math.isfinite(x) else None
-
-
-def _jnum(v: Any) -> float | None:
-    x = float(v)
-    return x if math.isfinite(x) else None
 
 
 def _input_units(name: str) -> str:

@@ -16,8 +16,9 @@ from engine.base import fmt
 from engine.cli import common as cli
 from engine.base.interrupts import Interrupted
 from engine.base.safetext import escape
-from engine.analyses.sweeps import (DEFAULT_LEVELS, DEFAULT_MAX_MEMORY_MIB, MAX_POINTS, MAX_POINTS_CEILING,
-                     SWEEP_MAX_TRIALS)
+from engine.analyses.sweeps import (DEFAULT_MAX_MEMORY_MIB, MAX_POINTS, MAX_POINTS_CEILING,
+                                    SWEEP_MAX_TRIALS)
+from engine.analyses.tornado import DEFAULT_LEVELS
 
 SWEEP_DESCRIPTION = """\
 Run a grid of "what if" points from the config's [sweep] table, every point on the same
@@ -190,7 +191,8 @@ def _run(args: argparse.Namespace, n_points: int, trials: int | None, fn):
 def _sweep(args: argparse.Namespace) -> int:
     from engine.config import load_config
     from engine.io.results import check_writable, write_netcdf
-    from engine.analyses.sweeps import _target, n_passes, sweep, sweep_grid, sweep_summary
+    from engine.analyses.sweeps import _target, n_passes, sweep, sweep_grid
+    from engine.io.sweep_summary import sweep_summary
 
     scenario = load_config(args.config)
     target = _target(scenario, args.trials, args.precision, args.abs_precision,
@@ -220,7 +222,9 @@ def _sweep(args: argparse.Namespace) -> int:
 def _tornado(args: argparse.Namespace) -> int:
     from engine.config import load_config
     from engine.io.results import check_writable, write_netcdf
-    from engine.analyses.sweeps import _levels, n_passes, tornado, tornado_points, tornado_summary
+    from engine.analyses.sweeps import n_passes
+    from engine.analyses.tornado import _levels, tornado, tornado_points
+    from engine.io.sweep_summary import tornado_summary
 
     scenario = load_config(args.config)
     levels = _levels(args.levels)
