@@ -18,7 +18,8 @@ import engine
 from engine.cli import main
 from engine.core.reduce import BLOCK
 from engine.models import make_plan
-from engine.analyses.precision import IsEstimate, importance_plan, quote
+from engine.analyses.importance import IsEstimate, importance_plan
+from engine.analyses.precision import quote
 from engine.core.driver import run_plan
 
 ORACLE = """

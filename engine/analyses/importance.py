@@ -1,0 +1,484 @@
+"""Importance sampling of P(cover) in normal-score space: the shift, the weighted estimate
+and its Dataset (driven by :func:`engine.analyses.precision.quote`).
+
+**Importance sampling** (``method="importance"``), for probabilities too small to see. Every
+input is sampled through its quantile function at a normal score z (u = Phi(z)); the IS run
+draws z = z0 + mu with z0 ~ N(0, I), i.e. from N(mu, I), and weights each trial by the
+likelihood ratio ``w = exp(-mu.z + |mu|^2 / 2)``. The estimate is the mean of ``w * covers``
+over n trials, its standard error ``SE = sd(w * covers) / sqrt(n)`` and its 95% interval the
+normal approximation ``p +- 1.96 SE`` (clipped at 0). The shift mu is found in two steps, both
+deterministic (:func:`find_shift`):
+
+1. the *design point*, the most likely covering point: the z of least norm with revenue >=
+   required, by ``scipy.optimize.minimize`` (SLSQP) on the model evaluated at normal scores
+   through the kernels' own quantile functions (:func:`engine.importance_kernel.evaluate_at_z`);
+2. one cross-entropy step: an IS pilot of :data:`CE_TRIALS` trials at the design point, on its
+   own counter word (:data:`PURPOSE_SEARCH`), gives ``E[z | covers]`` under the nominal inputs,
+   the mean of the normal family closest to the conditional law (kept when the pilot's
+   effective sample size is at least :data:`MIN_ESS`, the design point otherwise).
+
+The IS run itself uses the counter word :data:`PURPOSE_IMPORTANCE` (the plain run uses 0), so
+its draws are independent of the pilots' and of the plain pass.
+
+**Effective sample size** (``effective_sample_size``): Kish's ``(sum w)^2 / sum w^2`` over the
+*covering* trials: the number of equally weighted covering trials the estimate is worth. For
+plain MC it is the number of hits. Beside it, ``mc_equivalent_trials = p (1 - p) / SE^2``: how
+many plain MC trials would give the same standard error. The weights' own Kish size over all
+trials, and their mean (1 in expectation), are diagnostics of the shift.
+
+Layering: uses engine.config and engine.core; :mod:`engine.analyses.precision` drives it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.special  # scipy.stats / scipy.optimize: imported where used (0.4 s per process)
+import xarray as xr
+
+from engine.base import fmt
+from engine.base.fmt import pct
+from engine.core.dataset import p_cover_is_bound
+from engine.core.driver import DEFAULT_CHUNK, Totals, run_plan
+from engine.core.plan import Plan
+from engine.core.reduce import BLOCK, M_M2, M_MAX, M_MEAN, M_N
+from engine.core.runner import evaluate_at_z
+from engine.core.sampling import importance
+from engine.core.stats import importance_error_unknown
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.config import Scenario
+
+#: Two-sided 95% normal quantile.
+Z95 = float(scipy.special.ndtri(0.975))  # = scipy.stats.norm.ppf(0.975)
+#: Trials of the cross-entropy pilot of the shift search.
+CE_TRIALS = 16 * BLOCK  # 65,536
+#: Least effective sample size for an importance-sampling run to meet a target, and for the
+#: cross-entropy pilot to move the shift.
+MIN_ESS = 100.0
+#: Generator counter words: the plain pass, the shift search's pilot, the IS run.
+PURPOSE_MC, PURPOSE_SEARCH, PURPOSE_IMPORTANCE = 0, 1, 2
+#: The shift search looks for covering points with every |z_j| <= Z_BOUND.
+Z_BOUND = 15.0
+#: The design-point search gives up after this many seconds (or what is left of max_seconds):
+#: its cost grows with the cube of the number of random inputs (about 1 s for 1,000 on one
+#: core); the plain Monte Carlo result then stands, with a note.
+SEARCH_MAX_SECONDS = 60.0
+
+
+class _SearchStopped(Exception):
+    """The design-point search ran out of time or was asked to stop (see :func:`design_point`)."""
+
+    def __init__(self, reason: str, kind: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind  # "stop" (signal), "max_seconds" or "budget"
+
+
+@dataclass(frozen=True)
+class IsEstimate:
+    """P(cover) from the moments of an importance-sampling run (one point)."""
+
+    trials: int
+    p: float
+    se: float
+    ess: float              # Kish, over covering trials
+    mc_equivalent: float    # p (1 - p) / SE^2
+    weight_mean: float
+    weight_mean_se: float
+    weight_ess: float       # Kish, over all trials
+    max_share: float        # the largest covering weight / their sum
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        return max(self.p - Z95 * self.se, 0.0), self.p + Z95 * self.se
+
+    @property
+    def rel_error(self) -> float:
+        return Z95 * self.se / self.p if self.p > 0 else math.nan
+
+    @staticmethod
+    def from_moments(mom: np.ndarray) -> IsEstimate:
+        """`mom`: float64[O, N_MOM] of one point (outputs weighted_cover, weight, ...)."""
+        n = mom[0, M_N]
+        p, m2 = mom[0, M_MEAN], mom[0, M_M2]
+        wm, wm2 = mom[1, M_MEAN], mom[1, M_M2]
+        se = math.sqrt(m2 / (n - 1) / n) if n > 1 else math.inf
+        wse = math.sqrt(wm2 / (n - 1) / n) if n > 1 else math.inf
+        sq = m2 + n * p * p  # sum of (w covers)^2
+        ess = (n * p) ** 2 / sq if sq > 0 else 0.0
+        wsq = wm2 + n * wm * wm
+        wess = (n * wm) ** 2 / wsq if wsq > 0 else 0.0
+        equiv = p * (1.0 - p) / (se * se) if se > 0 and math.isfinite(se) else \
+            (math.inf if p > 0 else 0.0)
+        share = mom[0, M_MAX] / (n * p) if p > 0 else math.nan
+        return IsEstimate(trials=int(n), p=float(p), se=float(se), ess=float(ess),
+                          mc_equivalent=float(equiv), weight_mean=float(wm),
+                          weight_mean_se=float(wse), weight_ess=float(wess),
+                          max_share=float(share))
+
+
+# ---------------------------------------------------------------------------- the shift
+
+
+def importance_plan(plan: Plan, shift: np.ndarray, *, with_z: bool = False) -> Plan:
+    """`plan` run by importance sampling with normal-score shift ``shift[P, J]`` (or [J]);
+    the rows folded are the estimator's sums (``weighted_cover``, ``weight`` and, with
+    ``with_z``, ``cover_z.<input>``: ``engine.core.sampling.weigh_importance``)."""
+    if plan.model.cover_margin is None:
+        raise ValueError(f"the {plan.model.name} model has no cover margin for importance "
+                         "sampling")
+    shift = np.broadcast_to(np.asarray(shift, dtype=np.float64), plan.codes.shape)
+    return dataclasses.replace(plan, sampler=importance(shift, plan.names, with_z=with_z))
+
+
+@dataclass(frozen=True)
+class ShiftSearch:
+    """How the shift of an importance-sampling run was found (:func:`find_shift`)."""
+
+    shift: np.ndarray | None        # float64[J]; None: no covering point found
+    design_point: np.ndarray | None  # float64[J]
+    how: str                        # one line for the Dataset
+    #: why the search ended without a shift: "stop" (a signal), "max_seconds" or "budget"
+    #: (:data:`SEARCH_MAX_SECONDS`); None when it ran to its end
+    stopped: str | None = None
+    ce_trials: int = 0
+    ce_ess: float = 0.0
+    used_ce: bool = False
+    seconds: float = 0.0
+    compile_s: float = 0.0
+
+    @property
+    def beta(self) -> float:
+        """|design point|: P(cover) is about Phi(-beta) when the boundary is nearly flat."""
+        return float(np.linalg.norm(self.design_point)) if self.design_point is not None \
+            else math.nan
+
+
+def _margin_fn(plan: Plan, poll: Callable[[], None] | None = None
+               ) -> Callable[[np.ndarray], np.ndarray]:
+    """z[n, d] of the random inputs -> log(ai_revenue / required_annual_revenue) per row.
+
+    ``poll`` is called before every evaluation (it raises to end the search)."""
+    rand = np.flatnonzero(plan.is_random)
+    n_in = plan.codes.shape[1]
+
+    def margin(zr: np.ndarray) -> np.ndarray:
+        if poll is not None:
+            poll()
+        zr = np.atleast_2d(zr)
+        z = np.zeros((zr.shape[0], n_in))
+        z[:, rand] = zr
+        outs, covers = evaluate_at_z(plan, z)
+        covers = covers[:, 0]  # the headline indicator
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            h = plan.model.cover_margin(outs, plan.margs)
+        # SLSQP needs finite values: an overflow or NaN counts as far from covering. The sign
+        # follows the kernel's own test (revenue >= required), also where logs lose it.
+        h = np.clip(np.where(np.isnan(h), -1e3, h), -1e3, 1e3)
+        return np.where(covers, np.maximum(h, 0.0), np.minimum(h, -1e-300))
+
+    return margin
+
+
+def _poller(should_stop: Callable[[], bool] | None, seconds: float | None,
+            limit_kind: str) -> Callable[[], None]:
+    """A poll for the search: raises :class:`_SearchStopped` on a stop request or past
+    `seconds` from now."""
+    end = None if seconds is None else time.perf_counter() + seconds
+
+    def poll() -> None:
+        if should_stop is not None and should_stop():
+            raise _SearchStopped(getattr(should_stop, "reason", None) or "stop requested", "stop")
+        if end is not None and time.perf_counter() > end:
+            why = (f"time limit of {seconds:g} s reached" if limit_kind == "max_seconds" else
+                   f"the design-point search took more than {seconds:g} s")
+            raise _SearchStopped(why, limit_kind)
+
+    return poll
+
+
+def design_point(plan: Plan, poll: Callable[[], None] | None = None
+                 ) -> tuple[np.ndarray | None, str]:
+    """The most likely covering point: argmin |z| subject to revenue >= required.
+
+    ``poll`` is called before every evaluation of the model (thousands per second); it may
+    raise to end the search (:func:`find_shift` stops it on a signal or a time limit).
+
+    Deterministic: SLSQP (``scipy.optimize.minimize``) with central-difference gradients of
+    ``log(ai_revenue / required_annual_revenue)`` in normal-score space, inside the box
+    ``|z_j| <= Z_BOUND``; then a bisection along the ray to the solution, so that the point
+    returned covers (up to 1e-9 in the log ratio) and lies on the boundary.
+
+    Returns
+    -------
+    (z[J] or None, description)
+    """
+    rand = np.flatnonzero(plan.is_random)
+    n_in = plan.codes.shape[1]
+    d = rand.size
+    if d == 0:
+        return None, "no input is random"
+    margin = _margin_fn(plan, poll)
+    h0 = float(margin(np.zeros(d))[0])
+    full = np.zeros(n_in)
+    if h0 >= 0.0:
+        return full, "the median inputs already cover (no shift)"
+    eps = 1e-6
+
+    def grad(z: np.ndarray) -> np.ndarray:
+        steps = np.repeat(z[None, :], 2 * d, axis=0)
+        idx = np.arange(d)
+        steps[2 * idx, idx] += eps
+        steps[2 * idx + 1, idx] -= eps
+        v = margin(steps)
+        return (v[0::2] - v[1::2]) / (2 * eps)
+
+    def fun(z):
+        return float(margin(z)[0])
+
+    box = [(-Z_BOUND, Z_BOUND)] * d
+    # Can anything in the box cover? The model may know which end of each input helps
+    # (the one-year model is monotone in every input): then the best point of the box is that
+    # corner (known from the model, not from finite differences, which vanish where the model
+    # overflows). Otherwise the corner the gradient at the median points to.
+    g0 = grad(np.zeros(d))
+    if plan.model.cover_direction is not None:
+        helps = np.asarray(plan.model.cover_direction(plan.names), dtype=float)[rand]
+    else:
+        helps = np.where(g0 >= 0.0, 1.0, -1.0)
+    corner = helps * Z_BOUND
+    if fun(corner) < 0.0:
+        return None, (f"no covering point with every normal score within +-{Z_BOUND:g} "
+                      f"(P(cover) is below about {scipy.special.ndtr(-Z_BOUND):.0e}, or zero)")
+    starts = [np.zeros(d)]
+    if np.any(g0 != 0):
+        starts.append(g0 / np.linalg.norm(g0) * min(-h0 / np.linalg.norm(g0), Z_BOUND))
+    from scipy import optimize  # here, not at import: 0.3 s of every process that never needs it
+
+    best = None
+    for x0 in starts:
+        res = optimize.minimize(
+            lambda z: 0.5 * float(z @ z), x0, jac=lambda z: z, method="SLSQP", bounds=box,
+            constraints=[{"type": "ineq", "fun": fun, "jac": grad}],
+            options={"maxiter": 300, "ftol": 1e-12})
+        if fun(res.x) >= -1e-7 and (best is None or res.x @ res.x < best @ best):
+            best = res.x
+    if best is None:  # the optimiser failed: fall back on the corner, pulled in along its ray
+        best = corner
+    # Bisection on the ray t * best, t in (0, 1]: the boundary point, covering.
+    lo, hi = 0.0, 1.0
+    if fun(best) < 0.0:
+        hi = 1.0
+        while fun(best * hi) < 0.0 and hi < 4.0:
+            hi *= 1.25
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if fun(best * mid) >= 0.0:
+            hi = mid
+        else:
+            lo = mid
+    z = best * hi
+    full[rand] = z
+    return full, (f"design point |z| = {np.linalg.norm(z):.4g} (SLSQP, normal-score space, "
+                  f"{d} random inputs)")
+
+
+def find_shift(plan: Plan, *, seed: int, threads: int | None = None,
+               chunk_size: int = DEFAULT_CHUNK, should_stop: Callable[[], bool] | None = None,
+               progress: Callable[[int], None] | None = None,
+               max_seconds: float | None = None) -> ShiftSearch:
+    """The normal-score shift of an importance-sampling run (see the module docstring).
+
+    Deterministic for a given plan and seed, whatever the threads or chunk size: the design
+    point is a deterministic optimisation and the cross-entropy pilot a fixed-size run of the
+    block kernel on counter word :data:`PURPOSE_SEARCH`. The design-point search polls
+    `should_stop` and ends after ``min(max_seconds, SEARCH_MAX_SECONDS)``; a search that ended
+    so has no shift (``stopped`` says why).
+    """
+    t0 = time.perf_counter()
+    budget, kind = SEARCH_MAX_SECONDS, "budget"
+    if max_seconds is not None and max_seconds < budget:
+        budget, kind = max_seconds, "max_seconds"
+    try:
+        z_star, how = design_point(plan, _poller(should_stop, budget, kind))
+    except _SearchStopped as exc:
+        return ShiftSearch(None, None, f"{exc.reason} during the design-point search",
+                           stopped=exc.kind, seconds=time.perf_counter() - t0)
+    if z_star is None:
+        return ShiftSearch(None, None, how, seconds=time.perf_counter() - t0)
+    if not np.any(z_star):
+        return ShiftSearch(z_star, z_star, how, seconds=time.perf_counter() - t0)
+    pilot = importance_plan(plan, z_star[None, :], with_z=True)
+    left = None if max_seconds is None else max(max_seconds - (time.perf_counter() - t0), 1e-3)
+    tot = run_plan(pilot, trials=CE_TRIALS, seed=seed, threads=threads, chunk_size=chunk_size,
+                   purpose=PURPOSE_SEARCH, should_stop=should_stop, progress=progress,
+                   max_seconds=left)
+    mom = tot.moments[0]
+    est = IsEstimate.from_moments(mom)
+    shift, used = z_star, False
+    if est.ess >= MIN_ESS and est.p > 0 and tot.completed:
+        ce = np.where(plan.is_random, mom[2:, M_MEAN] / est.p, 0.0)
+        if np.all(np.isfinite(ce)):
+            shift, used = ce, True
+    how += (f"; one cross-entropy step on {CE_TRIALS:,} pilot draws (counter word "
+            f"{PURPOSE_SEARCH}, effective sample size {est.ess:,.0f}): "
+            + (f"shift = E[z | covers], |shift| = {np.linalg.norm(shift):.4g}" if used else
+               f"kept the design point (needs an effective sample size >= {MIN_ESS:g})"))
+    return ShiftSearch(shift, z_star, how, ce_trials=CE_TRIALS, ce_ess=est.ess, used_ce=used,
+                       seconds=time.perf_counter() - t0 - tot.extra.get("compile_s", 0.0),
+                       compile_s=tot.extra.get("compile_s", 0.0))
+
+
+# ----------------------------------------------------------------------------- the Dataset
+
+
+def _error_vars(ds: xr.Dataset, se: float, rel: float, ess: float, equiv: float,
+                se_how: str, ess_how: str) -> None:
+    ds["p_cover_se"] = ((), se, {"long_name": f"standard error of p_cover ({se_how})",
+                                 "units": "1"})
+    ds["p_cover_rel_error"] = ((), rel, {
+        "long_name": "relative half-width of the 95% interval of p_cover: "
+                     "max(upper - p, p - lower) / p (NaN when p = 0)", "units": "1"})
+    ds["effective_sample_size"] = ((), ess, {
+        "long_name": f"effective number of covering trials, (sum w)^2 / sum w^2 over the "
+                     f"covering trials ({ess_how})", "units": "1"})
+    ds["mc_equivalent_trials"] = ((), equiv, {
+        "long_name": "plain Monte Carlo trials that would give the same standard error: "
+                     "p (1 - p) / se^2", "units": "1"})
+
+
+def _is_dataset(scenario: Scenario, mc_ds: xr.Dataset, tot: Totals, search: ShiftSearch,
+                plan: Plan, *, requested: int) -> xr.Dataset:
+    """The plain pass's Dataset with P(cover) and its error from the IS run."""
+    est = IsEstimate.from_moments(tot.moments[0])
+    lo, hi = est.ci
+    n_mc = int(mc_ds.attrs["trials"])
+    # No computable error (one trial, or weights whose squares underflow): P(cover) is reported
+    # as the plain pass's upper bound, never with an infinite or zero-width interval.
+    unknown = importance_error_unknown(est.p, est.se, est.trials)
+    if unknown:
+        lo, hi = 0.0, float(mc_ds["p_cover_ci95"].values[1])
+        est = dataclasses.replace(est, se=math.nan, mc_equivalent=math.nan)
+    ds = mc_ds.rename({"p_cover": "mc_p_cover", "p_cover_ci95": "mc_p_cover_ci95",
+                    "hits": "mc_hits"})
+    for name in ("mc_p_cover", "mc_p_cover_ci95", "mc_hits"):
+        attrs = dict(ds[name].attrs)
+        attrs["long_name"] = f"plain Monte Carlo pass ({n_mc:,} trials): {attrs['long_name']}"
+        ds[name].attrs = attrs
+    interval = (f"normal approximation p +- {Z95:.4f} SE (importance sampling), lower end "
+                "clipped at 0")
+    ds["p_cover"] = ((), est.p, {"long_name": "P(AI revenue >= required annual revenue), "
+                                              "importance-sampling estimate", "units": "1"})
+    if unknown:
+        interval = ("one-sided 95% upper bound of the plain Monte Carlo pass (the importance-"
+                    "sampling estimate has no computable error)")
+    ds["p_cover_ci95"] = (("bound",), np.array([lo, hi]), {
+        "long_name": "95% interval of p_cover", "units": "1", "method": interval})
+    ds["hits"] = ((), np.int64(tot.hits.reshape(-1)[0]), {
+        "long_name": "importance-sampling trials whose shifted draw covers (unweighted count)",
+        "units": "1"})
+    _error_vars(ds, est.se, est.rel_error, est.ess, est.mc_equivalent,
+                "sd(w covers) / sqrt(n) over the importance-sampling trials",
+                "importance sampling: w is each trial's likelihood ratio")
+    ds["weight_mean"] = ((), est.weight_mean, {
+        "long_name": "mean likelihood ratio w over all importance-sampling trials: 1 in "
+                     "expectation; w is lognormal with log-sd |shift|, so beyond |shift| ~ 3 "
+                     "the sample mean is carried by draws too rare to occur and falls short "
+                     "of 1 without any error (a check for moderate shifts)", "units": "1"})
+    ds["weight_mean_se"] = ((), est.weight_mean_se, {
+        "long_name": "standard error of weight_mean", "units": "1"})
+    ds["weight_effective_sample_size"] = ((), est.weight_ess, {
+        "long_name": "Kish effective sample size of the weights over all trials, "
+                     "(sum w)^2 / sum w^2", "units": "1"})
+    ds["weight_max_share"] = ((), est.max_share, {
+        "long_name": "largest single trial's share of sum(w covers)", "units": "1"})
+    names = np.array(plan.names, dtype=object)
+    ds = ds.assign_coords(model_input=("model_input", names, {
+        "long_name": "model input (the normal score of each is shifted)"}))
+    ds["importance_shift"] = (("model_input",), np.asarray(search.shift, dtype=np.float64), {
+        "long_name": "normal-score shift mu of each input in the importance-sampling run "
+                     "(0: fixed input)", "units": "1"})
+    ds["design_point"] = (("model_input",), np.asarray(search.design_point, dtype=np.float64), {
+        "long_name": "most likely covering point in normal-score space (design point)",
+        "units": "1"})
+    for name, var in ds.data_vars.items():
+        if name.endswith(("_mean", "_std", "_min", "_max", "_quantile", "_nonfinite",
+                          "_beyond_sketch", "_near_zero")) and not name.startswith("weight"):
+            var.attrs["source"] = f"plain Monte Carlo pass of {n_mc:,} trials"
+    notes = [x for x in str(mc_ds.attrs.get("notes", "")).splitlines() if x]
+    notes.append(f"P(cover) is an importance-sampling estimate over {tot.trials:,} trials; "
+                 f"every output's mean, std, quantiles and the gap histogram come from the plain "
+                 f"Monte Carlo pass of {n_mc:,} trials (a shifted sample's would describe the "
+                 "shifted distribution)")
+    if unknown:
+        bound_note = (f"P(cover) is reported as an upper bound, P(cover) < {pct(hi)} (the plain "
+                      f"Monte Carlo pass's one-sided 95% bound): the importance-sampling estimate"
+                      f", {est.p:.3g}, has no computable error ({unknown}); p_cover_se, "
+                      "p_cover_rel_error and mc_equivalent_trials are n/a (null)")
+        notes.append(bound_note)
+        for name in ("p_cover", "p_cover_se", "p_cover_rel_error", "mc_equivalent_trials"):
+            ds[name].attrs["note"] = bound_note
+    if not math.isfinite(est.weight_mean_se):
+        ds["weight_mean_se"].attrs["note"] = (
+            "weight_mean_se is n/a (null): a standard error needs at least 2 trials")
+        notes.append(ds["weight_mean_se"].attrs["note"])
+    if est.ess < MIN_ESS:
+        notes.append(f"the importance-sampling estimate rests on an effective sample size of "
+                     f"only {est.ess:.3g} covering trials (< {MIN_ESS:g}): its standard error "
+                     "and interval are unreliable; run more trials")
+    if not tot.completed:
+        reason = tot.extra.get("stop_reason", "stopped early")
+        notes.insert(0, f"partial result: {tot.trials:,} of {requested:,} requested "
+                        f"importance-sampling trials ({reason})")
+    ds.attrs.update({
+        "method": "importance",
+        "trials": np.int64(tot.trials),
+        "trials_requested": np.int64(requested),
+        "completed": np.int8(1 if tot.completed else 0),
+        "stop_reason": "" if tot.completed else tot.extra.get("stop_reason", "stopped early"),
+        "mc_trials": np.int64(n_mc),
+        "sampler": "importance sampling: philox4x32-10 counter-based uniforms (purpose "
+                   f"{PURPOSE_IMPORTANCE}), normal scores shifted by importance_shift, quantile-"
+                   "function transforms; likelihood ratio w = exp(-mu.z + |mu|^2 / 2)",
+        "p_cover_interval": f"95%: {interval}",
+        "importance_search": search.how,
+        "notes": "\n".join(notes),
+    })
+    return ds
+
+
+# ------------------------------------------------------------------------------------ text
+
+
+def importance_lines(ds: xr.Dataset) -> list[str]:
+    """The headline of an importance-sampled quote (``capexgap quote`` text output)."""
+
+    p = float(ds["p_cover"])
+    lo, hi = (float(v) for v in ds["p_cover_ci95"].values)
+    rel = float(ds["p_cover_rel_error"])
+    n = int(ds.attrs["trials"])
+    ess = float(ds["effective_sample_size"])
+    pm = f" +-{100 * rel:.3g}%" if math.isfinite(rel) else ""
+    head = (f"P(AI revenue covers the annual cost of AI capex) = {fmt.pct(p)}{pm}  (95% CI "
+            f"{fmt.p_interval(lo, hi)}, importance sampling, p +- 1.96 SE; {n:,} trials, "
+            f"effective sample size {ess:,.0f})")
+    if p_cover_is_bound(ds):  # no computable error: an upper bound, not an interval
+        head = (f"P(AI revenue covers the annual cost of AI capex) < {fmt.pct(hi)}  (one-sided "
+                f"95% bound of the plain pass; the importance-sampling estimate over {n:,} "
+                f"trials, {fmt.pct(p)}, has no computable error: see the note)")
+    n_mc, h_mc = int(ds.attrs["mc_trials"]), int(ds["mc_hits"])
+    mlo, mhi = (float(v) for v in ds["mc_p_cover_ci95"].values)
+    seen = (f"0 of {n_mc:,} trials covered (95% upper bound {fmt.pct(mhi)})" if h_mc == 0 else
+            f"{h_mc:,} of {n_mc:,} trials covered ({fmt.pct(float(ds['mc_p_cover']))}, 95% CI "
+            f"{fmt.p_interval(mlo, mhi)})")
+    shift = np.linalg.norm(ds["importance_shift"].values)
+    moved = (f"Plain Monte Carlo: {seen}; importance sampling shifted the inputs' normal "
+             f"scores by |mu| = {shift:.3g} towards the covering region.")
+    return [head, moved]
