@@ -3,7 +3,7 @@ block, the fold (reduce).
 
     python benchmarks/breakdown.py [CONFIG ...] [--json]
 
-The measurement itself is :func:`engine.bench.breakdown` (also part of ``capexgap bench``).
+The measurement itself is :func:`engine.cli.bench.breakdown` (also part of ``capexgap bench``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:
 import numba  # noqa: E402
 
 import engine  # noqa: E402
-from engine.bench import STAGES, bench13, breakdown  # noqa: E402
+from engine.cli.bench import STAGES, bench13, breakdown  # noqa: E402
 
 
 def main() -> None:

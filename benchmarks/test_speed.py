@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import engine
-from engine import bench, reference
+from engine.analyses import reference
+from engine.cli import bench
 from engine.models import make_plan
 from engine.core.driver import run_plan
 

@@ -11,7 +11,7 @@ import scipy.stats
 import xarray as xr
 
 import engine
-from engine import reference
+from engine.analyses import reference
 from engine.core.reduce import BLOCK, SK_ABS_ZERO, SK_REL_ERROR
 
 # Fixed ratios, lognormal spend and one lognormal revenue: ln R - ln G is normal, so

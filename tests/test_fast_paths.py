@@ -218,7 +218,7 @@ def test_wilson_interval_equals_scipy():
 def test_bench13_file_is_the_embedded_scenario():
     from pathlib import Path
 
-    from engine.bench import BENCH13
+    from engine.cli.bench import BENCH13
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "scenarios" / "bench-13.toml"
     assert path.read_text(encoding="utf-8") == BENCH13
@@ -227,7 +227,8 @@ def test_bench13_file_is_the_embedded_scenario():
 def test_numpy_baselines_model_the_same_thing():
     # The benchmark's NumPy implementations answer the same question as the engine (different
     # random numbers, so within k standard errors, k = 6).
-    from engine import bench, reference
+    from engine.analyses import reference
+    from engine.cli import bench
 
     sc = bench.bench13()
     n = 200_000
@@ -245,7 +246,7 @@ def test_numpy_baselines_model_the_same_thing():
 def test_numpy_baseline_of_the_vintage_model_models_the_same_thing():
     # The idiomatic baseline runs any model through its NumPy reference: per year, the gap's
     # mean within k = 6 standard errors of the engine's and P(cover) within k = 6 (+ 1e-12).
-    from engine import reference
+    from engine.analyses import reference
 
     sc = engine.load_config(VINTAGE)
     n = 40_000
@@ -261,7 +262,7 @@ def test_numpy_baseline_of_the_vintage_model_models_the_same_thing():
 
 def test_bench_command_runs(capsys):
     # Plumbing only (benchmarks are not tests: no timing is asserted).
-    from engine.bench import STAGES
+    from engine.cli.bench import STAGES
     from engine.cli import main
 
     assert main(["bench", "--trials", "8192", "--repeat", "1", "--numpy-trials", "4096",
@@ -279,7 +280,7 @@ def test_bench_command_runs(capsys):
 def test_bench_command_runs_on_the_vintage_model(capsys):
     # Any model: the idiomatic NumPy baseline is the model's reference; the careful one is
     # written for the one-year model and says so instead of failing.
-    from engine.bench import STAGES, format_text
+    from engine.cli.bench import STAGES, format_text
     from engine.cli import main
 
     assert main(["bench", VINTAGE, "--trials", "8192", "--repeat", "1", "--numpy-trials",
@@ -298,7 +299,7 @@ def test_bench_startup_commands_are_valid_and_reported():
     # The start-up rows are real capexgap command lines (the parser accepts them, the configs
     # exist), in the order that makes each row what its feature adds; the text shows every row,
     # a failed one with its error.
-    from engine.bench import format_text, startup_commands
+    from engine.cli.bench import format_text, startup_commands
     from engine.cli import build_parser
 
     cmds = startup_commands(1000)

@@ -249,7 +249,7 @@ def test_signal_during_serialisation_is_delivered_not_lost(capsys, tmp_path, mon
 
 
 def test_bench_out_refuses_an_existing_file_before_measuring(capsys, tmp_path, monkeypatch):
-    from engine import bench
+    from engine.cli import bench
 
     monkeypatch.setattr(bench, "run", lambda *a, **k: pytest.fail("measured anyway"))
     out = tmp_path / "b.json"
@@ -261,7 +261,7 @@ def test_bench_out_refuses_an_existing_file_before_measuring(capsys, tmp_path, m
 
 
 def test_bench_out_is_written_atomically(capsys, tmp_path, monkeypatch):
-    from engine import bench
+    from engine.cli import bench
 
     monkeypatch.setattr(bench, "run", lambda *a, **k: {"fake": 1})
     monkeypatch.setattr(bench, "dumps", lambda res: json.dumps(res))

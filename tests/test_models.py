@@ -20,7 +20,8 @@ from numba import njit
 from scipy import stats
 
 import engine
-from engine import models, reference
+from engine import models
+from engine.analyses import reference
 from engine.config import Input, Scenario
 from engine.core.layout import Layout
 from engine.core.runner import SUB

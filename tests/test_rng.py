@@ -125,7 +125,7 @@ def test_raw_block_validates_words():
 
 
 def _contract(seed: int, stream: int, trial: int, purpose: int = 0) -> float:
-    # The trial -> uniform mapping of engine.rng's docstring, with the pure-Python reference.
+    # The trial -> uniform mapping of engine.core.rng's docstring, with the pure-Python reference.
     g = trial // 2
     w = stream ^ ((purpose * 0x9E3779B97F4A7C15) & U64)
     y = philox4_ref((g & U32, g >> 32, w & U32, w >> 32), (seed & U32, seed >> 32))

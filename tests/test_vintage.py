@@ -13,7 +13,8 @@ import scipy.stats
 import xarray as xr
 
 import engine
-from engine import reference, vintage
+from engine import vintage
+from engine.analyses import reference
 from engine.models import vintage as vk
 from engine.cli import main
 from engine.core.reduce import BLOCK, SK_ABS_ZERO, SK_REL_ERROR

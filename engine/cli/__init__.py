@@ -350,7 +350,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from engine import bench
+    from engine.cli import bench
 
     if args.out:  # refuse before minutes of measuring, not after
         from engine.io.outfile import check_target

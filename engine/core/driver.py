@@ -116,7 +116,7 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     threads : int, optional
         numba threads; results do not depend on it.
     chunk_size : int
-        Trials per parallel work item, a multiple of :data:`~engine.kernel.BLOCK`; results do not
+        Trials per parallel work item, a multiple of :data:`~engine.core.reduce.BLOCK`; results do not
         depend on it.
     purpose : int
         Counter word of the generator (0 for the main run).

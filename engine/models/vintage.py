@@ -279,7 +279,7 @@ def reference(scenario: Any, x: Mapping[str, np.ndarray]) -> dict[str, np.ndarra
     ----------
     x : mapping
         Every input's values over n trials, by name (e.g. from
-        :func:`engine.reference.sample_inputs`).
+        :func:`engine.analyses.reference.sample_inputs`).
 
     Returns
     -------

@@ -4,7 +4,7 @@ Everything a speed claim needs, measured in the same process, minutes apart at m
 
 - **engine**: :func:`engine.core.driver.run_plan` (the runner, without building the Dataset)
   on all threads and on one, best of ``repeat`` warm runs (compile excluded, reported apart);
-- **numpy_idiomatic**: :func:`engine.reference.simulate_numpy`, whole arrays, scipy's ppf and
+- **numpy_idiomatic**: :func:`engine.analyses.reference.simulate_numpy`, whole arrays, scipy's ppf and
   the model's NumPy reference (what most NumPy users would write), for any model;
 - **numpy_careful**: :func:`numpy_careful`, what a careful NumPy user would write: chunks of
   2**16 trials, numpy's fastest bit generator (measured here), preallocated buffers with
@@ -49,6 +49,9 @@ from engine.core.reduce import BLOCK, SK_NBINS, padded_rows, reduce_rows, sparse
 from engine.core.runner import SUB, prepare
 from engine.core.sampling import plain, set_fixed_columns
 from engine.models import make_plan
+
+#: The source checkout (engine/cli/bench.py -> the folder holding engine/ and benchmarks/).
+_ROOT = Path(__file__).resolve().parents[2]
 
 #: The speed reference (also ``benchmarks/scenarios/bench-13.toml``; a test keeps
 #: the two identical): Cahn's $600B chain with 13 random inputs.
@@ -429,7 +432,7 @@ def breakdown(scenario: Scenario, *, trials: int = 1 << 21, repeat: int = 3) -> 
 # least the peak of this process.
 _PEAK = """
 import resource, sys, engine
-from engine.bench import bench13
+from engine.cli.bench import bench13
 
 def hwm():
     try:
@@ -448,7 +451,7 @@ print(base, hwm())
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(_ROOT)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
@@ -494,7 +497,7 @@ FEATURE_TRIALS = 100_000
 def startup_commands(quote_trials: int) -> list[tuple[str, list[str]]]:
     """(feature, capexgap arguments) in the order :func:`startup_times` runs them: each later one
     compiles only what it adds to those before it (config paths are the bundled ones)."""
-    cfg = Path(__file__).resolve().parent.parent / "configs"
+    cfg = _ROOT / "configs"
     n = str(FEATURE_TRIALS)
     return [("quote", ["quote", "--trials", str(quote_trials)]),
             ("sweep", ["sweep", str(cfg / "sweep-margin-life.toml"), "--trials", n]),
@@ -542,7 +545,7 @@ def run(config: str | None = None, *, trials: int = 10_000_000, threads: int | N
             10**6, 10**7, 10**8), startup: bool = True, quote_trials: int = 10**6,
         log=None) -> dict:
     """Measure everything (see the module docstring) and return one JSON-able dict."""
-    from engine import reference
+    from engine.analyses import reference
     from engine.config import load_config
 
     def say(msg: str) -> None:
@@ -626,7 +629,7 @@ def run(config: str | None = None, *, trials: int = 10_000_000, threads: int | N
     resolve_threads(all_threads)
 
     others = {}
-    root = Path(__file__).resolve().parent.parent
+    root = _ROOT
     for name, path in (("bench-30", root / "benchmarks" / "scenarios" / "bench-30.toml"),
                        ("default", root / "configs" / "ai-capex-2024.toml")):
         if not path.exists():
@@ -738,7 +741,7 @@ def format_text(res: dict) -> str:
 
 def _commit() -> str | None:
     """The source checkout's git commit (with ``+dirty`` when it has local changes), if any."""
-    root = Path(__file__).resolve().parent.parent
+    root = _ROOT
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True, timeout=5).stdout.strip()
