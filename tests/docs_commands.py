@@ -396,6 +396,8 @@ def align(shown: list[str], printed: list[str]) -> dict[int, int] | tuple[int | 
         printed line and where it was looked for (None: nowhere left, or a run not found),
         or (None, printed index) for a printed line the shown output does not have.
     """
+    if not shown:
+        return {} if not printed else (None, 0)
     segments = _segments(shown)
 
     def failure(seg: list[int], at: int) -> tuple[int, int | None] | None:
@@ -665,7 +667,7 @@ def run_page(path: Path, root: Path = ROOT) -> tuple[list[Block], list[tuple[Blo
     return blocks, outcomes
 
 
-def update_page(path: Path, root: Path = ROOT) -> list[str]:
+def update_page(path: Path, root: Path = ROOT) -> tuple[list[str], list[str]]:
     """Rewrite the shown output of a page's console blocks with what the commands print now.
 
     Parameters
@@ -677,22 +679,28 @@ def update_page(path: Path, root: Path = ROOT) -> list[str]:
 
     Returns
     -------
-    list of str
-        Problems the rewrite cannot fix (wrong exit codes), and notes on rewritten blocks.
+    rewritten : list of str
+        One note per command whose shown output was rewritten.
+    problems : list of str
+        What a rewrite cannot fix: commands that exit otherwise than their page says.
     """
     _, outcomes = run_page(path, root)
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     replacements = []  # (first line index, last line index + 1, new lines)
-    notes = []
+    notes, problems = [], []
     for block, outcome in outcomes:
         command = outcome.command
         if outcome.returncode != command.exit_code:
-            notes += check(block, outcome)
-        if not command.shown:
+            problems += check(block, outcome)
+            continue
+        if command.shown is None:
             continue
         new = resync(command, printed_lines(outcome.output))
         old = [text.rstrip() for _, text in command.shown]
-        first, last = command.shown[0][0] - 1, command.shown[-1][0]
+        # Shown lines are replaced in place; output of a command shown printing nothing goes
+        # right after the command.
+        first, last = ((command.shown[0][0] - 1, command.shown[-1][0]) if command.shown
+                       else (command.line, command.line))
         while old and not old[-1]:
             old.pop()
             last -= 1
@@ -702,7 +710,7 @@ def update_page(path: Path, root: Path = ROOT) -> list[str]:
     for first, last, new in sorted(replacements, reverse=True):
         lines[first:last] = [x + "\n" for x in new]
     path.write_text("".join(lines), encoding="utf-8")
-    return notes
+    return notes, problems
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -729,9 +737,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = False
     for path in paths:
         if args.update:
-            notes = update_page(path)
-            failed |= any("expected" in n for n in notes)
-            for note in notes:
+            notes, problems = update_page(path)
+            failed |= bool(problems)
+            for note in [*notes, *problems]:
                 print(note)
             continue
         blocks, outcomes = run_page(path)

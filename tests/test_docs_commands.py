@@ -42,6 +42,9 @@ def test_page_follows_the_convention(page):
     dc.parse_page(page)
 
 
+# Each command is a fresh process (a couple of seconds with a warm kernel cache): a page takes
+# 10-50 s, all of them two to three minutes on 2 cores.
+@pytest.mark.slow
 @pytest.mark.parametrize("page", RUN, ids=_name)
 def test_page_commands_print_what_the_page_shows(page):
     blocks, outcomes = dc.run_page(page)
@@ -147,6 +150,62 @@ def test_resync_of_changed_text_keeps_the_length_of_each_end():
     shown = "one 1\ntwo 2\n...\nlast 9"
     printed = ["One: 1", "Two: 2", "three 3", "four 4", "Last: 9"]
     assert dc.resync(_command(shown), printed) == ["One: 1", "Two: 2", "...", "Last: 9"]
+
+
+def test_a_command_shown_printing_nothing_must_print_nothing():
+    assert dc.compare(_command(""), []) == []
+    assert dc.compare(_command(""), ["surprise 1"])
+
+
+PAGE = """Intro.
+
+```console
+$ printf 'total 3 of 4\\nmiddle 5\\nend 6\\n'
+total 2 of 4
+...
+end 6
+$ echo made 7 > out.txt
+$ cat out.txt
+$ sh -c 'echo no; exit 3'   # exit code 3
+no
+```
+
+```bash
+test -f out.txt
+```
+
+```python
+print(open("out.txt").read())
+```
+"""
+
+
+def test_run_check_and_update_a_page(tmp_path):
+    (tmp_path / "configs").mkdir()
+    page = tmp_path / "page.md"
+    page.write_text(PAGE, encoding="utf-8")
+    blocks, outcomes = dc.run_page(page, tmp_path)
+    problems = [p for block, outcome in outcomes for p in dc.check(block, outcome)]
+    # The first command's number and the silent `cat` disagree; files persist across blocks.
+    assert len(problems) == 2, problems
+    assert "page.md:4: $ printf" in problems[0] and "2 -> 3" in problems[0]
+    assert "page.md:9: $ cat out.txt" in problems[1] and "made 7" in problems[1]
+    rewritten, unfixable = dc.update_page(page, tmp_path)
+    assert len(rewritten) == 2 and unfixable == []
+    text = page.read_text(encoding="utf-8")
+    assert "total 3 of 4\n...\nend 6\n" in text and "$ cat out.txt\nmade 7\n$ sh" in text
+    blocks, outcomes = dc.run_page(page, tmp_path)
+    assert [p for block, outcome in outcomes for p in dc.check(block, outcome)] == []
+
+
+def test_a_wrong_exit_code_is_reported_with_the_output(tmp_path):
+    (tmp_path / "configs").mkdir()
+    page = tmp_path / "page.md"
+    page.write_text("```bash\necho oops 1; exit 4\n```\n", encoding="utf-8")
+    blocks, outcomes = dc.run_page(page, tmp_path)
+    [problem] = dc.check(*outcomes[0])
+    assert "page.md:2" in problem and "exit code 4, expected 0" in problem and "oops 1" in problem
+    assert dc.update_page(page, tmp_path)[1] == [problem]
 
 
 def test_parse_console_shell_python_and_skip(tmp_path):
