@@ -43,15 +43,21 @@ C_COVERS, C_BY = range(2)
 MD_DEP, MD_K, MD_M, MD_LIFE, MD_R, MD_GAIN, MD_Y0 = range(7)
 N_META = 7
 
-# Rows of the block's per-trial scratch ``sc``.
-S_K1, S_KEEP, S_PREV, S_CHARGE, S_CUM_C, S_CUM_R, S_CUM_G, S_CRF = range(8)
-N_SC = 8
+# Rows of the block's scratch after the weights and the early cohorts (see :func:`block`).
+S_K1, S_KEEP, S_PREV, S_CRF = range(4)
+N_SC = 4
 
 
 @njit(inline="always")
 def _col(xs, sp, j):
     """Input j's column (held by point ``sp[j]``)."""
     return xs[sp[j], j]
+
+
+@njit(inline="always")
+def _row(outs, early, out, n_rep, y0, v):
+    """Cohort year v's row of output ``out`` (a reported year), else of the scratch ``early``."""
+    return outs[out * n_rep + v - y0] if v >= y0 else early[v]
 
 
 @stable_identity
@@ -61,21 +67,21 @@ def block(xs, sp, p, m, margs, work, outs, cover):
 
     The loops are turned so that the innermost one runs over trials (contiguous rows, so LLVM
     vectorises the arithmetic) and ``outs``/``cover`` are written a row at a time; every trial
-    gets the same operations in the same order, wherever it sits. Scratch (``work[0]``): the
-    weights, capex, GPU spend and revenue per cohort year (float64[n_y, SUB] each), then
-    :data:`N_SC` rows and the "broke even yet" flags.
+    gets the same operations in the same order, wherever it sits. A reported year's GPU spend,
+    capex, charge and revenue are built in their output rows, and each running total from the
+    year before's output row (rows stay in cache; no copies). Scratch (``work[0]``,
+    float64[n_y + 2 * y0 + N_SC, SUB]): the weights per age, the GPU spend and capex of the
+    cohorts before the first reported year, then :data:`N_SC` rows.
     """
     meta, src, kind = margs
     n_y = src.shape[1]
-    wk = work[0]
-    w = wk[0:n_y]
-    cap = wk[n_y:2 * n_y]
-    gpu = wk[2 * n_y:3 * n_y]
-    rev = wk[3 * n_y:4 * n_y]
-    sc = wk[4 * n_y:4 * n_y + N_SC]
-    broke = wk[4 * n_y + N_SC]
     y0 = meta[MD_Y0]
     n_rep = n_y - y0
+    wk = work[0]
+    w = wk[0:n_y]
+    gpu_early = wk[n_y:n_y + y0]
+    cap_early = wk[n_y + y0:n_y + 2 * y0]
+    sc = wk[n_y + 2 * y0:n_y + 2 * y0 + N_SC]
     r = _col(xs, sp, meta[MD_R])
     life = _col(xs, sp, meta[MD_LIFE])
     k1 = sc[S_K1]
@@ -114,7 +120,7 @@ def block(xs, sp, p, m, margs, work, outs, cover):
                 w[a, i] = math.exp(-delta * a) * first
     for v in range(n_y):
         xj = _col(xs, sp, src[0, v])
-        gv = gpu[v]
+        gv = _row(outs, gpu_early, V_GPU, n_rep, y0, v)
         if kind[0, v] == 0:
             for i in range(m):
                 gv[i] = xj[i]
@@ -122,14 +128,14 @@ def block(xs, sp, p, m, margs, work, outs, cover):
             for i in range(m):
                 gv[i] = 0.0 * (1.0 + xj[i])
         else:
-            gp = gpu[v - 1]
+            gp = _row(outs, gpu_early, V_GPU, n_rep, y0, v - 1)
             for i in range(m):
                 gv[i] = gp[i] * (1.0 + xj[i])
-        cv = cap[v]
+        cv = _row(outs, cap_early, V_CAPEX, n_rep, y0, v)
         for i in range(m):
             cv[i] = gv[i] * k1[i]
-    for t in range(y0, n_y):
-        rt = rev[t]
+    for y in range(n_rep):
+        rt = outs[V_REV * n_rep + y]
         for i in range(m):
             rt[i] = 0.0
     for s in range(1, src.shape[0]):  # companies in file order, as the one-year sum
@@ -137,7 +143,7 @@ def block(xs, sp, p, m, margs, work, outs, cover):
             prev[i] = 0.0
         for t in range(y0, n_y):
             xj = _col(xs, sp, src[s, t])
-            rt = rev[t]
+            rt = outs[V_REV * n_rep + t - y0]
             if kind[s, t] == 0:
                 for i in range(m):
                     val = xj[i]
@@ -148,33 +154,21 @@ def block(xs, sp, p, m, margs, work, outs, cover):
                     val = prev[i] * (1.0 + xj[i])
                     prev[i] = val
                     rt[i] += val
-    charge = sc[S_CHARGE]
-    cum_c = sc[S_CUM_C]
-    cum_r = sc[S_CUM_R]
-    cum_g = sc[S_CUM_G]
-    for i in range(m):
-        cum_c[i] = 0.0
-        cum_r[i] = 0.0
-        cum_g[i] = 0.0
-        broke[i] = 0.0
     for t in range(y0, n_y):
         y = t - y0
+        charge = outs[V_CHARGE * n_rep + y]
         for i in range(m):
             charge[i] = 0.0
         for v in range(t + 1):  # oldest cohort first
-            cv = cap[v]
+            cv = _row(outs, cap_early, V_CAPEX, n_rep, y0, v)
             wv = w[t - v]
             for i in range(m):
                 charge[i] += cv[i] * wv[i]
-        gt = gpu[t]
-        ct = cap[t]
-        rt = rev[t]
-        o_gpu = outs[V_GPU * n_rep + y]
-        o_capex = outs[V_CAPEX * n_rep + y]
-        o_charge = outs[V_CHARGE * n_rep + y]
+        gt = outs[V_GPU * n_rep + y]
+        ct = outs[V_CAPEX * n_rep + y]
+        rt = outs[V_REV * n_rep + y]
         o_req = outs[V_REQ * n_rep + y]
         o_req_annual = outs[V_REQ_ANNUAL * n_rep + y]
-        o_rev = outs[V_REV * n_rep + y]
         o_gap = outs[V_GAP * n_rep + y]
         o_s2r = outs[V_S2R * n_rep + y]
         o_cum_c = outs[V_CUM_CAPEX * n_rep + y]
@@ -185,33 +179,39 @@ def block(xs, sp, p, m, margs, work, outs, cover):
         # short loops over a few rows each: LLVM vectorises a loop only while the runtime
         # checks that its arrays do not overlap stay few
         for i in range(m):
-            o_gpu[i] = gt[i]
-            o_capex[i] = ct[i]
-            o_charge[i] = charge[i]
-        for i in range(m):
             o_req[i] = ct[i] / keep[i]
         for i in range(m):
             o_req_annual[i] = charge[i] / keep[i]
         for i in range(m):
-            o_rev[i] = rt[i]
             o_gap[i] = o_req_annual[i] - rt[i]
         for i in range(m):
             o_s2r[i] = gt[i] / rt[i] if rt[i] != 0.0 else math.inf
-        for i in range(m):
-            cum_c[i] += ct[i]
-            o_cum_c[i] = cum_c[i]
-        for i in range(m):
-            cum_r[i] += rt[i]
-            o_cum_r[i] = cum_r[i]
-        for i in range(m):
-            cum_g[i] += o_gap[i]
-            o_cum_g[i] = cum_g[i]
-        for i in range(m):
-            c = rt[i] >= o_req_annual[i]
-            b = broke[i] != 0.0 or c
-            broke[i] = 1.0 if b else 0.0
-            c_covers[i] = c
-            c_by[i] = b
+        if y == 0:  # the running totals start from 0.0
+            for i in range(m):
+                o_cum_c[i] = 0.0 + ct[i]
+            for i in range(m):
+                o_cum_r[i] = 0.0 + rt[i]
+            for i in range(m):
+                o_cum_g[i] = 0.0 + o_gap[i]
+            for i in range(m):
+                c = rt[i] >= o_req_annual[i]
+                c_covers[i] = c
+                c_by[i] = c
+        else:
+            p_cum_c = outs[V_CUM_CAPEX * n_rep + y - 1]
+            p_cum_r = outs[V_CUM_REV * n_rep + y - 1]
+            p_cum_g = outs[V_CUM_GAP * n_rep + y - 1]
+            p_by = cover[C_BY * n_rep + y - 1]
+            for i in range(m):
+                o_cum_c[i] = p_cum_c[i] + ct[i]
+            for i in range(m):
+                o_cum_r[i] = p_cum_r[i] + rt[i]
+            for i in range(m):
+                o_cum_g[i] = p_cum_g[i] + o_gap[i]
+            for i in range(m):
+                c = rt[i] >= o_req_annual[i]
+                c_covers[i] = c
+                c_by[i] = p_by[i] or c
 
 
 def pack(scenarios: Sequence[Any], names: tuple[str, ...]) -> tuple:
@@ -268,7 +268,7 @@ def layout(scenario: Any) -> Layout:
 
 def _work_rows(margs: tuple) -> int:
     n_y = margs[1].shape[1]
-    return 4 * n_y + N_SC + 1
+    return n_y + 2 * int(margs[0][MD_Y0]) + N_SC
 
 
 def reference(scenario: Any, x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
