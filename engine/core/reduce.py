@@ -115,21 +115,31 @@ def sketch_bin_bounds() -> tuple[np.ndarray, np.ndarray]:
 
 
 
+# sketch_bins_row on the bits: ``bits >> (52 - SK_MB)`` of |x| is the bin's offset plus _B_LO
+# for 2**SK_EMIN <= |x| < 2**SK_EMAX, below _B_LO under it, at least _B_HI above it, and at
+# least _B_NAN for inf and nan; clamped to [_B_LO - 1, _B_HI] it lands on the zero bin and the
+# overflow bins too.
+_ABS = (1 << 63) - 1
+_B_LO = (1023 + SK_EMIN) << SK_MB
+_B_HI = (1023 + SK_EMAX) << SK_MB
+_B_NAN = 0x7FF << SK_MB
+
+
 @njit(inline="always")
 def sketch_bins_row(v, m, bins):
-    """bins[i] = sketch_bin(v[i]) for finite v[i], -1 for a non-finite one; branch-free, so the
-    loop vectorises (the scalar sketch_bin mispredicts on the gap's sign)."""
+    """bins[i] = sketch_bin(v[i]) for finite v[i], -1 for a non-finite one; returns the number
+    of non-finite values. Integer min/max and one select on the sign, so the loop vectorises
+    (the scalar sketch_bin mispredicts on the gap's sign)."""
+    nb = 0
     for i in range(m):
-        x = v[i]
-        a = abs(x)
-        bits = _float_bits(a)
-        e = (bits >> 52) - 1023
-        idx = ((e - SK_EMIN) << SK_MB) | ((bits >> (52 - SK_MB)) & ((1 << SK_MB) - 1))
-        neg = x < 0.0
-        b = SK_NPOS - idx if neg else SK_NPOS + 2 + idx
-        b = SK_ZERO if a < 2.0**SK_EMIN else b
-        b = (0 if neg else SK_NBINS - 1) if a >= 2.0**SK_EMAX else b
-        bins[i] = b if a < math.inf else -1
+        bits = _float_bits(v[i])
+        u = (bits & _ABS) >> (52 - SK_MB)
+        c = min(max(u, _B_LO - 1), _B_HI)
+        b = (SK_NPOS + _B_LO) - c if bits < 0 else c + (SK_NPOS + 2 - _B_LO)
+        ok = u < _B_NAN
+        bins[i] = b if ok else -1
+        nb += not ok
+    return nb
 
 
 @njit(inline="always")
@@ -347,40 +357,12 @@ def padded_rows(n: int) -> int:
 
 
 @njit(inline="always")
-def reduce_rows(v, n_rows, m, live, a, cnt, bad, hrows, sketch, bins, st):
-    """Fold rows ``v[o, 0:m]`` (the ``live`` ones among the first ``n_rows``) of one point.
-
-    Into a[o] = [shift, s1, s2, min, max] and cnt[o] (finite values, in trial order), bad[o]
-    (non-finite values) and, when ``sketch``, the sketch row ``hrows[o]``. ``v`` must have
-    :func:`padded_rows` rows (the pad rows' values are never used); ``bins`` int64[same, >= m]
-    and ``st`` float64[5, 8] are scratch.
-
-    Every row gets the same operations in the same order (:func:`_fold`), whichever path runs,
-    so the same bits: on AVX-512 machines, when every live value is finite, eight rows are
-    folded side by side as the lanes of one vector (:func:`fold_rows8`); otherwise row by row.
-    A row that is not live (its values are another point's, or a sum the sampler has no use
-    for) is not touched.
-    """
-    n_bad = 0
-    for o in range(n_rows):
-        if live[o]:
-            sketch_bins_row(v[o], m, bins[o])
-            nb = 0
-            if sketch:
-                hrow = hrows[o]
-                for i in range(m):
-                    b = bins[o, i]
-                    if b >= 0:
-                        hrow[b] += 1
-                    else:
-                        nb += 1
-            else:
-                for i in range(m):
-                    nb += bins[o, i] < 0
-            bad[o] += nb
-            n_bad += nb
+def _fold_rows(v, n_rows, m, live, a, cnt, all_finite, st):
+    """Fold the finite values of rows ``v[o, 0:m]`` (the ``live`` ones among the first
+    ``n_rows``) into a[o] and cnt[o], in trial order: eight rows side by side
+    (:func:`fold_rows8`) on AVX-512 machines when ``all_finite``, else row by row."""
     m8 = m & ~7
-    if AVX512 and n_bad == 0 and m8 > 0:
+    if AVX512 and all_finite and m8 > 0:
         for g0 in range(0, n_rows, 8):
             for k in range(8):
                 o = g0 + k
@@ -410,9 +392,73 @@ def reduce_rows(v, n_rows, m, live, a, cnt, bad, hrows, sketch, bins, st):
         if live[o]:
             n, h, s1, s2, lo, hi = cnt[o], a[o, 0], a[o, 1], a[o, 2], a[o, 3], a[o, 4]
             vo = v[o]
-            bo = bins[o]
             for i in range(m):
-                if bo[i] >= 0:
-                    n, h, s1, s2, lo, hi = _fold(vo[i], n, h, s1, s2, lo, hi)
+                x = vo[i]
+                if abs(x) < math.inf:
+                    n, h, s1, s2, lo, hi = _fold(x, n, h, s1, s2, lo, hi)
             cnt[o] = n
             a[o, 0], a[o, 1], a[o, 2], a[o, 3], a[o, 4] = h, s1, s2, lo, hi
+
+
+@njit(inline="always")
+def reduce_rows(v, n_rows, m, live, a, cnt, bad, hrows, sketch, bins, st):
+    """Fold rows ``v[o, 0:m]`` (the ``live`` ones among the first ``n_rows``) of one point.
+
+    Into a[o] = [shift, s1, s2, min, max] and cnt[o] (finite values, in trial order), bad[o]
+    (non-finite values) and, when ``sketch``, the sketch row ``hrows[o]``. ``v`` must have
+    :func:`padded_rows` rows (the pad rows' values are never used); ``bins`` int64[same, >= m]
+    and ``st`` float64[5, 8] are scratch.
+
+    Every row gets the same operations in the same order (:func:`_fold`), whichever path runs,
+    so the same bits: on AVX-512 machines, when every live value is finite, eight rows are
+    folded side by side as the lanes of one vector (:func:`fold_rows8`); otherwise row by row.
+    A row that is not live (its values are another point's, or a sum the sampler has no use
+    for) is not touched.
+    """
+    n_bad = 0
+    for o in range(n_rows):
+        if live[o]:
+            nb = sketch_bins_row(v[o], m, bins[o])
+            if sketch:
+                hrow = hrows[o]
+                bo = bins[o]
+                for i in range(m):
+                    b = bo[i]
+                    if b >= 0:
+                        hrow[b] += 1
+            bad[o] += nb
+            n_bad += nb
+    _fold_rows(v, n_rows, m, live, a, cnt, n_bad == 0, st)
+
+
+@njit(inline="always")
+def bin_rows(v, n_rows, m, live, a, cnt, bad, bins, off, st):
+    """:func:`reduce_rows` with the sketch left for later: row o's bins go to
+    ``bins[o, off:off + m]`` (-1 for a non-finite value) for :func:`sketch_rows` to count.
+
+    With ``bins`` int32[padded_rows, BLOCK] and ``off`` the sub-block's place in its block, a
+    block's bins are counted together once it is done: a row's counts are then added while
+    its few pages of the (1 MiB) sketch row are in cache, instead of every row's pages being
+    visited once per sub-block (the sketch rows of all outputs do not fit in the cache).
+    """
+    n_bad = 0
+    for o in range(n_rows):
+        if live[o]:
+            nb = sketch_bins_row(v[o], m, bins[o, off:off + m])
+            bad[o] += nb
+            n_bad += nb
+    _fold_rows(v, n_rows, m, live, a, cnt, n_bad == 0, st)
+
+
+@njit(inline="always")
+def sketch_rows(bins, n_rows, n, live, hrows):
+    """Add the bins ``bins[o, 0:n]`` written by :func:`bin_rows` to the sketch rows
+    ``hrows[o]`` of the live rows (non-finite values, bin -1, are not counted)."""
+    for o in range(n_rows):
+        if live[o]:
+            hrow = hrows[o]
+            bo = bins[o]
+            for i in range(n):
+                b = bo[i]
+                if b >= 0:
+                    hrow[b] += 1
