@@ -1,18 +1,17 @@
 """capexgap: the probability that AI revenue covers the capital spent on AI data centers.
 
-Layers (each may import only those above it):
+The Python API: load a config, quote it, sweep it, read and write results. The code sits in
+layers, each importing only the ones before it (docs/architecture.md):
 
 - ``distributions`` (separate package): families, quantile functions in numba, scipy twins.
-- ``engine.rng``: counter-based Philox4x32-10 uniforms (vectorised over trials).
-- ``engine.config``: TOML -> validated, frozen :class:`Scenario`.
-- ``engine.kernel`` / ``engine.plan`` / ``engine.simulate``: the fused numba kernel and its driver.
-- ``engine.vintage`` / ``engine.vintage_kernel`` / ``engine.vintage_report``: the multi-year
-  (vintage) model's config keys, plan and NumPy reference; its kernel; its results.
-- ``engine.result``: xarray Dataset, NetCDF, JSON.
-- ``engine.sweeps``: sweeps over a grid of points and the tornado, on common random numbers.
-- ``engine.precision`` / ``engine.importance_kernel``: quotes to a precision target; rare
-  events by importance sampling in normal-score space.
-- ``engine.cli``: the ``capexgap`` command.
+- ``engine.base``: user-facing errors, number formats, safe text, stop requests.
+- ``engine.core``: counter-based uniforms, samplers, the runner (one chunk of trials for any
+  model and sampler), reductions, the wave driver, the result Dataset.
+- ``engine.models``: the model interface and the bundled models (one-year, vintage).
+- ``engine.analyses``: quotes, precision targets and importance sampling, sweeps, the tornado.
+- ``engine.io``: configs, result files, JSON summaries.
+- ``engine.present``: the text of a quote and the pictures.
+- ``engine.cli``: the ``capexgap`` command and ``capexgap bench``.
 
 Nothing is compiled at import; kernels compile on first use.
 """
@@ -23,7 +22,8 @@ from engine.base.interrupts import early_exit_for_command as _early_exit
 
 _early_exit()
 
-from engine.config import Scenario, load_config, loads
+from engine.core.scenario import Scenario
+from engine.io.config import load_config, loads
 from engine.base.errors import CapexgapError, ConfigError, OutputError
 from engine.core.dataset import strip_run_attrs, version
 from engine.io.results import open_result, summary, write_netcdf

@@ -39,7 +39,8 @@ from hypothesis import strategies as st
 
 import engine
 from engine.cli import format_quote, main
-from engine.config import INPUT_RULES, clean_name, key_path
+from engine.models.input_rules import INPUT_RULES
+from engine.base.names import clean_name, key_path
 from engine.models.one_year import OUTPUTS
 from engine.core.reduce import SK_EMAX
 from engine.io.results import summary

@@ -14,7 +14,7 @@ import pytest
 
 import engine
 from engine.cli import main
-from engine.config import clean_name
+from engine.base.names import clean_name
 from engine.base.errors import CapexgapError, ConfigError, OutputError
 from engine.analyses.sweeps import check_sweep_table
 

@@ -22,7 +22,7 @@ from scipy import stats
 import engine
 from engine import models
 from engine.analyses import reference
-from engine.config import Input, Scenario
+from engine.core.scenario import Input, Scenario
 from engine.core.layout import Layout
 from engine.core.runner import SUB
 from engine.models import Model

@@ -29,7 +29,7 @@ import engine  # noqa: E402
 from engine.base import fmt  # noqa: E402
 from engine.present import plot
 from engine.cli import main  # noqa: E402
-from engine.config import Input  # noqa: E402
+from engine.core.scenario import Input  # noqa: E402
 from engine.models import make_plan  # noqa: E402
 from engine.core.dataset import build_dataset  # noqa: E402
 from engine.core.driver import run_plan  # noqa: E402

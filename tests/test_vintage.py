@@ -13,7 +13,7 @@ import scipy.stats
 import xarray as xr
 
 import engine
-from engine import vintage
+from engine.io import vintage_config as vintage
 from engine.analyses import reference
 from engine.models import vintage as vk
 from engine.cli import main
@@ -584,7 +584,7 @@ def test_config_errors(capsys, write_config, text, key, rule):
 
 def test_input_rule_covers_every_vintage_input_name(mixed):
     # One lookup gives the allowed range of any input name (used by the loader; for sweeps).
-    from engine.config import GROWTH_RULE, INPUT_RULES, REVENUE_RULE, input_rule
+    from engine.models.input_rules import GROWTH_RULE, INPUT_RULES, REVENUE_RULE, input_rule
     assert input_rule("gpu_spend.2024") is INPUT_RULES["gpu_spend"]
     assert input_rule("gpu_spend_growth.2026") is GROWTH_RULE
     assert input_rule("revenue_growth.A") is GROWTH_RULE

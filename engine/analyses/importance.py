@@ -26,7 +26,7 @@ plain MC it is the number of hits. Beside it, ``mc_equivalent_trials = p (1 - p)
 many plain MC trials would give the same standard error. The weights' own Kish size over all
 trials, and their mean (1 in expectation), are diagnostics of the shift.
 
-Layering: uses engine.config and engine.core; :mod:`engine.analyses.precision` drives it.
+Layering: uses engine.base, engine.core and engine.models; :mod:`engine.analyses.precision` drives it.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from engine.core.sampling import importance
 from engine.core.stats import importance_error_unknown
 
 if TYPE_CHECKING:  # pragma: no cover
-    from engine.config import Scenario
+    from engine.core.scenario import Scenario
 
 #: Two-sided 95% normal quantile.
 Z95 = float(scipy.special.ndtri(0.975))  # = scipy.stats.norm.ppf(0.975)

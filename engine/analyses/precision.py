@@ -35,7 +35,7 @@ to meet it (predicted at the end of the pilot). Then importance sampling. When n
 random, or no covering point exists within |z_j| <= :data:`Z_BOUND`, importance sampling is
 impossible and the plain result stands (with a note).
 
-Layering: uses engine.config, engine.core, engine.models and
+Layering: uses engine.base, engine.core, engine.models and
 :mod:`engine.analyses.importance`; engine.cli wraps it.
 """
 
@@ -63,7 +63,8 @@ from engine.analyses.importance import (
 )
 from engine.analyses.importance import ShiftSearch, importance_lines  # noqa: F401  (read here too)
 from engine.base.errors import ConfigError
-from engine.config import MAX_TRIALS, Scenario
+from engine.core.driver import MAX_TRIALS
+from engine.core.scenario import Scenario
 from engine.core.dataset import build_dataset
 from engine.core.driver import DEFAULT_CHUNK, Totals, _check_run_args, run_plan
 from engine.core.plan import Plan

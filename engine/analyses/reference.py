@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from engine.config import Scenario
+from engine.core.scenario import Scenario
 from engine.core.rng import stream_id, uniforms
 from engine.models import get
 

@@ -18,7 +18,7 @@ from engine.core.driver import DEFAULT_CHUNK, _check_run_args, run_plan
 from engine.models import make_plan
 
 if TYPE_CHECKING:  # pragma: no cover
-    from engine.config import Scenario
+    from engine.core.scenario import Scenario
 
 
 def simulate(scenario: Scenario, *, trials: int | None = None, seed: int | None = None,

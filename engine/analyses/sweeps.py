@@ -16,10 +16,10 @@ same way (:func:`pin`, ``_run_points``).
 Both models work: a point of the multi-year (vintage) model is a vintage quote, so every
 variable keeps its ``year`` dimension after the point dimensions (the break-even variables
 too), and memory is estimated from the plan's :class:`~engine.plan.Layout` (outputs x years).
-Keys may name any input of either model (:func:`engine.config.input_rule` gives its range):
+Keys may name any input of either model (:func:`engine.models.input_rules.input_rule` gives its range):
 ``gpu_spend_growth``, ``revenue_growth.<company>``, one year of a table (``gpu_spend.2026``).
 
-Layering: uses ``engine.config``, ``engine.core`` and ``engine.models``; the JSON summary is
+Layering: uses ``engine.base``, ``engine.core`` and ``engine.models``; the JSON summary is
 :mod:`engine.io.sweep_summary`; ``engine.cli`` wraps it.
 """
 
@@ -42,7 +42,8 @@ import xarray as xr
 import distributions
 from distributions import Distribution, DistributionError
 
-from engine.config import _U_MAX, _U_MIN, Input, Scenario, input_rule
+from engine.models.input_rules import _U_MAX, _U_MIN, input_rule
+from engine.core.scenario import Input, Scenario
 from engine.base.errors import ConfigError
 from engine.core.runner import live_rows
 from engine.core.reduce import BLOCK, N_MOM, SK_NBINS, sketch_bin_bounds

@@ -7,7 +7,7 @@ swings are differences on identical trials. For the multi-year (vintage) model e
 variable keeps its ``year`` dimension and the inputs are ranked by the swings in the last
 reported year.
 
-Layering: uses ``engine.config`` and :mod:`engine.analyses.sweeps`; the JSON summary is
+Layering: uses ``engine.core``, ``engine.models`` and :mod:`engine.analyses.sweeps`; the JSON summary is
 :mod:`engine.io.sweep_summary`; ``engine.cli`` wraps it.
 """
 
@@ -35,7 +35,7 @@ from engine.analyses.sweeps import (
 )
 from engine.base import fmt
 from engine.base.errors import ConfigError
-from engine.config import Input, Scenario
+from engine.core.scenario import Input, Scenario
 from engine.core.driver import DEFAULT_CHUNK
 
 #: Quantile levels at which the tornado pins each uncertain input.

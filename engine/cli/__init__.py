@@ -274,7 +274,7 @@ def _tolerant_streams() -> None:
 
 
 def _quote(args: argparse.Namespace) -> int:
-    from engine.config import load_config
+    from engine.io.config import load_config
     from engine.analyses.precision import DEFAULT_MAX_TRIALS, check_options, quote
     from engine.io.results import check_writable, summary, write_netcdf
 

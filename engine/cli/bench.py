@@ -43,7 +43,8 @@ import numpy as np
 from numba import njit
 
 from distributions._jitcache import CACHE
-from engine.config import Scenario, loads
+from engine.core.scenario import Scenario
+from engine.io.config import loads
 from engine.core.driver import resolve_threads, run_plan
 from engine.core.reduce import BLOCK, SK_NBINS, padded_rows, reduce_rows, sparse_zeros
 from engine.core.runner import SUB, prepare
@@ -546,7 +547,7 @@ def run(config: str | None = None, *, trials: int = 10_000_000, threads: int | N
         log=None) -> dict:
     """Measure everything (see the module docstring) and return one JSON-able dict."""
     from engine.analyses import reference
-    from engine.config import load_config
+    from engine.io.config import load_config
 
     def say(msg: str) -> None:
         if log is not None:

@@ -43,7 +43,7 @@ def _positive_int(text: str) -> int:
         value = int(f)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    if value > 2**53:  # engine.config.MAX_TRIALS: counts stay exact in float64
+    if value > 2**53:  # engine.core.driver.MAX_TRIALS: counts stay exact in float64
         raise argparse.ArgumentTypeError(f"must be at most 2**53, got {text!r}")
     return value
 

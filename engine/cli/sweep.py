@@ -189,7 +189,7 @@ def _run(args: argparse.Namespace, n_points: int, trials: int | None, fn):
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from engine.config import load_config
+    from engine.io.config import load_config
     from engine.io.results import check_writable, write_netcdf
     from engine.analyses.sweeps import _target, n_passes, sweep, sweep_grid
     from engine.io.sweep_summary import sweep_summary
@@ -220,7 +220,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _tornado(args: argparse.Namespace) -> int:
-    from engine.config import load_config
+    from engine.io.config import load_config
     from engine.io.results import check_writable, write_netcdf
     from engine.analyses.sweeps import n_passes
     from engine.analyses.tornado import _levels, tornado, tornado_points

@@ -54,9 +54,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from engine.config import (GROWTH_RULE, INPUT_RULES, MAX_YEAR, MIN_YEAR, REVENUE_RULE, ConfigError,
-                     Input, InputRule, Scenario, _check_keys, _input, _table, clean_names,
-                     depreciation_form, key_path)
+from engine.models.input_rules import GROWTH_RULE, INPUT_RULES, REVENUE_RULE, InputRule, _input
+from engine.io.toml_checks import MAX_YEAR, MIN_YEAR, _check_keys, _table, depreciation_form
+from engine.base.errors import ConfigError
+from engine.core.scenario import Input, Scenario
+from engine.base.names import clean_names, key_path
 
 #: The largest span of cohort years (first GPU-spend year .. last reported year).
 MAX_YEARS = 100
@@ -157,7 +159,7 @@ def build_scenario(doc: Mapping[str, Any], sc: Mapping[str, Any],
         raise ConfigError(source, "revenue", "needs at least one company", "{}",
                           "Add a line such as "
                           "`Microsoft = { dist = \"lognormal\", ci90 = [5, 20] }` under [revenue].")
-    from engine.config import MAX_COMPANIES
+    from engine.io.toml_checks import MAX_COMPANIES
     if len(raw_rev) > MAX_COMPANIES:  # before any is parsed: the cost grows with the count
         raise ConfigError(source, "revenue", f"has {len(raw_rev):,} companies, more than the "
                           f"limit of {MAX_COMPANIES:,}", len(raw_rev),

@@ -1,7 +1,7 @@
 """The validated scenario a run reads: :class:`Scenario` and its :class:`Input` items.
 
 Frozen dataclasses only, so that code which runs a scenario needs neither the TOML loader
-(:mod:`engine.config` builds these) nor its rules.
+(:mod:`engine.io.config` builds these) nor its rules.
 
 Dependency rule: the stdlib and ``distributions`` only.
 """
@@ -52,7 +52,7 @@ class Scenario:
         Where the config came from and its exact text (for provenance).
     model : {"one-year", "vintage"}
         Which model the scenario runs.
-    vintage : engine.vintage.VintageSpec or None
+    vintage : engine.io.vintage_config.VintageSpec or None
         The years and the per-year series of the vintage model (None for one-year); the series
         refer to inputs by name, so replacing an input's distribution (a sweep) is honoured.
     """

@@ -6,7 +6,7 @@ Every input has a hard range (a margin below 1) and a plausible one (a cost of c
 most 0.5): a value outside the plausible range is refused as a likely typo (8 for 8%, dollars
 for $B) unless the input is named in ``[scenario] allow_implausible``.
 
-Dependency rule: the stdlib, numpy, ``distributions``, ``engine.base`` and ``engine.scenario``
+Dependency rule: the stdlib, numpy, ``distributions``, ``engine.base`` and ``engine.core.scenario``
 only.
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 import distributions as dist_mod
 from distributions import DistributionError
 from engine.base.errors import ConfigError, Shown
-from engine.scenario import Input, Scenario
+from engine.core.scenario import Input, Scenario
 
 # Smallest and largest uniforms the generator can produce (53-bit grid, open interval): the
 # support checks below use the values a distribution can really produce in the kernel.
