@@ -14,7 +14,7 @@ import pytest
 
 import engine
 from engine.analyses import reference
-from engine.cli import bench
+from engine.cli import bench, bench_measure
 from engine.models import make_plan
 from engine.core.driver import run_plan
 
@@ -61,7 +61,7 @@ def test_numpy_idiomatic(benchmark, scenario, trials):
 def test_floor_capexgap_uniforms(benchmark, threads, trials):
     n_random = int(make_plan(bench.bench13()).is_random.sum())
     benchmark.extra_info.update(trials=trials, uniforms_per_trial=n_random)
-    benchmark.pedantic(bench._ours_uniforms, args=(n_random, trials, threads), **OPTS)
+    benchmark.pedantic(bench_measure._ours_uniforms, args=(n_random, trials, threads), **OPTS)
 
 
 @pytest.mark.parametrize("threads", [THREADS, 1], ids=lambda t: f"{t}T")
@@ -69,7 +69,8 @@ def test_floor_numpy_uniforms(benchmark, threads, trials):
     n_random = int(make_plan(bench.bench13()).is_random.sum())
     name, _ = bench.fastest_bit_generator()
     benchmark.extra_info.update(trials=trials, uniforms_per_trial=n_random, bit_generator=name)
-    benchmark.pedantic(bench._numpy_uniforms, args=(n_random, trials, threads, name), **OPTS)
+    benchmark.pedantic(bench_measure._numpy_uniforms, args=(n_random, trials, threads, name),
+                       **OPTS)
 
 
 def test_peak_memory_flat(trials):

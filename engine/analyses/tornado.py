@@ -2,13 +2,14 @@
 random.
 
 The baseline and every pinned variant are points of one plan, run as a sweep's points are
-(:mod:`engine.analyses.sweeps`: common random numbers, groups within a memory budget), so the
+(:mod:`engine.analyses.points`: common random numbers, groups within a memory budget), so the
 swings are differences on identical trials. For the multi-year (vintage) model every quote
 variable keeps its ``year`` dimension and the inputs are ranked by the swings in the last
 reported year.
 
-Layering: uses ``engine.core``, ``engine.models`` and :mod:`engine.analyses.sweeps`; the JSON summary is
-:mod:`engine.io.sweep_summary`; ``engine.cli`` wraps it.
+Layering: uses ``engine.core``, ``engine.models``, :mod:`engine.analyses.grid` and
+:mod:`engine.analyses.points`; the JSON summary is :mod:`engine.io.sweep_summary`;
+``engine.cli`` wraps it.
 """
 
 from __future__ import annotations
@@ -19,19 +20,21 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from engine.analyses.sweeps import (
-    _MONEY,
-    DEFAULT_MAX_MEMORY_MIB,
+from engine.analyses.grid import (
     MAX_POINTS,
     MAX_POINTS_CEILING,
-    ProgressFn,
     _check_cells,
     _check_int,
-    _hist_range,
     _input_units,
+    pin,
+)
+from engine.analyses.points import (
+    _MONEY,
+    DEFAULT_MAX_MEMORY_MIB,
+    ProgressFn,
+    _hist_range,
     _run_points,
     _shaped,
-    pin,
 )
 from engine.base import fmt
 from engine.base.errors import ConfigError
