@@ -33,7 +33,8 @@ from numba import njit
 from distributions import sample_u, sample_z
 from distributions._jitcache import CACHE
 
-from .reduce import (BLOCK, _finalise, _fold, padded_rows, reduce_rows, sketch_bin)
+from .reduce import (BLOCK, _finalise, _fold, bin_rows, padded_rows, reduce_rows, sketch_bin,
+                     sketch_rows)
 from .rng import _PURPOSE_MUL, stream_word, uniform2
 from .sampling import (Sampler, input_sources, output_sources, own_sources, plain,
                        set_fixed_columns)
@@ -95,6 +96,9 @@ def run_chunk(block, draw, weigh, codes, params, tables, words, is_random, shift
     red = np.zeros((padded_rows(n_rows), SUB))
     cover = np.empty((max(n_cov, 1), SUB), dtype=np.bool_)
     bins = np.empty((padded_rows(n_rows), SUB), dtype=np.int64)
+    # with a sketch, a block's bins are kept and counted once the block is done (bin_rows):
+    # a row's few pages of its 1 MiB sketch row then stay in cache while it is counted
+    pbins = np.empty((n_points if sketch else 0, padded_rows(n_rows), BLOCK), dtype=np.int32)
     st = np.zeros((5, 8))
     acc = np.empty((n_points, n_rows, 5))  # shift, s1, s2, min, max
     cnt = np.empty((n_points, n_rows), dtype=np.int64)
@@ -119,9 +123,15 @@ def run_chunk(block, draw, weigh, codes, params, tables, words, is_random, shift
                         k += ch[i]
                     hits[b, p, h] += k
                 rows = weigh(outs, cover, m, p, logw, z0, shift, is_random, red, n_rows)
-                reduce_rows(rows, n_rows, m, live[p], acc[p], cnt[p], bad[p], hist[p], sketch,
-                            bins, st)
+                if sketch:
+                    bin_rows(rows, n_rows, m, live[p], acc[p], cnt[p], bad[p], pbins[p], s0 - t0,
+                             st)
+                else:
+                    reduce_rows(rows, n_rows, m, live[p], acc[p], cnt[p], bad[p], hist[p], False,
+                                bins, st)
         for p in range(n_points):
+            if sketch:
+                sketch_rows(pbins[p], n_rows, t1 - t0, live[p], hist[p])
             for o in range(n_rows):
                 nonfinite[b, p, o] = bad[p, o]
                 _finalise(blk[b, p, o], acc[p, o], cnt[p, o])
