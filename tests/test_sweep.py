@@ -105,7 +105,7 @@ def test_passes_count_only_rows_a_point_computes_itself(base):
     from engine.analyses.sweeps import bytes_per_point, group_edges, points_per_group, sweep_grid
 
     pts = sweep_grid(base, {"margin": [0.3 + 0.01 * i for i in range(40)]}).scenarios
-    row = (numba.config.NUMBA_NUM_THREADS + 1) * SK_NBINS * 8
+    row = (numba.config.NUMBA_NUM_THREADS + 1) * (SK_NBINS * 8 + BLOCK * 4)  # sketch + bins
     records = bytes_per_point() - 6 * row
 
     def need(lo, hi):

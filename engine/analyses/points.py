@@ -38,6 +38,9 @@ DEFAULT_MAX_MEMORY_MIB = 512
 SWEEP_MAX_TRIALS = 10**7
 
 _MONEY = OUTPUT_ATTRS["capex"]["units"]
+#: Bytes one output row of one point takes per thread: its sketch row (int64 counts) and the
+#: runner's block of sketch bins (int32, counted once the block is done)
+_ROW_BYTES = SK_NBINS * 8 + BLOCK * 4
 _BIN_LOWER, _BIN_UPPER = sketch_bin_bounds()
 
 ProgressFn = Callable[[int], None]
@@ -49,10 +52,11 @@ def points_per_group(max_memory_mib: float = DEFAULT_MAX_MEMORY_MIB,
 
     Per point, a pass holds one quantile sketch per flat output of the model (`layout`: 6 for
     the one-year model, 11 per reported year for the vintage model) and per possible numba
-    thread (``NUMBA_NUM_THREADS`` rows, plus their sum): ``(threads + 1) x outputs x 131,075 x
-    8`` bytes, about 6.3 MB per thread row for the one-year model (104 MB for a 9-year vintage
-    model), plus ``WAVE_TRIALS / BLOCK`` block records of moments. At least one point runs per
-    pass, even when that one point needs more than the budget.
+    thread (``NUMBA_NUM_THREADS`` rows, plus their sum): ``(threads + 1) x outputs x (131,075 x
+    8 + 4,096 x 4)`` bytes (the sketch counts and the runner's block of sketch bins), about 6.4 MB
+    per thread row for the one-year model (105 MB for a 9-year vintage model), plus
+    ``WAVE_TRIALS / BLOCK`` block records of moments. At least one point runs per pass, even when that
+    one point needs more than the budget.
     """
     if isinstance(max_memory_mib, bool) or not isinstance(max_memory_mib, (int, float)) \
             or not (math.isfinite(max_memory_mib) and max_memory_mib > 0):
@@ -67,7 +71,7 @@ def bytes_per_point(layout: Layout = ONE_YEAR_LAYOUT) -> int:
     rows = numba.config.NUMBA_NUM_THREADS + 1
     wave_blocks = WAVE_TRIALS // BLOCK
     n_out = layout.n_outputs
-    return rows * n_out * SK_NBINS * 8 + wave_blocks * n_out * (N_MOM + 1) * 8
+    return rows * n_out * _ROW_BYTES + wave_blocks * n_out * (N_MOM + 1) * 8
 
 
 def plan_layout(scenario: Scenario) -> Layout:
@@ -79,8 +83,8 @@ def group_edges(points: Sequence[Scenario], max_memory_mib: float = DEFAULT_MAX_
                 ) -> list[int]:
     """How a sweep's points split into passes: pass g runs ``points[edges[g]:edges[g + 1]]``.
 
-    A pass holds ``NUMBA_NUM_THREADS + 1`` sketch rows of ``SK_NBINS`` counts (8 bytes each)
-    per output a point computes itself, plus its block records (:func:`bytes_per_point`).
+    A pass holds ``NUMBA_NUM_THREADS + 1`` sketch rows of ``SK_NBINS`` counts (8 bytes each,
+    and a block of 4-byte sketch bins) per output a point computes itself, plus its block records (:func:`bytes_per_point`).
     The runner computes an output once for all the points of a pass where it is the same
     numbers, for a model that says what its outputs depend on (:func:`engine.core.runner.
     live_rows`: along a one-year margin sweep, capex, AI revenue and spend/revenue are one
@@ -93,7 +97,7 @@ def group_edges(points: Sequence[Scenario], max_memory_mib: float = DEFAULT_MAX_
     if plan.model.output_inputs is None:
         n_groups = -(-n // per_point)
         return [round(g * n / n_groups) for g in range(n_groups + 1)]
-    row = (numba.config.NUMBA_NUM_THREADS + 1) * SK_NBINS * 8
+    row = (numba.config.NUMBA_NUM_THREADS + 1) * _ROW_BYTES
     records = (WAVE_TRIALS // BLOCK) * plan.layout.n_outputs * (N_MOM + 1) * 8
     budget = max_memory_mib * 2**20
 

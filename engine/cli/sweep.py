@@ -44,8 +44,8 @@ examples:
   capexgap sweep configs/sweep-energy-spend.toml --json
   capexgap sweep configs/sweep-margin-life.toml --trials 2000000 --out sweep.nc
 
-Memory: one pass holds about (NUMBA_NUM_THREADS + 1) x 6.3 MB per point (x 1.83 per reported
-year for the multi-year vintage model: 104 MB for 9 years); larger grids run in several passes
+Memory: one pass holds about (NUMBA_NUM_THREADS + 1) x 6.4 MB per point (x 1.83 per reported
+year for the multi-year vintage model: 105 MB for 9 years); larger grids run in several passes
 (groups of points) within --max-memory, at least one point per pass, with identical results.
 Exit codes: 0 ok, 2 bad input (message on stderr), 130 interrupted by Ctrl-C, 143 by
 SIGTERM (either stops after the wave under way and writes nothing).
