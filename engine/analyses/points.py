@@ -55,8 +55,8 @@ def points_per_group(max_memory_mib: float = DEFAULT_MAX_MEMORY_MIB,
     thread (``NUMBA_NUM_THREADS`` rows, plus their sum): ``(threads + 1) x outputs x (131,075 x
     8 + 4,096 x 4)`` bytes (the sketch counts and the runner's block of sketch bins), about 6.4 MB
     per thread row for the one-year model (105 MB for a 9-year vintage model), plus
-    ``WAVE_TRIALS / BLOCK`` block records of moments. At least one point runs per pass, even when that
-    one point needs more than the budget.
+    ``WAVE_TRIALS / BLOCK`` block records of moments. At least one point runs per pass, even
+    when that one point needs more than the budget.
     """
     if isinstance(max_memory_mib, bool) or not isinstance(max_memory_mib, (int, float)) \
             or not (math.isfinite(max_memory_mib) and max_memory_mib > 0):
@@ -83,8 +83,9 @@ def group_edges(points: Sequence[Scenario], max_memory_mib: float = DEFAULT_MAX_
                 ) -> list[int]:
     """How a sweep's points split into passes: pass g runs ``points[edges[g]:edges[g + 1]]``.
 
-    A pass holds ``NUMBA_NUM_THREADS + 1`` sketch rows of ``SK_NBINS`` counts (8 bytes each,
-    and a block of 4-byte sketch bins) per output a point computes itself, plus its block records (:func:`bytes_per_point`).
+    A pass holds ``NUMBA_NUM_THREADS + 1`` sketch rows of ``SK_NBINS`` counts (8 bytes each, and
+    a block of 4-byte sketch bins) per output a point computes itself, plus its block records
+    (:func:`bytes_per_point`).
     The runner computes an output once for all the points of a pass where it is the same
     numbers, for a model that says what its outputs depend on (:func:`engine.core.runner.
     live_rows`: along a one-year margin sweep, capex, AI revenue and spend/revenue are one
