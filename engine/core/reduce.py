@@ -400,7 +400,7 @@ def _fold_rows(v, n_rows, m, live, a, cnt, all_finite, st):
             a[o, 0], a[o, 1], a[o, 2], a[o, 3], a[o, 4] = h, s1, s2, lo, hi
 
 
-@njit(inline="always")
+@njit(nogil=True, cache=CACHE)
 def reduce_rows(v, n_rows, m, live, a, cnt, bad, hrows, sketch, bins, st):
     """Fold rows ``v[o, 0:m]`` (the ``live`` ones among the first ``n_rows``) of one point.
 
@@ -431,7 +431,7 @@ def reduce_rows(v, n_rows, m, live, a, cnt, bad, hrows, sketch, bins, st):
     _fold_rows(v, n_rows, m, live, a, cnt, n_bad == 0, st)
 
 
-@njit(inline="always")
+@njit(nogil=True, cache=CACHE)
 def bin_rows(v, n_rows, m, live, a, cnt, bad, bins, off, st):
     """:func:`reduce_rows` with the sketch left for later: row o's bins go to
     ``bins[o, off:off + m]`` (-1 for a non-finite value) for :func:`sketch_rows` to count.
@@ -450,7 +450,7 @@ def bin_rows(v, n_rows, m, live, a, cnt, bad, bins, off, st):
     _fold_rows(v, n_rows, m, live, a, cnt, n_bad == 0, st)
 
 
-@njit(inline="always")
+@njit(nogil=True, cache=CACHE)
 def sketch_rows(bins, n_rows, n, live, hrows):
     """Add the bins ``bins[o, 0:n]`` written by :func:`bin_rows` to the sketch rows
     ``hrows[o]`` of the live rows (non-finite values, bin -1, are not counted)."""
