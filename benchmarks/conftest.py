@@ -2,7 +2,7 @@
 
     python -m pytest benchmarks/ --benchmark-only [--benchmark-json out.json]
 
-The same measurements as ``capexgap bench`` (engine/bench.py), as pytest-benchmark cases with
+The same measurements as ``capexgap bench`` (engine/cli/bench.py), as pytest-benchmark cases with
 warm-up rounds, so compile time never lands in a timing. Sizes: ``BENCH_TRIALS`` (default
 2,000,000) trials per round.
 """

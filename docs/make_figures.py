@@ -6,8 +6,8 @@ P(cover) by year and break-even year, from ``configs/vintage-2024-2032.toml``). 
 fixed seeds and trials. ``--only vintage`` (names as above, without ``.png``) redraws some.
 
 The sweep and tornado Datasets are built here the way the sweep code builds them: one plan
-holding every point (common random numbers), :func:`engine.simulate.run_plan`, then
-:func:`engine.result.build_dataset` with ``point_dims``.
+holding every point (common random numbers), :func:`engine.core.driver.run_plan`, then
+:func:`engine.core.dataset.build_dataset` with ``point_dims``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The one way probabilities, percentages and money are written (engine.fmt), at the edges of
+"""The one way probabilities, percentages and money are written (engine.base.fmt), at the edges of
 its rules, and the quote text that uses it."""
 
 from __future__ import annotations

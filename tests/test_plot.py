@@ -1,4 +1,4 @@
-"""Pictures (engine.plot, `capexgap plot`): each figure from a real result file, its plotted
+"""Pictures (engine.present.plot, `capexgap plot`): each figure from a real result file, its plotted
 values checked against the Dataset, and every bad-input path by its message. Multi-year
 (vintage) results are in test_plot_vintage.py."""
 

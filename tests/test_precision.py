@@ -1,4 +1,5 @@
-"""Precision targets and importance sampling (engine.precision, engine.importance_kernel).
+"""Precision targets and importance sampling (engine.analyses.precision,
+engine.analyses.importance).
 
 Closed-form oracle as in test_engine.py: lognormal G and R, fixed ratios k = 1, m = 0.5, so
 P(cover) = Phi((mu_R - mu_G - ln 4) / sqrt(sG^2 + sR^2)); choosing mu_R puts P at Phi(-beta).
@@ -271,7 +272,8 @@ def test_cli_errors(capsys, configs, argv, message):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--method", "importance"], "importance sampling supports models with one headline P(cover) only"),
+    (["--method", "importance"],
+     "importance sampling supports models with one headline P(cover) only"),
     (["--precision", "0.1"], "precision targets support models with one headline P(cover) only"),
 ])
 def test_cli_errors_vintage(capsys, configs, argv, message):

@@ -11,7 +11,7 @@ deterministic (:func:`find_shift`):
 
 1. the *design point*, the most likely covering point: the z of least norm with revenue >=
    required, by ``scipy.optimize.minimize`` (SLSQP) on the model evaluated at normal scores
-   through the kernels' own quantile functions (:func:`engine.importance_kernel.evaluate_at_z`);
+   through the kernels' own quantile functions (:func:`engine.core.runner.evaluate_at_z`);
 2. one cross-entropy step: an IS pilot of :data:`CE_TRIALS` trials at the design point, on its
    own counter word (:data:`PURPOSE_SEARCH`), gives ``E[z | covers]`` under the nominal inputs,
    the mean of the normal family closest to the conditional law (kept when the pilot's
@@ -26,7 +26,8 @@ plain MC it is the number of hits. Beside it, ``mc_equivalent_trials = p (1 - p)
 many plain MC trials would give the same standard error. The weights' own Kish size over all
 trials, and their mean (1 in expectation), are diagnostics of the shift.
 
-Layering: uses engine.base, engine.core and engine.models; :mod:`engine.analyses.precision` drives it.
+Layering: uses engine.base, engine.core and engine.models; :mod:`engine.analyses.precision`
+drives it.
 """
 
 from __future__ import annotations

@@ -151,7 +151,7 @@ def _run_points(base: Scenario, scenarios: Sequence[Scenario], *, trials: int | 
                 target: Any = None, max_trials: int | None = None) -> _Flat:
     """Run every scenario as one point of a plan, in as few passes as memory allows.
 
-    With a precision `target` (:class:`engine.precision.Target`) each group of points runs
+    With a precision `target` (:class:`engine.analyses.precision.Target`) each group of points runs
     until every one of its points meets it (a group never stops before the trial count an
     earlier group needed), then groups that stopped earlier are run again at the final count:
     every point gets the same trials N, and a point is identical to a fixed run of N.

@@ -3,7 +3,7 @@
 Two estimators of P(cover), one driver (:func:`quote`, behind ``capexgap quote``):
 
 **Plain Monte Carlo** (``method="mc"``): the share of trials that cover, with the Wilson
-(Clopper-Pearson for few hits) 95% interval of :func:`engine.result.proportion_interval`.
+(Clopper-Pearson for few hits) 95% interval of :func:`engine.core.stats.proportion_interval`.
 
 **Importance sampling** (``method="importance"``), for probabilities too small to see:
 :mod:`engine.analyses.importance` (the shift, the weighted estimate, its error and its
@@ -17,10 +17,11 @@ from a plain MC pass: the pilot (precision runs, :data:`PILOT_TRIALS`) or the ``
 **Precision targets.** ``precision`` (relative) and ``abs_precision`` (absolute) bound the
 half-width of the reported 95% interval: ``max(hi - p, p - lo) <= precision * p`` and
 ``<= abs_precision``. The run goes on in whole blocks at fixed positions of the same
-counter-based stream, looking after each wave (:func:`engine.simulate.run_plan`'s ``monitor``)
+counter-based stream, looking after each wave (:func:`engine.core.driver.run_plan`'s ``monitor``)
 and sizing the next wave by the predicted need (half-width ~ 1/sqrt(n)), until every target is
 met or ``max_trials`` / ``max_seconds`` is reached. A run stopped at N trials is bit-identical
-to a fixed run of N trials (apart from :data:`engine.result.RUN_ATTRS`). An importance-sampling
+to a fixed run of N trials (apart from :data:`engine.core.dataset.RUN_ATTRS`). An
+importance-sampling
 run only counts as meeting a target once its effective sample size is at least
 :data:`MIN_ESS` (a standard error from a handful of weighted hits is not trustworthy). Looking
 repeatedly and stopping when the interval is narrow enough ("optional stopping") makes the
@@ -486,9 +487,10 @@ def _label(ds: xr.Dataset, method: str, why: str) -> xr.Dataset:
 
 def _mc_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested: int,
                 run_attrs: dict[str, Any]) -> xr.Dataset:
-    """:func:`engine.result.build_dataset`: a plain result is exactly ``engine.simulate``'s (its
+    """:func:`engine.core.dataset.build_dataset`: a plain result is exactly
+    ``engine.simulate``'s (its
     standard error and effective sample size follow from ``hits`` and ``trials``:
-    :func:`engine.result.mc_precision`, reported by :func:`engine.result.summary`)."""
+    :func:`engine.core.stats.mc_precision`, reported by :func:`engine.io.results.summary`)."""
     return build_dataset(scenario, totals, seed=seed, requested_trials=requested,
                          run_attrs=run_attrs)
 

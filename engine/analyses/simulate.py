@@ -46,7 +46,7 @@ def simulate(scenario: Scenario, *, trials: int | None = None, seed: int | None 
     xarray.Dataset
         Variables ``p_cover``, ``p_cover_ci95``, ``hits``, ``trials`` and, per output,
         ``<output>_mean``, ``_std``, ``_min``, ``_max``, ``_quantile``, ``_nonfinite``; see
-        :func:`engine.result.build_dataset`.
+        :func:`engine.core.dataset.build_dataset`.
     """
     trials = scenario.trials if trials is None else trials
     seed = scenario.seed if seed is None else seed

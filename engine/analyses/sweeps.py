@@ -86,7 +86,7 @@ def sweep(scenario: Scenario, grid: Mapping[str, Any] | SweepGrid | None = None,
     precision, abs_precision : float, optional
         Instead of `trials`: run (plain Monte Carlo) until the 95% interval of P(cover) at
         *every* point is within these relative / absolute half-widths (as
-        :func:`engine.precision.quote`), or until `max_trials` per point (default
+        :func:`engine.analyses.precision.quote`), or until `max_trials` per point (default
         :data:`SWEEP_MAX_TRIALS`). Every point gets the same trials N and is identical to a
         fixed sweep of N trials (attributes ``precision_*`` apart). A point whose P(cover) is 0
         never meets a relative target: give `abs_precision` for grids with such points.

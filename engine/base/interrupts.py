@@ -1,6 +1,6 @@
 """Stopping long runs honestly: Ctrl-C, SIGTERM and time limits become a polled stop.
 
-numba code cannot be interrupted in the middle of a wave, so :func:`engine.simulate.run_plan`
+numba code cannot be interrupted in the middle of a wave, so :func:`engine.core.driver.run_plan`
 polls ``should_stop`` between waves (each about ``WAVE_SECONDS`` long). This module turns SIGINT
 (Ctrl-C) and SIGTERM into that poll and reports what a run achieved, for any long-running
 command (``quote`` now, ``sweep`` later)::
@@ -190,7 +190,7 @@ def run_stoppable(run: Callable[..., T], *, total: int, stop: StopRequest | None
     Parameters
     ----------
     run : callable
-        Takes the three hooks of :func:`engine.simulate.run_plan` as keywords (``run_plan``,
+        Takes the three hooks of :func:`engine.core.driver.run_plan` as keywords (``run_plan``,
         ``simulate`` or a ``functools.partial`` of either) and reports finished trials through
         ``progress``.
     total : int

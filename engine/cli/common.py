@@ -160,7 +160,8 @@ def run_with_progress(run: Callable[..., T], *, total: int, stop: StopRequest | 
     ----------
     run : callable
         Accepts ``progress``, ``should_stop`` and ``max_seconds`` keywords, as
-        :func:`engine.simulate.run_plan` and :func:`engine.simulate.simulate` do (bind the rest
+        :func:`engine.core.driver.run_plan` and :func:`engine.analyses.simulate.simulate` do
+        (bind the rest
         with ``functools.partial``).
     total : int
         Trials asked for.

@@ -91,7 +91,8 @@ def _max_points(text: str) -> int:
 
 
 def _level(text: str) -> float:
-    # the range (nan and inf included) is checked by engine.sweeps._levels, with the others
+    # the range (nan and inf included) is checked by engine.analyses.tornado._levels, with the
+    # others
     try:
         return float(text)
     except ValueError:

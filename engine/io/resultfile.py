@@ -488,7 +488,7 @@ def check_values(p: str | Path, ds: xr.Dataset) -> None:
 
 def _check_gap_bins(p: str | Path, ds: xr.Dataset, fix: str) -> None:
     """``gap_bin_lower``/``upper`` must be a run of the sketch's own bins (so the re-binning
-    of :func:`engine.plot.rebin_gap` gets the bins it was made for)."""
+    of :func:`engine.present.plot_quote.rebin_gap` gets the bins it was made for)."""
     if "gap_bin_lower" not in ds.variables and "gap_bin_upper" not in ds.variables:
         return
     from engine.core.dataset import _LOWER, _UPPER

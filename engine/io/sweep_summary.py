@@ -23,7 +23,7 @@ def sweep_summary(ds: xr.Dataset, *, groups: int | None = None) -> dict[str, Any
     """The ``capexgap sweep --json`` object: the grid, then every point's quote summary.
 
     A multi-year (vintage) sweep adds ``model`` and ``years``; each point's object is then a
-    vintage quote's (:func:`engine.vintage_report.summary`: ``p_cover`` of the last year,
+    vintage quote's (:func:`engine.models.vintage_report.summary`: ``p_cover`` of the last year,
     ``p_cover_by_year``, ``breakeven_year``, per-year outputs).
     """
     dims = json.loads(ds.attrs["sweep_dims"])

@@ -1,6 +1,6 @@
 """The vintage model's results: variable attributes, break-even variables, JSON and text.
 
-:func:`engine.result.build_dataset` builds the per-year variables generically (every output on
+:func:`engine.core.dataset.build_dataset` builds the per-year variables generically (every output on
 ``year``); :func:`finish_dataset` adds the break-even year's distribution, computed exactly from
 integer counts (no sketch): ``breakeven_by_trials[year]`` is the number of trials whose revenue
 covered the required revenue in some year up to and including ``year``.
