@@ -1,7 +1,6 @@
 """Pictures of multi-year (vintage) results (engine.present.plot, `capexgap plot`): P(cover) by
-year and
-the break-even year, checked against the Dataset and the traced trials; one year of a quote,
-sweep or tornado; the errors that name the fix. One-year results: test_plot.py."""
+year and the break-even year, checked against the Dataset and the traced trials; one year of a
+quote, sweep or tornado; the errors that name the fix. One-year results: test_plot.py."""
 
 from __future__ import annotations
 

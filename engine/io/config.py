@@ -40,7 +40,7 @@ from typing import Any, Mapping
 
 from engine.base.errors import ConfigError, Shown
 from engine.io.toml_checks import (MAX_COMPANIES, MAX_YEAR, MIN_YEAR, _allow_list, _check_keys, _check_sizes, _int,
-                                  _string, _table, depreciation_form)
+                                  _string, _table, depreciation_form, revenue_table)
 from engine.models.input_rules import (GROWTH_RULE, INF, INPUT_RULES, REQUIRED_INPUTS, REVENUE_RULE,
                                 InputRule, _input, check_plausible, input_rule)
 from engine.models.input_rules import _U_MAX, _U_MIN  # noqa: F401  (the sweeps read them here)
@@ -239,16 +239,7 @@ def _build_one_year(doc: Mapping[str, Any], sc: Mapping[str, Any],
         spec = raw_inputs.get(key, rule.default)
         inputs.append(_input(source, key, f"inputs.{key}", spec, rule))
 
-    raw_rev = _table(source, "revenue", doc.get("revenue"), required=True)
-    if not raw_rev:
-        raise ConfigError(source, "revenue", "needs at least one company", "{}",
-                          "Add a line such as `Microsoft = { dist = \"lognormal\", ci90 = [5, 20] }`"
-                          " under [revenue].")
-    if len(raw_rev) > MAX_COMPANIES:  # before any is parsed: the cost grows with the count
-        raise ConfigError(source, "revenue", f"has {len(raw_rev):,} companies, more than the "
-                          f"limit of {MAX_COMPANIES:,}", len(raw_rev),
-                          "Group the smaller companies into a few entries (e.g. "
-                          "\"Other companies\"); the sum of their revenues is what counts.")
+    raw_rev = revenue_table(source, doc)
     revenue = []
     for company, raw in clean_names(source, "revenue", raw_rev).items():
         # name: the input's identity (its random stream); key: how messages show it

@@ -100,6 +100,23 @@ def _table(source: str, key: str, value: Any, required: bool = False) -> Mapping
     return value
 
 
+def revenue_table(source: str, doc: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The ``[revenue]`` table of a config, every model's: present, at least one company, at
+    most :data:`MAX_COMPANIES` (checked before any entry is parsed: the cost grows with the
+    count)."""
+    raw_rev = _table(source, "revenue", doc.get("revenue"), required=True)
+    if not raw_rev:
+        raise ConfigError(source, "revenue", "needs at least one company", "{}",
+                          "Add a line such as "
+                          "`Microsoft = { dist = \"lognormal\", ci90 = [5, 20] }` under [revenue].")
+    if len(raw_rev) > MAX_COMPANIES:
+        raise ConfigError(source, "revenue", f"has {len(raw_rev):,} companies, more than the "
+                          f"limit of {MAX_COMPANIES:,}", len(raw_rev),
+                          "Group the smaller companies into a few entries (e.g. "
+                          "\"Other companies\"); the sum of their revenues is what counts.")
+    return raw_rev
+
+
 def _string(source: str, key: str, value: Any) -> str:
     if not isinstance(value, str):
         raise ConfigError(source, key, "must be a string", value, "Quote it: \"...\".")

@@ -55,7 +55,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from engine.models.input_rules import GROWTH_RULE, INPUT_RULES, REVENUE_RULE, InputRule, _input
-from engine.io.toml_checks import MAX_YEAR, MIN_YEAR, _check_keys, _table, depreciation_form
+from engine.io.toml_checks import (MAX_YEAR, MIN_YEAR, _check_keys, _table, depreciation_form,
+                                    revenue_table)
 from engine.base.errors import ConfigError
 from engine.core.scenario import Input, Scenario
 from engine.base.names import clean_names, key_path
@@ -154,17 +155,7 @@ def build_scenario(doc: Mapping[str, Any], sc: Mapping[str, Any],
         t0=t0, t_end=t_end, earlier=True)
     inputs += gpu_inputs
 
-    raw_rev = _table(source, "revenue", doc.get("revenue"), required=True)
-    if not raw_rev:
-        raise ConfigError(source, "revenue", "needs at least one company", "{}",
-                          "Add a line such as "
-                          "`Microsoft = { dist = \"lognormal\", ci90 = [5, 20] }` under [revenue].")
-    from engine.io.toml_checks import MAX_COMPANIES
-    if len(raw_rev) > MAX_COMPANIES:  # before any is parsed: the cost grows with the count
-        raise ConfigError(source, "revenue", f"has {len(raw_rev):,} companies, more than the "
-                          f"limit of {MAX_COMPANIES:,}", len(raw_rev),
-                          "Group the smaller companies into a few entries (e.g. "
-                          "\"Other companies\"); the sum of their revenues is what counts.")
+    raw_rev = revenue_table(source, doc)
     companies = clean_names(source, "revenue", raw_rev)  # {cleaned name: as written}
     raw_growth = _table(source, "revenue_growth", doc.get("revenue_growth", {}))
     growth_of = clean_names(source, "revenue_growth", raw_growth)
