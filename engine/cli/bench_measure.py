@@ -16,7 +16,8 @@ from numba import njit
 
 from distributions._jitcache import CACHE
 from engine.core.scenario import Scenario
-from engine.core.reduce import BLOCK, SK_NBINS, padded_rows, reduce_rows, sparse_zeros
+from engine.core.reduce import (BLOCK, SK_NBINS, bin_rows, padded_rows, reduce_rows, sketch_rows,
+                                sparse_zeros)
 from engine.core.runner import SUB, prepare
 from engine.core.sampling import plain, set_fixed_columns
 from engine.models import make_plan
@@ -248,9 +249,10 @@ def _piece(block, draw, weigh, codes, params, tables, words, is_random, shift, s
            cover_keep, hist, n_sub, stage):
     # One of the runner's pieces alone over n_sub sub-blocks, with run_chunk's own calls and
     # scratch: stage 0 the sampler's draw (uniforms and quantile transforms of every input),
-    # 1 the model's block at every point, 2 the fold (indicator counts, weigh, reduce_rows,
-    # the block's counts restarted every BLOCK trials). Stages 1 and 2 cycle through the kept
-    # sub-blocks of real trials (_piece_data), so the fold meets real values.
+    # 1 the model's block at every point, 2 the fold (indicator counts, weigh, bin_rows and
+    # sketch_rows as run_chunk calls them, the block's counts restarted every BLOCK trials).
+    # Stages 1 and 2 cycle through the kept sub-blocks of real trials (_piece_data), so the
+    # fold meets real values.
     n_points = codes.shape[0]
     n_in = codes.shape[1]
     n_keep = xs_keep.shape[0]
@@ -285,13 +287,17 @@ def _piece(block, draw, weigh, codes, params, tables, words, is_random, shift, s
                 block(xk, src[p], p, SUB, margs, work, outs, cover)
         check = outs[0, SUB - 1]
     else:
+        # as run_chunk: with a sketch, bins kept per block and counted when the block ends
         per_block = BLOCK // SUB
+        pbins = np.empty((n_points if sketch else 0, padded_rows(n_rows), BLOCK),
+                         dtype=np.int32)
         hits = 0
         for s in range(n_sub):
             k = s % n_keep
             if s % per_block == 0:
                 cnt[:, :] = 0
                 bad[:, :] = 0
+            off = (s % per_block) * SUB
             for p in range(n_points):
                 cp = cover_keep[k, p]
                 for h in range(n_cov):
@@ -300,8 +306,15 @@ def _piece(block, draw, weigh, codes, params, tables, words, is_random, shift, s
                         hits += ch[i]
                 rows = weigh(outs_keep[k, p], cp, SUB, p, logw, z0, shift, is_random, red,
                              n_rows)
-                reduce_rows(rows, n_rows, SUB, live[p], acc[p], cnt[p], bad[p], hist[p],
-                            sketch, bins, st)
+                if sketch:
+                    bin_rows(rows, n_rows, SUB, live[p], acc[p], cnt[p], bad[p], pbins[p], off,
+                             st)
+                else:
+                    reduce_rows(rows, n_rows, SUB, live[p], acc[p], cnt[p], bad[p], hist[p],
+                                False, bins, st)
+            if sketch and (s % per_block == per_block - 1 or s == n_sub - 1):
+                for p in range(n_points):
+                    sketch_rows(pbins[p], n_rows, off + SUB, live[p], hist[p])
         check = hits + acc[0, 0, 1]
     return check
 
@@ -316,7 +329,7 @@ def breakdown(scenario: Scenario, *, trials: int = 1 << 21, repeat: int = 3) -> 
     The pieces are the runner's own functions, called as :func:`engine.core.runner.run_chunk`
     calls them on sub-blocks of ``SUB`` trials, by plain Monte Carlo: ``draw`` (the sampler:
     uniforms and quantile transforms), ``model`` (the model's block at every point) and
-    ``reduce`` (indicator counts, the sampler's weigh, ``reduce_rows`` with the sketch). Each
+    ``reduce`` (indicator counts, the sampler's weigh, ``bin_rows`` and ``sketch_rows``). Each
     is timed alone over the same number of trials; their sum is close to, not exactly, the
     runner's one-thread cost (run together, the pieces share the caches, and the runner adds
     the block records and the driver's merges).
