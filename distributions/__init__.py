@@ -22,6 +22,7 @@ Dependency rule: this package imports numpy, scipy, numba and the stdlib only; i
 from ._kernels import NPAR, ndtr, ndtri, sample_block, sample_u, sample_z
 from ._spec import FAMILIES, Distribution, DistributionError, pack, parse
 from ._tables import SHAPE_MAX, SHAPE_MIN, TABLE_KNOTS, TABLE_REL_ERROR, TABLE_Z
+from ._zblock import sample_block_z
 
 __all__ = [
     "FAMILIES",
@@ -33,6 +34,7 @@ __all__ = [
     "sample_u",
     "sample_block",
     "sample_z",
+    "sample_block_z",
     "ndtr",
     "ndtri",
     "TABLE_REL_ERROR",
