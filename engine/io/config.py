@@ -10,6 +10,7 @@ The public format (docs/configs.md)::
                  perf_per_dollar_gain), cost_of_capital   -- a number or a distribution table
     [revenue]    one entry per company, free-text names
     [sweep]      optional grid for `capexgap sweep` (kept as given; validated by the sweep code)
+    [correlation] optional rank correlations between inputs (engine.io.correlation_config)
 
 Names (the scenario's, the companies') are plain text: :func:`clean_name` refuses control and
 format characters, normalises them to NFC and strips surrounding spaces. Every input has a hard
@@ -27,6 +28,7 @@ ranges and the plausibility check in :mod:`engine.models.input_rules`, names and
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import re
@@ -47,6 +49,7 @@ from engine.models.input_rules import _U_MAX, _U_MIN  # noqa: F401  (the sweeps 
 from engine.base.names import (MAX_NAME_LENGTH, _clean_text, clean_name, clean_names, escape,
                           key_path)
 from engine.core.scenario import DEFAULT_QUANTILES, Input, Scenario
+from engine.io.correlation_config import read_correlation
 
 __all__ = [
     "DEFAULT_QUANTILES", "DEFAULT_TRIALS", "DEFAULT_SEED", "MAX_TRIALS", "MAX_COMPANIES",
@@ -63,7 +66,7 @@ MAX_TRIALS = 2**53
 #: The bundled default scenario of `capexgap quote` with no config.
 DEFAULT_CONFIG = "ai-capex-2024.toml"
 
-_TOP_KEYS = ("scenario", "inputs", "revenue", "revenue_growth", "sweep")
+_TOP_KEYS = ("scenario", "inputs", "revenue", "revenue_growth", "sweep", "correlation")
 _SCENARIO_KEYS = ("name", "description", "trials", "seed", "quantiles", "model", "years",
                   "allow_implausible")
 _MODELS = ("one-year", "vintage")
@@ -71,7 +74,8 @@ _MODELS = ("one-year", "vintage")
 _VINTAGE_ONLY = (("scenario", "years"), ("", "revenue_growth"))
 
 
-def load_config(path: str | Path | None = None) -> Scenario:
+def load_config(path: str | Path | None = None, *, repair_correlation: bool = False
+                ) -> Scenario:
     """Read and validate a TOML config.
 
     Parameters
@@ -79,6 +83,9 @@ def load_config(path: str | Path | None = None) -> Scenario:
     path : str or Path, optional
         The config file. ``None`` loads the bundled default scenario
         (``ai-capex-2024.toml``, shipped inside the package).
+    repair_correlation : bool
+        ``--repair-correlation``: a ``[correlation]`` matrix that is not positive semi-definite
+        is kept with ``repair=True`` (the run uses the nearest valid one) instead of refused.
 
     Returns
     -------
@@ -91,7 +98,8 @@ def load_config(path: str | Path | None = None) -> Scenario:
         the file, the key, the rule, the value and the fix.
     """
     if path is None:
-        return loads(bundled_config_text(DEFAULT_CONFIG), source=f"<bundled {DEFAULT_CONFIG}>")
+        return loads(bundled_config_text(DEFAULT_CONFIG), source=f"<bundled {DEFAULT_CONFIG}>",
+                     repair_correlation=repair_correlation)
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -108,7 +116,7 @@ def load_config(path: str | Path | None = None) -> Scenario:
     except OSError as exc:
         raise ConfigError(str(p), "", f"cannot be read: {exc.strerror}", None,
                           "Check the file's permissions.") from None
-    return loads(text, source=str(p))
+    return loads(text, source=str(p), repair_correlation=repair_correlation)
 
 
 def bundled_config_text(name: str) -> str:
@@ -124,8 +132,10 @@ def bundled_config_text(name: str) -> str:
             encoding="utf-8")
 
 
-def loads(text: str, source: str = "<string>") -> Scenario:
-    """Validate config `text` (TOML); `source` names it in error messages."""
+def loads(text: str, source: str = "<string>", *, repair_correlation: bool = False
+          ) -> Scenario:
+    """Validate config `text` (TOML); `source` names it in error messages (for
+    `repair_correlation` see :func:`load_config`)."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -142,7 +152,7 @@ def loads(text: str, source: str = "<string>") -> Scenario:
         line = f" (line {text.count(chr(10), 0, m.start()) + 1})" if m else ""
         raise ConfigError(source, "", f"holds a whole number too long to read{line}", None,
                           "Write numbers of a sensible magnitude (amounts are in $B).") from None
-    return _build(doc, text, source)
+    return _build(doc, text, source, repair_correlation)
 
 
 _LONG_INT = re.compile(r"[0-9_]{4000,}")
@@ -177,7 +187,8 @@ def _clip(line: str) -> str:
 # --------------------------------------------------------------------------- validation
 
 
-def _build(doc: Mapping[str, Any], text: str, source: str) -> Scenario:
+def _build(doc: Mapping[str, Any], text: str, source: str, repair_correlation: bool = False
+           ) -> Scenario:
     _check_keys(source, "", doc, _TOP_KEYS, what="table")
     sc = _table(source, "scenario", doc.get("scenario", {}))
     _check_keys(source, "scenario", sc, _SCENARIO_KEYS)
@@ -211,6 +222,10 @@ def _build(doc: Mapping[str, Any], text: str, source: str) -> Scenario:
     else:
         scenario = _build_one_year(doc, sc, common)
     check_plausible(scenario, allowed, listed="allow_implausible" in sc)
+    if "correlation" in doc:
+        corr = read_correlation(source, doc["correlation"], scenario, repair=repair_correlation)
+        if corr is not None:
+            scenario = dataclasses.replace(scenario, correlation=corr)
     return scenario
 
 
