@@ -215,7 +215,8 @@ KEEP = 32
 
 
 @njit(error_model="numpy", nogil=True, cache=CACHE)
-def _piece_data(block, draw, codes, params, tables, words, is_random, shift, seed, src, margs,
+def _piece_data(block, draw, codes, params, tables, words, is_random, shift, cidx, chol, seed,
+                src, margs,
                 work_points, work_rows, n_out, n_cov, n_keep):
     # Trials 0 .. n_keep * SUB - 1 as the runner computes them: each sub-block's input
     # columns, then every point's outputs and indicators.
@@ -227,6 +228,7 @@ def _piece_data(block, draw, codes, params, tables, words, is_random, shift, see
     zt = np.empty(SUB)
     idx = np.empty(SUB, dtype=np.int64)
     z0 = np.empty((n_in, SUB))
+    zk = np.empty((cidx.shape[0], SUB))
     logw = np.empty((n_points, SUB))
     xs = np.empty((n_points, n_in, SUB))
     work = np.empty((work_points, max(work_rows, 1), SUB))
@@ -235,8 +237,8 @@ def _piece_data(block, draw, codes, params, tables, words, is_random, shift, see
     cover_keep = np.zeros((n_keep, n_points, max(n_cov, 1), SUB), dtype=np.bool_)
     set_fixed_columns(codes, params, tables, is_random, src, xs)
     for k in range(n_keep):
-        draw(codes, params, tables, words, is_random, src, shift, seed, k * SUB, SUB, xs, z0,
-             logw, u, wscr, zb, zt, idx)
+        draw(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, k * SUB, SUB,
+             xs, z0, zk, logw, u, wscr, zb, zt, idx)
         xs_keep[k] = xs
         for p in range(n_points):
             block(xs_keep[k], src[p], p, SUB, margs, work, outs_keep[k, p], cover_keep[k, p])
@@ -244,7 +246,8 @@ def _piece_data(block, draw, codes, params, tables, words, is_random, shift, see
 
 
 @njit(error_model="numpy", nogil=True, cache=CACHE)
-def _piece(block, draw, weigh, codes, params, tables, words, is_random, shift, seed, src, live,
+def _piece(block, draw, weigh, codes, params, tables, words, is_random, shift, cidx, chol, seed,
+           src, live,
            margs, work_points, work_rows, n_out, n_cov, n_rows, sketch, xs_keep, outs_keep,
            cover_keep, hist, n_sub, stage):
     # One of the runner's pieces alone over n_sub sub-blocks, with run_chunk's own calls and
@@ -262,6 +265,7 @@ def _piece(block, draw, weigh, codes, params, tables, words, is_random, shift, s
     zt = np.empty(SUB)
     idx = np.empty(SUB, dtype=np.int64)
     z0 = np.zeros((n_in, SUB))
+    zk = np.zeros((cidx.shape[0], SUB))
     logw = np.zeros((n_points, SUB))
     xs = np.empty((n_points, n_in, SUB))
     work = np.empty((work_points, max(work_rows, 1), SUB))
@@ -277,8 +281,8 @@ def _piece(block, draw, weigh, codes, params, tables, words, is_random, shift, s
     if stage == 0:
         set_fixed_columns(codes, params, tables, is_random, src, xs)
         for s in range(n_sub):
-            draw(codes, params, tables, words, is_random, src, shift, seed, s * SUB, SUB, xs,
-                 z0, logw, u, wscr, zb, zt, idx)
+            draw(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s * SUB,
+                 SUB, xs, z0, zk, logw, u, wscr, zb, zt, idx)
         check = xs[0, n_in - 1, SUB - 1]
     elif stage == 1:
         for s in range(n_sub):
@@ -345,14 +349,15 @@ def breakdown(scenario: Scenario, *, trials: int = 1 << 21, repeat: int = 3) -> 
     seed = np.uint64(1)
     n_out, n_cov = plan.layout.n_outputs, plan.layout.n_covers
     kept = data_fn(plan.model.block, smp.draw, plan.codes, plan.params, plan.tables, words,
-                   plan.is_random, smp.shift, seed, prep.src, prep.margs, prep.work_points,
-                   prep.work_rows, n_out, n_cov, KEEP)
+                   plan.is_random, smp.shift, plan.cidx, plan.chol, seed, prep.src, prep.margs,
+                   prep.work_points, prep.work_rows, n_out, n_cov, KEEP)
     hist = sparse_zeros((n_p, prep.n_rows, SK_NBINS))
     n_sub = max(1, trials // SUB)
 
     def call(n, stage):
         return piece_fn(plan.model.block, smp.draw, smp.weigh, plan.codes, plan.params,
-                        plan.tables, words, plan.is_random, smp.shift, seed, prep.src, prep.live,
+                        plan.tables, words, plan.is_random, smp.shift, plan.cidx, plan.chol, seed,
+                        prep.src, prep.live,
                         prep.margs, prep.work_points, prep.work_rows, n_out, n_cov, prep.n_rows,
                         smp.sketch, *kept, hist, n, stage)
 

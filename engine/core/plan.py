@@ -11,13 +11,14 @@ argument).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
 import distributions
 
+from . import copula
 from .layout import Layout
 from .rng import stream_id
 
@@ -37,6 +38,13 @@ class Plan:
     layout: Layout             # what the model writes
     #: how trials are drawn (engine.core.sampling.Sampler); None: plain Monte Carlo
     sampler: Any = None
+    #: the Gaussian copula (engine.core.copula): the correlated inputs int64[K] (random ones,
+    #: kernel order) and, per point, the lower Cholesky factor float64[P, K, K] of their
+    #: Pearson matrix; K = 0: every input independent
+    cidx: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    chol: np.ndarray = field(default_factory=lambda: np.zeros((1, 0, 0)))
+    #: whether the copula's matrix was replaced by the nearest valid one (--repair-correlation)
+    repaired: bool = False
 
     @property
     def n_points(self) -> int:
@@ -69,6 +77,40 @@ def pack_points(scenarios: Sequence[Any], model: Any) -> Plan:
     is_random = np.array([any(not sc.all_inputs[j].dist.is_fixed for sc in scenarios)
                           for j in range(n_j)], dtype=np.bool_)
     streams = np.array([stream_id(n) for n in names], dtype=np.uint64)
+    cidx, chol, repaired = copula_factors([sc.correlation for sc in scenarios], names,
+                                          is_random)
     return Plan(names=names, codes=codes, params=params, tables=np.ascontiguousarray(tables),
                 streams=streams, is_random=is_random, model=model,
-                margs=model.pack(scenarios, names), layout=model.layout(first))
+                margs=model.pack(scenarios, names), layout=model.layout(first), cidx=cidx,
+                chol=chol, repaired=repaired)
+
+
+def copula_factors(corrs: Sequence[Any], names: tuple[str, ...], is_random: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The copula of a plan: (cidx int64[K], chol float64[P, K, K], repaired).
+
+    ``corrs`` holds each point's :class:`~engine.core.scenario.Correlation` (or None). The
+    correlated inputs are the random ones with a non-zero rank correlation at some point, in
+    kernel order; each point's factor is :func:`engine.core.copula.cholesky_psd` of the
+    Pearson matrix of its Spearman matrix over them. A matrix that is not positive
+    semi-definite is replaced by the nearest that is when the config asked for it
+    (``repair``); otherwise it is a ValueError (the config and sweep readers refuse it first).
+    """
+    n_p, n_j = len(corrs), len(names)
+    if all(c is None or c.is_empty for c in corrs):
+        return np.zeros(0, dtype=np.int64), np.zeros((n_p, 0, 0)), False
+    eye = np.eye(n_j)
+    rho = np.stack([eye if c is None else copula.spearman_matrix(c, names) for c in corrs])
+    off = np.abs(rho - eye).sum(axis=(0, 1)) > 0
+    cidx = np.flatnonzero(off & is_random).astype(np.int64)
+    chol = np.zeros((n_p, cidx.size, cidx.size))
+    repaired = False
+    for p, c in enumerate(corrs):
+        r = copula.pearson_from_spearman(rho[p][np.ix_(cidx, cidx)])
+        if not copula.is_psd(r):
+            if c is None or not c.repair:
+                raise ValueError("a correlation matrix is not positive semi-definite")
+            r = copula.nearest_correlation(r)
+            repaired = True
+        chol[p] = copula.cholesky_psd(r)
+    return cidx, np.ascontiguousarray(chol), repaired

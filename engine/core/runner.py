@@ -30,7 +30,7 @@ import numba
 import numpy as np
 from numba import njit
 
-from distributions import sample_u, sample_z
+from distributions import ndtri, sample_u, sample_z
 from distributions._jitcache import CACHE
 
 from .reduce import (BLOCK, _finalise, _fold, bin_rows, padded_rows, reduce_rows, sketch_bin,
@@ -44,8 +44,8 @@ SUB = 256
 
 
 @njit(error_model="numpy", nogil=True, cache=CACHE)
-def run_chunk(block, draw, weigh, codes, params, tables, words, is_random, shift, seed,
-              n_trials, first_block, b_start, b_end, src, live, margs, work_points, work_rows,
+def run_chunk(block, draw, weigh, codes, params, tables, words, is_random, shift, cidx, chol,
+              seed, n_trials, first_block, b_start, b_end, src, live, margs, work_points, work_rows,
               n_out, n_cov, sketch, blk, hits, nonfinite, hist):
     """Blocks ``b_start .. b_end - 1`` of a run (module docstring).
 
@@ -61,6 +61,8 @@ def run_chunk(block, draw, weigh, codes, params, tables, words, is_random, shift
         Whether input j needs a uniform (False when it is fixed at every point).
     shift : float64[P, J]
         The sampler's normal-score shifts.
+    cidx : int64[K]; chol : float64[P, K, K]
+        The Gaussian copula: the correlated inputs and each point's factor (K = 0: none).
     seed : uint64
     n_trials, first_block : int
         Trials of the run; block ``b`` of this call is the run's block ``first_block + b``.
@@ -90,6 +92,7 @@ def run_chunk(block, draw, weigh, codes, params, tables, words, is_random, shift
     idx = np.empty(SUB, dtype=np.int64)
     xs = np.empty((n_points, n_in, SUB))
     z0 = np.empty((n_in, SUB))
+    zk = np.empty((cidx.shape[0], SUB))
     logw = np.empty((n_points, SUB))
     work = np.empty((work_points, max(work_rows, 1), SUB))
     outs = np.zeros((padded_rows(n_out), SUB))
@@ -112,8 +115,8 @@ def run_chunk(block, draw, weigh, codes, params, tables, words, is_random, shift
         hits[b] = 0
         for s0 in range(t0, t1, SUB):
             m = min(SUB, t1 - s0)
-            draw(codes, params, tables, words, is_random, src, shift, seed, s0, m, xs, z0, logw,
-                 u, wscr, zb, zt, idx)
+            draw(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0, m,
+                 xs, z0, zk, logw, u, wscr, zb, zt, idx)
             for p in range(n_points):
                 block(xs, src[p], p, m, margs, work, outs, cover)
                 for h in range(n_cov):
@@ -173,7 +176,7 @@ def prepare(plan, sampler: Sampler) -> Prepared:
     model = plan.model
     n_p, n_j = plan.codes.shape
     if sampler.shares:
-        src = input_sources(plan.codes, plan.params)
+        src = input_sources(plan.codes, plan.params, plan.cidx, plan.chol)
     else:
         src = own_sources(n_p, n_j)
     margs = model.share(plan.margs, src, plan.is_random)
@@ -195,7 +198,8 @@ def prepare(plan, sampler: Sampler) -> Prepared:
 def live_rows(plan, lo: int, hi: int) -> np.ndarray:
     """bool[hi - lo, R]: the rows points ``lo .. hi - 1`` of ``plan`` fold themselves when run
     together by plain Monte Carlo (the others are an earlier point's numbers)."""
-    sub = dataclasses.replace(plan, codes=plan.codes[lo:hi], params=plan.params[lo:hi])
+    sub = dataclasses.replace(plan, codes=plan.codes[lo:hi], params=plan.params[lo:hi],
+                              chol=plan.chol[lo:hi])
     return prepare(sub, plain(hi - lo, len(plan.names))).live
 
 
@@ -219,7 +223,8 @@ def chunk_call(prep: Prepared, seed, purpose, n_trials: int, first_block: int):
     seed = np.uint64(seed)
     n_out, n_cov = plan.layout.n_outputs, plan.layout.n_covers
     args_a = (plan.model.block, smp.draw, smp.weigh, plan.codes, plan.params, plan.tables,
-              words, plan.is_random, smp.shift, seed, int(n_trials), int(first_block))
+              words, plan.is_random, smp.shift, plan.cidx, plan.chol, seed, int(n_trials),
+              int(first_block))
     args_b = (prep.src, prep.live, prep.margs, prep.work_points, prep.work_rows, n_out, n_cov,
               smp.sketch)
 
@@ -282,12 +287,26 @@ def copy_shared(prep: Prepared, blk, nonfinite, n_blocks: int) -> None:
 # -- The obviously-correct statements: one trial at a time, the scalar functions.
 
 
+@njit(inline="always")
+def correlate_trial(codes, params, tables, cidx, chol, p, zv, xv):
+    """One trial's correlated inputs at point p: ``xv[cidx[k]] = sample_z(sum_{l <= k}
+    chol[p, k, l] zv[cidx[l]])`` from its independent scores ``zv`` (in l order, as
+    :func:`engine.core.sampling.copula_columns` sums a sub-block)."""
+    for k in range(cidx.shape[0]):
+        j = cidx[k]
+        acc = chol[p, k, 0] * zv[cidx[0]]
+        for lv in range(1, k + 1):
+            acc += chol[p, k, lv] * zv[cidx[lv]]
+        xv[j] = sample_z(codes[p, j], params[p, j], acc, tables)
+
+
 @njit(error_model="numpy", cache=CACHE)
-def _reference_chunk(block, codes, params, tables, streams, is_random, margs, work_rows, n_out,
-                     n_cov, seed, purpose, n_trials, first_block, n_blocks, blk, hits,
-                     nonfinite, hist):
+def _reference_chunk(block, codes, params, tables, streams, is_random, cidx, chol, margs,
+                     work_rows, n_out, n_cov, seed, purpose, n_trials, first_block, n_blocks,
+                     blk, hits, nonfinite, hist):
     n_points = codes.shape[0]
     n_in = codes.shape[1]
+    zv = np.zeros(n_in)
     xs = np.empty((n_points, n_in, 1))
     work = np.empty((n_points, max(work_rows, 1), 1))
     outs = np.empty((max(n_out, 1), 1))
@@ -307,8 +326,11 @@ def _reference_chunk(block, codes, params, tables, streams, is_random, margs, wo
                 u = 0.5
                 if is_random[j]:
                     u = uniform2(seed, stream_word(streams[j], purpose), np.uint64(t // 2))[t % 2]
+                zv[j] = ndtri(u)
                 for p in range(n_points):
                     xs[p, j, 0] = sample_u(codes[p, j], params[p, j], u, tables)
+            for p in range(n_points):
+                correlate_trial(codes, params, tables, cidx, chol, p, zv, xs[p, :, 0])
             for p in range(n_points):
                 sp[:] = p
                 block(xs, sp, p, 1, margs, work, outs, cover)
@@ -346,16 +368,19 @@ def run_blocks_reference(prep: Prepared, seed, purpose, n_trials: int, first_blo
         raise ValueError("the reference runner states plain Monte Carlo only")
     own = own_sources(*plan.codes.shape)
     margs = plan.model.share(plan.margs, own, plan.is_random)
-    _compiled(_reference_chunk, _reference_chunk_mem, plan.model)(plan.model.block, plan.codes, plan.params, plan.tables, plan.streams,
-                     plan.is_random, margs, plan.model.work_rows(margs), plan.layout.n_outputs,
+    _compiled(_reference_chunk, _reference_chunk_mem, plan.model)(
+        plan.model.block, plan.codes, plan.params, plan.tables, plan.streams, plan.is_random,
+        plan.cidx, plan.chol, margs, plan.model.work_rows(margs), plan.layout.n_outputs,
                      plan.layout.n_covers, np.uint64(seed), np.uint64(purpose), int(n_trials),
                      int(first_block), int(n_blocks), blk, hits, nonfinite, hist)
 
 
 @njit(error_model="numpy", cache=CACHE)
-def _trace(block, codes, params, tables, streams, is_random, margs, work_rows, n_out, n_cov,
-           seed, purpose, first, n, zs, use_z):
+def _trace(block, codes, params, tables, streams, is_random, cidx, chol, margs, work_rows,
+           n_out, n_cov, seed, purpose, first, n, zs, use_z):
     n_in = codes.shape[1]
+    zv = np.zeros(n_in)
+    xv = np.empty(n_in)
     xs_out = np.empty((n, n_in))
     outs_out = np.empty((n, n_out))
     cov_out = np.empty((n, n_cov), dtype=np.bool_)
@@ -371,15 +396,19 @@ def _trace(block, codes, params, tables, streams, is_random, margs, work_rows, n
             for j in range(n_in):
                 if use_z:
                     z = zs[s0 + i, j] if is_random[j] else 0.0
-                    v = sample_z(codes[0, j], params[0, j], z, tables)
+                    zv[j] = z
+                    xv[j] = sample_z(codes[0, j], params[0, j], z, tables)
                 else:
                     u = 0.5
                     if is_random[j]:
                         u = uniform2(seed, stream_word(streams[j], purpose),
                                      np.uint64(trial // 2))[trial % 2]
-                    v = sample_u(codes[0, j], params[0, j], u, tables)
-                xs[0, j, i] = v
-                xs_out[s0 + i, j] = v
+                        zv[j] = ndtri(u)
+                    xv[j] = sample_u(codes[0, j], params[0, j], u, tables)
+            correlate_trial(codes, params, tables, cidx, chol, 0, zv, xv)
+            for j in range(n_in):
+                xs[0, j, i] = xv[j]
+                xs_out[s0 + i, j] = xv[j]
         block(xs, sp, 0, m, margs, work, outs, cover)
         for i in range(m):
             for o in range(n_out):
@@ -411,6 +440,7 @@ def evaluate_at_z(plan, z: np.ndarray):
 def _run_single(plan, seed, purpose, first, n, zs, use_z):
     own = own_sources(*plan.codes.shape)
     margs = plan.model.share(plan.margs, own, plan.is_random)
-    return _compiled(_trace, _trace_mem, plan.model)(plan.model.block, plan.codes, plan.params, plan.tables, plan.streams,
-                  plan.is_random, margs, plan.model.work_rows(margs), plan.layout.n_outputs,
+    return _compiled(_trace, _trace_mem, plan.model)(
+        plan.model.block, plan.codes, plan.params, plan.tables, plan.streams, plan.is_random,
+        plan.cidx, plan.chol, margs, plan.model.work_rows(margs), plan.layout.n_outputs,
                   plan.layout.n_covers, seed, purpose, first, n, zs, use_z)

@@ -4,10 +4,11 @@ A sampler is the only thing that differs between plain Monte Carlo and importanc
 both run through the same runner (:mod:`engine.core.runner`) and every model. It is a pair of
 jitted functions with fixed signatures, passed to the runner as arguments:
 
-``draw(codes, params, tables, words, is_random, src, shift, seed, s0, m, xs, z0, logw, u, wscr,
-zb, zt, idx)``
+``draw(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0, m, xs, z0, zk,
+logw, u, wscr, zb, zt, idx)``
     Fill ``xs[p, j, 0:m]`` with the values of input j for trials ``s0 .. s0 + m - 1`` at every
-    point p that holds its own column (``src[p, j] == p``), for every random input j.
+    point p that holds its own column (``src[p, j] == p``), for every random input j; the
+    inputs ``cidx`` go through the Gaussian copula with the factors ``chol[p]``.
 
 ``weigh(outs, cover, m, p, logw, z0, shift, is_random, red, n_rows)``
     The rows the runner folds for point p: the model's outputs themselves (plain Monte Carlo),
@@ -23,6 +24,11 @@ the value is ``F_j^-1(Phi(z_j))`` (``sample_z``, accurate in both tails) and the
 weight is the likelihood ratio ``w = exp(sum_j (mu_j^2 / 2 - mu_j z_j))``, so that
 ``E_shifted[w f(x)] = E_nominal[f(x)]`` for any f.
 
+Correlated inputs (a Gaussian copula, :mod:`engine.core.copula`): the independent scores
+``z_j = ndtri(u_j)`` of the inputs ``cidx`` (shifted, under importance sampling) are mixed,
+``z' = L z`` with ``L = chol[p]``, and each value is ``F_j^-1(Phi(z'_j))``. Inputs outside
+``cidx`` are drawn exactly as without correlation.
+
 Dependency rule: numpy, numba, ``distributions`` and :mod:`engine.core` only.
 """
 
@@ -36,7 +42,8 @@ from numba import njit
 
 from distributions import ndtri, sample_u, sample_z
 from distributions._jitcache import CACHE, stable_identity
-from distributions._kernels import addr, offset, sample_block_p
+from distributions._kernels import addr, ndtri_block, offset, sample_block_p
+from distributions._zblock import sample_block_zp
 
 from .rng import fill_uniforms
 
@@ -54,12 +61,66 @@ def set_fixed_columns(codes, params, tables, is_random, src, xs):
                         xs[p, j, i] = v
 
 
+@njit(error_model="numpy", nogil=True, cache=CACHE)
+def copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zc, zt, idx):
+    """The correlated inputs' columns of every point (the Gaussian copula).
+
+    For each point p: the independent scores of the K correlated inputs, ``zk[k] =
+    z0[cidx[k]] + shift[p, cidx[k]]`` (no shift for plain Monte Carlo), then ``z'_k = sum_{l
+    <= k} chol[p, k, l] zk[l]`` (summed in l order: the scalar path in the runner's trace does
+    the same) and ``xs[p, cidx[k]] = F^-1(Phi(z'_k))`` (``sample_block_zp``, bit for bit
+    ``sample_z``) at the points that hold their own column.
+    """
+    n_points = codes.shape[0]
+    n_in = codes.shape[1]
+    n_par = params.shape[2]
+    n_c = cidx.shape[0]
+    sub = xs.shape[2]
+    par_p = addr(params)
+    tab_p = addr(tables)
+    nk = tables.shape[1] - 2
+    for p in range(n_points):
+        for k in range(n_c):
+            zj = z0[cidx[k]]
+            mu = shift[p, cidx[k]]
+            zkk = zk[k]
+            for i in range(m):
+                zkk[i] = zj[i] + mu
+        for k in range(n_c):
+            j = cidx[k]
+            if src[p, j] != p:
+                continue
+            c0 = chol[p, k, 0]
+            zk0 = zk[0]
+            for i in range(m):
+                zc[i] = c0 * zk0[i]
+            for lv in range(1, k + 1):
+                c = chol[p, k, lv]
+                zkl = zk[lv]
+                for i in range(m):
+                    zc[i] += c * zkl[i]
+            sample_block_zp(codes[p, j], offset(par_p, (p * n_in + j) * n_par), addr(zc), m,
+                            tab_p, nk, offset(addr(xs), (p * n_in + j) * sub), addr(idx),
+                            addr(zt))
+
+
+@njit(inline="always")
+def _correlated(cidx, j):
+    """Whether input j is one of the copula's."""
+    for k in range(cidx.shape[0]):
+        if cidx[k] == j:
+            return True
+    return False
+
+
 @stable_identity
 @njit(error_model="numpy", nogil=True, cache=CACHE)
-def draw_mc(codes, params, tables, words, is_random, src, shift, seed, s0, m, xs, z0, logw, u,
-            wscr, zb, zt, idx):
+def draw_mc(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0, m, xs,
+            z0, zk, logw, u, wscr, zb, zt, idx):
     """Plain Monte Carlo: each input's uniforms (vectorised Philox), then its quantile
-    transform for the whole sub-block (one dispatch). ``shift``, ``z0``, ``logw`` unused."""
+    transform for the whole sub-block (one dispatch). A correlated input's uniforms become
+    normal scores ``z0[j]`` instead, and :func:`copula_columns` makes its column.
+    ``shift`` (zeros) and ``logw`` unused."""
     n_points = codes.shape[0]
     n_in = codes.shape[1]
     n_par = params.shape[2]
@@ -70,6 +131,9 @@ def draw_mc(codes, params, tables, words, is_random, src, shift, seed, s0, m, xs
     for j in range(n_in):
         if is_random[j]:
             fill_uniforms(seed, words[j], s0, m, u, wscr)
+            if _correlated(cidx, j):
+                ndtri_block(addr(u), m, offset(addr(z0), j * sub), addr(idx), addr(zt))
+                continue
             for p in range(n_points):
                 if src[p, j] != p:
                     continue  # the same column as an earlier point's
@@ -78,14 +142,19 @@ def draw_mc(codes, params, tables, words, is_random, src, shift, seed, s0, m, xs
                 sample_block_p(codes[p, j], offset(par_p, (p * n_in + j) * n_par), addr(u), m,
                                tab_p, nk, offset(addr(xs), (p * n_in + j) * sub), addr(zb),
                                addr(idx), addr(zt))
+    if cidx.shape[0]:
+        copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zb, zt,
+                       idx)
 
 
 @stable_identity
 @njit(error_model="numpy", nogil=True, cache=CACHE)
-def draw_shifted(codes, params, tables, words, is_random, src, shift, seed, s0, m, xs, z0, logw,
-                 u, wscr, zb, zt, idx):
+def draw_shifted(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0, m,
+                 xs, z0, zk, logw, u, wscr, zb, zt, idx):
     """Importance sampling: normal scores ``z0[j] = ndtri(u)`` (shared by every point), shifted
-    by ``shift[p, j]``; ``logw[p, i]`` = the log likelihood ratio, summed in input order."""
+    by ``shift[p, j]``; ``logw[p, i]`` = the log likelihood ratio, summed in input order. The
+    shift moves the *independent* scores: correlated inputs then go through the copula
+    (:func:`copula_columns`), so the weight needs no change."""
     n_points = codes.shape[0]
     n_in = codes.shape[1]
     for p in range(n_points):
@@ -97,6 +166,7 @@ def draw_shifted(codes, params, tables, words, is_random, src, shift, seed, s0, 
             zj = z0[j]
             for i in range(m):
                 zj[i] = ndtri(u[i])
+            corr = _correlated(cidx, j)
             for p in range(n_points):
                 cd = codes[p, j]
                 pr = params[p, j]
@@ -106,8 +176,12 @@ def draw_shifted(codes, params, tables, words, is_random, src, shift, seed, s0, 
                 lw = logw[p]
                 for i in range(m):
                     z = zj[i] + mu
-                    xpj[i] = sample_z(cd, pr, z, tables)
+                    if not corr:
+                        xpj[i] = sample_z(cd, pr, z, tables)
                     lw[i] += half - mu * z
+    if cidx.shape[0]:
+        copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zb, zt,
+                       idx)
 
 
 @stable_identity
@@ -201,17 +275,25 @@ def first_equal(keys: np.ndarray) -> np.ndarray:
     return first[inverse.reshape(-1)].astype(np.int64)
 
 
-def input_sources(codes: np.ndarray, params: np.ndarray) -> np.ndarray:
+def input_sources(codes: np.ndarray, params: np.ndarray, cidx: np.ndarray | None = None,
+                  chol: np.ndarray | None = None) -> np.ndarray:
     """int64[P, J]: the first point whose input j has point p's distribution (p if none).
 
     With common random numbers, equal distributions (code and parameters, bit for bit) give
-    the same values trial by trial: the column is drawn once, at the first such point.
+    the same values trial by trial: the column is drawn once, at the first such point. A
+    correlated input (``cidx``) is the same column only where its row of the copula's factor
+    ``chol[p]`` is the same too.
     """
     n_p, n_j = codes.shape
     bits = np.ascontiguousarray(params).view(np.int64).reshape(n_p, n_j, -1)
+    n_c = 0 if cidx is None else len(cidx)
+    rows = np.zeros((n_p, n_j, n_c), dtype=np.int64)
+    for k in range(n_c):
+        rows[:, cidx[k]] = np.ascontiguousarray(chol[:, k]).view(np.int64)
     src = np.empty((n_p, n_j), dtype=np.int64)
     for j in range(n_j):
-        src[:, j] = first_equal(np.concatenate([codes[:, j, None], bits[:, j]], axis=1))
+        src[:, j] = first_equal(np.concatenate([codes[:, j, None], bits[:, j], rows[:, j]],
+                                               axis=1))
     return src
 
 

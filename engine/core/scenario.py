@@ -28,6 +28,58 @@ class Input:
 
 
 @dataclass(frozen=True)
+class CorrelationGroup:
+    """Every pair of ``members`` has Spearman rank correlation ``rho``.
+
+    ``members`` are input names (``revenue.Microsoft``), already expanded from the config's
+    words (``"revenue"``: every company) and without fixed inputs; ``key`` is the config key
+    path it came from (``correlation.groups[0]``), for messages.
+    """
+
+    members: tuple[str, ...]
+    rho: float
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class CorrelationPair:
+    """Every pair ``(x, y)`` with ``x`` in ``a`` and ``y`` in ``b`` has Spearman ``rho``.
+
+    ``a`` and ``b`` are input names, expanded as for :class:`CorrelationGroup` (``["margin",
+    "revenue"]`` gives margin with every company). A pair overrides a group's value for the
+    same two inputs.
+    """
+
+    a: tuple[str, ...]
+    b: tuple[str, ...]
+    rho: float
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """The ``[correlation]`` section: Spearman rank correlations between inputs.
+
+    The Spearman matrix is built in this order, later entries overriding earlier ones: the
+    identity, the full form (``names``/``matrix``), the groups in file order, then the pairs.
+    Anything not named is independent. ``repair`` (``--repair-correlation``) replaces a matrix
+    that is not positive semi-definite by the nearest one that is (Higham), with a note in the
+    result; without it such a matrix is a config error.
+    """
+
+    groups: tuple[CorrelationGroup, ...] = ()
+    pairs: tuple[CorrelationPair, ...] = ()
+    names: tuple[str, ...] = ()
+    matrix: tuple[tuple[float, ...], ...] = ()
+    repair: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether no pair of inputs is correlated (nothing to do)."""
+        return not (self.groups or self.pairs or self.names)
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A validated scenario: everything a run needs, immutable.
 
@@ -55,6 +107,8 @@ class Scenario:
     vintage : engine.io.vintage_config.VintageSpec or None
         The years and the per-year series of the vintage model (None for one-year); the series
         refer to inputs by name, so replacing an input's distribution (a sweep) is honoured.
+    correlation : Correlation or None
+        Rank correlations between inputs (``[correlation]``); None: every input independent.
     """
 
     name: str
@@ -70,6 +124,7 @@ class Scenario:
     text: str = ""
     model: str = "one-year"
     vintage: Any = None
+    correlation: Correlation | None = None
 
     @property
     def sha256(self) -> str:
