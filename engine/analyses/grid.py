@@ -26,6 +26,8 @@ from engine.core.scenario import Input, Scenario
 from engine.base.errors import ConfigError
 from engine.models.one_year import OUTPUT_ATTRS
 
+from . import corr_sweep
+
 #: Largest grid `sweep` runs unless told otherwise (a guard against runaway products).
 MAX_POINTS = 1000
 #: The most `max_points` may be raised to: every point is a scenario held in memory and a row
@@ -129,7 +131,7 @@ def _grid_keys(scenario: Scenario, grid: Mapping[str, Any] | None
                 raise ConfigError(
                     file, f"sweep.{key}", f"conflicts with sweep.{other.key}: both change {name}",
                     None, "Pin the input or sweep its parameters, not both.")
-        if param is not None:
+        if param is not None and name != corr_sweep.NAME:
             _check_param(scenario, file, key, name, param)
         pair = param is not None and _CI_PARAM.fullmatch(param) is not None
         values = _values(file, key, spec, pair)
@@ -258,7 +260,7 @@ def pin(scenario: Scenario, values: Mapping[str, Any]) -> Scenario:
     assign = []
     for key, value in values.items():
         name, param = _resolve(scenario, file, str(key))
-        if param is not None:
+        if param is not None and name != corr_sweep.NAME:
             _check_param(scenario, file, key, name, param)
         pair = param is not None and _CI_PARAM.fullmatch(param) is not None
         assign.append((name, param, _values(file, key, [value], pair)[0]))
@@ -280,6 +282,8 @@ def _flatten(file: str, table: Mapping[str, Any], prefix: str):
 
 def _resolve(scenario: Scenario, file: str, key: str) -> tuple[str, str | None]:
     """Split a sweep key into (input name, parameter or None)."""
+    if corr_sweep.is_key(key):
+        return corr_sweep.resolve(scenario, file, key)
     names = [item.name for item in scenario.all_inputs]
     best = None
     for n in names:
@@ -402,6 +406,9 @@ def _finite(file: str, key: str, v: Any, fix: str) -> float:
 def _apply(scenario: Scenario, assign: Sequence[tuple[str, str | None, Any]], file: str,
            errkey: str, context: str = "", cache: dict | None = None) -> Scenario:
     """The scenario with each (input, param or None, value) applied, validated."""
+    corr, assign = corr_sweep.split(assign)
+    if corr:
+        scenario = corr_sweep.apply(scenario, corr, file, errkey, context)
     by_input: dict[str, list[tuple[str | None, Any]]] = {}
     for name, param, value in assign:
         by_input.setdefault(name, []).append((param, value))

@@ -43,6 +43,7 @@ Layering: uses engine.base, engine.core, engine.models and
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,6 +73,8 @@ from engine.core.plan import Plan
 from engine.core.reduce import BLOCK
 from engine.core.stats import proportion_interval
 from engine.models import make_plan
+
+from . import correlation
 
 Method = Literal["auto", "mc", "importance"]
 METHODS = ("auto", "mc", "importance")
@@ -316,6 +319,18 @@ class _Clock:
         return max(self.max_seconds - self.used, 1e-3)
 
 
+def _with_correlation(fn: Callable[..., xr.Dataset]) -> Callable[..., xr.Dataset]:
+    """The result with the correlation variables (:func:`engine.analyses.correlation.attach`)."""
+    @functools.wraps(fn)
+    def wrapper(scenario: Scenario, **kw: Any) -> xr.Dataset:
+        ds = fn(scenario, **kw)
+        seed = scenario.seed if kw.get("seed") is None else kw["seed"]
+        return correlation.attach(ds, make_plan(scenario), scenario, seed,
+                                  int(ds.attrs["trials"]))
+    return wrapper
+
+
+@_with_correlation
 def quote(scenario: Scenario, *, method: Method = "auto", trials: int | None = None,
           precision: float | None = None, abs_precision: float | None = None,
           max_trials: int | None = None, pilot_trials: int | None = None,

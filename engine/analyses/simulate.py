@@ -17,6 +17,8 @@ from engine.core.dataset import build_dataset
 from engine.core.driver import DEFAULT_CHUNK, _check_run_args, run_plan
 from engine.models import make_plan
 
+from . import correlation
+
 if TYPE_CHECKING:  # pragma: no cover
     from engine.core.scenario import Scenario
 
@@ -53,9 +55,10 @@ def simulate(scenario: Scenario, *, trials: int | None = None, seed: int | None 
     plan = make_plan(scenario)
     totals = run_plan(plan, trials=trials, seed=seed, threads=threads, chunk_size=chunk_size,
                       progress=progress, should_stop=should_stop, max_seconds=max_seconds)
-    return build_dataset(scenario, totals, seed=seed, requested_trials=trials,
-                         run_attrs={"threads": numba.get_num_threads(), "chunk_size": chunk_size,
-                                    "compile_s": round(totals.extra.get("compile_s", 0.0), 3)})
+    ds = build_dataset(scenario, totals, seed=seed, requested_trials=trials,
+                       run_attrs={"threads": numba.get_num_threads(), "chunk_size": chunk_size,
+                                  "compile_s": round(totals.extra.get("compile_s", 0.0), 3)})
+    return correlation.attach(ds, plan, scenario, seed, totals.trials)
 
 
 def trace(scenario: Scenario, first: int = 0, n: int = 1000, *, seed: int | None = None

@@ -30,6 +30,7 @@ Layering: uses ``engine.base``, ``engine.core`` and ``engine.models``; the JSON 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any, Mapping
 
@@ -42,7 +43,11 @@ from engine.analyses.points import (_BIN_LOWER, _BIN_UPPER, _MONEY, DEFAULT_MAX_
                                     SWEEP_MAX_TRIALS, ProgressFn, _ci_method, _hist_range,
                                     _hist_slice, _run_points, _shaped, bytes_per_point,
                                     group_edges, n_passes, plan_layout, points_per_group)
+from engine.core.plan import copula_factors
 from engine.core.scenario import Scenario
+from engine.models import make_plan
+
+from . import corr_sweep, correlation
 from engine.core.driver import DEFAULT_CHUNK
 
 __all__ = [
@@ -110,9 +115,13 @@ def sweep(scenario: Scenario, grid: Mapping[str, Any] | SweepGrid | None = None,
     data, coords = _shaped(flat, range(g.n_points), g.dims, g.shape)
     coords.update(flat.coords)
     for k in g.keys:
-        d = scenario.input(k.input).dist
-        what = (f"{k.input} pinned to this value" if k.param is None
-                else f"{k.param} of {k.input}'s distribution ({d.family} in the config)")
+        if k.input == corr_sweep.NAME:
+            what = f"{k.param} of the [correlation] section (Spearman)"
+        elif k.param is None:
+            what = f"{k.input} pinned to this value"
+        else:
+            what = (f"{k.param} of {k.input}'s distribution "
+                    f"({scenario.input(k.input).dist.family} in the config)")
         if k.is_pair:
             coords[k.key] = (k.key, np.arange(len(k.values), dtype=np.int64), {
                 "long_name": f"index of the {k.key} pairs (see {k.key}_lo, {k.key}_hi)",
@@ -127,7 +136,29 @@ def sweep(scenario: Scenario, grid: Mapping[str, Any] | SweepGrid | None = None,
     attrs = dict(flat.attrs)
     attrs["analysis"] = "sweep"
     attrs["sweep_dims"] = json.dumps(list(g.dims))
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    ds = xr.Dataset(data, coords=coords, attrs=attrs)
+    return _with_correlation(ds, g, seed)
+
+
+def _with_correlation(ds: xr.Dataset, g: SweepGrid, seed: int | None) -> xr.Dataset:
+    """The sweep's correlation variables: each point's target, the first point's achieved."""
+    scs = g.scenarios
+    if all(sc.correlation is None or sc.correlation.is_empty for sc in scs):
+        return ds
+    plan = make_plan(scs[0])
+    names = plan.names
+    is_random = np.array([any(not sc.all_inputs[j].dist.is_fixed for sc in scs)
+                          for j in range(len(names))], dtype=np.bool_)
+    cidx, chol, repaired = copula_factors([sc.correlation for sc in scs], names, is_random)
+    plan = dataclasses.replace(plan, cidx=cidx, chol=chol[:1], repaired=repaired)
+    full = dataclasses.replace(plan, chol=chol)
+    ds = correlation.attach(ds, plan, scs[0], scs[0].seed if seed is None else seed,
+                            int(ds.attrs["trials"]))
+    if cidx.size:
+        target = correlation.used_spearman(full).reshape(*g.shape, cidx.size, cidx.size)
+        ds["correlation_target"] = ((*g.dims, *correlation.DIMS), target,
+                                    ds["correlation_target"].attrs)
+    return ds
 
 
 def _target(scenario: Scenario, trials: int | None, precision: float | None,

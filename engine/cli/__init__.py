@@ -21,7 +21,8 @@ from typing import Sequence
 from engine.base.errors import CapexgapError
 from engine.cli.common import (EXIT_INTERRUPTED, EXIT_PRECISION_NOT_MET,  # noqa: F401
                                EXIT_USAGE, _number, _positive_int, _repeat, _seconds, _seed,
-                               _year, progress_reporter, run_with_progress, stopped_message)
+                               _year, add_correlation_flags, load_scenario, progress_reporter,
+                               run_with_progress, stopped_message)
 from engine.present.text import format_quote  # noqa: F401
 from engine.base.interrupts import (Interrupted, command_signals, interrupt_cause,
                                     interrupted_line, run_stoppable, stop_signals)
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="plain Monte Carlo (mc), importance sampling (importance, for rare "
                         "events) or auto: importance sampling when plain Monte Carlo sees "
                         "fewer than 100 covering trials (default: auto)")
+    add_correlation_flags(q)
     q.set_defaults(func=_quote)
 
     pl = sub.add_parser("plot", help="draw a result file: the gap's distribution, a sweep map, a "
@@ -274,11 +276,10 @@ def _tolerant_streams() -> None:
 
 
 def _quote(args: argparse.Namespace) -> int:
-    from engine.io.config import load_config
     from engine.analyses.precision import DEFAULT_MAX_TRIALS, check_options, quote
     from engine.io.results import check_writable, summary, write_netcdf
 
-    scenario = load_config(args.config)
+    scenario = load_scenario(args)
     # A sweep config quoted as it stands: its [sweep] table is checked (a broken one is an
     # error here too) and the user told that quote runs the scenario without the grid.
     n_grid = 0

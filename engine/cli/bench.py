@@ -96,6 +96,17 @@ def bench13() -> Scenario:
     return loads(BENCH13, "<bench-13>")
 
 
+def bench13_correlated() -> Scenario:
+    """bench-13 with every pair of its 13 random inputs correlated (a full 13 x 13 Spearman
+    matrix, 0.3 off the diagonal): what the Gaussian copula costs."""
+    names = [i.name for i in bench13().all_inputs if not i.dist.is_fixed]
+    rows = ", ".join("[" + ", ".join("1.0" if a == b else "0.3" for b in names) + "]"
+                     for a in names)
+    quoted = ", ".join(f'"{n}"' for n in names)
+    text = BENCH13 + f"\n[correlation]\nnames = [{quoted}]\nmatrix = [{rows}]\n"
+    return loads(text, "<bench-13 correlated>")
+
+
 # ---------------------------------------------------------------------------------------------
 # The whole run
 # ---------------------------------------------------------------------------------------------
@@ -191,12 +202,13 @@ def run(config: str | None = None, *, trials: int = 10_000_000, threads: int | N
 
     others = {}
     root = _ROOT
-    for name, path in (("bench-30", root / "benchmarks" / "scenarios" / "bench-30.toml"),
+    for name, path in (("bench-13 correlated 13x13", None),
+                       ("bench-30", root / "benchmarks" / "scenarios" / "bench-30.toml"),
                        ("default", root / "configs" / "ai-capex-2024.toml")):
-        if not path.exists():
+        if path is not None and not path.exists():
             continue
         say(f"engine on {name} ...")
-        p2 = make_plan(load_config(path))
+        p2 = make_plan(bench13_correlated() if path is None else load_config(path))
         n2 = max(trials // 4, 4096)
         row = {"random_inputs": int(p2.is_random.sum()), "trials": n2}
         for label, th in (("all_threads", all_threads), ("one_thread", 1)):
@@ -204,6 +216,13 @@ def run(config: str | None = None, *, trials: int = 10_000_000, threads: int | N
             row[f"ns_per_trial_{label}"] = 1e9 * min(
                 _timed(lambda: run_plan(p2, trials=n2, seed=1, threads=th))
                 for _ in range(repeat)) / n2
+        if path is None:  # the copula's cost: against bench-13 itself, the same trials
+            run_plan(plan, trials=min(n2, 1 << 20), seed=1, threads=all_threads)
+            row["bench13_ns_per_trial_all_threads"] = 1e9 * min(
+                _timed(lambda: run_plan(plan, trials=n2, seed=1, threads=all_threads))
+                for _ in range(repeat)) / n2
+            row["cost_vs_independent"] = (row["ns_per_trial_all_threads"]
+                                          / row["bench13_ns_per_trial_all_threads"])
         others[name] = row
     resolve_threads(all_threads)
     res["other_scenarios"] = others
@@ -275,7 +294,10 @@ def format_text(res: dict) -> str:
     for name, row in res.get("other_scenarios", {}).items():
         lines.append(f"engine on {name} ({row['random_inputs']} random inputs): "
                      f"{row['ns_per_trial_all_threads']:.1f} ns/trial, {res['threads']} threads; "
-                     f"{row['ns_per_trial_one_thread']:.1f}, 1 thread")
+                     f"{row['ns_per_trial_one_thread']:.1f}, 1 thread"
+                     + (f"; {row['cost_vs_independent']:.2f}x bench-13 independent "
+                        f"({row['bench13_ns_per_trial_all_threads']:.1f} ns/trial, same run)"
+                        if "cost_vs_independent" in row else ""))
     if "memory" in res:
         lines.append("")
         mem = res["memory"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import math
 import sys
 import time
@@ -192,3 +193,25 @@ def stopped_message(status: RunStatus, kept: str | None = None) -> str:
     else:
         tail = f"the {'partial ' if not status.completed else ''}result was {kept}"
     return f"capexgap: {status.message()}; {tail}."
+
+
+def add_correlation_flags(p: argparse.ArgumentParser) -> None:
+    """``--independent`` and ``--repair-correlation`` (the config's ``[correlation]``)."""
+    p.add_argument("--independent", action="store_true",
+                   help="ignore the config's [correlation] section: every input independent "
+                        "(to see both answers)")
+    p.add_argument("--repair-correlation", action="store_true",
+                   help="when the [correlation] matrix is not positive semi-definite, use the "
+                        "nearest valid one (Higham) instead of refusing; the result says so")
+
+
+def load_scenario(args: argparse.Namespace):
+    """The config named by ``args.config`` (the bundled default when None), with the
+    correlation flags applied."""
+    from engine.io.config import load_config
+
+    scenario = load_config(args.config,
+                           repair_correlation=getattr(args, "repair_correlation", False))
+    if getattr(args, "independent", False) and scenario.correlation is not None:
+        scenario = dataclasses.replace(scenario, correlation=None)
+    return scenario

@@ -119,6 +119,7 @@ def _common(p: argparse.ArgumentParser, what: str) -> None:
                    default=DEFAULT_MAX_MEMORY_MIB,
                    help="memory for one pass's accumulators; points beyond it run in further "
                         f"passes, with identical results (default {DEFAULT_MAX_MEMORY_MIB})")
+    cli.add_correlation_flags(p)
 
 
 def add_commands(sub) -> None:
@@ -190,12 +191,11 @@ def _run(args: argparse.Namespace, n_points: int, trials: int | None, fn):
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from engine.io.config import load_config
     from engine.io.results import check_writable, write_netcdf
     from engine.analyses.sweeps import _target, n_passes, sweep, sweep_grid
     from engine.io.sweep_summary import sweep_summary
 
-    scenario = load_config(args.config)
+    scenario = cli.load_scenario(args)
     target = _target(scenario, args.trials, args.precision, args.abs_precision,
                      args.max_trials, flags=True)
     grid = sweep_grid(scenario, max_points=args.max_points)
@@ -221,13 +221,12 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _tornado(args: argparse.Namespace) -> int:
-    from engine.io.config import load_config
     from engine.io.results import check_writable, write_netcdf
     from engine.analyses.sweeps import n_passes
     from engine.analyses.tornado import _levels, tornado, tornado_points
     from engine.io.sweep_summary import tornado_summary
 
-    scenario = load_config(args.config)
+    scenario = cli.load_scenario(args)
     levels = _levels(args.levels)
     points = tornado_points(scenario, levels, max_points=args.max_points)
     n_points = len(points)

@@ -108,7 +108,7 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
     """
     model = models.of_dataset(ds)
     if model is not None and model.summary is not None:
-        return model.summary(ds)
+        return _with_correlation(model.summary(ds), ds)
     ci = ds["p_cover_ci95"].values
     out: dict[str, Any] = {
         "p_cover": float(ds["p_cover"]),
@@ -148,6 +148,29 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
             "relative error (half-width / P(cover)) is undefined; p_cover_ci95's upper end is "
             "the one-sided 95% upper bound")
     out["notes"].extend(explain_nulls(out, reasons))
+    return _with_correlation(out, ds)
+
+
+def _matrix(a: np.ndarray) -> list[list[float | None]]:
+    """Rows of rounded numbers, null where a value is not finite (JSON has no NaN)."""
+    return [[round(float(v), 6) if np.isfinite(v) else None for v in row] for row in a]
+
+
+def _with_correlation(out: dict[str, Any], ds: xr.Dataset) -> dict[str, Any]:
+    """``out`` with a ``"correlation"`` object when the run had correlated inputs: the inputs,
+    the target Spearman matrix (as the copula used it) and the one measured on the first
+    trials."""
+    if "correlation_target" not in ds:
+        return out
+    target = ds["correlation_target"].values
+    out["correlation"] = {
+        "description": str(ds.attrs.get("correlation", "")),
+        "inputs": [str(n) for n in ds["correlated"].values],
+        "target_spearman": _matrix(target.reshape(-1, *target.shape[-2:])[0]),
+    }
+    if "correlation_achieved" in ds:  # not measured on fewer than 100 trials
+        out["correlation"]["achieved_spearman"] = _matrix(ds["correlation_achieved"].values)
+        out["correlation"]["achieved_trials"] = int(ds["correlation_achieved"].attrs["trials"])
     return out
 
 

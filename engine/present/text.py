@@ -20,7 +20,8 @@ def format_quote(ds, source: str) -> str:
 
     model = models.of_dataset(ds)
     if model is not None and model.text is not None:
-        return model.text(ds, source)
+        text = model.text(ds, source)
+        return text + ("\n" + correlation_text(ds) if "correlation" in ds.attrs else "")
 
     n = int(ds.attrs["trials"])
     hits = int(ds["hits"])
@@ -64,6 +65,8 @@ def format_quote(ds, source: str) -> str:
     if compile_s > 1.0:
         timing += f" (plus {compile_s:.1f} s to compile the kernels once; they are now cached)"
     lines.append(timing)
+    if "correlation" in ds.attrs:
+        lines.append(correlation_text(ds))
     lines.append("")
     lines.append(f"{'output ($B/yr)':<26}{'mean':>11}{'5%':>11}{'50%':>11}{'95%':>11}")
     for name in OUTPUTS:
@@ -78,3 +81,15 @@ def format_quote(ds, source: str) -> str:
         lines.append("")
         lines.extend(f"note: {escape(line, None)}." for line in notes)
     return "\n".join(lines)
+
+
+def correlation_text(ds) -> str:
+    """Which inputs are correlated, and how close the first chunk came to the target."""
+    line = f"Correlated inputs: {escape(str(ds.attrs['correlation']), 300)}"
+    if "correlation_achieved" in ds:
+        t = ds["correlation_target"].values
+        t = t.reshape(-1, *t.shape[-2:])[0]
+        gap = float(abs(ds["correlation_achieved"].values - t).max())
+        n = int(ds["correlation_achieved"].attrs.get("trials", 0))
+        line += f"; the first {n:,} trials are within {gap:.3f} of each"
+    return line
