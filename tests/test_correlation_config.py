@@ -17,7 +17,8 @@ from engine.io import correlation_config
 from engine.io.config import load_config, loads
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-ONE = (CONFIGS / "ai-capex-2024.toml").read_text(encoding="utf-8")
+# the default scenario without its own [correlation] section (the last table of the file)
+ONE = (CONFIGS / "ai-capex-2024.toml").read_text(encoding="utf-8").split("\n[correlation]")[0]
 VIN = (CONFIGS / "vintage-2024-2032.toml").read_text(encoding="utf-8")
 COMPANIES = ("Microsoft", "OpenAI", "Google", "Amazon", "Meta", "Apple", "Oracle", "CoreWeave",
              "Anthropic", "ByteDance", "Alibaba", "Tencent", "X", "Tesla", "Other companies")
