@@ -80,28 +80,72 @@ def copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs,
     tab_p = addr(tables)
     nk = tables.shape[1] - 2
     for p in range(n_points):
+        shifted = False
         for k in range(n_c):
-            zj = z0[cidx[k]]
-            mu = shift[p, cidx[k]]
-            zkk = zk[k]
-            for i in range(m):
-                zkk[i] = zj[i] + mu
+            shifted |= shift[p, cidx[k]] != 0.0
+        if shifted:  # plain Monte Carlo reads the scores in place
+            for k in range(n_c):
+                zj = z0[cidx[k]]
+                mu = shift[p, cidx[k]]
+                zkk = zk[k]
+                for i in range(m):
+                    zkk[i] = zj[i] + mu
+        zin = zk if shifted else z0
         for k in range(n_c):
             j = cidx[k]
             if src[p, j] != p:
                 continue
-            c0 = chol[p, k, 0]
-            zk0 = zk[0]
-            for i in range(m):
-                zc[i] = c0 * zk0[i]
-            for lv in range(1, k + 1):
-                c = chol[p, k, lv]
-                zkl = zk[lv]
-                for i in range(m):
-                    zc[i] += c * zkl[i]
+            _mix_row(chol[p, k], k, zin, cidx, shifted, m, zc)
             sample_block_zp(codes[p, j], offset(par_p, (p * n_in + j) * n_par), addr(zc), m,
                             tab_p, nk, offset(addr(xs), (p * n_in + j) * sub), addr(idx),
                             addr(zt))
+
+
+@njit(inline="always")
+def _mix_row(c, k, zin, cidx, shifted, m, zc):
+    """``zc[i] = sum_{l <= k} c[l] * zin[row(l), i]``, added in l order (the scalar trace's
+    order, so the same bits), four terms per pass over the sub-block: one load and one store
+    of ``zc`` per four products instead of per product."""
+    a0 = zin[_row(cidx, 0, shifted)]
+    c0 = c[0]
+    lv = 1
+    if k >= 3:
+        a1 = zin[_row(cidx, 1, shifted)]
+        a2 = zin[_row(cidx, 2, shifted)]
+        a3 = zin[_row(cidx, 3, shifted)]
+        c1 = c[1]
+        c2 = c[2]
+        c3 = c[3]
+        for i in range(m):
+            zc[i] = ((c0 * a0[i] + c1 * a1[i]) + c2 * a2[i]) + c3 * a3[i]
+        lv = 4
+    else:
+        for i in range(m):
+            zc[i] = c0 * a0[i]
+    while lv + 3 <= k:
+        a0 = zin[_row(cidx, lv, shifted)]
+        a1 = zin[_row(cidx, lv + 1, shifted)]
+        a2 = zin[_row(cidx, lv + 2, shifted)]
+        a3 = zin[_row(cidx, lv + 3, shifted)]
+        c0 = c[lv]
+        c1 = c[lv + 1]
+        c2 = c[lv + 2]
+        c3 = c[lv + 3]
+        for i in range(m):
+            zc[i] = (((zc[i] + c0 * a0[i]) + c1 * a1[i]) + c2 * a2[i]) + c3 * a3[i]
+        lv += 4
+    while lv <= k:
+        a0 = zin[_row(cidx, lv, shifted)]
+        c0 = c[lv]
+        for i in range(m):
+            zc[i] += c0 * a0[i]
+        lv += 1
+
+
+@njit(inline="always")
+def _row(cidx, lv, shifted):
+    """The row of the l-th correlated score: in ``zk`` (shifted) or in ``z0``."""
+    return lv if shifted else cidx[lv]
 
 
 @njit(inline="always")
