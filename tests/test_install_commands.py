@@ -45,3 +45,18 @@ def test_every_package_folder_ships_in_the_wheel():
     found = {".".join(p.parent.relative_to(ROOT).parts)
              for top in ("engine", "distributions") for p in (ROOT / top).rglob("__init__.py")}
     assert found <= listed, f"not shipped: {sorted(found - listed)}"
+
+
+def test_every_bundled_config_ships_in_the_wheel():
+    # `capexgap configs` lists configs/ and `capexgap quote NAME` loads from it; after a plain
+    # `pip install .` both read the package engine.configs, which holds what package-data's
+    # globs match. A real non-editable install is not run here: it needs the build backend
+    # (setuptools >= 68, fetched by pip's build isolation) and a build of the tree; the wheel
+    # layout itself is exercised by test_configs_by_name.py::test_the_wheel_layout_is_read_too.
+    from fnmatch import fnmatch
+
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert tool["package-dir"]["engine.configs"] == "configs"
+    globs = tool["package-data"]["engine.configs"]
+    files = [p.name for p in (ROOT / "configs").iterdir() if p.is_file()]
+    assert files and all(any(fnmatch(f, g) for g in globs) for f in files), files

@@ -21,8 +21,9 @@ from typing import Sequence
 from engine.base.errors import CapexgapError
 from engine.cli.common import (EXIT_INTERRUPTED, EXIT_PRECISION_NOT_MET,  # noqa: F401
                                EXIT_USAGE, _number, _positive_int, _repeat, _seconds, _seed,
-                               _year, add_correlation_flags, load_scenario, progress_reporter,
-                               run_with_progress, stopped_message)
+                               _year, add_correlation_flags, add_set_flag, load_scenario,
+                               overrides, progress_reporter, run_with_progress,
+                               stopped_message, with_overrides)
 from engine.present.text import format_quote  # noqa: F401
 from engine.base.interrupts import (Interrupted, command_signals, interrupt_cause,
                                     interrupted_line, run_stoppable, stop_signals)
@@ -37,6 +38,9 @@ QUOTE_EPILOG = """\
 examples:
   capexgap quote                                   bundled default scenario (ai-capex-2024)
   capexgap quote configs/sequoia-600b-2024.toml --json
+  capexgap quote sequoia-600b-2024 --set margin=0.6
+                                                   a bundled config by name (capexgap configs
+                                                   lists them), one value changed for this run
   capexgap quote configs/ai-capex-2024.toml --trials 10000000 --seed 7 --out result.nc
   capexgap quote configs/vintage-2024-2032.toml    multi-year model: P(cover) by year and the
                                                    break-even year's distribution
@@ -150,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "events) or auto: importance sampling when plain Monte Carlo sees "
                         "fewer than 100 covering trials (default: auto)")
     add_correlation_flags(q)
+    add_set_flag(q)
     q.set_defaults(func=_quote)
 
     pl = sub.add_parser("plot", help="draw a result file: the gap's distribution, a sweep map, a "
@@ -169,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from engine.cli.sweep import add_commands  # sweep, tornado (engine/cli_sweep.py)
     add_commands(sub)
+    from engine.cli.configs import add_commands as add_config_commands  # configs, init
+    add_config_commands(sub)
 
     b = sub.add_parser("bench", help="speed: the engine vs NumPy vs the random-number floor",
                        description="Measure, in one run: the engine on all threads and one; "
@@ -287,9 +294,10 @@ def _quote(args: argparse.Namespace) -> int:
         from engine.analyses.sweeps import check_sweep_table
         n_grid = check_sweep_table(scenario)
     if n_grid and not args.quiet:
+        named = args.config if args.config is not None else scenario.source  # runnable as given
         print(f"capexgap: note: {scenario.source} has a [sweep] table ({n_grid:,} points); "
               "quote runs the scenario as written, without it. Run `capexgap sweep "
-              f"{scenario.source}` for the grid.", file=sys.stderr)
+              f"{named}` for the grid.", file=sys.stderr)
     target = check_options(scenario, method=args.method, trials=args.trials,
                            precision=args.precision, abs_precision=args.abs_precision,
                            max_trials=args.max_trials, flags=True)
@@ -318,13 +326,15 @@ def _quote(args: argparse.Namespace) -> int:
             print(stopped_message(status), file=sys.stderr)
             return status.exit_code
         written = None
+        changed = overrides(ds, args)  # --set: recorded before the Dataset is written
         try:
             if args.out:
                 # atomic: an interrupt here leaves nothing; never over a file that appeared
                 write_netcdf(ds, args.out, force=args.force)
                 written = args.out
-            print(json.dumps(summary(ds), allow_nan=False) if args.json
-                  else format_quote(ds, scenario.source), flush=True)
+            print(json.dumps({**summary(ds), **({"overrides": changed} if changed else {})},
+                             allow_nan=False) if args.json
+                  else with_overrides(format_quote(ds, scenario.source), changed), flush=True)
         except Interrupted as exc:
             done = f"{written} was written" if written else "nothing was written"
             print(f"capexgap: {exc}; {done}.", file=sys.stderr)

@@ -205,13 +205,62 @@ def add_correlation_flags(p: argparse.ArgumentParser) -> None:
                         "nearest valid one (Higham) instead of refusing; the result says so")
 
 
+def add_set_flag(p: argparse.ArgumentParser) -> None:
+    """``--set KEY=VALUE`` (repeatable): one value of the config changed for this run."""
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change one value for this run, repeatable: KEY as in [sweep] "
+                        "(margin=0.55 pins an input, margin.mode=0.55 sets a parameter of its "
+                        "distribution, 'revenue.OpenAI.ci90=[5, 10]', "
+                        "correlation.groups.0.rho=0.3, scenario.trials=100000, scenario.seed=7); "
+                        "VALUE is a TOML value; the result records every --set")
+
+
 def load_scenario(args: argparse.Namespace):
-    """The config named by ``args.config`` (the bundled default when None), with the
-    correlation flags applied."""
+    """The config named by ``args.config`` (a path, or a bundled config's name; the bundled
+    default when None), with the correlation flags, then every ``--set``, applied."""
     from engine.io.config import load_config
 
     scenario = load_config(args.config,
                            repair_correlation=getattr(args, "repair_correlation", False))
+    sets = getattr(args, "set", None) or []
     if getattr(args, "independent", False) and scenario.correlation is not None:
         scenario = dataclasses.replace(scenario, correlation=None)
+        from engine.analyses.corr_sweep import is_key
+        from engine.io.overrides import parse_override
+        for text in sets:
+            key = parse_override(text).key
+            if is_key(key):  # refused, not silently dropped with the section
+                from engine.base.errors import ConfigError
+                raise ConfigError(None, f"--set {key}", "changes a rank correlation, but "
+                                  "--independent drops the [correlation] section", None,
+                                  "Drop one of the two.")
+    if sets:
+        from engine.io.overrides import apply_overrides
+        scenario, _ = apply_overrides(scenario, sets)
     return scenario
+
+
+def overrides(ds, args: argparse.Namespace) -> list[str]:
+    """Record the run's ``--set`` values in its result: the attribute ``overrides``, a JSON
+    list of ``KEY=VALUE`` (absent when there is none), set before the Dataset is written or
+    printed. They are not in ``config_text`` (the file as it is), so this is their provenance.
+    Returns the list (empty: no --set)."""
+    import json
+
+    from engine.io.overrides import parse_override
+
+    texts = [parse_override(a).text for a in getattr(args, "set", None) or []]
+    if texts:
+        ds.attrs["overrides"] = json.dumps(texts, ensure_ascii=False)
+    return texts
+
+
+def with_overrides(text: str, texts: list[str]) -> str:
+    """The text output with a line naming the ``--set`` values after its title line."""
+    if not texts:
+        return text
+    from engine.base.safetext import escape
+
+    head, _, rest = text.partition("\n")
+    line = "Changed for this run (--set): " + escape("; ".join(texts), limit=None)
+    return f"{head}\n{line}\n{rest}" if rest else f"{head}\n{line}"

@@ -120,6 +120,7 @@ def _common(p: argparse.ArgumentParser, what: str) -> None:
                    help="memory for one pass's accumulators; points beyond it run in further "
                         f"passes, with identical results (default {DEFAULT_MAX_MEMORY_MIB})")
     cli.add_correlation_flags(p)
+    cli.add_set_flag(p)
 
 
 def add_commands(sub) -> None:
@@ -207,12 +208,14 @@ def _sweep(args: argparse.Namespace) -> int:
         scenario, grid, trials=trials, seed=args.seed, threads=args.threads,
         max_memory_mib=args.max_memory, progress=progress, precision=args.precision,
         abs_precision=args.abs_precision, max_trials=args.max_trials))
+    changed = cli.overrides(ds, args)  # --set: recorded before the Dataset is written
     if args.out:
         write_netcdf(ds, args.out, force=args.force)  # never over a file that appeared
     if args.json:
-        print(json.dumps(sweep_summary(ds, groups=groups)))
+        print(json.dumps({**sweep_summary(ds, groups=groups),
+                          **({"overrides": changed} if changed else {})}))
     else:
-        print(format_sweep(ds, scenario.source, groups))
+        print(cli.with_overrides(format_sweep(ds, scenario.source, groups), changed))
     if target is not None and not int(ds.attrs["precision_met"]):
         print(f"capexgap: precision target {ds.attrs['precision_stop']}; the result was "
               f"{'written and ' if args.out else ''}printed.", file=sys.stderr)
@@ -241,6 +244,7 @@ def _tornado(args: argparse.Namespace) -> int:
         scenario, levels=levels, sort_by=args.sort_by, trials=trials, seed=args.seed,
         threads=args.threads, max_memory_mib=args.max_memory, progress=progress,
         max_points=args.max_points))
+    changed = cli.overrides(ds, args)  # --set: recorded before the Dataset is written
     if args.out:
         write_netcdf(ds, args.out, force=args.force)  # never over a file that appeared
     if args.plot:
@@ -248,9 +252,10 @@ def _tornado(args: argparse.Namespace) -> int:
         # A multi-year tornado: the last reported year, the year it is ranked by (noted).
         save_figure(plot_tornado(ds), args.plot, force=args.force)
     if args.json:
-        print(json.dumps(tornado_summary(ds, groups=groups)))
+        print(json.dumps({**tornado_summary(ds, groups=groups),
+                          **({"overrides": changed} if changed else {})}))
     else:
-        print(format_tornado(ds, scenario.source, groups))
+        print(cli.with_overrides(format_tornado(ds, scenario.source, groups), changed))
     return 0
 
 

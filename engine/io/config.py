@@ -56,6 +56,7 @@ __all__ = [
     "DEFAULT_CONFIG", "MAX_NAME_LENGTH", "MIN_YEAR", "MAX_YEAR", "INF", "InputRule",
     "INPUT_RULES", "REQUIRED_INPUTS", "REVENUE_RULE", "GROWTH_RULE", "input_rule", "Input",
     "Scenario", "ConfigError", "Shown", "load_config", "bundled_config_text", "loads",
+    "BundledConfig", "bundled_config_names", "bundled_config_name", "bundled_configs",
     "depreciation_form", "check_plausible", "key_path", "clean_name", "clean_names",
 ]
 
@@ -82,7 +83,9 @@ def load_config(path: str | Path | None = None, *, repair_correlation: bool = Fa
     ----------
     path : str or Path, optional
         The config file. ``None`` loads the bundled default scenario
-        (``ai-capex-2024.toml``, shipped inside the package).
+        (``ai-capex-2024.toml``, shipped inside the package). A path that does not exist but
+        is the name of a bundled config (``sequoia-600b-2024``, with or without ``.toml``;
+        ``capexgap configs`` lists them) loads that one: an existing file always wins.
     repair_correlation : bool
         ``--repair-correlation``: a ``[correlation]`` matrix that is not positive semi-definite
         is kept with ``repair=True`` (the run uses the nearest valid one) instead of refused.
@@ -104,9 +107,12 @@ def load_config(path: str | Path | None = None, *, repair_correlation: bool = Fa
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(str(p), "", "file not found", None,
-                          "Check the path, or run `capexgap quote` without a config for the "
-                          "bundled default scenario.") from None
+        # Not a file here: a bundled config's name (from any folder, after a plain install).
+        name = bundled_config_name(str(path))
+        if name is not None:
+            return loads(bundled_config_text(name), source=f"<bundled {name}>",
+                         repair_correlation=repair_correlation)
+        raise _not_found(p) from None
     except IsADirectoryError:
         raise ConfigError(str(p), "", "is a directory, not a config file", None,
                           "Pass a .toml file.") from None
@@ -130,6 +136,95 @@ def bundled_config_text(name: str) -> str:
     except (ModuleNotFoundError, FileNotFoundError):
         return (Path(__file__).resolve().parents[2] / "configs" / name).read_text(
             encoding="utf-8")
+
+
+def bundled_config_names() -> list[str]:
+    """File names (``ai-capex-2024.toml``, ...) of the configs shipped with the package, sorted.
+
+    Read where :func:`bundled_config_text` reads them: the package ``engine.configs`` of a
+    wheel, else ``configs/`` beside ``engine/`` (an editable install or a bare checkout).
+    """
+    names: set[str] = set()
+    try:
+        names = {e.name for e in resources.files("engine.configs").iterdir()
+                 if e.name.endswith(".toml") and e.is_file()}
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
+        pass
+    if not names:
+        folder = Path(__file__).resolve().parents[2] / "configs"
+        if folder.is_dir():
+            names = {f.name for f in folder.glob("*.toml") if f.is_file()}
+    return sorted(names)
+
+
+def bundled_config_name(name: str) -> str | None:
+    """The bundled config's file name that `name` means (``sequoia-600b-2024`` or
+    ``sequoia-600b-2024.toml`` -> ``sequoia-600b-2024.toml``), or None: only a bare name, never a
+    path, is looked up (so nothing outside the bundled folder can be reached this way)."""
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        return None
+    file = name if name.endswith(".toml") else f"{name}.toml"
+    return file if file in bundled_config_names() else None
+
+
+@dataclasses.dataclass(frozen=True)
+class BundledConfig:
+    """One bundled config, as ``capexgap configs`` lists it.
+
+    Attributes
+    ----------
+    name : str
+        What to pass as CONFIG: the file name without ``.toml``.
+    title : str
+        Its ``[scenario] name``, else its first comment line, else "".
+    model : str
+        ``[scenario] model`` (``one-year`` when absent).
+    description : str
+        Its ``[scenario] description`` ("" when absent).
+    sweep : bool
+        Whether it has a ``[sweep]`` table (a config for ``capexgap sweep``).
+    """
+
+    name: str
+    title: str
+    model: str
+    description: str
+    sweep: bool
+
+
+def bundled_configs() -> list[BundledConfig]:
+    """Every bundled config with its title and model, read from its TOML without validating it
+    (a listing never fails on one file: an unreadable one shows an empty title)."""
+    out = []
+    for file in bundled_config_names():
+        text = bundled_config_text(file)
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            doc = {}
+        sc = doc.get("scenario") if isinstance(doc.get("scenario"), dict) else {}
+        comments = [line.lstrip("#").strip() for line in text.splitlines()
+                    if line.startswith("#") and line.lstrip("#").strip()]
+        title = sc.get("name") if isinstance(sc.get("name"), str) else ""
+        desc = sc.get("description") if isinstance(sc.get("description"), str) else ""
+        model = sc.get("model") if isinstance(sc.get("model"), str) else "one-year"
+        out.append(BundledConfig(name=file.removesuffix(".toml"),
+                                 title=title or (comments[0] if comments else ""),
+                                 model=model, description=" ".join(desc.split()),
+                                 sweep=isinstance(doc.get("sweep"), dict)))
+    return out
+
+
+def _not_found(p: Path) -> ConfigError:
+    """"file not found", with the bundled names and the closest one."""
+    stems = [n.removesuffix(".toml") for n in bundled_config_names()]
+    close = difflib.get_close_matches(p.name.removesuffix(".toml"), stems, n=1, cutoff=0.6)
+    hint = f" Did you mean the bundled `{close[0]}`?" if close else ""
+    listed = f" ({', '.join(stems)}; `capexgap configs` describes them)" if stems else ""
+    return ConfigError(str(p), "", "file not found, and not the name of a bundled config",
+                       None, f"Check the path, or name a bundled config{listed}, or run "
+                       f"`capexgap quote` without a config for the bundled default "
+                       f"scenario.{hint}")
 
 
 def loads(text: str, source: str = "<string>", *, repair_correlation: bool = False
