@@ -126,8 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true",
                    help="print one JSON object (p_cover, its interval, output quantiles) "
                         "instead of text")
-    q.add_argument("--out", metavar="FILE.nc",
-                   help="also write the full result Dataset as NetCDF (h5netcdf), atomically")
+    q.add_argument("--out", metavar="FILE.nc|.csv|.parquet|.json",
+                   help="also write the result, atomically, in the format its suffix names: "
+                        ".nc the full Dataset (NetCDF), .csv or .parquet a tidy summary table, "
+                        ".json the --json object")
     q.add_argument("--force", action="store_true",
                    help="overwrite --out if it exists (otherwise refuse before running)")
     q.add_argument("--quiet", action="store_true",
@@ -284,7 +286,8 @@ def _tolerant_streams() -> None:
 
 def _quote(args: argparse.Namespace) -> int:
     from engine.analyses.precision import DEFAULT_MAX_TRIALS, check_options, quote
-    from engine.io.results import check_writable, summary, write_netcdf
+    from engine.io.exports import check_export, write_export
+    from engine.io.results import summary
 
     scenario = load_scenario(args)
     # A sweep config quoted as it stands: its [sweep] table is checked (a broken one is an
@@ -302,7 +305,7 @@ def _quote(args: argparse.Namespace) -> int:
                            precision=args.precision, abs_precision=args.abs_precision,
                            max_trials=args.max_trials, flags=True)
     if args.out:
-        check_writable(args.out, args.force)
+        check_export(args.out, args.force)  # the suffix, and the file, before any work
     trials = args.trials if args.trials is not None else scenario.trials
     with stop_signals() as stop:
         run = functools.partial(quote, scenario, method=args.method,
@@ -330,7 +333,7 @@ def _quote(args: argparse.Namespace) -> int:
         try:
             if args.out:
                 # atomic: an interrupt here leaves nothing; never over a file that appeared
-                write_netcdf(ds, args.out, force=args.force)
+                write_export(ds, args.out, force=args.force)
                 written = args.out
             print(json.dumps({**summary(ds), **({"overrides": changed} if changed else {})},
                              allow_nan=False) if args.json

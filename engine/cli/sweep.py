@@ -1,8 +1,9 @@
 """``capexgap sweep`` and ``capexgap tornado``: sub-commands added to :mod:`engine.cli`.
 
 Same conventions as ``quote``: errors on stderr with exit code 2 and no traceback, ``--json``
-prints exactly one JSON object, ``--out`` writes NetCDF atomically and never overwrites
-without ``--force`` (checked before any work), a progress bar on a terminal after 2 s.
+prints exactly one JSON object, ``--out`` writes the format its suffix names
+(:mod:`engine.io.exports`) atomically and never overwrites without ``--force`` (both checked
+before any work), a progress bar on a terminal after 2 s.
 """
 
 from __future__ import annotations
@@ -109,8 +110,10 @@ def _common(p: argparse.ArgumentParser, what: str) -> None:
                    help="worker threads (default: all cores); never changes the result")
     p.add_argument("--json", action="store_true",
                    help=f"print one JSON object ({what}) instead of the text table")
-    p.add_argument("--out", metavar="FILE.nc",
-                   help="also write the full result Dataset as NetCDF (h5netcdf), atomically")
+    p.add_argument("--out", metavar="FILE.nc|.csv|.parquet|.json",
+                   help="also write the result, atomically, in the format its suffix names: "
+                        ".nc the full Dataset (NetCDF), .csv or .parquet a tidy summary table, "
+                        ".json the --json object")
     p.add_argument("--force", action="store_true",
                    help="overwrite --out if it exists (otherwise refuse before running)")
     p.add_argument("--quiet", action="store_true",
@@ -192,8 +195,8 @@ def _run(args: argparse.Namespace, n_points: int, trials: int | None, fn):
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from engine.io.results import check_writable, write_netcdf
     from engine.analyses.sweeps import _target, n_passes, sweep, sweep_grid
+    from engine.io.exports import check_export, write_export
     from engine.io.sweep_summary import sweep_summary
 
     scenario = cli.load_scenario(args)
@@ -202,7 +205,7 @@ def _sweep(args: argparse.Namespace) -> int:
     grid = sweep_grid(scenario, max_points=args.max_points)
     groups = n_passes(grid.scenarios, args.max_memory)
     if args.out:
-        check_writable(args.out, args.force)
+        check_export(args.out, args.force)  # the suffix, and the file, before any work
     trials = None if target else (args.trials if args.trials is not None else scenario.trials)
     ds = _run(args, grid.n_points, trials, lambda progress: sweep(
         scenario, grid, trials=trials, seed=args.seed, threads=args.threads,
@@ -210,7 +213,8 @@ def _sweep(args: argparse.Namespace) -> int:
         abs_precision=args.abs_precision, max_trials=args.max_trials))
     changed = cli.overrides(ds, args)  # --set: recorded before the Dataset is written
     if args.out:
-        write_netcdf(ds, args.out, force=args.force)  # never over a file that appeared
+        # by suffix; never over a file that appeared
+        write_export(ds, args.out, force=args.force, groups=groups)
     if args.json:
         print(json.dumps({**sweep_summary(ds, groups=groups),
                           **({"overrides": changed} if changed else {})}))
@@ -224,9 +228,9 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _tornado(args: argparse.Namespace) -> int:
-    from engine.io.results import check_writable, write_netcdf
     from engine.analyses.sweeps import n_passes
     from engine.analyses.tornado import _levels, tornado, tornado_points
+    from engine.io.exports import check_export, write_export
     from engine.io.sweep_summary import tornado_summary
 
     scenario = cli.load_scenario(args)
@@ -235,7 +239,7 @@ def _tornado(args: argparse.Namespace) -> int:
     n_points = len(points)
     groups = n_passes(points, args.max_memory)
     if args.out:
-        check_writable(args.out, args.force)
+        check_export(args.out, args.force)  # the suffix, and the file, before any work
     if args.plot:
         from engine.present.plot import check_output
         check_output(args.plot, args.force)
@@ -246,7 +250,8 @@ def _tornado(args: argparse.Namespace) -> int:
         max_points=args.max_points))
     changed = cli.overrides(ds, args)  # --set: recorded before the Dataset is written
     if args.out:
-        write_netcdf(ds, args.out, force=args.force)  # never over a file that appeared
+        # by suffix; never over a file that appeared
+        write_export(ds, args.out, force=args.force, groups=groups)
     if args.plot:
         from engine.present.plot import plot_tornado, save_figure
         # A multi-year tornado: the last reported year, the year it is ranked by (noted).
