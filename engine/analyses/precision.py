@@ -74,7 +74,7 @@ from engine.core.reduce import BLOCK
 from engine.core.stats import proportion_interval
 from engine.models import make_plan
 
-from . import correlation
+from . import correlation, exceedance
 
 Method = Literal["auto", "mc", "importance"]
 METHODS = ("auto", "mc", "importance")
@@ -320,10 +320,11 @@ class _Clock:
 
 
 def _with_correlation(fn: Callable[..., xr.Dataset]) -> Callable[..., xr.Dataset]:
-    """The result with the correlation variables (:func:`engine.analyses.correlation.attach`)."""
+    """The result with the correlation variables (:func:`engine.analyses.correlation.attach`)
+    and the gap's exceedance curve (:func:`engine.analyses.exceedance.attach`)."""
     @functools.wraps(fn)
     def wrapper(scenario: Scenario, **kw: Any) -> xr.Dataset:
-        ds = fn(scenario, **kw)
+        ds = exceedance.attach(fn(scenario, **kw))
         seed = scenario.seed if kw.get("seed") is None else kw["seed"]
         return correlation.attach(ds, make_plan(scenario), scenario, seed,
                                   int(ds.attrs["trials"]))

@@ -17,7 +17,7 @@ from engine.core.dataset import build_dataset
 from engine.core.driver import DEFAULT_CHUNK, _check_run_args, run_plan
 from engine.models import make_plan
 
-from . import correlation
+from . import correlation, exceedance
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.core.scenario import Scenario
@@ -58,6 +58,7 @@ def simulate(scenario: Scenario, *, trials: int | None = None, seed: int | None 
     ds = build_dataset(scenario, totals, seed=seed, requested_trials=trials,
                        run_attrs={"threads": numba.get_num_threads(), "chunk_size": chunk_size,
                                   "compile_s": round(totals.extra.get("compile_s", 0.0), 3)})
+    ds = exceedance.attach(ds)
     return correlation.attach(ds, plan, scenario, seed, totals.trials)
 
 

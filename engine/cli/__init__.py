@@ -21,8 +21,8 @@ from typing import Sequence
 from engine.base.errors import CapexgapError
 from engine.cli.common import (EXIT_INTERRUPTED, EXIT_PRECISION_NOT_MET,  # noqa: F401
                                EXIT_USAGE, _number, _positive_int, _repeat, _seconds, _seed,
-                               _year, add_correlation_flags, add_set_flag, load_scenario,
-                               overrides, progress_reporter, run_with_progress,
+                               _thresholds, _year, add_correlation_flags, add_set_flag,
+                               load_scenario, overrides, progress_reporter, run_with_progress,
                                stopped_message, with_overrides)
 from engine.present.text import format_quote  # noqa: F401
 from engine.base.interrupts import (Interrupted, command_signals, interrupt_cause,
@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "events) or auto: importance sampling when plain Monte Carlo sees "
                         "fewer than 100 covering trials (default: auto)")
     add_correlation_flags(q)
+    q.add_argument("--gap-above", type=_thresholds, metavar="X[,X...]",
+                   help="also print P(gap > X) with its 95%% interval for each X ($B/yr, "
+                        "e.g. 100,250,500); the result carries them (p_gap_above)")
     add_set_flag(q)
     q.set_defaults(func=_quote)
 
@@ -172,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="multi-year results: draw this year alone, as a one-year result "
                          "(default: P(cover) by year for a quote, the last reported year for "
                          "a sweep or tornado)")
+    pl.add_argument("--exceedance", action="store_true",
+                    help="a quote: draw P(gap > x) against x (the gap's exceedance curve) "
+                         "instead of its distribution")
+    pl.add_argument("--log", action="store_true",
+                    help="with --exceedance: a logarithmic probability axis (the tail)")
     pl.set_defaults(func=_plot)
 
     from engine.cli.sweep import add_commands  # sweep, tornado (engine/cli_sweep.py)
@@ -329,6 +337,9 @@ def _quote(args: argparse.Namespace) -> int:
             print(stopped_message(status), file=sys.stderr)
             return status.exit_code
         written = None
+        if args.gap_above:
+            from engine.analyses.exceedance import gap_above
+            ds = gap_above(ds, args.gap_above)
         changed = overrides(ds, args)  # --set: recorded before the Dataset is written
         try:
             if args.out:
@@ -359,7 +370,8 @@ def _quote(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     from engine.present.plot import plot_file
 
-    print(plot_file(args.result, args.out, force=args.force, year=args.year))
+    print(plot_file(args.result, args.out, force=args.force, year=args.year,
+                    exceedance=args.exceedance, log=args.log))
     return 0
 
 

@@ -69,6 +69,23 @@ def _number(text: str) -> float:
     return value
 
 
+def _thresholds(text: str) -> list[float]:
+    """``100,250,500`` -> [100.0, 250.0, 500.0] (``--gap-above``): finite numbers, each once."""
+    out = []
+    for part in text.split(","):
+        try:
+            x = float(part.strip().replace("_", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{part.strip()!r} is not a number; give thresholds in $B/yr separated by "
+                "commas, e.g. 100,250,500") from None
+        if not math.isfinite(x):
+            raise argparse.ArgumentTypeError(f"{part.strip()!r} is not a finite number")
+        if x not in out:
+            out.append(x)
+    return out
+
+
 def _year(text: str) -> int:
     """A calendar year, 1..9999 (``plot --year``)."""
     try:

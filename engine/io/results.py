@@ -108,7 +108,7 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
     """
     model = models.of_dataset(ds)
     if model is not None and model.summary is not None:
-        return _with_correlation(model.summary(ds), ds)
+        return _with_gap_above(_with_correlation(model.summary(ds), ds), ds)
     ci = ds["p_cover_ci95"].values
     out: dict[str, Any] = {
         "p_cover": float(ds["p_cover"]),
@@ -148,7 +148,21 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
             "relative error (half-width / P(cover)) is undefined; p_cover_ci95's upper end is "
             "the one-sided 95% upper bound")
     out["notes"].extend(explain_nulls(out, reasons))
-    return _with_correlation(out, ds)
+    return _with_gap_above(_with_correlation(out, ds), ds)
+
+
+def _with_gap_above(out: dict[str, Any], ds: xr.Dataset) -> dict[str, Any]:
+    """``out`` with ``"gap_above": [{"x", "p", "ci95"}, ...]`` (``--gap-above``); per year
+    (lists) for a multi-year result."""
+    if "p_gap_above" not in ds:
+        return out
+    p, ci = ds["p_gap_above"], ds["p_gap_above_ci95"]
+    rows = []
+    for i, x in enumerate(p["gap_above"].values):
+        pi, ci_i = p.isel(gap_above=i).values, ci.isel(gap_above=i).values
+        rows.append({"x": float(x), "p": pi.tolist(), "ci95": ci_i.tolist()})
+    out["gap_above"] = rows
+    return out
 
 
 def _matrix(a: np.ndarray) -> list[list[float | None]]:

@@ -41,6 +41,7 @@ from engine.present.plot_checks import (Kind, _year_span, check_result, result_k
 from engine.present.plot_common import (BLUE, CMAP, GREEN, GREY, ORANGE, SKY, VERMILLION,
                                         PlotError, _matplotlib)
 from engine.present.plot_common import _num  # noqa: F401  (read here too)
+from engine.present.plot_exceedance import plot_exceedance
 from engine.present.plot_quote import GAP_BINS, GapHistogram, plot_gap, rebin_gap
 from engine.present.plot_sweep import (CONTOUR_LEVELS, INPUT_UNITS, MAX_PANELS, _sweep_layout,
                                        plot_sweep)
@@ -55,7 +56,7 @@ __all__ = [
     "INPUT_UNITS", "MAX_PANELS", "ORANGE", "SKY", "VERMILLION", "GapHistogram", "Kind",
     "PlotError", "breakeven_in_year", "check_output", "check_result", "describe",
     "open_for_plot", "plot_file", "plot_gap", "plot_result", "plot_sweep", "plot_tornado",
-    "plot_vintage", "rebin_gap", "result_kind", "save_figure", "select_year",
+    "plot_vintage", "plot_exceedance", "rebin_gap", "result_kind", "save_figure", "select_year",
 ]
 
 #: Output formats, chosen by the file's extension.
@@ -182,19 +183,28 @@ def open_for_plot(path: str | Path) -> xr.Dataset:
 
 
 def plot_file(path: str | Path, out: str | Path, *, force: bool = False,
-              year: int | None = None) -> str:
+              year: int | None = None, exceedance: bool = False, log: bool = False) -> str:
     """Draw the result file `path` into the picture file `out`; return a one-line report.
 
-    `year` selects one year of a multi-year result (see :func:`plot_result`). The output path
-    is checked before the input is read, and the year before anything is drawn; nothing is
-    written on error.
+    `year` selects one year of a multi-year result (see :func:`plot_result`); `exceedance`
+    draws a quote's P(gap > x) instead (:func:`plot_exceedance`, `log` for a log axis). The
+    output path is checked before the input is read, and the year before anything is drawn;
+    nothing is written on error.
     """
     _matplotlib()
     check_output(out, force)
     ds = open_for_plot(path)
     try:
         what = describe(ds, year=year)
+        if exceedance:
+            if result_kind(ds) != "quote":
+                raise PlotError("--exceedance draws a quote's gap; this file is a "
+                                f"{result_kind(ds)}")
+            fig = plot_exceedance(ds, log=log, year=year)
+            what = "P(gap > x), the gap's exceedance curve" + (" (log scale)" if log else "")
+        elif log:
+            raise PlotError("--log goes with --exceedance (the exceedance curve's axis)")
     except PlotError as exc:
         raise PlotError(f"{escape(str(path), None)}: {exc}") from None
-    written = save_figure(plot_result(ds, year=year), out, force=force)
+    written = save_figure(fig if exceedance else plot_result(ds, year=year), out, force=force)
     return f"wrote {written}: {what}"

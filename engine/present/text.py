@@ -21,7 +21,9 @@ def format_quote(ds, source: str) -> str:
     model = models.of_dataset(ds)
     if model is not None and model.text is not None:
         text = model.text(ds, source)
-        return text + ("\n" + correlation_text(ds) if "correlation" in ds.attrs else "")
+        extra = ([correlation_text(ds)] if "correlation" in ds.attrs else []) + \
+            gap_above_lines(ds)
+        return "\n".join([text, *extra])
 
     n = int(ds.attrs["trials"])
     hits = int(ds["hits"])
@@ -57,6 +59,7 @@ def format_quote(ds, source: str) -> str:
                  f"{fmt.usd(gq.sel(quantile=0.5))}, 90% interval "
                  f"{fmt.usd(gq.sel(quantile=0.05))} to {fmt.usd(gq.sel(quantile=0.95))}"
                  f" per year{source}")
+    lines.extend(gap_above_lines(ds))
     counted = (f"{n:,} importance-sampling trials + {int(ds.attrs['mc_trials']):,} plain"
                if importance else f"{n:,}")
     timing = (f"{counted} trials, seed {ds.attrs['seed']}, {float(ds.attrs['elapsed_s']):.2f} s "
@@ -93,3 +96,22 @@ def correlation_text(ds) -> str:
         n = int(ds["correlation_achieved"].attrs.get("trials", 0))
         line += f"; the first {n:,} trials are within {gap:.3f} of each"
     return line
+
+
+def gap_above_lines(ds) -> list[str]:
+    """``P(gap > $100B) = 71.9%  (95% CI ...)`` for each ``--gap-above`` threshold (the last
+    year's, for a multi-year result)."""
+    if "p_gap_above" not in ds:
+        return []
+    p, ci = ds["p_gap_above"], ds["p_gap_above_ci95"]
+    where = ""
+    if "year" in p.dims:
+        last = p["year"].values[-1]
+        p, ci = p.sel(year=last), ci.sel(year=last)
+        where = f" in {int(last)}"
+    out = []
+    for i, x in enumerate(p["gap_above"].values):
+        lo, hi = (float(v) for v in ci.values[i])
+        out.append(f"P(gap > {fmt.usd(float(x))}{where}) = {fmt.pct(float(p.values[i]))}  "
+                   f"(95% CI {fmt.p_interval(lo, hi)})")
+    return out
