@@ -184,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from engine.cli.sweep import add_commands  # sweep, tornado (engine/cli_sweep.py)
     add_commands(sub)
+    from engine.cli.solve import add_commands as add_solve  # solve (engine/cli/solve.py)
+    add_solve(sub)
     from engine.cli.configs import add_commands as add_config_commands  # configs, init
     add_config_commands(sub)
 
