@@ -79,9 +79,11 @@ class Correlation:
         return not (self.groups or self.pairs or self.names)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Scenario:
     """A validated scenario: everything a run needs, immutable.
+
+    Its ``repr`` is a short summary (:func:`summary_text`); the fields hold everything.
 
     Attributes
     ----------
@@ -142,3 +144,71 @@ class Scenario:
             if item.name == name:
                 return item
         raise KeyError(name)
+
+    def __repr__(self) -> str:
+        return summary_text(self)
+
+
+#: Widest line of :func:`summary_text`.
+SUMMARY_WIDTH = 100
+
+
+def summary_text(scenario: Scenario, width: int = SUMMARY_WIDTH) -> str:
+    """A few lines saying what `scenario` is (its ``repr``): the name, the model, how many
+    inputs and which are random, the companies, the correlation, the ``[sweep]`` keys, trials
+    and seed, the source.
+
+    No line is wider than `width` (long names and lists are cut, with ``...``)."""
+    random = [item.name for item in scenario.all_inputs if not item.dist.is_fixed]
+    n = len(scenario.all_inputs)
+    vintage = scenario.vintage
+    model = f"{scenario.model}, {scenario.depreciation} depreciation"
+    if vintage is not None and hasattr(vintage, "first_year"):
+        model += f", years {vintage.first_year}-{vintage.last_year}"
+    companies = len(getattr(vintage, "revenue", scenario.revenue))
+    fields = [
+        ("model", model),
+        ("inputs", f"{n} ({len(random)} random, {n - len(random)} fixed)"),
+        *([("random", _names(random, width - 15))] if random else []),
+        ("companies", str(companies)),
+        ("correlation", _correlation_text(scenario.correlation)),
+        *([("sweep", _names([str(k) for k in scenario.sweep], width - 15))]
+          if scenario.sweep else []),
+        ("trials", f"{scenario.trials:,}, seed {scenario.seed}"),
+        ("source", _clip(scenario.source, width - 15)),
+    ]
+    head = f"Scenario {_clip(scenario.name, width - 11)!r}"
+    return "\n".join([head, *(f"  {key + ':':<13}{value}" for key, value in fields)])
+
+
+def _clip(text: str, limit: int) -> str:
+    """`text` on one line (runs of white space as one space), cut to `limit` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _names(names: list[str], limit: int) -> str:
+    """As many of `names` as fit in `limit` characters, then how many are left out."""
+    names = [_clip(name, limit) for name in names]
+    if not names:
+        return ""
+    for shown in range(len(names), 0, -1):
+        rest = len(names) - shown
+        text = ", ".join(names[:shown]) + (f", ... (+{rest} more)" if rest else "")
+        if len(text) <= limit:
+            return text
+    return _clip(f"{names[0]}, ... (+{len(names) - 1} more)" if len(names) > 1 else names[0],
+                 limit)
+
+
+def _correlation_text(corr: Correlation | None) -> str:
+    if corr is None or corr.is_empty:
+        return "no (independent inputs)"
+    parts = []
+    if corr.names:
+        parts.append(f"a {len(corr.names)}x{len(corr.names)} matrix")
+    for items, word in ((corr.groups, "group"), (corr.pairs, "pair")):
+        if items:
+            parts.append(f"{len(items)} {word}{'s' if len(items) > 1 else ''}")
+    repaired = ", repaired to the nearest valid matrix" if corr.repair else ""
+    return f"yes ({', '.join(parts)}{repaired})"
