@@ -30,6 +30,7 @@ from engine.core.scenario import Input  # noqa: E402
 from engine.models import make_plan  # noqa: E402
 from engine.core.dataset import build_dataset  # noqa: E402
 from engine.core.driver import run_plan  # noqa: E402
+from engine.present.plot_sweep import color_limits, contour_levels  # noqa: E402
 from plot_cases import (  # noqa: E402
     SMALL,
     TRIALS,
@@ -221,11 +222,12 @@ def test_sweep_heatmap(sweep2):
     expected = ds["p_cover"].sortby("margin").transpose("margin", "useful_life").values
     np.testing.assert_array_equal(np.asarray(mesh.get_array()).reshape(expected.shape),
                                   expected)
-    assert mesh.get_clim() == (0.0, 1.0) and mesh.get_cmap().name == "cividis"
-    # Contours only at 10/50/90% and only where P(cover) crosses them.
+    # The colour scale fitted to the data (tests/test_plot_readable.py checks the rule).
+    assert mesh.get_clim() == color_limits(expected) and mesh.get_cmap().name == "cividis"
+    # Contours only at round levels, and only where P(cover) crosses them.
     for c in ax.collections:
         if hasattr(c, "levels"):
-            assert set(c.levels) <= {0.1, 0.5, 0.9}
+            assert set(c.levels) <= set(contour_levels(expected)) <= set(plot.CONTOUR_LEVELS)
             assert all(expected.min() < v < expected.max() for v in c.levels)
     assert ax.get_ylabel() == "margin (share of revenue)"
     assert ax.get_xlabel() == "useful_life (years)"

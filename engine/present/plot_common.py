@@ -16,7 +16,9 @@ from engine.base.errors import CapexgapError
 from engine.base.safetext import escape
 
 if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.legend import Legend
 
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with any colour vision.
@@ -80,6 +82,29 @@ def _style():
         "axes.spines.right": False,
         "figure.dpi": 100,
     })
+
+
+def _legend_above(ax: Axes, title: str, *, ncols: int) -> Legend:
+    """`ax`'s legend in a band of its own between the axes and their title (never over the
+    data): one row of `ncols` entries (or more rows), from the figure's left edge, the title
+    (left-aligned) raised above the band. Constrained layout makes room for both."""
+    import matplotlib
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.transforms import blended_transform_factory
+
+    rc = matplotlib.rcParams
+    handles, labels = ax.get_legend_handles_labels()
+    rows = -(-len(handles) // ncols)
+    fs = FontProperties(size=rc["legend.fontsize"]).get_size_in_points()
+    legend = ax.legend(handles, labels, loc="lower left", ncols=ncols, bbox_to_anchor=(0, 1),
+                       bbox_transform=blended_transform_factory(ax.figure.transFigure,
+                                                                ax.transAxes),
+                       borderaxespad=0.3, handlelength=1.6, columnspacing=1.6)
+    # The band's height in points: the rows of text, their spacing, the legend's border pads.
+    band = fs * (1.3 * rows + rc["legend.labelspacing"] * (rows - 1)
+                 + 2 * rc["legend.borderpad"] + 0.3)
+    ax.set_title(title, loc="left", pad=rc["axes.titlepad"] + band)
+    return legend
 
 
 def _footer(fig: Figure, ds: xr.Dataset, notes: Sequence[str]) -> None:

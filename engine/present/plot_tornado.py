@@ -11,8 +11,8 @@ import xarray as xr
 
 from engine.base import fmt
 from engine.present.plot_checks import _expect, _one_year
-from engine.present.plot_common import (BLUE, ORANGE, _footer, _matplotlib, _num, _show,
-                                        _style, _title)
+from engine.present.plot_common import (BLUE, ORANGE, _footer, _legend_above, _matplotlib,
+                                        _num, _show, _style, _title)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -102,11 +102,10 @@ def plot_tornado(ds: xr.Dataset, *, year: int | None = None) -> Figure:
         ax.grid(axis="x", color="#dddddd", lw=0.6)
         ax.set_axisbelow(True)
         ax.tick_params(axis="y", length=0)
-        ax.legend(loc="best")
-        ax.set_title(f"One input at a time fixed at its {fmt.ordinal(levels[i_lo])} or "
-                     f"{fmt.ordinal(levels[i_hi])}\npercentile, the others uncertain; bars start "
-                     "at the baseline" + ("; ranked by the swing of the median gap"
-                                          if by_gap else ""), loc="left")
+        _legend_above(ax, f"One input at a time fixed at its {fmt.ordinal(levels[i_lo])} or "
+                      f"{fmt.ordinal(levels[i_hi])}\npercentile, the others uncertain; bars "
+                      "start at the baseline" + ("; ranked by the swing of the median gap"
+                                                 if by_gap else ""), ncols=3)
         fig.suptitle(f"{_title(ds, 'capexgap')}: what moves P(cover)",
                      fontweight="bold", x=0.01, ha="left")
         _footer(fig, ds, year_notes)
