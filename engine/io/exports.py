@@ -29,8 +29,10 @@ x quantile, and the columns (docs/cli.md, "Exports"):
 * ``value``: the number; in CSV written with :func:`repr` (the shortest text that reads back
   to the same float64; ``nan``, ``inf``), counts as integers.
 
-Left out (they are in the ``.nc`` file): the gap's histogram (sketch), the importance
-shift and design point, the correlation matrices, and the run's attributes (seed, notes...).
+Left out (they are in the ``.nc`` file): the gap's histogram (sketch) and its exceedance
+curve (``gap_exceedance``, ``p_gap_above``: over a threshold dimension the table has no
+column for), the importance shift and design point, the correlation matrices, and the run's
+attributes (seed, notes...).
 
 Dependency rule: :mod:`engine.io` and the layers below; pandas and pyarrow only for Parquet,
 imported when writing one.
