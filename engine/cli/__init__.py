@@ -83,7 +83,7 @@ examples:
 
 The picture follows the file: a quote gives the gap's distribution and its CDF with P(cover)
 marked; a sweep gives P(cover) against one swept input (with its 95% band), a heatmap over two
-(contours at 10/50/90%), or small multiples over more; a tornado file its tornado. A
+(contours at round levels inside the data's range), or small multiples over more; a tornado file its tornado. A
 multi-year (vintage) quote gives P(cover) by year with its 95% band above the break-even
 year's distribution (the share of trials breaking even in each year, the cumulative share, and
 the share with no break-even by the last year); with --year, the gap's distribution in that

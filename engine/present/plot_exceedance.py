@@ -13,8 +13,8 @@ import xarray as xr
 
 from engine.base import fmt
 from engine.present.plot_checks import _expect, _one_year
-from engine.present.plot_common import (BLUE, ORANGE, PlotError, _footer, _matplotlib,
-                                        _point, _style, _title)
+from engine.present.plot_common import (BLUE, ORANGE, PlotError, _footer, _legend_above,
+                                        _matplotlib, _point, _style, _title)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -68,9 +68,9 @@ def plot_exceedance(ds: xr.Dataset, *, log: bool = False, year: int | None = Non
         ax.set_ylabel("P(gap > x)" + (" (log scale)" if log else ""))
         ax.grid(color="#dddddd", lw=0.6)
         ax.set_axisbelow(True)
-        ax.legend(loc="upper right" if not log else "lower left", frameon=False)
-        fig.suptitle(f"{_title(ds, 'capexgap result')}\nHow likely is a gap above x?",
-                     fontweight="bold", x=0.01, ha="left")
+        fig.suptitle(_title(ds, "capexgap result"), fontweight="bold", x=0.01, ha="left")
+        n_items = len(ax.get_legend_handles_labels()[0])
+        _legend_above(ax, "How likely is a gap above x?", ncols=n_items)
         _footer(fig, ds, [*year_notes, "x at the lower edge of its sketch bin (relative "
                                        "4.9e-4); trials with a non-finite gap count as not "
                                        "above"])
