@@ -28,7 +28,8 @@ taking the table's data pointer in the first block lets numba's refcount pruning
 the heavy helpers then take scalars only and stay ordinary (shared, compiled-once) functions.
 
 The pieces shared with the block kernels live in their own modules: ``_fastmath`` (``exp``,
-``log``, ``fma`` without libm), ``_ndtri`` (AS241, for one uniform and for a block) and
+``log``, ``fma`` without libm), ``_ndtr`` (the normal CDF pair Phi(z), Phi(-z) without libm,
+for one score and for a block), ``_ndtri`` (AS241, for one uniform and for a block) and
 ``_pointers`` (``addr``, ``offset``, ``AVX512``); this module holds the family codes, the
 per-family quantile functions, ``sample_u``/``sample_z``, the block dispatch ``sample_block_p``,
 and re-exports the names of those modules.
@@ -53,6 +54,7 @@ from numba import njit
 from ._fastmath import (EXP_FAST_MAX, _f64_to_i64, exp, exp_fast, exp_finish, exp_reduce, fma,
                         log, log_fast)
 from ._jitcache import CACHE
+from ._ndtr import NDTR_VEC_ZMAX, ndtr, ndtr_pair, ndtr_pair_block
 from ._ndtri import (NDTRI_CENTRAL, NDTRI_CENTRAL_ZMAX, list_tail, list_tail_avx512, ndtri,
                      ndtri_block, ndtri_central, ndtri_central_r, ndtri_tail_near)
 from ._pointers import AVX512, addr, compress_tail8, offset
@@ -60,9 +62,10 @@ from ._pointers import AVX512, addr, compress_tail8, offset
 __all__ = [
     # defined here
     "FIXED", "UNIFORM", "NORMAL", "LOGNORMAL", "TRIANGULAR", "PERT", "BETA", "TRUNCNORMAL",
-    "NPAR", "ndtr", "table_block", "sample_u", "sample_z", "ppf_u_many", "ppf_z_many",
+    "NPAR", "table_block", "sample_u", "sample_z", "ppf_u_many", "ppf_z_many",
     "sample_block_p", "sample_block", "ppf_block_many",
-    # from _fastmath, _ndtri and _pointers
+    # from _fastmath, _ndtr, _ndtri and _pointers
+    "NDTR_VEC_ZMAX", "ndtr", "ndtr_pair", "ndtr_pair_block",
     "EXP_FAST_MAX", "fma", "exp_reduce", "exp_finish", "exp_fast", "exp", "log_fast", "log",
     "NDTRI_CENTRAL", "NDTRI_CENTRAL_ZMAX", "ndtri_central_r", "ndtri_central", "ndtri_tail_near",
     "ndtri", "list_tail", "list_tail_avx512", "ndtri_block",
@@ -80,52 +83,6 @@ BETA = 6
 TRUNCNORMAL = 7
 
 NPAR = 8
-
-_SQRT1_2 = 0.7071067811865476  # 1/sqrt(2), the same constant scipy's ndtr multiplies by
-
-
-# --------------------------------------------------------------------------------------------
-# Normal CDF
-# --------------------------------------------------------------------------------------------
-
-
-@njit
-def ndtr(z: float) -> float:
-    """Standard normal CDF Phi(z), accurate in both tails.
-
-    Uses ``erfc`` of ``|z|/sqrt(2)`` so neither tail is computed as ``1 - (something near 1)``
-    (the same split as scipy/cephes ``ndtr``).
-
-    Parameters
-    ----------
-    z : float
-        Normal score.
-
-    Returns
-    -------
-    float
-        ``P(Z <= z)``; relative error a few ulp plus the unavoidable ~``z**2 * eps`` from rounding
-        ``z`` itself in the far lower tail.
-    """
-    x = z * _SQRT1_2
-    ax = abs(x)
-    if ax < _SQRT1_2:
-        # Near the centre erf is better conditioned than 1 - erfc/2.
-        return 0.5 + 0.5 * math.erf(x)
-    y = 0.5 * math.erfc(ax)
-    if x > 0.0:
-        return 1.0 - y
-    return y
-
-
-@njit
-def _ndtr_pair(z: float) -> tuple[float, float]:
-    """``(Phi(z), Phi(-z))`` with one erfc call, each accurate in its own tail."""
-    if z < 0.0:
-        u = ndtr(z)
-        return u, 1.0 - u  # 1 - u >= 0.5: no cancellation
-    v = ndtr(-z)
-    return 1.0 - v, v
 
 
 # --------------------------------------------------------------------------------------------
@@ -363,17 +320,17 @@ def sample_z(code: int, par, z: float, tables) -> float:
     if code == LOGNORMAL:
         return exp(fma(p1, z, p0))
     if code == UNIFORM:
-        u, v = _ndtr_pair(z)
+        u, v = ndtr_pair(z)
         return _uniform(p0, p1, p2, u, v)
     if code == NORMAL:
         return p0 + p1 * z
     if code == TRIANGULAR:
-        u, v = _ndtr_pair(z)
+        u, v = ndtr_pair(z)
         return _triangular(p0, p2, p3, p4, p5, u, v)
     if code == PERT or code == BETA:
         return _table(p0, p1, p2, p3, p4, p5, p6, z, tp, nk)
     if code == TRUNCNORMAL:
-        u, v = _ndtr_pair(z)
+        u, v = ndtr_pair(z)
         return _truncnormal(p0, p1, p2, p3, p4, p5, p6, u, v)
     return math.nan
 

@@ -69,17 +69,8 @@ AVX512 = _host_has_avx512()
 _W = 8  # lanes of the compress: one 512-bit vector of float64
 
 
-@intrinsic
-def compress_tail8(typingctx, u, n, idx, zt, c):
-    """Append the lanes ``i < n`` with ``not (|u[i] - 0.5| <= c)`` to ``idx`` (their index) and
-    ``zt`` (their ``u``), in increasing order; return their number (``n`` a multiple of 8).
-
-    Eight lanes at a time: a vector compare, ``llvm.experimental.vector.compress`` of the
-    values and of the indices (``vcompresspd``/``vpcompressq`` into a register on AVX-512:
-    their memory forms are microcoded and ~20x slower on AMD Zen 4), two full-width stores
-    at ``idx + nt``/``zt + nt`` (lanes past the count are scratch, overwritten next), and a
-    popcount of the mask. Writes stay below ``idx + n`` and ``zt + n``. Pointers as ``addr``.
-    """
+def _compress8(u, idx, zt, centre: float):
+    """Type and code of :func:`compress_tail8` (``centre`` 0.5) and :func:`compress_abs8` (0)."""
     if not (isinstance(u, types.CPointer) and u.dtype == types.float64
             and isinstance(zt, types.CPointer) and zt.dtype == types.float64
             and isinstance(idx, types.CPointer) and idx.dtype == types.int64):
@@ -103,14 +94,15 @@ def compress_tail8(typingctx, u, n, idx, zt, c):
             v = builder.insert_element(ir.Constant(vt, ir.Undefined), x, ir.Constant(i32, 0))
             return builder.shuffle_vector(v, v, zeros)
 
-        half = ir.Constant(vd, [0.5] * _W)
+        half = ir.Constant(vd, [centre] * _W)
         cv = splat(c_v, vd)
         lanes = ir.Constant(vi, list(range(_W)))
         nt = cgutils.alloca_once_value(builder, ir.Constant(i64, 0))
         with cgutils.for_range_slice(builder, ir.Constant(i64, 0), n_v, ir.Constant(i64, _W),
                                      intp=i64) as (i, _):
             v = builder.load(builder.bitcast(builder.gep(u_p, [i]), vd.as_pointer()), align=8)
-            tail = builder.fcmp_unordered(">", builder.call(fabs, [builder.fsub(v, half)]), cv)
+            d = v if centre == 0.0 else builder.fsub(v, half)
+            tail = builder.fcmp_unordered(">", builder.call(fabs, [d]), cv)
             k = builder.load(nt)
             builder.store(builder.call(comp_d, [v, tail, ir.Constant(vd, ir.Undefined)]),
                           builder.bitcast(builder.gep(zt_p, [k]), vd.as_pointer()), align=8)
@@ -122,3 +114,24 @@ def compress_tail8(typingctx, u, n, idx, zt, c):
         return builder.load(nt)
 
     return sig, codegen
+
+
+@intrinsic
+def compress_tail8(typingctx, u, n, idx, zt, c):
+    """Append the lanes ``i < n`` with ``not (|u[i] - 0.5| <= c)`` to ``idx`` (their index) and
+    ``zt`` (their ``u``), in increasing order; return their number (``n`` a multiple of 8).
+
+    Eight lanes at a time: a vector compare, ``llvm.experimental.vector.compress`` of the
+    values and of the indices (``vcompresspd``/``vpcompressq`` into a register on AVX-512:
+    their memory forms are microcoded and ~20x slower on AMD Zen 4), two full-width stores
+    at ``idx + nt``/``zt + nt`` (lanes past the count are scratch, overwritten next), and a
+    popcount of the mask. Writes stay below ``idx + n`` and ``zt + n``. Pointers as ``addr``.
+    """
+    return _compress8(u, idx, zt, 0.5)
+
+
+@intrinsic
+def compress_abs8(typingctx, z, n, idx, zt, c):
+    """:func:`compress_tail8` for ``not (|z[i]| <= c)``: the lanes of normal scores outside
+    ``[-c, c]`` (nan included)."""
+    return _compress8(z, idx, zt, 0.0)

@@ -12,9 +12,11 @@ arranged so that LLVM vectorises the common families:
   vectorised integer reduction) and checked lane by lane only when that bound fails;
 * beta, PERT: :func:`table_block` on the scores directly (it already sends tails, +-inf and nan
   to the scalar ``_table``);
-* uniform, triangular, truncnormal need ``Phi(z)`` and ``Phi(-z)`` from libm's ``erf``/``erfc``,
-  which no vectorised code reproduces bit for bit: a scalar loop over the same helpers
-  (``_ndtr_pair`` then ``_uniform`` / ``_triangular`` / ``_truncnormal``) as ``sample_z``.
+* uniform, triangular, truncnormal need ``Phi(z)`` and ``Phi(-z)``: :func:`ndtr_pair_block`
+  (``_ndtr``: plain arithmetic, vectorised for ``|z| < 11.3``, ``idx`` as scratch) writes them
+  to ``out`` and ``zt``, then one loop applies ``_uniform`` / ``_triangular`` as selects
+  (vectorised), or ``_truncnormal`` itself (scalar: its ``ndtri`` has no block form with this
+  scratch).
 
 Dependency rule: numpy, numba and the stdlib only.
 """
@@ -37,12 +39,10 @@ from ._kernels import (
     TRIANGULAR,
     TRUNCNORMAL,
     UNIFORM,
-    _ndtr_pair,
-    _triangular,
     _truncnormal,
-    _uniform,
     table_block,
 )
+from ._ndtr import ndtr_pair_block
 from ._pointers import addr, offset
 
 __all__ = ["ppf_z_block_many", "sample_block_z", "sample_block_zp"]
@@ -98,17 +98,23 @@ def sample_block_zp(code: int, par, z, m: int, tp, nk: int, out, idx, zt) -> Non
     elif code == PERT or code == BETA:
         table_block(p0, p1, p2, p3, p4, p5, p6, z, m, tp, nk, out, idx)
     elif code == UNIFORM:
+        # (Phi(z), Phi(-z)) in out and zt, then _uniform as a select (the same operations)
+        ndtr_pair_block(z, m, out, zt, idx)
         for i in range(m):
-            u, v = _ndtr_pair(z[i])
-            out[i] = _uniform(p0, p1, p2, u, v)
+            u = out[i]
+            out[i] = p0 + u * p2 if u <= 0.5 else p1 - zt[i] * p2
     elif code == TRIANGULAR:
+        # _triangular as a select: one sqrt of the side's u * k
+        ndtr_pair_block(z, m, out, zt, idx)
         for i in range(m):
-            u, v = _ndtr_pair(z[i])
-            out[i] = _triangular(p0, p2, p3, p4, p5, u, v)
+            u = out[i]
+            low = u < p3
+            r = math.sqrt(u * p4 if low else zt[i] * p5)
+            out[i] = p0 + r if low else p2 - r
     elif code == TRUNCNORMAL:
+        ndtr_pair_block(z, m, out, zt, idx)
         for i in range(m):
-            u, v = _ndtr_pair(z[i])
-            out[i] = _truncnormal(p0, p1, p2, p3, p4, p5, p6, u, v)
+            out[i] = _truncnormal(p0, p1, p2, p3, p4, p5, p6, out[i], zt[i])
     else:
         for i in range(m):
             out[i] = math.nan

@@ -141,16 +141,15 @@ def test_ndtr_matches_scipy():
     got = np.array([ndtr(x) for x in z])
     ref = special.ndtr(z)
     rel = np.abs(got - ref) / ref
-    # 1e-14 while |z| <= 10; beyond, both sides carry the rounding of z / sqrt(2) itself, which
-    # Phi amplifies by ~z**2 (its condition number): bound 2e-16 * (z**2 + 4).
-    core = np.abs(z) <= 10
-    assert rel[core].max() <= 1e-14, f"ndtr max rel error {rel[core].max():.3g} for |z| <= 10"
-    assert np.all(rel <= 2e-16 * (z * z + 4)), f"ndtr tail rel error {rel.max():.3g}"
+    # scipy's ndtr carries the rounding of z / sqrt(2), which Phi amplifies by ~z**2 (its
+    # condition number); ours does not (within 1.1e-15 of a 50-digit reference everywhere:
+    # tests/test_ndtr_fast.py), so the two differ by scipy's error: bound 2.5e-16 (z**2 + 6).
+    assert np.all(rel <= 2.5e-16 * (z * z + 6)), f"ndtr rel difference {rel.max():.3g}"
 
 
 def test_ndtr_pinned_references_and_symmetry():
-    for z, p in NDTR_PINNED:
-        assert abs(ndtr(z) - p) <= 2e-16 * (z * z + 4) * p, (z, ndtr(z), p)
+    for z, p in NDTR_PINNED:  # (no z**2 growth: tests/test_ndtr_fast.py)
+        assert abs(ndtr(z) - p) <= 1.5e-15 * p, (z, ndtr(z), p)
     for z in np.linspace(-8, 8, 161):
         assert abs(ndtr(z) + ndtr(-z) - 1.0) <= 2.3e-16
     assert ndtr(-40.0) == 0.0 and ndtr(40.0) == 1.0 and math.isnan(ndtr(math.nan))

@@ -9,6 +9,7 @@ from numba import njit
 import distributions as D
 from distributions import _kernels as K
 from distributions import pack, parse
+from distributions._ndtr import NDTR_CENTRAL_Z
 from distributions._zblock import ppf_z_block_many, sample_block_z
 
 # Every family, with shapes that reach every branch: both sides of the uniform and triangular
@@ -37,11 +38,14 @@ SPECS = {
 }
 
 _TINY = [0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, -1e-310, 1e-300, -1e-300, 1e-17]
-# Around the branch points: erf/erfc at |z| = 1, the table's edge at |z| = Z (8.5), ndtr's
-# underflow (~38.5), exp_fast's range (|mu + sigma z| = 708), and far beyond.
-_EDGES = [1.0, 1.0 - 2.0**-52, 1.0 + 2.0**-52, 1.44, 2.4, 8.3, D.TABLE_Z, D.TABLE_Z - 1e-12,
-          D.TABLE_Z + 1e-12, 8.6, 9.0, 10.0, 12.5, 20.0, 37.5, 38.5, 40.0, 1e3, 1e300,
-          1.7976931348623157e308, np.inf]
+# Around the branch points: ndtr's erf/erfc switch at |z| = sqrt(2) (NDTR_CENTRAL_Z), the end of its
+# vectorised range (K.NDTR_VEC_ZMAX, 8 sqrt(2)), the table's edge at |z| = Z (8.5), ndtr's
+# underflow (37.5 to 38.6), exp_fast's range (|mu + sigma z| = 708), and far beyond.
+_SQRT2 = 1.4142135623730951
+_EDGES = [1.0, 1.0 - 2.0**-52, 1.0 + 2.0**-52, _SQRT2, NDTR_CENTRAL_Z,
+          np.nextafter(NDTR_CENTRAL_Z, 2.0), 1.44, 2.4, 8.3, D.TABLE_Z, D.TABLE_Z - 1e-12,
+          D.TABLE_Z + 1e-12, 8.6, 9.0, 10.0, K.NDTR_VEC_ZMAX, np.nextafter(K.NDTR_VEC_ZMAX, 0.0),
+          12.5, 20.0, 37.5, 38.5, 38.7, 40.0, 1e3, 1e300, 1.7976931348623157e308, np.inf]
 _SPECIAL = np.array(_TINY + _EDGES + [-x for x in _EDGES] + [np.nan, -np.nan])
 _g = np.random.default_rng(2024)
 Z = np.concatenate([_SPECIAL, _g.standard_normal(6000), 4.0 * _g.standard_normal(3000),
