@@ -46,15 +46,20 @@ def above(ds: xr.Dataset, xs: Sequence[float]) -> np.ndarray:
 
 
 def round_grid(lo: float, hi: float, points: int = GRID_POINTS) -> np.ndarray:
-    """Round thresholds from below ``lo`` to above ``hi``, about ``points`` of them."""
+    """Round thresholds from below ``lo`` to above ``hi``, about ``points`` of them (evenly
+    spaced ones, unrounded, when the range is too wide for float64 arithmetic)."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return np.zeros(1)
-    span = max(hi - lo, abs(hi), 1e-9)
+    span = max(hi - lo, abs(hi), abs(lo), 1e-9)
+    if not math.isfinite(span) or span > 1e300:  # |gaps| near the largest double
+        return np.linspace(lo, hi, points + 1)
     raw = span / points
     mag = 10.0 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     a, b = math.floor(lo / step), math.ceil(hi / step)
-    return np.round(np.arange(a, b + 1) * step, 12)
+    with np.errstate(over="ignore"):
+        grid = np.round(np.arange(a, b + 1) * step, 12)
+    return grid[np.isfinite(grid)] if np.isfinite(grid).any() else np.array([lo, hi])
 
 
 def attach(ds: xr.Dataset) -> xr.Dataset:
@@ -62,8 +67,11 @@ def attach(ds: xr.Dataset) -> xr.Dataset:
     model has years): P(gap > x) on a round grid over the gap's observed range."""
     if "gap_hist" not in ds or "gap_min" not in ds:
         return ds
-    lo = float(np.nanmin(ds["gap_min"].values))
-    hi = float(np.nanmax(ds["gap_max"].values))
+    seen = np.isfinite(ds["gap_min"].values) & np.isfinite(ds["gap_max"].values)
+    if not seen.any():  # no finite gap: no curve (the gap's notes say why)
+        return ds
+    lo = float(ds["gap_min"].values[seen].min())
+    hi = float(ds["gap_max"].values[seen].max())
     grid = round_grid(lo, hi)
     _, _, n = _counts(ds)
     share = above(ds, grid) / max(n, 1)
