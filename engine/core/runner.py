@@ -55,8 +55,10 @@ def run_chunk(block, draw, weigh, codes, params, tables, words, is_random, shift
         The model's block function and the sampler's pair (``engine.core.sampling``).
     codes : int64[P, J]; params : float64[P, J, NPAR]; tables : float64[...]
         Packed distributions per point and input (``distributions.pack``).
-    words : uint64[J]
-        Each input's stream word for this run's purpose (``engine.core.rng.stream_word``).
+    words : uint64[J] or uint64[J, W]
+        Each input's stream word for this run's purpose (``engine.core.rng.stream_word``);
+        for a sampler with a table (``Sampler.table``: randomized QMC), that table with the
+        stream words in column 0.
     is_random : bool[J]
         Whether input j needs a uniform (False when it is fixed at every point).
     shift : float64[P, J]
@@ -220,6 +222,10 @@ def chunk_call(prep: Prepared, seed, purpose, n_trials: int, first_block: int):
     plan, smp = prep.plan, prep.sampler
     mix = (int(purpose) * int(_PURPOSE_MUL)) & 0xFFFFFFFFFFFFFFFF
     words = np.asarray(plan.streams, dtype=np.uint64) ^ np.uint64(mix)  # rng.stream_word
+    if smp.table is not None:  # a sampler's per-input data, the stream words in column 0
+        table = np.array(smp.table, dtype=np.uint64, order="C")
+        table[:, 0] = words
+        words = table
     seed = np.uint64(seed)
     n_out, n_cov = plan.layout.n_outputs, plan.layout.n_covers
     args_a = (plan.model.block, smp.draw, smp.weigh, plan.codes, plan.params, plan.tables,

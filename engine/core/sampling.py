@@ -104,42 +104,54 @@ def copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs,
 @njit(inline="always")
 def _mix_row(c, k, zin, cidx, shifted, m, zc):
     """``zc[i] = sum_{l <= k} c[l] * zin[row(l), i]``, added in l order (the scalar trace's
-    order, so the same bits), four terms per pass over the sub-block: one load and one store
-    of ``zc`` per four products instead of per product."""
-    a0 = zin[_row(cidx, 0, shifted)]
-    c0 = c[0]
-    lv = 1
-    if k >= 3:
-        a1 = zin[_row(cidx, 1, shifted)]
-        a2 = zin[_row(cidx, 2, shifted)]
-        a3 = zin[_row(cidx, 3, shifted)]
-        c1 = c[1]
-        c2 = c[2]
-        c3 = c[3]
-        for i in range(m):
-            zc[i] = ((c0 * a0[i] + c1 * a1[i]) + c2 * a2[i]) + c3 * a3[i]
-        lv = 4
-    else:
-        for i in range(m):
-            zc[i] = c0 * a0[i]
-    while lv + 3 <= k:
-        a0 = zin[_row(cidx, lv, shifted)]
-        a1 = zin[_row(cidx, lv + 1, shifted)]
-        a2 = zin[_row(cidx, lv + 2, shifted)]
-        a3 = zin[_row(cidx, lv + 3, shifted)]
-        c0 = c[lv]
-        c1 = c[lv + 1]
-        c2 = c[lv + 2]
-        c3 = c[lv + 3]
-        for i in range(m):
-            zc[i] = (((zc[i] + c0 * a0[i]) + c1 * a1[i]) + c2 * a2[i]) + c3 * a3[i]
-        lv += 4
+    order, so the same bits), up to four terms per pass over the sub-block: one load and one
+    store of ``zc`` per four products instead of per product."""
+    lv = 0
     while lv <= k:
+        t = min(4, k + 1 - lv)
         a0 = zin[_row(cidx, lv, shifted)]
         c0 = c[lv]
-        for i in range(m):
-            zc[i] += c0 * a0[i]
-        lv += 1
+        if t == 1:
+            if lv == 0:
+                for i in range(m):
+                    zc[i] = c0 * a0[i]
+            else:
+                for i in range(m):
+                    zc[i] += c0 * a0[i]
+        elif t == 2:
+            a1 = zin[_row(cidx, lv + 1, shifted)]
+            c1 = c[lv + 1]
+            if lv == 0:
+                for i in range(m):
+                    zc[i] = c0 * a0[i] + c1 * a1[i]
+            else:
+                for i in range(m):
+                    zc[i] = (zc[i] + c0 * a0[i]) + c1 * a1[i]
+        elif t == 3:
+            a1 = zin[_row(cidx, lv + 1, shifted)]
+            a2 = zin[_row(cidx, lv + 2, shifted)]
+            c1 = c[lv + 1]
+            c2 = c[lv + 2]
+            if lv == 0:
+                for i in range(m):
+                    zc[i] = (c0 * a0[i] + c1 * a1[i]) + c2 * a2[i]
+            else:
+                for i in range(m):
+                    zc[i] = ((zc[i] + c0 * a0[i]) + c1 * a1[i]) + c2 * a2[i]
+        else:
+            a1 = zin[_row(cidx, lv + 1, shifted)]
+            a2 = zin[_row(cidx, lv + 2, shifted)]
+            a3 = zin[_row(cidx, lv + 3, shifted)]
+            c1 = c[lv + 1]
+            c2 = c[lv + 2]
+            c3 = c[lv + 3]
+            if lv == 0:
+                for i in range(m):
+                    zc[i] = ((c0 * a0[i] + c1 * a1[i]) + c2 * a2[i]) + c3 * a3[i]
+            else:
+                for i in range(m):
+                    zc[i] = (((zc[i] + c0 * a0[i]) + c1 * a1[i]) + c2 * a2[i]) + c3 * a3[i]
+        lv += t
 
 
 @njit(inline="always")
@@ -165,30 +177,39 @@ def draw_mc(codes, params, tables, words, is_random, src, shift, cidx, chol, see
     transform for the whole sub-block (one dispatch). A correlated input's uniforms become
     normal scores ``z0[j]`` instead, and :func:`copula_columns` makes its column.
     ``shift`` (zeros) and ``logw`` unused."""
+    for j in range(codes.shape[1]):
+        if is_random[j]:
+            fill_uniforms(seed, words[j], s0, m, u, wscr)
+            uniform_columns(codes, params, tables, src, cidx, j, u, m, xs, z0, zb, zt, idx)
+    if cidx.shape[0]:
+        copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zb, zt,
+                       idx)
+
+
+@njit(inline="always")
+def uniform_columns(codes, params, tables, src, cidx, j, u, m, xs, z0, zb, zt, idx):
+    """Input j's uniforms ``u[0:m]`` -> its columns: ``xs[p, j] = F^-1(u)`` at every point that
+    holds its own column, or, for a correlated input, its normal scores ``z0[j] = ndtri(u)``
+    (then :func:`copula_columns` makes its columns). Shared by every sampler that makes
+    uniforms (Monte Carlo, randomized QMC): only the source of the uniforms differs."""
     n_points = codes.shape[0]
     n_in = codes.shape[1]
     n_par = params.shape[2]
     sub = xs.shape[2]
+    if _correlated(cidx, j):
+        ndtri_block(addr(u), m, offset(addr(z0), j * sub), addr(idx), addr(zt))
+        return
     par_p = addr(params)
     tab_p = addr(tables)
     nk = tables.shape[1] - 2
-    for j in range(n_in):
-        if is_random[j]:
-            fill_uniforms(seed, words[j], s0, m, u, wscr)
-            if _correlated(cidx, j):
-                ndtri_block(addr(u), m, offset(addr(z0), j * sub), addr(idx), addr(zt))
-                continue
-            for p in range(n_points):
-                if src[p, j] != p:
-                    continue  # the same column as an earlier point's
-                # pointers taken at the call: an array used only through a pointer taken
-                # earlier would be freed after its last use by name
-                sample_block_p(codes[p, j], offset(par_p, (p * n_in + j) * n_par), addr(u), m,
-                               tab_p, nk, offset(addr(xs), (p * n_in + j) * sub), addr(zb),
-                               addr(idx), addr(zt))
-    if cidx.shape[0]:
-        copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zb, zt,
-                       idx)
+    for p in range(n_points):
+        if src[p, j] != p:
+            continue  # the same column as an earlier point's
+        # pointers taken at the call: an array used only through a pointer taken
+        # earlier would be freed after its last use by name
+        sample_block_p(codes[p, j], offset(par_p, (p * n_in + j) * n_par), addr(u), m,
+                       tab_p, nk, offset(addr(xs), (p * n_in + j) * sub), addr(zb),
+                       addr(idx), addr(zt))
 
 
 @stable_identity
@@ -272,7 +293,7 @@ class Sampler:
     Attributes
     ----------
     name : str
-        ``"mc"`` or ``"importance"`` (the Dataset's ``sampler`` attribute).
+        ``"mc"``, ``"importance"`` or ``"sobol"`` (the Dataset's ``sampler`` attribute).
     draw, weigh
         The jitted pair (module docstring).
     shift : numpy.ndarray
@@ -284,6 +305,11 @@ class Sampler:
     shares : bool
         Whether points may share an input column or an output (common random numbers make
         equal distributions give equal values; shifted scores do not).
+    table : numpy.ndarray or None
+        uint64[J, W], per-input data of the sampler (randomized QMC: the replicate and the
+        direction numbers, :mod:`engine.core.qmc`). When set, the runner passes it as the
+        ``words`` argument of ``draw`` with column 0 replaced by the stream words; None: the
+        stream words alone, uint64[J].
     """
 
     name: str
@@ -293,6 +319,7 @@ class Sampler:
     rows: tuple[str, ...] | None = None
     sketch: bool = True
     shares: bool = True
+    table: np.ndarray | None = None
 
 
 def plain(n_points: int, n_inputs: int) -> Sampler:

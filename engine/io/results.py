@@ -108,7 +108,7 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
     """
     model = models.of_dataset(ds)
     if model is not None and model.summary is not None:
-        return _with_gap_above(_with_correlation(model.summary(ds), ds), ds)
+        return _with_qmc(_with_gap_above(_with_correlation(model.summary(ds), ds), ds), ds)
     ci = ds["p_cover_ci95"].values
     out: dict[str, Any] = {
         "p_cover": float(ds["p_cover"]),
@@ -148,7 +148,32 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
             "relative error (half-width / P(cover)) is undefined; p_cover_ci95's upper end is "
             "the one-sided 95% upper bound")
     out["notes"].extend(explain_nulls(out, reasons))
-    return _with_gap_above(_with_correlation(out, ds), ds)
+    return _with_qmc(_with_gap_above(_with_correlation(out, ds), ds), ds)
+
+
+def _with_qmc(out: dict[str, Any], ds: xr.Dataset) -> dict[str, Any]:
+    """``out`` with ``"sampler"``: how the trials were drawn and, for randomized QMC
+    (``method == "sobol"``), how the error bars were obtained and each output mean's
+    standard error (``"mean_se"``; lists by year for a multi-year result)."""
+    if str(ds.attrs.get("method", "")) != "sobol":
+        return out
+    out["sampler"] = {
+        "name": "sobol",
+        "replicates": int(ds.attrs["replicates"]),
+        "points_per_replicate": int(ds.attrs["points_per_replicate"]),
+        "interval": str(ds.attrs["interval"]),
+        "p_cover_se": _num_or_list(ds["p_cover_se"]),
+        "mean_se": {name[:-len("_mean_se")]: _num_or_list(ds[name])
+                    for name in ds.data_vars if str(name).endswith("_mean_se")},
+    }
+    return out
+
+
+def _num_or_list(v: xr.DataArray) -> Any:
+    """A scalar as a number (None for NaN), an array as a list of them."""
+    if v.ndim == 0:
+        return _num(v)
+    return [_num(x) for x in np.asarray(v.values).reshape(-1)]
 
 
 def _with_gap_above(out: dict[str, Any], ds: xr.Dataset) -> dict[str, Any]:

@@ -22,7 +22,7 @@ def format_quote(ds, source: str) -> str:
     if model is not None and model.text is not None:
         text = model.text(ds, source)
         extra = ([correlation_text(ds)] if "correlation" in ds.attrs else []) + \
-            gap_above_lines(ds)
+            gap_above_lines(ds) + qmc_lines(ds)
         return "\n".join([text, *extra])
 
     n = int(ds.attrs["trials"])
@@ -68,6 +68,7 @@ def format_quote(ds, source: str) -> str:
     if compile_s > 1.0:
         timing += f" (plus {compile_s:.1f} s to compile the kernels once; they are now cached)"
     lines.append(timing)
+    lines.extend(qmc_lines(ds))
     if "correlation" in ds.attrs:
         lines.append(correlation_text(ds))
     lines.append("")
@@ -84,6 +85,19 @@ def format_quote(ds, source: str) -> str:
         lines.append("")
         lines.extend(f"note: {escape(line, None)}." for line in notes)
     return "\n".join(lines)
+
+
+def qmc_lines(ds) -> list[str]:
+    """How a randomized QMC quote's trials were drawn and its error bars obtained."""
+    if ds.attrs.get("method") != "sobol":
+        return []
+    r, per = int(ds.attrs["replicates"]), int(ds.attrs["points_per_replicate"])
+    line = (f"Sampler: scrambled Sobol' points, {r} independent replicates of {per:,}; 95% "
+            f"intervals and standard errors from the spread of the replicates (Student t)")
+    if "gap_mean_se" in ds and ds["gap_mean_se"].ndim == 0:
+        line += (f"; mean gap {fmt.amount(float(ds['gap_mean']))} +- "
+                 f"{fmt.amount(float(ds['gap_mean_se']))} (1 SE)")
+    return [line]
 
 
 def correlation_text(ds) -> str:

@@ -1,0 +1,233 @@
+"""A quote by randomized quasi-Monte Carlo: R independently scrambled Sobol' replicates.
+
+Each replicate is a run of ``n = 2**k`` points of the scrambled Sobol' sampler
+(:mod:`engine.core.qmc`) through the one runner, so each is bit-identical for any thread
+count or chunk size; replicates are merged in replicate order (moments by Chan's formula,
+hit counts and sketches summed), so the merged result is too. The estimate of P(cover) and
+of every output's mean is the mean over the R replicate estimates (all have n points), and
+its standard error is their spread: ``SE = sd_r / sqrt(R)`` (ddof 1), with a Student t 95%
+interval ``mean +- t(0.975, R - 1) SE``. Within a replicate the points are not independent,
+so a binomial interval would overstate the error of a smooth estimate and is not used.
+
+Dependency rule: ``engine.base``, ``engine.core`` and ``engine.models``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Callable
+
+import numba
+import numpy as np
+import xarray as xr
+
+from engine.base.errors import ConfigError
+from engine.core.dataset import build_dataset
+from engine.core.driver import DEFAULT_CHUNK, Totals, _check_run_args, run_plan
+from engine.core.qmc import MAX_POINTS, sobol
+from engine.core.reduce import M_MEAN, M_N, N_MOM, merge_moments
+from engine.models import make_plan
+
+from . import correlation, exceedance
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.core.scenario import Scenario
+
+#: Independent scramblings by default: 15 degrees of freedom for the t interval.
+DEFAULT_REPLICATES = 16
+#: The fewest replicates that give an error bar (one degree of freedom is too unstable).
+MIN_REPLICATES = 2
+
+
+def points_per_replicate(trials: int, replicates: int) -> int:
+    """The power of two at or above ``trials / replicates`` (at least 1): Sobol' points are
+    balanced in runs of 2**k, so each replicate gets a whole power of two."""
+    per = max(1, -(-int(trials) // int(replicates)))
+    return 1 << (per - 1).bit_length()
+
+
+def check_replicates(replicates: int, name: str = "replicates") -> None:
+    """A replicate count the t interval can use (``name``: how the message names it)."""
+    if isinstance(replicates, bool) or not isinstance(replicates, (int, np.integer)) \
+            or replicates < MIN_REPLICATES:
+        raise ConfigError(None, name, f"must be a whole number >= {MIN_REPLICATES}",
+                          replicates, f"Use e.g. --replicates {DEFAULT_REPLICATES}: the error "
+                          "bar comes from the spread between replicates.")
+
+
+def simulate_qmc(scenario: Scenario, *, trials: int | None = None, seed: int | None = None,
+                 replicates: int = DEFAULT_REPLICATES, threads: int | None = None,
+                 chunk_size: int = DEFAULT_CHUNK,
+                 progress: Callable[[int], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None,
+                 max_seconds: float | None = None) -> xr.Dataset:
+    """Quote a scenario with ``replicates`` scrambled Sobol' runs (module docstring).
+
+    Parameters
+    ----------
+    scenario : Scenario
+    trials : int, optional
+        Total trials asked for (default ``scenario.trials``); each replicate gets the power of
+        two at or above ``trials / replicates`` (a note says so when that changes the total).
+    seed : int, optional
+        Seeds every replicate's scrambling (with the replicate number and each input's stream).
+    replicates : int
+        Independent scramblings, >= 2 (default 16).
+    threads, chunk_size, progress, should_stop, max_seconds
+        As for :func:`engine.simulate`; progress counts trials over all replicates. A stop
+        keeps whole replicates only (a partial replicate is not a balanced point set).
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`engine.simulate`, with ``p_cover_ci95`` the replicates' t interval and, in
+        addition, ``p_cover_se``, ``<output>_mean_se`` and ``p_cover_replicates`` /
+        ``<output>_mean_replicates`` (dim ``replicate``); attributes ``method = "sobol"``,
+        ``replicates``, ``points_per_replicate`` and ``interval``.
+    """
+    trials = scenario.trials if trials is None else trials
+    seed = scenario.seed if seed is None else seed
+    check_replicates(replicates)
+    _check_run_args(trials, seed, chunk_size)
+    per = points_per_replicate(trials, replicates)
+    if per > MAX_POINTS:
+        raise ConfigError(None, "trials", f"gives {per:,} points per replicate, more than "
+                          "Sobol' 32-bit points allow (2**32)", trials,
+                          "Use fewer trials or more --replicates.")
+    plan = make_plan(scenario)
+    runs: list[Totals] = []
+    elapsed = compile_s = 0.0
+    stop_reason = None
+    for r in range(int(replicates)):
+        done = r * per
+        step = None if progress is None else (lambda k, done=done: progress(done + k))
+        left = None if max_seconds is None else max(max_seconds - elapsed, 1e-3)
+        t = run_plan(plan, trials=per, seed=seed, threads=threads, chunk_size=chunk_size,
+                     sampler=sobol(plan.n_points, plan.is_random, r), progress=step,
+                     should_stop=should_stop, max_seconds=left)
+        elapsed += t.elapsed_s
+        compile_s += t.extra.get("compile_s", 0.0)
+        if not t.completed:  # whole replicates only
+            stop_reason = t.extra.get("stop_reason", "stopped early")
+            break
+        runs.append(t)
+        if r + 1 < replicates and ((should_stop is not None and should_stop())
+                                   or (max_seconds is not None and elapsed > max_seconds)):
+            stop_reason = getattr(should_stop, "reason", None) or \
+                f"time limit of {max_seconds:g} s reached"
+            break
+    if not runs:
+        # nothing whole to report: the first replicate's partial run, as a plain partial quote
+        raise ConfigError(None, "max_seconds", "stopped before the first Sobol' replicate was "
+                          "done", max_seconds, "Allow more time or ask for fewer trials.")
+    totals = merge_runs(runs, elapsed)
+    if stop_reason is not None:
+        totals.completed = False
+        totals.extra["stop_reason"] = stop_reason
+    total = per * int(replicates)
+    ds = build_dataset(scenario, totals, seed=seed, requested_trials=total,
+                       run_attrs={"threads": numba.get_num_threads(), "chunk_size": chunk_size,
+                                  "compile_s": round(compile_s, 3)})
+    ds = attach_replicates(ds, runs, per)
+    note = None
+    if total != trials:
+        note = (f"Sobol' points come in powers of two: {len(runs)} replicates of {per:,} "
+                f"points = {total:,} trials (asked for {trials:,})")
+    if note:
+        ds.attrs["notes"] = "\n".join(x for x in (ds.attrs.get("notes", ""), note) if x)
+    ds = exceedance.attach(ds)
+    # the achieved correlation is measured on plain Monte Carlo trials (the trace): not these
+    return correlation.attach(ds, plan, scenario, seed, 0)
+
+
+def merge_runs(runs: list[Totals], elapsed: float) -> Totals:
+    """The replicates' totals as one run's: moments merged in replicate order, hit counts,
+    non-finite counts and sketches summed (their bins are fixed)."""
+    first = runs[0]
+    moments = np.zeros(first.moments.shape)
+    moments[..., 3] = math.inf
+    moments[..., 4] = -math.inf
+    merge_moments(moments, np.stack([t.moments for t in runs]), len(runs))
+    sketch = first.sketch.copy()
+    for t in runs[1:]:
+        sketch += t.sketch
+    return Totals(trials=sum(t.trials for t in runs), moments=moments,
+                  hits=sum(t.hits for t in runs[1:]) + first.hits,
+                  nonfinite=sum(t.nonfinite for t in runs[1:]) + first.nonfinite,
+                  sketch=sketch, completed=True, elapsed_s=elapsed,
+                  extra={"compile_s": sum(t.extra.get("compile_s", 0.0) for t in runs)},
+                  layout=first.layout, sketch_sources=first.sketch_sources)
+
+
+def replicate_interval(est: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Mean, standard error and 95% t half-width of replicate estimates ``est[R, ...]``, and
+    the t quantile used."""
+    from scipy.stats import t as student_t
+
+    n_r = est.shape[0]
+    mean = est.mean(axis=0)
+    se = est.std(axis=0, ddof=1) / math.sqrt(n_r)
+    tq = float(student_t.ppf(0.975, n_r - 1))
+    return mean, se, tq * se, tq
+
+
+def attach_replicates(ds: xr.Dataset, runs: list[Totals], per: int) -> xr.Dataset:
+    """``ds`` (one point) with the replicate estimates, their standard errors and P(cover)'s
+    t interval (module docstring)."""
+    layout = runs[0].layout
+    ne = layout.n_along
+    n_r = len(runs)
+    shape = ds["p_cover"].shape
+    dims = ds["p_cover"].dims
+    hits = np.stack([np.asarray(t.hits).reshape(len(layout.covers), ne)[0] for t in runs])
+    p_r = hits / float(per)  # [R, ne]
+    _, se, half, tq = replicate_interval(p_r)
+    p = ds["p_cover"].values.reshape(ne)
+    lo, hi = np.clip(p - half, 0.0, 1.0), np.clip(p + half, 0.0, 1.0)
+    how = (f"Student t over {n_r} independent scramblings ({n_r - 1} df, t = {tq:.3f}): "
+           f"mean +- t * sd / sqrt({n_r})")
+    ci = ds["p_cover_ci95"].values.reshape(ne, 2).copy()
+    spread = se > 0.0  # every replicate alike (none or all covering): keep the exact bound
+    ci[spread, 0], ci[spread, 1] = lo[spread], hi[spread]
+    ds["p_cover_ci95"] = (ds["p_cover_ci95"].dims, ci.reshape(ds["p_cover_ci95"].shape),
+                          {**ds["p_cover_ci95"].attrs, "method": how if spread.all() else
+                           how + "; where every replicate agrees, the binomial bound"})
+    ds["p_cover_se"] = (dims, se.reshape(shape), {
+        "long_name": "standard error of p_cover (spread of the replicates)", "units": "1"})
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.where(p > 0, half / p, np.nan)
+        ess = np.where(se > 0, p * (1 - p) / se**2, np.nan)
+    ds["p_cover_rel_error"] = (dims, rel.reshape(shape), {
+        "long_name": "half-width of the 95% interval / p_cover", "units": "1"})
+    # the plain Monte Carlo trials that would give the same standard error
+    ds["effective_sample_size"] = (dims, ess.reshape(shape), {
+        "long_name": "p(1 - p) / SE**2: the plain Monte Carlo trials of the same error",
+        "units": "1"})
+    ds["mc_equivalent_trials"] = ds["effective_sample_size"].copy()
+    ds["p_cover_replicates"] = (("replicate",) + dims, p_r.reshape((n_r,) + shape), {
+        "long_name": "p_cover of each replicate", "units": "1"})
+    for k, name in enumerate(layout.outputs):
+        mom = np.stack([t.moments[0, k * ne:(k + 1) * ne] for t in runs])  # [R, ne, N_MOM]
+        assert mom.shape[-1] == N_MOM
+        with np.errstate(invalid="ignore"):
+            est = np.where(mom[..., M_N] > 0, mom[..., M_MEAN], np.nan)
+        _, se_k, _, _ = replicate_interval(est)
+        var = ds[f"{name}_mean"]
+        units = var.attrs.get("units", "")
+        ds[f"{name}_mean_se"] = (var.dims, se_k.reshape(var.shape), {
+            "long_name": f"standard error of {name}_mean (spread of the replicates)",
+            "units": units})
+        ds[f"{name}_mean_replicates"] = (("replicate",) + var.dims,
+                                         est.reshape((n_r,) + var.shape), {
+            "long_name": f"{name}_mean of each replicate", "units": units})
+    ds.attrs.update({
+        "method": "sobol",
+        "sampler": "randomized quasi-Monte Carlo: Owen-scrambled Sobol' points (Joe-Kuo "
+                   "direction numbers as scipy ships them, hash-based nested scrambling), "
+                   "quantile-function transforms",
+        "replicates": np.int64(n_r),
+        "points_per_replicate": np.int64(per),
+        "interval": how + "; standard errors of means likewise (sd of replicate means / "
+                          f"sqrt({n_r}))",
+    })
+    return ds
