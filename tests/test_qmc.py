@@ -207,3 +207,12 @@ def test_cli_refuses_what_does_not_combine(capsys, argv, needle):
     assert code == 2
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
+
+
+def test_a_stop_keeps_whole_replicates_only():
+    """Stopped after the first replicate: a partial result of its trials, marked so, with the
+    binomial interval (one replicate has no spread)."""
+    sc, _ = oracle()
+    ds = simulate_qmc(sc, trials=4 * 2**14, replicates=4, should_stop=lambda: True)
+    assert int(ds.attrs["completed"]) == 0 and int(ds.attrs["trials"]) == 2**14
+    assert "p_cover_se" not in ds and "stopped before two replicates" in ds.attrs["sampler"]

@@ -109,17 +109,18 @@ def simulate_qmc(scenario: Scenario, *, trials: int | None = None, seed: int | N
         compile_s += t.extra.get("compile_s", 0.0)
         if not t.completed:  # whole replicates only
             stop_reason = t.extra.get("stop_reason", "stopped early")
+            if not runs:
+                runs.append(t)  # nothing whole: the first replicate's trials, no error bar
             break
         runs.append(t)
-        if r + 1 < replicates and ((should_stop is not None and should_stop())
-                                   or (max_seconds is not None and elapsed > max_seconds)):
-            stop_reason = getattr(should_stop, "reason", None) or \
-                f"time limit of {max_seconds:g} s reached"
+        if r + 1 == replicates:
             break
-    if not runs:
-        # nothing whole to report: the first replicate's partial run, as a plain partial quote
-        raise ConfigError(None, "max_seconds", "stopped before the first Sobol' replicate was "
-                          "done", max_seconds, "Allow more time or ask for fewer trials.")
+        if should_stop is not None and should_stop():
+            stop_reason = getattr(should_stop, "reason", None) or "stop requested"
+            break
+        if max_seconds is not None and elapsed > max_seconds:
+            stop_reason = f"time limit of {max_seconds:g} s reached"
+            break
     totals = merge_runs(runs, elapsed)
     if stop_reason is not None:
         totals.completed = False
@@ -128,7 +129,11 @@ def simulate_qmc(scenario: Scenario, *, trials: int | None = None, seed: int | N
     ds = build_dataset(scenario, totals, seed=seed, requested_trials=total,
                        run_attrs={"threads": numba.get_num_threads(), "chunk_size": chunk_size,
                                   "compile_s": round(compile_s, 3)})
-    ds = attach_replicates(ds, runs, per)
+    if len(runs) >= MIN_REPLICATES and runs[-1].completed:
+        ds = attach_replicates(ds, runs, per)
+    else:  # a stop left fewer than two whole replicates: no spread to measure
+        ds.attrs["sampler"] = "randomized quasi-Monte Carlo (stopped before two replicates " \
+                              "were complete: the interval is the binomial one)"
     note = None
     if total != trials:
         note = (f"Sobol' points come in powers of two: {len(runs)} replicates of {per:,} "

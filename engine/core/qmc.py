@@ -16,7 +16,7 @@ range) and results are bit-identical for any thread count or chunk size:
    2021). Each dimension's scramble is seeded from (scenario seed, replicate, the input's
    stream word) by one Philox block, so an input keeps its scramble when others are added.
 3. **Uniform**: the 32 scrambled bits, followed by 32 bits hashed from them and the
-   dimension's seed (the random digits below the 32nd that a full Owen scramble would
+   dimension's key (the random digits below the 32nd that a full Owen scramble would
    draw), read as 64 bits exactly as the engine reads Philox's (``rng.uniform53``):
    ``((x >> 12) + 0.5) * 2**-52``, strictly inside (0, 1).
 
@@ -50,6 +50,8 @@ _U1 = np.uint64(1)
 _U16 = np.uint64(16)
 _U32 = np.uint64(32)
 _M32 = np.uint64(0xFFFFFFFF)
+# shift counts as unsigned: numba would make uint32 (op) int64 a signed or float operation
+_S1, _S2, _S4, _S8, _S15, _S16 = (np.uint32(k) for k in (1, 2, 4, 8, 15, 16))
 
 
 def direction_numbers(d: int) -> np.ndarray:
@@ -74,41 +76,48 @@ def direction_numbers(d: int) -> np.ndarray:
 
 
 @njit(inline="always")
-def _reverse32(x):
-    """The 32 low bits of x (uint64) in reverse order."""
-    x = ((x >> _U1) & np.uint64(0x55555555)) | ((x & np.uint64(0x55555555)) << _U1)
-    x = ((x >> np.uint64(2)) & np.uint64(0x33333333)) | ((x & np.uint64(0x33333333))
-                                                          << np.uint64(2))
-    x = ((x >> np.uint64(4)) & np.uint64(0x0F0F0F0F)) | ((x & np.uint64(0x0F0F0F0F))
-                                                          << np.uint64(4))
-    x = ((x >> np.uint64(8)) & np.uint64(0x00FF00FF)) | ((x & np.uint64(0x00FF00FF))
-                                                          << np.uint64(8))
-    return ((x >> _U16) | (x << _U16)) & _M32
+def _u32(x):
+    """x modulo 2**32 as uint32 (numba computes small integers in 64 bits; the truncation lets
+    LLVM use 32-bit lanes)."""
+    return np.uint32(x & _M32)
 
 
 @njit(inline="always")
-def owen_scramble(x, seed):
-    """Hash-based nested uniform scramble of a 32-bit coordinate x with a 32-bit seed.
+def _reverse32(x):
+    """The 32 bits of x (uint32) in reverse order."""
+    x = _u32(((x >> _S1) & np.uint32(0x55555555)) | ((x & np.uint32(0x55555555)) << _S1))
+    x = _u32(((x >> _S2) & np.uint32(0x33333333)) | ((x & np.uint32(0x33333333)) << _S2))
+    x = _u32(((x >> _S4) & np.uint32(0x0F0F0F0F)) | ((x & np.uint32(0x0F0F0F0F)) << _S4))
+    x = _u32(((x >> _S8) & np.uint32(0x00FF00FF)) | ((x & np.uint32(0x00FF00FF)) << _S8))
+    return _u32((x >> _S16) | (x << _S16))
+
+
+@njit(inline="always")
+def owen_scramble(x, seed, mul):
+    """Hash-based nested uniform scramble of a 32-bit coordinate x (uint32) with a 32-bit
+    seed (``mul = (seed >> 16) | 1``).
 
     In the reversed bits every step (add, multiply by an odd number, xor with a multiple by
     an even one) changes bit k by a function of the bits below k only, i.e. of the digits
     above it in the coordinate: an Owen-type scramble.
     """
     x = _reverse32(x)
-    x = (x ^ (x * np.uint64(0x3D20ADEA))) & _M32
-    x = (x + seed) & _M32
-    x = (x * ((seed >> _U16) | _U1)) & _M32
-    x = (x ^ (x * np.uint64(0x05526C56))) & _M32
-    x = (x ^ (x * np.uint64(0x53A22864))) & _M32
+    x = _u32(x ^ _u32(x * np.uint32(0x3D20ADEA)))
+    x = _u32(x + seed)
+    x = _u32(x * mul)
+    x = _u32(x ^ _u32(x * np.uint32(0x05526C56)))
+    x = _u32(x ^ _u32(x * np.uint32(0x53A22864)))
     return _reverse32(x)
 
 
 @njit(inline="always")
-def _mix64(x):
-    """splitmix64's finaliser: a bijective 64-bit hash."""
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+def _hash32(x):
+    """A bijective 32-bit hash (C. Wellons' lowbias32)."""
+    x = _u32(x ^ (x >> _S16))
+    x = _u32(x * np.uint32(0x7FEB352D))
+    x = _u32(x ^ (x >> _S15))
+    x = _u32(x * np.uint32(0x846CA68B))
+    return _u32(x ^ (x >> _S16))
 
 
 @njit(inline="always")
@@ -138,38 +147,45 @@ def _ctz(i):
 
 @njit(inline="always")
 def dimension_keys(seed, word, replicate):
-    """The scramble seed (32 bits) and low-bit key (64 bits) of one dimension: one Philox
-    block of (replicate, stream word) under the scenario seed."""
+    """The scramble seed and the low-bit key (32 bits each, uint32) of one dimension: one
+    Philox block of (replicate, stream word) under the scenario seed."""
     seed = np.uint64(seed)
     word = np.uint64(word)
     rep = np.uint64(replicate)
-    y0, _y1, y2, y3 = _philox10(np.uint32(rep), np.uint32(rep >> _U32), np.uint32(word),
-                               np.uint32(word >> _U32), np.uint32(seed),
-                               np.uint32(seed >> _U32))
-    return np.uint64(y0), (np.uint64(y2) << _U32) | np.uint64(y3)
+    y0, _y1, y2, _y3 = _philox10(np.uint32(rep), np.uint32(rep >> _U32), np.uint32(word),
+                                 np.uint32(word >> _U32), np.uint32(seed),
+                                 np.uint32(seed >> _U32))
+    return np.uint32(y0), np.uint32(y2)
 
 
 @njit(inline="always")
-def fill_sobol(row, seed, first, m, u, scramble):
+def fill_sobol(row, seed, first, m, u, w, scramble):
     """``u[0:m]`` = the uniforms of points ``first .. first + m - 1`` of one dimension.
 
-    ``row`` is the input's row of the sampler's table (module :func:`sobol`): stream word,
-    replicate, then the dimension's 32 direction numbers. Without ``scramble``: the
-    unscrambled coordinates ``x * 2**-32`` (scipy's points; for tests).
+    ``row`` is the input's row of the sampler's table (:func:`sobol_table`): stream word,
+    replicate, then the dimension's 32 direction numbers; ``w`` uint32[>= m] scratch.
+    Without ``scramble``: the unscrambled coordinates ``x * 2**-32`` (scipy's points).
+
+    Two loops: the Gray-code walk (serial: each point is the last one XOR one direction
+    number), then the scramble and the conversion, which LLVM vectorises.
     """
-    k32, k64 = dimension_keys(seed, row[0], row[1])
     i = np.uint64(first)
     x = _gray_point(row, _HEAD, i)
-    for t in range(m):
-        if t:
-            x ^= row[_HEAD + _ctz(i)]  # Gray code: g(i) = g(i - 1) ^ 2**ctz(i)
-        if scramble:
-            y = owen_scramble(x, k32)
-            lo = _mix64((y << _U32) ^ k64) >> _U32
-            u[t] = _u53((y << _U32) | lo)
-        else:
-            u[t] = np.float64(x) * 2.0**-32
+    w[0] = np.uint32(x)
+    for t in range(1, m):
         i += _U1
+        x ^= row[_HEAD + _ctz(i)]  # Gray code: g(i) = g(i - 1) ^ 2**ctz(i)
+        w[t] = np.uint32(x)
+    if not scramble:
+        for t in range(m):
+            u[t] = np.float64(w[t]) * 2.0**-32
+        return
+    key, low = dimension_keys(seed, row[0], row[1])
+    mul = _u32((key >> _S16) | np.uint32(1))
+    for t in range(m):
+        y = owen_scramble(w[t], key, mul)
+        lo = _hash32(_u32(y ^ low))  # the digits below the 32nd: random, fixed per point
+        u[t] = _u53((np.uint64(y) << _U32) | np.uint64(lo))
 
 
 @stable_identity
@@ -179,10 +195,12 @@ def draw_sobol(codes, params, tables, words, is_random, src, shift, cidx, chol, 
     """Scrambled Sobol' points: each random input's uniforms from its dimension
     (:func:`fill_sobol`), then the path of plain Monte Carlo's
     (:func:`engine.core.sampling.uniform_columns`, the copula). ``words`` is the sampler's
-    table uint64[J, 34]; ``shift``, ``logw`` and ``wscr`` unused."""
+    table uint64[J, 34]; ``shift`` and ``logw`` unused, ``wscr`` holds the unscrambled
+    coordinates."""
+    w = wscr.reshape(wscr.size)  # the Philox scratch, as uint32[2 * SUB] (>= m)
     for j in range(codes.shape[1]):
         if is_random[j]:
-            fill_sobol(words[j], seed, s0, m, u, True)
+            fill_sobol(words[j], seed, s0, m, u, w, True)
             uniform_columns(codes, params, tables, src, cidx, j, u, m, xs, z0, zb, zt, idx)
     if cidx.shape[0]:
         copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zb, zt,
@@ -192,7 +210,7 @@ def draw_sobol(codes, params, tables, words, is_random, src, shift, cidx, chol, 
 @njit(cache=CACHE)
 def _points(row, seed, first, n, scramble):
     out = np.empty(n)
-    fill_sobol(row, seed, first, n, out, scramble)
+    fill_sobol(row, seed, first, n, out, np.empty(max(n, 1), dtype=np.uint32), scramble)
     return out
 
 
