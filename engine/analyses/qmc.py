@@ -1,7 +1,9 @@
-"""A quote by randomized quasi-Monte Carlo: R independently scrambled Sobol' replicates.
+"""A quote by randomized quasi-Monte Carlo: R independent replicates of scrambled Sobol'
+points or of Latin hypercubes.
 
 Each replicate is a run of ``n = 2**k`` points of the scrambled Sobol' sampler
-(:mod:`engine.core.qmc`) through the one runner, so each is bit-identical for any thread
+(:mod:`engine.core.qmc`) or of the Latin hypercube sampler (:mod:`engine.core.lhs`) through
+the one runner, so each is bit-identical for any thread
 count or chunk size; replicates are merged in replicate order (moments by Chan's formula,
 hit counts and sketches summed), so the merged result is too. The estimate of P(cover) and
 of every output's mean is the mean over the R replicate estimates (all have n points), and
@@ -23,9 +25,10 @@ import xarray as xr
 
 from engine.base.errors import ConfigError
 from engine.core.dataset import build_dataset
-from engine.core.driver import DEFAULT_CHUNK, Totals, _check_run_args, run_plan
+from engine.core.driver import DEFAULT_CHUNK, Totals, _check_run_args, resolve_threads, run_plan
+from engine.core.lhs import lhs
 from engine.core.qmc import MAX_POINTS, sobol
-from engine.core.reduce import M_MEAN, M_N, N_MOM, merge_moments
+from engine.core.reduce import BLOCK, M_MEAN, M_N, N_MOM, merge_moments
 from engine.models import make_plan
 
 from . import correlation, exceedance
@@ -33,6 +36,14 @@ from . import correlation, exceedance
 if TYPE_CHECKING:  # pragma: no cover
     from engine.core.scenario import Scenario
 
+#: The samplers with replicates, and how each is described (the Dataset's ``sampler``).
+SAMPLERS = {
+    "sobol": "randomized quasi-Monte Carlo: Owen-scrambled Sobol' points (Joe-Kuo direction "
+             "numbers as scipy ships them, hash-based nested scrambling), quantile-function "
+             "transforms",
+    "lhs": "Latin hypercube: one point per equal-probability stratum of each input "
+           "(counter-based hash permutations, jittered), quantile-function transforms",
+}
 #: Independent scramblings by default: 15 degrees of freedom for the t interval.
 DEFAULT_REPLICATES = 16
 #: The fewest replicates that give an error bar (one degree of freedom is too unstable).
@@ -56,12 +67,13 @@ def check_replicates(replicates: int, name: str = "replicates") -> None:
 
 
 def simulate_qmc(scenario: Scenario, *, trials: int | None = None, seed: int | None = None,
-                 replicates: int = DEFAULT_REPLICATES, threads: int | None = None,
+                 replicates: int = DEFAULT_REPLICATES, sampler: str = "sobol",
+                 threads: int | None = None,
                  chunk_size: int = DEFAULT_CHUNK,
                  progress: Callable[[int], None] | None = None,
                  should_stop: Callable[[], bool] | None = None,
                  max_seconds: float | None = None) -> xr.Dataset:
-    """Quote a scenario with ``replicates`` scrambled Sobol' runs (module docstring).
+    """Quote a scenario with ``replicates`` independent runs of a sampler (module docstring).
 
     Parameters
     ----------
@@ -73,6 +85,8 @@ def simulate_qmc(scenario: Scenario, *, trials: int | None = None, seed: int | N
         Seeds every replicate's scrambling (with the replicate number and each input's stream).
     replicates : int
         Independent scramblings, >= 2 (default 16).
+    sampler : {"sobol", "lhs"}
+        Scrambled Sobol' points or Latin hypercubes.
     threads, chunk_size, progress, should_stop, max_seconds
         As for :func:`engine.simulate`; progress counts trials over all replicates. A stop
         keeps whole replicates only (a partial replicate is not a balanced point set).
@@ -82,19 +96,27 @@ def simulate_qmc(scenario: Scenario, *, trials: int | None = None, seed: int | N
     xarray.Dataset
         As :func:`engine.simulate`, with ``p_cover_ci95`` the replicates' t interval and, in
         addition, ``p_cover_se``, ``<output>_mean_se`` and ``p_cover_replicates`` /
-        ``<output>_mean_replicates`` (dim ``replicate``); attributes ``method = "sobol"``,
+        ``<output>_mean_replicates`` (dim ``replicate``); attributes ``method`` (the
+        sampler),
         ``replicates``, ``points_per_replicate`` and ``interval``.
     """
     trials = scenario.trials if trials is None else trials
     seed = scenario.seed if seed is None else seed
     check_replicates(replicates)
+    if sampler not in SAMPLERS:
+        raise ConfigError(None, "sampler", f"must be one of {', '.join(SAMPLERS)}", sampler,
+                          "Use plain Monte Carlo through engine.simulate.")
     _check_run_args(trials, seed, chunk_size)
     per = points_per_replicate(trials, replicates)
     if per > MAX_POINTS:
         raise ConfigError(None, "trials", f"gives {per:,} points per replicate, more than "
-                          "Sobol' 32-bit points allow (2**32)", trials,
+                          "32-bit points allow (2**32)", trials,
                           "Use fewer trials or more --replicates.")
     plan = make_plan(scenario)
+    # a replicate is short (2**16 points: 16 blocks, one default chunk): chunks small enough
+    # that every thread gets some (the result does not depend on the chunk size)
+    n_threads = resolve_threads(threads)
+    chunk = min(chunk_size, max(BLOCK, per // (BLOCK * n_threads) * BLOCK))
     runs: list[Totals] = []
     elapsed = compile_s = 0.0
     stop_reason = None
@@ -102,8 +124,8 @@ def simulate_qmc(scenario: Scenario, *, trials: int | None = None, seed: int | N
         done = r * per
         step = None if progress is None else (lambda k, done=done: progress(done + k))
         left = None if max_seconds is None else max(max_seconds - elapsed, 1e-3)
-        t = run_plan(plan, trials=per, seed=seed, threads=threads, chunk_size=chunk_size,
-                     sampler=sobol(plan.n_points, plan.is_random, r), progress=step,
+        t = run_plan(plan, trials=per, seed=seed, threads=threads, chunk_size=chunk,
+                     sampler=_make(sampler, plan, r, per), progress=step,
                      should_stop=should_stop, max_seconds=left)
         elapsed += t.elapsed_s
         compile_s += t.extra.get("compile_s", 0.0)
@@ -130,19 +152,30 @@ def simulate_qmc(scenario: Scenario, *, trials: int | None = None, seed: int | N
                        run_attrs={"threads": numba.get_num_threads(), "chunk_size": chunk_size,
                                   "compile_s": round(compile_s, 3)})
     if len(runs) >= MIN_REPLICATES and runs[-1].completed:
-        ds = attach_replicates(ds, runs, per)
+        ds = attach_replicates(ds, runs, per, sampler)
     else:  # a stop left fewer than two whole replicates: no spread to measure
         ds.attrs["sampler"] = "randomized quasi-Monte Carlo (stopped before two replicates " \
                               "were complete: the interval is the binomial one)"
     note = None
     if total != trials:
-        note = (f"Sobol' points come in powers of two: {len(runs)} replicates of {per:,} "
+        note = (f"{_NAMES[sampler]} come in powers of two: {len(runs)} replicates of {per:,} "
                 f"points = {total:,} trials (asked for {trials:,})")
     if note:
         ds.attrs["notes"] = "\n".join(x for x in (ds.attrs.get("notes", ""), note) if x)
     ds = exceedance.attach(ds)
     # the achieved correlation is measured on plain Monte Carlo trials (the trace): not these
     return correlation.attach(ds, plan, scenario, seed, 0)
+
+
+#: How a note names each sampler's point sets.
+_NAMES = {"sobol": "Sobol' points", "lhs": "the Latin hypercubes here"}
+
+
+def _make(name: str, plan, replicate: int, per: int):
+    """Replicate ``replicate`` of sampler ``name`` for ``plan``, ``per`` points."""
+    if name == "lhs":
+        return lhs(plan.n_points, plan.is_random, replicate, per)
+    return sobol(plan.n_points, plan.is_random, replicate)
 
 
 def merge_runs(runs: list[Totals], elapsed: float) -> Totals:
@@ -176,7 +209,8 @@ def replicate_interval(est: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return mean, se, tq * se, tq
 
 
-def attach_replicates(ds: xr.Dataset, runs: list[Totals], per: int) -> xr.Dataset:
+def attach_replicates(ds: xr.Dataset, runs: list[Totals], per: int,
+                      sampler: str = "sobol") -> xr.Dataset:
     """``ds`` (one point) with the replicate estimates, their standard errors and P(cover)'s
     t interval (module docstring)."""
     layout = runs[0].layout
@@ -189,7 +223,7 @@ def attach_replicates(ds: xr.Dataset, runs: list[Totals], per: int) -> xr.Datase
     _, se, half, tq = replicate_interval(p_r)
     p = ds["p_cover"].values.reshape(ne)
     lo, hi = np.clip(p - half, 0.0, 1.0), np.clip(p + half, 0.0, 1.0)
-    how = (f"Student t over {n_r} independent scramblings ({n_r - 1} df, t = {tq:.3f}): "
+    how = (f"Student t over {n_r} independent replicates ({n_r - 1} df, t = {tq:.3f}): "
            f"mean +- t * sd / sqrt({n_r})")
     ci = ds["p_cover_ci95"].values.reshape(ne, 2).copy()
     spread = se > 0.0  # every replicate alike (none or all covering): keep the exact bound
@@ -226,10 +260,8 @@ def attach_replicates(ds: xr.Dataset, runs: list[Totals], per: int) -> xr.Datase
                                          est.reshape((n_r,) + var.shape), {
             "long_name": f"{name}_mean of each replicate", "units": units})
     ds.attrs.update({
-        "method": "sobol",
-        "sampler": "randomized quasi-Monte Carlo: Owen-scrambled Sobol' points (Joe-Kuo "
-                   "direction numbers as scipy ships them, hash-based nested scrambling), "
-                   "quantile-function transforms",
+        "method": sampler,
+        "sampler": SAMPLERS[sampler],
         "replicates": np.int64(n_r),
         "points_per_replicate": np.int64(per),
         "interval": how + "; standard errors of means likewise (sd of replicate means / "

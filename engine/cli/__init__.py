@@ -155,12 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="plain Monte Carlo (mc), importance sampling (importance, for rare "
                         "events) or auto: importance sampling when plain Monte Carlo sees "
                         "fewer than 100 covering trials (default: auto)")
-    q.add_argument("--sampler", choices=("mc", "sobol"), default="mc",
-                   help="how trials are drawn: mc (plain Monte Carlo, the default) or sobol "
+    q.add_argument("--sampler", choices=("mc", "sobol", "lhs"), default="mc",
+                   help="how trials are drawn: mc (plain Monte Carlo, the default), sobol "
                         "(randomized quasi-Monte Carlo: --replicates independently scrambled "
-                        "Sobol' point sets of 2**k points each; error bars from their spread)")
+                        "Sobol' point sets of 2**k points each; error bars from their spread) "
+                        "or lhs (--replicates Latin hypercubes of 2**k points each)")
     q.add_argument("--replicates", type=_positive_int, metavar="R",
-                   help="with --sampler sobol: independent scramblings (default 16, at "
+                   help="with --sampler sobol or lhs: independent replicates (default 16, at "
                         "least 2); trials are rounded up to R x a power of two")
     add_correlation_flags(q)
     q.add_argument("--gap-above", type=_thresholds, metavar="X[,X...]",
@@ -333,7 +334,8 @@ def _quote(args: argparse.Namespace) -> int:
         if qmc is not None:
             from engine.analyses.qmc import points_per_replicate, simulate_qmc
             run = functools.partial(simulate_qmc, scenario, trials=trials, seed=args.seed,
-                                    replicates=qmc, threads=args.threads)
+                                    replicates=qmc, sampler=args.sampler,
+                                    threads=args.threads)
             trials = points_per_replicate(trials, qmc) * qmc  # what the progress counts to
         if target is None:
             ds, status = run_with_progress(run, total=trials, stop=stop, quiet=args.quiet,
@@ -383,14 +385,14 @@ def _quote(args: argparse.Namespace) -> int:
 
 
 def _check_sampler(args: argparse.Namespace) -> int | None:
-    """The replicates of a ``--sampler sobol`` quote (None for plain Monte Carlo), after
+    """The replicates of a ``--sampler sobol|lhs`` quote (None for plain Monte Carlo), after
     refusing the options it does not combine with."""
     from engine.analyses.qmc import DEFAULT_REPLICATES, check_replicates
     from engine.base.errors import ConfigError
 
     if args.sampler == "mc":
         if args.replicates is not None:
-            raise ConfigError(None, "--replicates", "only applies with --sampler sobol",
+            raise ConfigError(None, "--replicates", "only applies with --sampler sobol or lhs",
                               args.replicates, "Add --sampler sobol, or drop --replicates.")
         return None
     for flag, value in (("--precision", args.precision),
@@ -398,13 +400,14 @@ def _check_sampler(args: argparse.Namespace) -> int | None:
                         ("--max-trials", args.max_trials)):
         if value is not None:
             raise ConfigError(None, flag, f"cannot be combined with --sampler {args.sampler}",
-                              value, "A Sobol' quote runs a fixed number of replicates: give "
+                              value, "A replicated quote runs a fixed number of replicates: give "
                               "--trials (and --replicates), or use --sampler mc for a "
                               "precision target.")
     if args.method == "importance":
         raise ConfigError(None, "--method", f"importance cannot be combined with --sampler "
                           f"{args.sampler}", args.method, "Importance sampling is for rare "
-                          "events; use --sampler mc with it (or --method auto/mc with sobol).")
+                          "events; use --sampler mc with it (or --method auto/mc with "
+                          f"{args.sampler}).")
     replicates = DEFAULT_REPLICATES if args.replicates is None else args.replicates
     check_replicates(replicates, "--replicates")
     return replicates

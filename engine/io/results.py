@@ -153,12 +153,13 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
 
 def _with_qmc(out: dict[str, Any], ds: xr.Dataset) -> dict[str, Any]:
     """``out`` with ``"sampler"``: how the trials were drawn and, for randomized QMC
-    (``method == "sobol"``), how the error bars were obtained and each output mean's
+    (``method`` "sobol" or "lhs"), how the error bars were obtained and each output mean's
     standard error (``"mean_se"``; lists by year for a multi-year result)."""
-    if str(ds.attrs.get("method", "")) != "sobol":
+    name = str(ds.attrs.get("method", ""))
+    if name not in ("sobol", "lhs") or "replicates" not in ds.attrs:
         return out
     out["sampler"] = {
-        "name": "sobol",
+        "name": name,
         "replicates": int(ds.attrs["replicates"]),
         "points_per_replicate": int(ds.attrs["points_per_replicate"]),
         "interval": str(ds.attrs["interval"]),

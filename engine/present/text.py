@@ -89,10 +89,12 @@ def format_quote(ds, source: str) -> str:
 
 def qmc_lines(ds) -> list[str]:
     """How a randomized QMC quote's trials were drawn and its error bars obtained."""
-    if ds.attrs.get("method") != "sobol":
+    kind = {"sobol": "scrambled Sobol' points", "lhs": "Latin hypercubes"}.get(
+        str(ds.attrs.get("method")))
+    if kind is None or "replicates" not in ds.attrs:
         return []
     r, per = int(ds.attrs["replicates"]), int(ds.attrs["points_per_replicate"])
-    line = (f"Sampler: scrambled Sobol' points, {r} independent replicates of {per:,}; 95% "
+    line = (f"Sampler: {kind}, {r} independent replicates of {per:,}; 95% "
             f"intervals and standard errors from the spread of the replicates (Student t)")
     if "gap_mean_se" in ds and ds["gap_mean_se"].ndim == 0:
         line += (f"; mean gap {fmt.amount(float(ds['gap_mean']))} +- "
