@@ -48,6 +48,9 @@ examples:
                                                    run until P(cover) is known to +-1% (95%)
   capexgap quote configs/sequoia-600b-uncertain.toml --precision 0.1 --json
                                                    a rare event (~1e-10): importance sampling
+  capexgap quote configs/ai-capex-2024.toml --sampler sobol --trials 1048576
+                                                   randomized QMC, 16 x 2^16 points: means
+                                                   hundreds of times more precise
 
 Results are bit-identical for the same config, seed and trials, whatever --threads.
 
