@@ -233,8 +233,8 @@ def test_key_follows_kernel_sources_and_versions(tmp_path, monkeypatch):
     # A callee in another module than the cached function (numba's own stamp misses this).
     kernels = root / "distributions" / "_kernels.py"
     original = kernels.read_bytes()
-    kernels.write_bytes(original.replace(b"_SQRT1_2 = 0.7071067811865476",
-                                         b"_SQRT1_2 = 0.7071067811865475", 1))
+    kernels.write_bytes(original.replace(b"_TWO52 = 4503599627370496.0",
+                                         b"_TWO52 = 4503599627370497.0", 1))
     assert kernels.read_bytes() != original
     assert _jitcache.source_fingerprint(root) != key
     kernels.write_bytes(original)

@@ -47,7 +47,7 @@ from engine.core.plan import copula_factors
 from engine.core.scenario import Scenario
 from engine.models import make_plan
 
-from . import corr_sweep, correlation
+from . import corr_sweep, correlation, exceedance
 from engine.core.driver import DEFAULT_CHUNK
 
 __all__ = [
@@ -215,4 +215,4 @@ def sweep_point(ds: xr.Dataset, indexers: Mapping[str, Any] | None = None,
     ci.attrs = {**ci.attrs, "method": _ci_method(one["hits"].values, int(ds.attrs["trials"]))}
     one["p_cover_ci95"] = ci
     one.attrs = {k: v for k, v in ds.attrs.items() if k not in _SWEEP_ATTRS}
-    return one
+    return exceedance.attach(one)  # as a quote has it
