@@ -340,7 +340,7 @@ def breakdown(scenario: Scenario, *, trials: int = 1 << 21, repeat: int = 3) -> 
     """
     plan = make_plan(scenario)
     n_p, n_j = plan.codes.shape
-    prep = prepare(plan, plain(n_p, n_j))
+    prep = prepare(plan, plain(n_p, n_j, copula=plan.cidx.size > 0))
     smp = prep.sampler
     cached = getattr(plan.model, "cached", False)
     data_fn = _piece_data if cached else _piece_data_mem

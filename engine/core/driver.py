@@ -158,7 +158,8 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
 
     n_p = plan.n_points
     if sampler is None:
-        sampler = plan.sampler if plan.sampler is not None else plain(n_p, len(plan.names))
+        sampler = plan.sampler if plan.sampler is not None else \
+            plain(n_p, len(plan.names), copula=plan.cidx.size > 0)
     prep = runner.prepare(plan, sampler)
     layout = plan.layout if sampler.rows is None else \
         Layout(outputs=sampler.rows, covers=plan.layout.covers, hits_axis=plan.layout.hits_axis)

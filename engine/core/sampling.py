@@ -173,17 +173,28 @@ def _correlated(cidx, j):
 @njit(error_model="numpy", nogil=True, cache=CACHE)
 def draw_mc(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0, m, xs,
             z0, zk, logw, u, wscr, zb, zt, idx):
-    """Plain Monte Carlo: each input's uniforms (vectorised Philox), then its quantile
-    transform for the whole sub-block (one dispatch). A correlated input's uniforms become
-    normal scores ``z0[j]`` instead, and :func:`copula_columns` makes its column.
-    ``shift`` (zeros) and ``logw`` unused."""
+    """Plain Monte Carlo of independent inputs: each input's uniforms (vectorised Philox),
+    then its quantile transform for the whole sub-block (one dispatch). ``shift`` (zeros),
+    ``logw`` and the copula's arguments (``cidx`` empty) unused: a plan with correlated
+    inputs runs :func:`draw_mc_copula`, so that a run without them never compiles the
+    copula."""
     for j in range(codes.shape[1]):
         if is_random[j]:
             fill_uniforms(seed, words[j], s0, m, u, wscr)
             uniform_columns(codes, params, tables, src, cidx, j, u, m, xs, z0, zb, zt, idx)
-    if cidx.shape[0]:
-        copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zb, zt,
-                       idx)
+
+
+@stable_identity
+@njit(error_model="numpy", nogil=True, cache=CACHE)
+def draw_mc_copula(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0,
+                   m, xs, z0, zk, logw, u, wscr, zb, zt, idx):
+    """Plain Monte Carlo with correlated inputs: :func:`draw_mc`, where a correlated input's
+    uniforms become normal scores ``z0[j]`` and :func:`copula_columns` makes its column."""
+    for j in range(codes.shape[1]):
+        if is_random[j]:
+            fill_uniforms(seed, words[j], s0, m, u, wscr)
+            uniform_columns(codes, params, tables, src, cidx, j, u, m, xs, z0, zb, zt, idx)
+    copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zb, zt, idx)
 
 
 @njit(inline="always")
@@ -322,9 +333,10 @@ class Sampler:
     table: np.ndarray | None = None
 
 
-def plain(n_points: int, n_inputs: int) -> Sampler:
-    """Plain Monte Carlo."""
-    return Sampler("mc", draw_mc, weigh_plain, np.zeros((n_points, n_inputs)))
+def plain(n_points: int, n_inputs: int, copula: bool = False) -> Sampler:
+    """Plain Monte Carlo (``copula``: some inputs are correlated, :func:`draw_mc_copula`)."""
+    return Sampler("mc", draw_mc_copula if copula else draw_mc, weigh_plain,
+                   np.zeros((n_points, n_inputs)))
 
 
 def importance(shift: np.ndarray, names: tuple[str, ...], *, with_z: bool = False) -> Sampler:
