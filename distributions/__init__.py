@@ -19,10 +19,10 @@ Dependency rule: this package imports numpy, scipy, numba and the stdlib only; i
 ``engine``.  Nothing is compiled at import: the numba functions compile on first call.
 """
 
-from ._kernels import NPAR, ndtr, ndtri, sample_block, sample_u, sample_z
+from ._blocks import sample_block, sample_block_z
+from ._kernels import NPAR, ndtr, ndtri, sample_u, sample_z
 from ._spec import FAMILIES, Distribution, DistributionError, pack, parse
 from ._tables import SHAPE_MAX, SHAPE_MIN, TABLE_KNOTS, TABLE_REL_ERROR, TABLE_Z
-from ._zblock import sample_block_z
 
 __all__ = [
     "FAMILIES",

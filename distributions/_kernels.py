@@ -31,15 +31,11 @@ The pieces shared with the block kernels live in their own modules: ``_fastmath`
 ``log``, ``fma`` without libm), ``_ndtr`` (the normal CDF pair Phi(z), Phi(-z) without libm,
 for one score and for a block), ``_ndtri`` (AS241, for one uniform and for a block) and
 ``_pointers`` (``addr``, ``offset``, ``AVX512``); this module holds the family codes, the
-per-family quantile functions, ``sample_u``/``sample_z``, the block dispatch ``sample_block_p``,
-and re-exports the names of those modules.
-
-Block kernels (``sample_block_p``, ``ndtri_block``): the engine's kernel samples one input for a
-sub-block of trials per call, bit for bit what ``sample_u`` gives trial by trial, arranged so
-LLVM vectorises the common case (AS241's central branch on every lane, the tail lanes gathered
-and done vectorised, exp on every lane) with scalar fix-ups for rare lanes.  They take raw
-pointers (``addr``), so a call costs no refcounting and each compiles once.  ``exp``, ``log``
-and ``fma`` are plain IEEE arithmetic (no libm, no SVML), so vectorised and scalar code agree.
+per-family quantile functions, ``sample_u``/``sample_z``, the beta/PERT table on a block
+(``table_block``), and re-exports the names of those modules. The block kernels that sample an
+input for a sub-block of trials (``sample_block_p`` from uniforms, ``sample_block_zp`` from
+normal scores) are in ``_blocks``.  ``exp``, ``log`` and ``fma`` are plain IEEE arithmetic (no
+libm, no SVML), so vectorised and scalar code agree.
 
 Dependency rule: numpy, numba and the stdlib only.
 """
@@ -48,7 +44,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit
 
 from ._fastmath import (EXP_FAST_MAX, _f64_to_i64, exp, exp_fast, exp_finish, exp_reduce, fma,
@@ -63,7 +58,6 @@ __all__ = [
     # defined here
     "FIXED", "UNIFORM", "NORMAL", "LOGNORMAL", "TRIANGULAR", "PERT", "BETA", "TRUNCNORMAL",
     "NPAR", "table_block", "sample_u", "sample_z", "ppf_u_many", "ppf_z_many",
-    "sample_block_p", "sample_block", "ppf_block_many",
     # from _fastmath, _ndtr, _ndtri and _pointers
     "NDTR_VEC_ZMAX", "ndtr", "ndtr_pair", "ndtr_pair_block",
     "EXP_FAST_MAX", "fma", "exp_reduce", "exp_finish", "exp_fast", "exp", "log_fast", "log",
@@ -347,109 +341,3 @@ def ppf_z_many(code: int, par, z, tables, out) -> None:
     """``out[i] = sample_z(code, par, z[i], tables)``."""
     for i in range(z.size):
         out[i] = sample_z(code, par, z[i], tables)
-
-
-# --------------------------------------------------------------------------------------------
-# Block kernels: one dispatch per input per block of trials, vectorised where the family allows
-# --------------------------------------------------------------------------------------------
-# The kernel samples one input for a block of trials at a time.  These functions give, for
-# every i < m, *exactly* ``sample_u(code, par, u[i], tables)`` (tests check it bit for bit on
-# many uniforms for every family): they evaluate the same functions in the same operation
-# order, only arranged so that LLVM can vectorise the common case, with scalar fix-up passes
-# for the rare lanes that need another branch.
-# (ndtri_block, with the helpers that list its tail lanes, is in ``_ndtri``.)
-
-
-@njit(error_model="numpy")
-def sample_block_p(code: int, par, u, m: int, tp, nk: int, out, zb, idx, zt) -> None:
-    """``out[i] = sample_u(code, par, u[i], tables)`` for i < m, bit for bit, dispatching once.
-
-    Every array argument is a pointer (see :func:`addr`): ``par`` the packed row, ``u`` the
-    uniforms, ``tp`` the tables' data (``nk`` knots per row), ``out`` the output (must not
-    alias ``u``), ``zb``, ``zt`` (float64[>= m]) and ``idx`` (int64[>= m]) scratch.
-    """
-    p0 = par[0]
-    p1 = par[1]
-    p2 = par[2]
-    p3 = par[3]
-    p4 = par[4]
-    p5 = par[5]
-    p6 = par[6]
-    if code == FIXED:
-        for i in range(m):
-            out[i] = p0
-    elif code == LOGNORMAL:
-        nt, zmax = ndtri_block(u, m, zb, idx, zt)
-        # exp_fast in two loops (as ndtri_block's centre): reduce, then the polynomial.
-        for i in range(m):
-            t, r = exp_reduce(fma(p1, zb[i], p0))
-            out[i] = t
-            zt[i] = r
-        for i in range(m):
-            out[i] = exp_finish(out[i], zt[i])
-        # exp_fast's range, checked only where it can fail: a = mu + sigma z has |a| <=
-        # |mu| + sigma |z|, and the central lanes have |z| <= 1.44, the tail lanes |z| <= zmax
-        # (the margin of 1 covers every rounding); the tail lanes are listed in idx[0:nt].
-        if not (abs(p0) + abs(p1) * 1.5 <= EXP_FAST_MAX - 1.0):  # central lanes may be out
-            for i in range(m):
-                a = fma(p1, zb[i], p0)
-                if not (abs(a) <= EXP_FAST_MAX):
-                    out[i] = math.exp(a)
-        elif not (abs(p0) + abs(p1) * zmax <= EXP_FAST_MAX - 1.0):  # a tail lane may be (nan)
-            for k in range(nt):
-                i = idx[k]
-                a = fma(p1, zb[i], p0)
-                if not (abs(a) <= EXP_FAST_MAX):
-                    out[i] = math.exp(a)
-    elif code == UNIFORM:
-        for i in range(m):
-            ui = u[i]
-            out[i] = p0 + ui * p2 if ui <= 0.5 else p1 - (1.0 - ui) * p2
-    elif code == NORMAL:
-        ndtri_block(u, m, zb, idx, zt)
-        for i in range(m):
-            out[i] = p0 + p1 * zb[i]
-    elif code == TRIANGULAR:
-        for i in range(m):
-            ui = u[i]
-            lo = p0 + math.sqrt(ui * p4)
-            hi = p2 - math.sqrt((1.0 - ui) * p5)
-            out[i] = lo if ui < p3 else hi
-    elif code == PERT or code == BETA:
-        ndtri_block(u, m, zb, idx, zt)
-        table_block(p0, p1, p2, p3, p4, p5, p6, zb, m, tp, nk, out, idx)
-    elif code == TRUNCNORMAL:
-        # _truncnormal's two branches as selects around one ndtri_block: the probability
-        # handed to ndtri (out as scratch), then the side and the clamp.
-        for i in range(m):
-            ui = u[i]
-            p = p4 + ui * p6
-            out[i] = p if p <= 0.5 else p5 + (1.0 - ui) * p6
-        ndtri_block(out, m, zb, idx, zt)
-        for i in range(m):
-            x = p0 + p1 * zb[i] if p4 + u[i] * p6 <= 0.5 else p0 - p1 * zb[i]
-            out[i] = min(max(x, p2), p3)
-    else:
-        for i in range(m):
-            out[i] = math.nan
-
-
-@njit(inline="always")
-def sample_block(code: int, par, u, m: int, tables, out, zb, idx, zt) -> None:
-    """:func:`sample_block_p` with arrays (1-d, C-contiguous; ``tables`` as in ``sample_u``)."""
-    sample_block_p(code, addr(par), addr(u), m, addr(tables), tables.shape[1] - 2,
-                   addr(out), addr(zb), addr(idx), addr(zt))
-
-
-@njit(error_model="numpy", cache=CACHE)
-def ppf_block_many(code: int, par, u, tables, out) -> None:
-    """``sample_block`` over a whole array in blocks of 256 (the block path behind the tests
-    that hold it to ``sample_u``)."""
-    n = u.size
-    zb = np.empty(256)
-    zt = np.empty(256)
-    idx = np.empty(256, dtype=np.int64)
-    for s in range(0, n, 256):
-        m = min(256, n - s)
-        sample_block_p(code, addr(par), offset(addr(u), s), m, addr(tables),
-                       tables.shape[1] - 2, offset(addr(out), s), addr(zb), addr(idx), addr(zt))

@@ -19,6 +19,7 @@ import xarray as xr
 from numba import njit
 
 import engine
+from distributions import _blocks as B
 from distributions import _kernels as K
 from distributions import pack, parse
 from engine.core import reduce, rng, runner
@@ -68,7 +69,7 @@ def test_block_transform_equals_scalar_bitwise(name):
         want = np.empty(u.size)
         got = np.empty(u.size)
         _scalar(codes[0], params[0], u, tables, want)
-        K.ppf_block_many(codes[0], params[0], u, tables, got)
+        B.ppf_block_many(codes[0], params[0], u, tables, got)
         assert np.array_equal(got, want, equal_nan=True), name
         diff = np.flatnonzero(got.view(np.int64) != want.view(np.int64))
         assert diff.size == 0, (name, u[diff[:5]], got[diff[:5]], want[diff[:5]])

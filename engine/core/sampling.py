@@ -17,7 +17,7 @@ logw, u, wscr, zb, zt, idx)``
 
 Plain Monte Carlo: the uniform of (seed, input, trial) is the counter-based generator's
 (:mod:`engine.core.rng`), turned into a value by the input's quantile function, a sub-block at
-a time (``distributions.sample_block_p``, bit for bit the scalar ``sample_u``).
+a time (``distributions._blocks.sample_block_p``, bit for bit the scalar ``sample_u``).
 
 Importance sampling: every random input's normal score is shifted, ``z_j = ndtri(u) + mu_j``,
 the value is ``F_j^-1(Phi(z_j))`` (``sample_z``, accurate in both tails) and the trial's
@@ -42,8 +42,8 @@ from numba import njit
 
 from distributions import ndtri, sample_u, sample_z
 from distributions._jitcache import CACHE, stable_identity
-from distributions._kernels import addr, ndtri_block, offset, sample_block_p
-from distributions._zblock import sample_block_zp
+from distributions._blocks import sample_block_p, sample_block_zp
+from distributions._kernels import addr, ndtri_block, offset
 
 from .rng import fill_uniforms
 

@@ -1,15 +1,24 @@
-"""Block kernels from normal scores: :func:`sample_z` for a block of trials (Gaussian copula).
+"""Block kernels: a quantile function for a block of trials, from uniforms or normal scores.
 
-``sample_block_zp`` is to :func:`sample_z` what ``sample_block_p`` is to ``sample_u``: for every
-``i < m`` it gives *exactly* ``sample_z(code, par, z[i], tables)`` (tests check it bit for bit,
-on scores from the centre to +-inf and nan, for every family), dispatching once per block and
-arranged so that LLVM vectorises the common families:
+The engine samples one input for a sub-block of trials per call. ``sample_block_p`` gives, for
+every ``i < m``, *exactly* ``sample_u(code, par, u[i], tables)``, and ``sample_block_zp``
+exactly ``sample_z(code, par, z[i], tables)`` (the Gaussian copula's path); tests check both bit
+for bit on many values for every family. They evaluate the same functions in the same operation
+order, only arranged so that LLVM vectorises the common case, with scalar fix-ups for rare
+lanes; they take raw pointers (``addr``), so a call costs no refcounting and each compiles once.
+
+From uniforms: the families that transform a normal score (lognormal, normal, beta, PERT) are
+``sample_z`` of ``ndtri(u)`` in ``sample_u`` too, so ``sample_block_p`` takes
+:func:`ndtri_block` of the block and hands the scores to ``sample_block_zp``; fixed, uniform,
+triangular and truncnormal work on the uniforms directly.
+
+From normal scores, ``sample_block_zp`` dispatches once per block:
 
 * fixed, normal: one vectorised loop;
-* lognormal: ``exp`` in two vectorised loops (``exp_reduce`` then ``exp_finish``, as
-  ``sample_block_p``), with libm's ``exp`` redone on the lanes outside ``exp_fast``'s range; a
-  score here is arbitrary, so the range is bounded by the block's largest ``|z|`` (one
-  vectorised integer reduction) and checked lane by lane only when that bound fails;
+* lognormal: ``exp`` in two vectorised loops (``exp_reduce`` then ``exp_finish``), with
+  libm's ``exp`` redone on the lanes outside ``exp_fast``'s range; a score here is arbitrary,
+  so the range is bounded by the block's largest ``|z|`` (one vectorised integer reduction)
+  and checked lane by lane only when that bound fails;
 * beta, PERT: :func:`table_block` on the scores directly (it already sends tails, +-inf and nan
   to the scalar ``_table``);
 * uniform, triangular, truncnormal need ``Phi(z)`` and ``Phi(-z)``: :func:`ndtr_pair_block`
@@ -43,9 +52,11 @@ from ._kernels import (
     table_block,
 )
 from ._ndtr import ndtr_pair_block
+from ._ndtri import ndtri_block
 from ._pointers import addr, offset
 
-__all__ = ["ppf_z_block_many", "sample_block_z", "sample_block_zp"]
+__all__ = ["ppf_block_many", "ppf_z_block_many", "sample_block", "sample_block_p",
+           "sample_block_z", "sample_block_zp"]
 
 _ABS_MASK = 0x7FFFFFFFFFFFFFFF  # every bit but the sign
 
@@ -70,7 +81,7 @@ def sample_block_zp(code: int, par, z, m: int, tp, nk: int, out, idx, zt) -> Non
         for i in range(m):
             out[i] = p0
     elif code == LOGNORMAL:
-        # exp_fast in two loops (as sample_block_p): reduce, then the polynomial.  The first
+        # exp_fast in two loops: reduce, then the polynomial.  The first
         # also finds max|z| for the range check below, as the largest bits of |z| (an integer
         # reduction, which vectorises, and in this loop costs nothing measurable: a separate
         # loop cost 10%).  Non-negative doubles order as their bits, and a nan's bits are above
@@ -138,3 +149,78 @@ def ppf_z_block_many(code: int, par, z, tables, out) -> None:
         m = min(256, n - s)
         sample_block_zp(code, addr(par), offset(addr(z), s), m, addr(tables),
                         tables.shape[1] - 2, offset(addr(out), s), addr(idx), addr(zt))
+
+
+# --------------------------------------------------------------------------------------------
+# From uniforms
+# --------------------------------------------------------------------------------------------
+
+
+@njit(error_model="numpy")
+def sample_block_p(code: int, par, u, m: int, tp, nk: int, out, zb, idx, zt) -> None:
+    """``out[i] = sample_u(code, par, u[i], tables)`` for i < m, bit for bit, dispatching once.
+
+    Every array argument is a pointer (see :func:`addr`): ``par`` the packed row, ``u`` the
+    uniforms, ``tp`` the tables' data (``nk`` knots per row), ``out`` the output (must not
+    alias ``u``), ``zb``, ``zt`` (float64[>= m]) and ``idx`` (int64[>= m]) scratch.
+    """
+    if code == LOGNORMAL or code == NORMAL or code == PERT or code == BETA:
+        # sample_u is sample_z(ndtri(u)) for these: the scores, then the block from scores
+        ndtri_block(u, m, zb, idx, zt)
+        sample_block_zp(code, par, zb, m, tp, nk, out, idx, zt)
+        return
+    p0 = par[0]
+    p1 = par[1]
+    p2 = par[2]
+    p3 = par[3]
+    p4 = par[4]
+    p5 = par[5]
+    p6 = par[6]
+    if code == FIXED:
+        for i in range(m):
+            out[i] = p0
+    elif code == UNIFORM:
+        for i in range(m):
+            ui = u[i]
+            out[i] = p0 + ui * p2 if ui <= 0.5 else p1 - (1.0 - ui) * p2
+    elif code == TRIANGULAR:
+        for i in range(m):
+            ui = u[i]
+            lo = p0 + math.sqrt(ui * p4)
+            hi = p2 - math.sqrt((1.0 - ui) * p5)
+            out[i] = lo if ui < p3 else hi
+    elif code == TRUNCNORMAL:
+        # _truncnormal's two branches as selects around one ndtri_block: the probability
+        # handed to ndtri (out as scratch), then the side and the clamp.
+        for i in range(m):
+            ui = u[i]
+            p = p4 + ui * p6
+            out[i] = p if p <= 0.5 else p5 + (1.0 - ui) * p6
+        ndtri_block(out, m, zb, idx, zt)
+        for i in range(m):
+            x = p0 + p1 * zb[i] if p4 + u[i] * p6 <= 0.5 else p0 - p1 * zb[i]
+            out[i] = min(max(x, p2), p3)
+    else:
+        for i in range(m):
+            out[i] = math.nan
+
+
+@njit(inline="always")
+def sample_block(code: int, par, u, m: int, tables, out, zb, idx, zt) -> None:
+    """:func:`sample_block_p` with arrays (1-d, C-contiguous; ``tables`` as in ``sample_u``)."""
+    sample_block_p(code, addr(par), addr(u), m, addr(tables), tables.shape[1] - 2,
+                   addr(out), addr(zb), addr(idx), addr(zt))
+
+
+@njit(error_model="numpy", cache=CACHE)
+def ppf_block_many(code: int, par, u, tables, out) -> None:
+    """``sample_block`` over a whole array in blocks of 256 (the block path behind the tests
+    that hold it to ``sample_u``)."""
+    n = u.size
+    zb = np.empty(256)
+    zt = np.empty(256)
+    idx = np.empty(256, dtype=np.int64)
+    for s in range(0, n, 256):
+        m = min(256, n - s)
+        sample_block_p(code, addr(par), offset(addr(u), s), m, addr(tables),
+                       tables.shape[1] - 2, offset(addr(out), s), addr(zb), addr(idx), addr(zt))

@@ -1,4 +1,5 @@
-"""The block kernel from normal scores (``distributions._zblock``) equals ``sample_z`` bit for bit."""
+"""The block kernel from normal scores (``distributions._blocks.sample_block_zp``) equals
+``sample_z`` bit for bit."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import distributions as D
 from distributions import _kernels as K
 from distributions import pack, parse
 from distributions._ndtr import NDTR_CENTRAL_Z
-from distributions._zblock import ppf_z_block_many, sample_block_z
+from distributions._blocks import ppf_z_block_many, sample_block_z
 
 # Every family, with shapes that reach every branch: both sides of the uniform and triangular
 # splits, the table's interior and tails, truncation, and exp's libm fallback (lognormals whose
