@@ -196,8 +196,6 @@ def test_cli_json_says_how_the_interval_was_obtained(capsys):
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["--sampler", "sobol", "--precision", "0.01"], "--precision"),
-    (["--sampler", "sobol", "--abs-precision", "0.001"], "--abs-precision"),
     (["--sampler", "sobol", "--method", "importance"], "--method"),
     (["--sampler", "sobol", "--replicates", "1"], "--replicates"),
     (["--replicates", "4"], "--replicates"),

@@ -148,15 +148,21 @@ class _Flat:
 def _run_points(base: Scenario, scenarios: Sequence[Scenario], *, trials: int | None,
                 seed: int | None, threads: int | None, chunk_size: int,
                 max_memory_mib: float, progress: ProgressFn | None,
-                target: Any = None, max_trials: int | None = None) -> _Flat:
+                target: Any = None, max_trials: int | None = None, sampler: str = "mc",
+                replicates: int | None = None) -> _Flat:
     """Run every scenario as one point of a plan, in as few passes as memory allows.
 
     With a precision `target` (:class:`engine.analyses.precision.Target`) each group of points runs
     until every one of its points meets it (a group never stops before the trial count an
     earlier group needed), then groups that stopped earlier are run again at the final count:
     every point gets the same trials N, and a point is identical to a fixed run of N.
+
+    ``sampler`` "sobol" or "lhs": each group runs `replicates` replicates of the sampler
+    (:func:`engine.analyses.qmc.run_replicates`: the same points at every point of the plan),
+    and each point gets its replicate estimates and t interval, as a replicated quote does.
     """
     seed = base.seed if seed is None else seed
+    qmc_run = _qmc_runner(base, trials, seed, chunk_size, sampler, replicates, target)
     if target is None:
         trials = base.trials if trials is None else trials
         _check_run_args(trials, seed, chunk_size)
@@ -179,15 +185,21 @@ def _run_points(base: Scenario, scenarios: Sequence[Scenario], *, trials: int | 
             if progress is not None:
                 progress(base_ + done * size)
 
-        totals = run_plan(make_plan(list(scenarios[lo:hi])), trials=n_trials, seed=seed,
-                          threads=threads, chunk_size=chunk_size, progress=_progress,
-                          monitor=monitor)
+        plan = make_plan(list(scenarios[lo:hi]))
+        if qmc_run is not None:
+            totals, finish = qmc_run(plan, threads, _progress)
+        else:
+            totals = run_plan(plan, trials=n_trials, seed=seed, threads=threads,
+                              chunk_size=chunk_size, progress=_progress, monitor=monitor)
+            finish = None
         if monitor is not None:  # stopped by its target: a complete run of those trials
             totals = dataclasses.replace(totals, completed=True)
         part = build_dataset(base, totals, seed=seed, requested_trials=totals.trials,
                              run_attrs={"threads": numba.get_num_threads(),
                                         "chunk_size": chunk_size, "compile_s": 0.0},
                              point_dims={"point": np.arange(lo, hi)})
+        if finish is not None:
+            part = finish(part)
         compile_s += float(totals.extra.get("compile_s", 0.0))
         done_before += totals.trials * (hi - lo)
         return part, totals.trials
@@ -249,6 +261,35 @@ def _run_points(base: Scenario, scenarios: Sequence[Scenario], *, trials: int | 
                  n_groups=n_groups)
 
 
+def _qmc_runner(base: Scenario, trials: int | None, seed: int, chunk_size: int, sampler: str,
+                replicates: int | None, target: Any) -> Callable | None:
+    """None for plain Monte Carlo; else ``run(plan, threads, progress) -> (totals, finish)``:
+    the replicates of a group of points merged, and ``finish(part)`` adding their estimates
+    to the group's Dataset."""
+    from engine.analyses import qmc
+
+    if sampler == "mc":
+        if replicates is not None:
+            raise ConfigError(None, "replicates", "only applies with sampler 'sobol' or 'lhs'",
+                              replicates, "Give sampler='sobol' (or 'lhs'), or drop replicates.")
+        return None
+    if target is not None:
+        raise ConfigError(None, "precision", f"a sweep with sampler {sampler!r} runs a fixed "
+                          "number of replicates", target.describe(),
+                          "Give trials (and replicates), or use plain Monte Carlo for a "
+                          "sweep to a precision target.")
+    trials = base.trials if trials is None else trials
+    n_r = qmc.DEFAULT_REPLICATES if replicates is None else replicates
+    per = qmc.check_qmc(trials, seed, n_r, sampler, chunk_size)
+
+    def run(plan: Any, threads: int | None, progress: ProgressFn) -> tuple[Any, Callable]:
+        reps = qmc.run_replicates(plan, sampler, per, n_r, seed=seed, threads=threads,
+                                  chunk_size=chunk_size, progress=progress)
+        return reps.merged(), lambda part: qmc.rounding_note(
+            qmc.attach_replicates(part, reps.runs, per, sampler), sampler, n_r, per, trials)
+    return run
+
+
 def _hist_range(counts: np.ndarray, b0: int) -> tuple[int, int]:
     """Global [lo, hi) of the non-empty bins of counts (summed over points), as build_dataset."""
     nz = np.flatnonzero(counts.reshape(-1, counts.shape[-1]).sum(axis=0))
@@ -266,7 +307,14 @@ def _hist_slice(counts: np.ndarray, b0: int, lo: int, hi: int) -> np.ndarray:
     return out
 
 
-def _ci_method(hits: np.ndarray, trials: int) -> str:
+def _ci_method(hits: np.ndarray, trials: int, se: np.ndarray | None = None,
+               replicates: Any = None) -> str:
+    """How the intervals of these points were obtained: binomial from `hits`, or (a
+    replicated sampler: the points' standard errors `se`) the replicates' t interval."""
+    if se is not None:
+        from engine.analyses.qmc import ci_method
+
+        return ci_method(se, int(replicates))
     return "; ".join(sorted({proportion_interval(int(h), trials)[2]
                              for h in np.asarray(hits).reshape(-1)}))
 
@@ -279,8 +327,9 @@ def _shaped(flat: _Flat, idx: Sequence[int], dims: tuple[str, ...], shape: tuple
     for name, (rest, values, attrs) in flat.vars.items():
         v = values[idx]
         data[prefix + name] = (dims + rest, v.reshape(shape + v.shape[1:]), dict(attrs))
-    data[prefix + "p_cover_ci95"][2]["method"] = _ci_method(flat.vars["hits"][1][idx],
-                                                            flat.trials)
+    se = flat.vars["p_cover_se"][1][idx] if "p_cover_se" in flat.vars else None
+    data[prefix + "p_cover_ci95"][2]["method"] = _ci_method(
+        flat.vars["hits"][1][idx], flat.trials, se, flat.attrs.get("replicates"))
     lo, hi = bins if bins is not None else _hist_range(flat.hist[idx], flat.b0)
     gh = _hist_slice(flat.hist[idx], flat.b0, lo, hi)
     data[prefix + "gap_hist"] = (dims + flat.hist_dims + ("gap_bin",),

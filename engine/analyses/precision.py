@@ -46,38 +46,42 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numba
 import numpy as np
 import xarray as xr
 
-from engine import models
-from engine.analyses.importance import (
+from engine.analyses.importance import (  # noqa: F401  (read here too)
     MIN_ESS,
     PURPOSE_IMPORTANCE,
     PURPOSE_MC,
     IsEstimate,
+    ShiftSearch,
     _is_dataset,
     find_shift,
+    importance_lines,
     importance_plan,
 )
-from engine.analyses.importance import ShiftSearch, importance_lines  # noqa: F401  (read here too)
-from engine.base.errors import ConfigError
-from engine.core.driver import MAX_TRIALS
-from engine.core.scenario import Scenario
+from engine.analyses.targets import (  # noqa: F401
+    METHODS,
+    Target,
+    _check_count,
+    _g,
+    check_options,
+    precision_attrs,
+)
 from engine.core.dataset import build_dataset
 from engine.core.driver import DEFAULT_CHUNK, Totals, _check_run_args, run_plan
 from engine.core.plan import Plan
 from engine.core.reduce import BLOCK
+from engine.core.scenario import Scenario
 from engine.core.stats import proportion_interval
 from engine.models import make_plan
 
 from . import correlation, exceedance
 
 Method = Literal["auto", "mc", "importance"]
-METHODS = ("auto", "mc", "importance")
 
 #: "Too few hits" for plain Monte Carlo (method auto): below this, importance sampling.
 AUTO_MIN_HITS = 100
@@ -88,117 +92,6 @@ PILOT_TRIALS = 256 * BLOCK  # 1,048,576
 FIRST_LOOK = 4 * BLOCK
 #: Default cap on the trials behind P(cover) in a precision run.
 DEFAULT_MAX_TRIALS = 10**9
-
-
-# --------------------------------------------------------------------------------- targets
-
-
-@dataclass(frozen=True)
-class Target:
-    """A precision target on the 95% interval of P(cover): every given bound must hold.
-
-    ``rel``: half-width <= rel * p (never met while p = 0); ``abs``: half-width <= abs.
-    The half-width of an interval [lo, hi] around p is ``max(hi - p, p - lo)``.
-    """
-
-    rel: float | None = None
-    abs: float | None = None
-
-    def halfwidth_goal(self, p: float) -> float:
-        """The largest half-width that meets the target at estimate p (0 if none can)."""
-        goal = math.inf
-        if self.rel is not None:
-            goal = min(goal, self.rel * p)
-        if self.abs is not None:
-            goal = min(goal, self.abs)
-        return goal
-
-    def met(self, p: float, lo: float, hi: float) -> bool:
-        hw = max(hi - p, p - lo)
-        goal = self.halfwidth_goal(p)
-        return goal > 0.0 and hw <= goal
-
-    def factor(self, p: float, lo: float, hi: float) -> float:
-        """How many times the trials done the target needs (half-width ~ 1/sqrt(n))."""
-        hw = max(hi - p, p - lo)
-        goal = self.halfwidth_goal(p)
-        if goal <= 0.0:
-            return math.inf
-        ratio = hw / goal
-        return ratio * ratio  # a float product gives inf where ** raises OverflowError
-
-    def describe(self) -> str:
-        parts = []
-        if self.rel is not None:
-            parts.append(f"+-{_g(100 * self.rel)}% relative")
-        if self.abs is not None:
-            parts.append(f"+-{_g(self.abs)} absolute")
-        return " and ".join(parts) + " (half-width of the 95% interval)"
-
-
-def _g(x: float) -> str:
-    return f"{x:.4g}"
-
-
-def check_options(scenario: Scenario, *, method: str = "auto", trials: int | None = None,
-                  precision: float | None = None, abs_precision: float | None = None,
-                  max_trials: int | None = None, pilot_trials: int | None = None,
-                  flags: bool = False) -> Target | None:
-    """Validate the options of :func:`quote` (before any work); return the target, if any.
-
-    ``flags=True`` names the command-line flags in messages (``--precision``) instead of the
-    keyword arguments.
-    """
-    def name(key: str) -> str:
-        return "--" + key.replace("_", "-") if flags else key
-
-    if method not in METHODS:
-        raise ConfigError(None, name("method"), "must be auto, mc or importance", method,
-                          "auto picks importance sampling when plain Monte Carlo sees too "
-                          "few covering trials.")
-    for key, value, hi, what in (("precision", precision, 1.0, "0.01 for +-1% of P(cover)"),
-                                 ("abs_precision", abs_precision, 0.5,
-                                  "0.001 for +-0.1 percentage points")):
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not (math.isfinite(value) and 0.0 < value <= hi):
-            raise ConfigError(None, name(key), f"must be a number in (0, {_g(hi)}]", value,
-                              f"Give the half-width of the 95% interval, e.g. {what}.")
-    target = Target(precision, abs_precision) \
-        if precision is not None or abs_precision is not None else None
-    if target is not None and trials is not None:
-        raise ConfigError(None, name("trials"), f"cannot be combined with {name('precision')} "
-                          f"or {name('abs_precision')}", trials,
-                          "A precision run decides its own number of trials; cap it with "
-                          f"{name('max_trials')} (or {name('max_seconds')}).")
-    if max_trials is not None:
-        if target is None:
-            raise ConfigError(None, name("max_trials"), f"only applies with {name('precision')}"
-                              f" or {name('abs_precision')}", max_trials,
-                              f"Give {name('trials')} for a fixed number of trials, or add a "
-                              "precision target.")
-        _check_count(max_trials, name("max_trials"))
-    if pilot_trials is not None:
-        _check_count(pilot_trials, name("pilot_trials"))
-    model = models.get(scenario.model)
-    if method == "importance" and model.cover_margin is None:
-        raise ConfigError(scenario.source, "scenario.model", "importance sampling supports "
-                          "models with one headline P(cover) only", scenario.model,
-                          f"Use --method mc (or auto) for the {scenario.model} model.")
-    if target is not None and model.layout(scenario).dim is not None:
-        raise ConfigError(scenario.source, "scenario.model", "precision targets support models "
-                          f"with one headline P(cover) only (the {scenario.model} model has one "
-                          f"per {model.layout(scenario).dim})", scenario.model,
-                          f"Give --trials for the {scenario.model} model.")
-    return target
-
-
-def _check_count(value: Any, key: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-            or not 1 <= value <= MAX_TRIALS:
-        raise ConfigError(None, key, "must be a whole number in [1, 2**53]", value,
-                          "Pass e.g. 100000000.")
 
 
 # -------------------------------------------------------------------------------- monitors
@@ -324,6 +217,8 @@ def _with_correlation(fn: Callable[..., xr.Dataset]) -> Callable[..., xr.Dataset
     and the gap's exceedance curve (:func:`engine.analyses.exceedance.attach`)."""
     @functools.wraps(fn)
     def wrapper(scenario: Scenario, **kw: Any) -> xr.Dataset:
+        if kw.get("sampler", "mc") != "mc":
+            return fn(scenario, **kw)  # a replicated quote attaches its own
         ds = exceedance.attach(fn(scenario, **kw))
         seed = scenario.seed if kw.get("seed") is None else kw["seed"]
         return correlation.attach(ds, make_plan(scenario), scenario, seed,
@@ -338,8 +233,10 @@ def quote(scenario: Scenario, *, method: Method = "auto", trials: int | None = N
           seed: int | None = None, threads: int | None = None, chunk_size: int = DEFAULT_CHUNK,
           progress: Callable[[int], None] | None = None,
           should_stop: Callable[[], bool] | None = None,
-          max_seconds: float | None = None) -> xr.Dataset:
-    """P(cover) by plain Monte Carlo or importance sampling, to a fixed size or a precision.
+          max_seconds: float | None = None, sampler: str = "mc",
+          replicates: int | None = None) -> xr.Dataset:
+    """P(cover) by plain Monte Carlo, importance sampling or randomized quasi-Monte Carlo, to
+    a fixed size or a precision.
 
     Parameters
     ----------
@@ -361,6 +258,14 @@ def quote(scenario: Scenario, *, method: Method = "auto", trials: int | None = N
     seed, threads, chunk_size, progress, should_stop, max_seconds
         As for :func:`engine.simulate`; ``max_seconds`` covers every pass. ``progress`` is
         called with the trials done in the pass under way.
+    sampler : {"mc", "sobol", "lhs"}
+        "sobol" (scrambled Sobol' points) or "lhs" (Latin hypercubes): `replicates`
+        independent replicates of the power of two at or above ``trials / replicates`` points,
+        error bars from their spread (:func:`engine.analyses.qmc.simulate_qmc`); with a
+        precision target, replicates of that size are added until P(cover)'s t interval meets
+        it (:mod:`engine.analyses.qmc_precision`). Not with ``method="importance"``.
+    replicates : int, optional
+        Replicates of a "sobol" or "lhs" quote (>= 2, default 16).
 
     Returns
     -------
@@ -378,6 +283,13 @@ def quote(scenario: Scenario, *, method: Method = "auto", trials: int | None = N
         ``precision_stop`` (run attributes: a run stopped at N trials is identical to a fixed
         run of N trials once :func:`engine.strip_run_attrs` has removed them).
     """
+    if sampler != "mc" or replicates is not None:
+        from engine.analyses.qmc_precision import quote_qmc
+        return quote_qmc(scenario, sampler=sampler, replicates=replicates, method=method,
+                         trials=trials, precision=precision, abs_precision=abs_precision,
+                         max_trials=max_trials, pilot_trials=pilot_trials, seed=seed,
+                         threads=threads, chunk_size=chunk_size, progress=progress,
+                         should_stop=should_stop, max_seconds=max_seconds)
     target = check_options(scenario, method=method, trials=trials, precision=precision,
                            abs_precision=abs_precision, max_trials=max_trials,
                            pilot_trials=pilot_trials)
@@ -427,7 +339,7 @@ def quote(scenario: Scenario, *, method: Method = "auto", trials: int | None = N
         if not tot.completed:
             return ds
         exact = "1" if int(ds["hits"]) == n else "0"
-        return _precision_attrs(ds, target, True, cap,
+        return precision_attrs(ds, target, True, cap,
                                 f"met exactly: no input is random, every trial is the same, "
                                 f"P(cover) = {exact} (the binomial interval is a formality)")
     if method == "importance":
@@ -470,7 +382,7 @@ def quote(scenario: Scenario, *, method: Method = "auto", trials: int | None = N
     why = "plain Monte Carlo asked for" if method == "mc" else \
         f"plain Monte Carlo saw enough covering trials ({int(mc_tot.hits.min()):,})"
     ds = _label(ds, method, why)
-    return _precision_attrs(ds, target, ok, cap, _stop_text(mc_tot, ok, cap))
+    return precision_attrs(ds, target, ok, cap, _stop_text(mc_tot, ok, cap))
 
 
 def _stop_text(tot: Totals, ok: bool, cap: int) -> str:
@@ -480,15 +392,6 @@ def _stop_text(tot: Totals, ok: bool, cap: int) -> str:
     if tot.extra.get("stopped_by") in ("max_seconds", "should_stop"):
         return f"NOT met: {tot.extra.get('stop_reason')} after {tot.trials:,} trials"
     return f"NOT met: the cap of {cap:,} trials (max_trials) was reached"
-
-
-def _precision_attrs(ds: xr.Dataset, target: Target, ok: bool, cap: int, stop: str
-                     ) -> xr.Dataset:
-    ds.attrs["precision_target"] = target.describe()
-    ds.attrs["precision_met"] = np.int8(1 if ok else 0)
-    ds.attrs["precision_max_trials"] = np.int64(cap)
-    ds.attrs["precision_stop"] = stop
-    return ds
 
 
 def _attrs(tot: Totals, threads: int | None, chunk_size: int) -> dict[str, Any]:
@@ -558,7 +461,7 @@ def _importance(scenario: Scenario, plan: Plan, mc_ds: xr.Dataset, *, method: st
         est = IsEstimate.from_moments(tot.moments[0])
         lo, hi = est.ci
         ok = bool(monitor and monitor.met) or (est.ess >= MIN_ESS and target.met(est.p, lo, hi))
-        ds = _precision_attrs(ds, target, ok, cap or 0, _stop_text(tot, ok, cap or 0))
+        ds = precision_attrs(ds, target, ok, cap or 0, _stop_text(tot, ok, cap or 0))
     return ds
 
 
@@ -573,7 +476,7 @@ def _impossible(mc_ds: xr.Dataset, method: str, why: str, target: Target | None,
         h, k = int(mc_ds["hits"]), int(mc_ds.attrs["trials"])
         lo, hi, _ = proportion_interval(h, k)
         ok = target.met(h / k, lo, hi)
-        mc_ds = _precision_attrs(mc_ds, target, ok, cap or 0,
+        mc_ds = precision_attrs(mc_ds, target, ok, cap or 0,
                                  ("met" if ok else "NOT met") + f" after {k:,} plain trials "
                                  "(importance sampling gave no estimate)")
     return mc_ds

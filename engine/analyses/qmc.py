@@ -17,7 +17,9 @@ Dependency rule: ``engine.base``, ``engine.core`` and ``engine.models``.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -27,8 +29,10 @@ from engine.base.errors import ConfigError
 from engine.core.dataset import build_dataset
 from engine.core.driver import DEFAULT_CHUNK, Totals, _check_run_args, resolve_threads, run_plan
 from engine.core.lhs import lhs
+from engine.core.plan import Plan
 from engine.core.qmc import MAX_POINTS, sobol
 from engine.core.reduce import BLOCK, M_MEAN, M_N, N_MOM, merge_moments
+from engine.core.stats import proportion_interval
 from engine.models import make_plan
 
 from . import correlation, exceedance
@@ -64,6 +68,97 @@ def check_replicates(replicates: int, name: str = "replicates") -> None:
         raise ConfigError(None, name, f"must be a whole number >= {MIN_REPLICATES}",
                           replicates, f"Use e.g. --replicates {DEFAULT_REPLICATES}: the error "
                           "bar comes from the spread between replicates.")
+
+
+def check_qmc(trials: int, seed: int, replicates: int, sampler: str, chunk_size: int) -> int:
+    """Validate a replicated run's options (ConfigError) and return its points per replicate."""
+    check_replicates(replicates)
+    if sampler not in SAMPLERS:
+        raise ConfigError(None, "sampler", f"must be mc or one of {', '.join(SAMPLERS)}",
+                          sampler, "Use sampler='mc' (plain Monte Carlo), 'sobol' or 'lhs'.")
+    _check_run_args(trials, seed, chunk_size)
+    per = points_per_replicate(trials, replicates)
+    if per > MAX_POINTS:
+        raise ConfigError(None, "trials", f"gives {per:,} points per replicate, more than "
+                          "32-bit points allow (2**32)", trials,
+                          "Use fewer trials or more --replicates.")
+    return per
+
+
+@dataclass
+class Replicates:
+    """Whole replicates of one plan, in replicate order, and how the run went."""
+
+    runs: list[Totals]
+    per: int
+    elapsed: float = 0.0
+    compile_s: float = 0.0
+    stop_reason: str | None = None  # set: the merged result is marked partial, with this
+    stopped_by: str | None = None  # "should_stop" or "max_seconds" when a stop cut the run
+    stop_why: str = ""  # what stopped it ("time limit of 10 s reached")
+
+    def merged(self, requested: int | None = None) -> Totals:
+        """The replicates' totals as one run's, marked partial when a stop cut the run."""
+        totals = merge_runs(self.runs, self.elapsed)
+        totals.extra["compile_s"] = self.compile_s
+        if self.stop_reason is not None:
+            totals.completed = False
+            totals.extra["stop_reason"] = self.stop_reason
+        return totals
+
+    @property
+    def complete(self) -> bool:
+        """Two or more whole replicates: an error bar from their spread."""
+        return len(self.runs) >= MIN_REPLICATES and self.runs[-1].completed
+
+
+def run_replicates(plan: Plan, sampler: str, per: int, count: int, *, seed: int,
+                   threads: int | None = None, chunk_size: int = DEFAULT_CHUNK,
+                   first: int = 0, progress: Callable[[int], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None,
+                   max_seconds: float | None = None,
+                   enough: Callable[[list[Totals]], bool] | None = None) -> Replicates:
+    """Replicates ``first .. first + count - 1`` of ``sampler`` for every point of ``plan``,
+    ``per`` points each; each is a pure function of (plan, seed, replicate).
+
+    ``enough(runs)``, if given, is asked after each replicate whether to stop (a precision
+    target met). A stop (``should_stop``, ``max_seconds``) keeps whole replicates only (a
+    partial replicate is not a balanced point set), or the first one's trials when none is
+    whole. ``progress`` counts trials over the replicates of this call.
+    """
+    # a replicate is short (2**16 points: 16 blocks, one default chunk): chunks small enough
+    # that every thread gets some (the result does not depend on the chunk size)
+    n_threads = resolve_threads(threads)
+    chunk = min(chunk_size, max(BLOCK, per // (BLOCK * n_threads) * BLOCK))
+    out = Replicates([], per)
+    for r in range(first, first + int(count)):
+        done = (r - first) * per
+        step = None if progress is None else (lambda k, done=done: progress(done + k))
+        left = None if max_seconds is None else max(max_seconds - out.elapsed, 1e-3)
+        t = run_plan(plan, trials=per, seed=seed, threads=threads, chunk_size=chunk,
+                     sampler=_make(sampler, plan, r, per), progress=step,
+                     should_stop=should_stop, max_seconds=left)
+        out.elapsed += t.elapsed_s
+        out.compile_s += t.extra.get("compile_s", 0.0)
+        if not t.completed:  # whole replicates only
+            out.stopped_by = t.extra.get("stopped_by", "should_stop")
+            out.stop_reason = out.stop_why = t.extra.get("stop_reason", "stopped early")
+            if not out.runs:
+                out.runs.append(t)  # nothing whole: the first replicate's trials, no error bar
+            break
+        out.runs.append(t)
+        if r + 1 == first + count or (enough is not None and enough(out.runs)):
+            break
+        if should_stop is not None and should_stop():
+            out.stopped_by = "should_stop"
+            out.stop_reason = getattr(should_stop, "reason", None) or "stop requested"
+        elif max_seconds is not None and out.elapsed > max_seconds:
+            out.stopped_by = "max_seconds"
+            out.stop_reason = f"time limit of {max_seconds:g} s reached"
+        if out.stopped_by is not None:
+            out.stop_why = out.stop_reason
+            break
+    return out
 
 
 def simulate_qmc(scenario: Scenario, *, trials: int | None = None, seed: int | None = None,
@@ -102,76 +197,48 @@ def simulate_qmc(scenario: Scenario, *, trials: int | None = None, seed: int | N
     """
     trials = scenario.trials if trials is None else trials
     seed = scenario.seed if seed is None else seed
-    check_replicates(replicates)
-    if sampler not in SAMPLERS:
-        raise ConfigError(None, "sampler", f"must be one of {', '.join(SAMPLERS)}", sampler,
-                          "Use plain Monte Carlo through engine.simulate.")
-    _check_run_args(trials, seed, chunk_size)
-    per = points_per_replicate(trials, replicates)
-    if per > MAX_POINTS:
-        raise ConfigError(None, "trials", f"gives {per:,} points per replicate, more than "
-                          "32-bit points allow (2**32)", trials,
-                          "Use fewer trials or more --replicates.")
+    per = check_qmc(trials, seed, replicates, sampler, chunk_size)
     plan = make_plan(scenario)
-    # a replicate is short (2**16 points: 16 blocks, one default chunk): chunks small enough
-    # that every thread gets some (the result does not depend on the chunk size)
-    n_threads = resolve_threads(threads)
-    chunk = min(chunk_size, max(BLOCK, per // (BLOCK * n_threads) * BLOCK))
-    runs: list[Totals] = []
-    elapsed = compile_s = 0.0
-    stop_reason = None
-    for r in range(int(replicates)):
-        done = r * per
-        step = None if progress is None else (lambda k, done=done: progress(done + k))
-        left = None if max_seconds is None else max(max_seconds - elapsed, 1e-3)
-        t = run_plan(plan, trials=per, seed=seed, threads=threads, chunk_size=chunk,
-                     sampler=_make(sampler, plan, r, per), progress=step,
-                     should_stop=should_stop, max_seconds=left)
-        elapsed += t.elapsed_s
-        compile_s += t.extra.get("compile_s", 0.0)
-        if not t.completed:  # whole replicates only
-            stop_reason = t.extra.get("stop_reason", "stopped early")
-            if not runs:
-                runs.append(t)  # nothing whole: the first replicate's trials, no error bar
-            break
-        runs.append(t)
-        if r + 1 == replicates:
-            break
-        if should_stop is not None and should_stop():
-            stop_reason = getattr(should_stop, "reason", None) or "stop requested"
-            break
-        if max_seconds is not None and elapsed > max_seconds:
-            stop_reason = f"time limit of {max_seconds:g} s reached"
-            break
-    totals = merge_runs(runs, elapsed)
-    if stop_reason is not None:
-        totals.completed = False
-        totals.extra["stop_reason"] = stop_reason
-    total = per * int(replicates)
-    ds = build_dataset(scenario, totals, seed=seed, requested_trials=total,
+    reps = run_replicates(plan, sampler, per, replicates, seed=seed, threads=threads,
+                          chunk_size=chunk_size, progress=progress, should_stop=should_stop,
+                          max_seconds=max_seconds)
+    return quote_dataset(scenario, plan, reps, sampler, seed=seed, trials=trials,
+                         requested=per * int(replicates), chunk_size=chunk_size)
+
+
+def quote_dataset(scenario: Scenario, plan: Plan, reps: Replicates, sampler: str, *,
+                  seed: int, trials: int, requested: int, chunk_size: int) -> xr.Dataset:
+    """The quote Dataset of a replicated run of one point (`trials`: as asked for)."""
+    ds = build_dataset(scenario, reps.merged(), seed=seed, requested_trials=requested,
                        run_attrs={"threads": numba.get_num_threads(), "chunk_size": chunk_size,
-                                  "compile_s": round(compile_s, 3)})
-    if len(runs) >= MIN_REPLICATES and runs[-1].completed:
-        ds = attach_replicates(ds, runs, per, sampler)
+                                  "compile_s": round(reps.compile_s, 3)})
+    if reps.complete:
+        ds = attach_replicates(ds, reps.runs, reps.per, sampler)
     else:  # a stop left fewer than two whole replicates: no spread to measure
         ds.attrs["sampler"] = "randomized quasi-Monte Carlo (stopped before two replicates " \
                               "were complete: the interval is the binomial one)"
-    note = None
-    if total != trials:
-        note = (f"{_NAMES[sampler]} come in powers of two: {len(runs)} replicates of {per:,} "
-                f"points = {total:,} trials (asked for {trials:,})")
-    if note:
-        ds.attrs["notes"] = "\n".join(x for x in (ds.attrs.get("notes", ""), note) if x)
+    ds = rounding_note(ds, sampler, len(reps.runs), reps.per, trials)
     ds = exceedance.attach(ds)
     # the achieved correlation is measured on plain Monte Carlo trials (the trace): not these
     return correlation.attach(ds, plan, scenario, seed, 0)
+
+
+def rounding_note(ds: xr.Dataset, sampler: str, n_runs: int, per: int, trials: int
+                  ) -> xr.Dataset:
+    """``ds`` with a note when whole replicates of 2**k points changed the trials asked for."""
+    total = n_runs * per
+    if total != trials and int(ds.attrs.get("completed", 1)):
+        note = (f"{_NAMES[sampler]} come in powers of two: {n_runs} replicates of {per:,} "
+                f"points = {total:,} trials (asked for {trials:,})")
+        ds.attrs["notes"] = "\n".join(x for x in (ds.attrs.get("notes", ""), note) if x)
+    return ds
 
 
 #: How a note names each sampler's point sets.
 _NAMES = {"sobol": "Sobol' points", "lhs": "the Latin hypercubes here"}
 
 
-def _make(name: str, plan, replicate: int, per: int):
+def _make(name: str, plan: Plan, replicate: int, per: int):
     """Replicate ``replicate`` of sampler ``name`` for ``plan``, ``per`` points."""
     if name == "lhs":
         return lhs(plan.n_points, plan.is_random, replicate, per)
@@ -209,30 +276,68 @@ def replicate_interval(est: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return mean, se, tq * se, tq
 
 
+def _per_point(a: np.ndarray) -> np.ndarray:
+    """[R, P, ...] -> [P, R, ...]: each point's replicates together."""
+    return np.moveaxis(a, 0, 1)
+
+
+def cover_hits(runs: list[Totals]) -> np.ndarray:
+    """Covering trials of each replicate and point: int64[R, P, ne] (ne: the model's years)."""
+    layout = runs[0].layout
+    return np.stack([np.asarray(t.hits).reshape(-1, len(layout.covers), layout.n_along)[:, 0]
+                     for t in runs])
+
+
+def cover_interval(runs: list[Totals], per: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """P(cover) over every replicate, its standard error and the ends of its 95% t interval
+    (clipped to [0, 1]), float64[P, ne] each; where every replicate agrees (no spread) the
+    ends are the binomial interval's of all the points together."""
+    hits_r = cover_hits(runs)
+    _, se, half, _ = replicate_interval(hits_r / float(per))
+    n = per * len(runs)
+    hits = hits_r.sum(axis=0)
+    p = hits / float(n)
+    lo, hi = np.clip(p - half, 0.0, 1.0), np.clip(p + half, 0.0, 1.0)
+    for i in zip(*np.nonzero(se <= 0.0)):
+        lo[i], hi[i], _ = proportion_interval(int(hits[i]), n)
+    return p, se, lo, hi
+
+
+def ci_method(se: np.ndarray, n_r: int) -> str:
+    """How P(cover)'s interval was obtained, for points whose standard errors are `se`."""
+    from scipy.stats import t as student_t
+
+    tq = float(student_t.ppf(0.975, n_r - 1))
+    how = (f"Student t over {n_r} independent replicates ({n_r - 1} df, t = {tq:.3f}): "
+           f"mean +- t * sd / sqrt({n_r})")
+    return how if np.all(np.asarray(se) > 0.0) else \
+        how + "; where every replicate agrees, the binomial bound"
+
+
 def attach_replicates(ds: xr.Dataset, runs: list[Totals], per: int,
                       sampler: str = "sobol") -> xr.Dataset:
-    """``ds`` (one point) with the replicate estimates, their standard errors and P(cover)'s
-    t interval (module docstring)."""
+    """``ds`` with the replicate estimates, their standard errors and P(cover)'s t interval
+    (module docstring). ``ds`` is a quote, or the points of a sweep on a leading dimension
+    (the replicate dimension then follows it)."""
     layout = runs[0].layout
     ne = layout.n_along
     n_r = len(runs)
     shape = ds["p_cover"].shape
     dims = ds["p_cover"].dims
-    hits = np.stack([np.asarray(t.hits).reshape(len(layout.covers), ne)[0] for t in runs])
-    p_r = hits / float(per)  # [R, ne]
-    _, se, half, tq = replicate_interval(p_r)
-    p = ds["p_cover"].values.reshape(ne)
-    lo, hi = np.clip(p - half, 0.0, 1.0), np.clip(p + half, 0.0, 1.0)
-    how = (f"Student t over {n_r} independent replicates ({n_r - 1} df, t = {tq:.3f}): "
-           f"mean +- t * sd / sqrt({n_r})")
-    ci = ds["p_cover_ci95"].values.reshape(ne, 2).copy()
-    spread = se > 0.0  # every replicate alike (none or all covering): keep the exact bound
-    ci[spread, 0], ci[spread, 1] = lo[spread], hi[spread]
+    n_pd = len(dims) - (1 if layout.dim else 0)  # the point dimensions (none for a quote)
+    rdims = dims[:n_pd] + ("replicate",) + dims[n_pd:]
+    rshape = shape[:n_pd] + (n_r,) + shape[n_pd:]
+    p_r = cover_hits(runs) / float(per)  # [R, P, ne]
+    _, se, half, _ = replicate_interval(p_r)
+    _, _, lo, hi = cover_interval(runs, per)
+    how = ci_method(se, n_r)
+    ci = np.stack([lo, hi], axis=-1)
     ds["p_cover_ci95"] = (ds["p_cover_ci95"].dims, ci.reshape(ds["p_cover_ci95"].shape),
-                          {**ds["p_cover_ci95"].attrs, "method": how if spread.all() else
-                           how + "; where every replicate agrees, the binomial bound"})
+                          {**ds["p_cover_ci95"].attrs, "method": how})
     ds["p_cover_se"] = (dims, se.reshape(shape), {
         "long_name": "standard error of p_cover (spread of the replicates)", "units": "1"})
+    p = ds["p_cover"].values.reshape(se.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = np.where(p > 0, half / p, np.nan)
         ess = np.where(se > 0, p * (1 - p) / se**2, np.nan)
@@ -243,10 +348,10 @@ def attach_replicates(ds: xr.Dataset, runs: list[Totals], per: int,
         "long_name": "p(1 - p) / SE**2: the plain Monte Carlo trials of the same error",
         "units": "1"})
     ds["mc_equivalent_trials"] = ds["effective_sample_size"].copy()
-    ds["p_cover_replicates"] = (("replicate",) + dims, p_r.reshape((n_r,) + shape), {
+    ds["p_cover_replicates"] = (rdims, _per_point(p_r).reshape(rshape), {
         "long_name": "p_cover of each replicate", "units": "1"})
     for k, name in enumerate(layout.outputs):
-        mom = np.stack([t.moments[0, k * ne:(k + 1) * ne] for t in runs])  # [R, ne, N_MOM]
+        mom = np.stack([t.moments[:, k * ne:(k + 1) * ne] for t in runs])  # [R, P, ne, N_MOM]
         assert mom.shape[-1] == N_MOM
         with np.errstate(invalid="ignore"):
             est = np.where(mom[..., M_N] > 0, mom[..., M_MEAN], np.nan)
@@ -256,15 +361,14 @@ def attach_replicates(ds: xr.Dataset, runs: list[Totals], per: int,
         ds[f"{name}_mean_se"] = (var.dims, se_k.reshape(var.shape), {
             "long_name": f"standard error of {name}_mean (spread of the replicates)",
             "units": units})
-        ds[f"{name}_mean_replicates"] = (("replicate",) + var.dims,
-                                         est.reshape((n_r,) + var.shape), {
+        ds[f"{name}_mean_replicates"] = (rdims, _per_point(est).reshape(rshape), {
             "long_name": f"{name}_mean of each replicate", "units": units})
     ds.attrs.update({
         "method": sampler,
         "sampler": SAMPLERS[sampler],
         "replicates": np.int64(n_r),
         "points_per_replicate": np.int64(per),
-        "interval": how + "; standard errors of means likewise (sd of replicate means / "
-                          f"sqrt({n_r}))",
+        "interval": how.split(";")[0] + "; standard errors of means likewise (sd of "
+                                        f"replicate means / sqrt({n_r}))",
     })
     return ds

@@ -68,7 +68,8 @@ def sweep(scenario: Scenario, grid: Mapping[str, Any] | SweepGrid | None = None,
           chunk_size: int = DEFAULT_CHUNK, max_points: int = MAX_POINTS,
           max_memory_mib: float = DEFAULT_MAX_MEMORY_MIB,
           progress: ProgressFn | None = None, precision: float | None = None,
-          abs_precision: float | None = None, max_trials: int | None = None) -> xr.Dataset:
+          abs_precision: float | None = None, max_trials: int | None = None,
+          sampler: str = "mc", replicates: int | None = None) -> xr.Dataset:
     """Run every point of a sweep grid on the same trials; one labelled Dataset.
 
     Parameters
@@ -95,6 +96,15 @@ def sweep(scenario: Scenario, grid: Mapping[str, Any] | SweepGrid | None = None,
         :data:`SWEEP_MAX_TRIALS`). Every point gets the same trials N and is identical to a
         fixed sweep of N trials (attributes ``precision_*`` apart). A point whose P(cover) is 0
         never meets a relative target: give `abs_precision` for grids with such points.
+    sampler : {"mc", "sobol", "lhs"}
+        How trials are drawn (as :func:`engine.quote`): "sobol" or "lhs" run `replicates`
+        (default 16) independent replicates of 2**k points each (`trials` rounded up to
+        ``replicates x 2**k``), the same points at every sweep point, and give every point its
+        replicate estimates, standard errors and t interval; a point is then bit-identical to
+        ``engine.quote(pin(scenario, point), sampler=..., replicates=...)``. Not with a
+        precision target.
+    replicates : int, optional
+        Independent replicates of a "sobol" or "lhs" sweep (>= 2, default 16).
 
     Returns
     -------
@@ -111,7 +121,8 @@ def sweep(scenario: Scenario, grid: Mapping[str, Any] | SweepGrid | None = None,
     g = grid if isinstance(grid, SweepGrid) else sweep_grid(scenario, grid, max_points=max_points)
     flat = _run_points(scenario, g.scenarios, trials=trials, seed=seed, threads=threads,
                        chunk_size=chunk_size, max_memory_mib=max_memory_mib, progress=progress,
-                       target=target, max_trials=max_trials)
+                       target=target, max_trials=max_trials, sampler=sampler,
+                       replicates=replicates)
     data, coords = _shaped(flat, range(g.n_points), g.dims, g.shape)
     coords.update(flat.coords)
     for k in g.keys:
@@ -137,10 +148,12 @@ def sweep(scenario: Scenario, grid: Mapping[str, Any] | SweepGrid | None = None,
     attrs["analysis"] = "sweep"
     attrs["sweep_dims"] = json.dumps(list(g.dims))
     ds = xr.Dataset(data, coords=coords, attrs=attrs)
-    return _with_correlation(ds, g, seed)
+    # a replicated quote measures no achieved correlation (that retraces Monte Carlo trials)
+    return _with_correlation(ds, g, seed, 0 if "replicates" in attrs else None)
 
 
-def _with_correlation(ds: xr.Dataset, g: SweepGrid, seed: int | None) -> xr.Dataset:
+def _with_correlation(ds: xr.Dataset, g: SweepGrid, seed: int | None,
+                      trials: int | None = None) -> xr.Dataset:
     """The sweep's correlation variables: each point's target, the first point's achieved."""
     scs = g.scenarios
     if all(sc.correlation is None or sc.correlation.is_empty for sc in scs):
@@ -153,7 +166,7 @@ def _with_correlation(ds: xr.Dataset, g: SweepGrid, seed: int | None) -> xr.Data
     plan = dataclasses.replace(plan, cidx=cidx, chol=chol[:1], repaired=repaired)
     full = dataclasses.replace(plan, chol=chol)
     ds = correlation.attach(ds, plan, scs[0], scs[0].seed if seed is None else seed,
-                            int(ds.attrs["trials"]))
+                            int(ds.attrs["trials"]) if trials is None else trials)
     if cidx.size:
         target = correlation.used_spearman(full).reshape(*g.shape, cidx.size, cidx.size)
         ds["correlation_target"] = ((*g.dims, *correlation.DIMS), target,
@@ -212,7 +225,9 @@ def sweep_point(ds: xr.Dataset, indexers: Mapping[str, Any] | None = None,
     one = one.assign_coords(gap_bin_lower=("gap_bin", _BIN_LOWER[lo:hi], {"units": _MONEY}),
                             gap_bin_upper=("gap_bin", _BIN_UPPER[lo:hi], {"units": _MONEY}))
     ci = one["p_cover_ci95"].variable.copy(deep=False)
-    ci.attrs = {**ci.attrs, "method": _ci_method(one["hits"].values, int(ds.attrs["trials"]))}
+    se = one["p_cover_se"].values if "p_cover_se" in one else None
+    ci.attrs = {**ci.attrs, "method": _ci_method(one["hits"].values, int(ds.attrs["trials"]),
+                                                 se, ds.attrs.get("replicates"))}
     one["p_cover_ci95"] = ci
     one.attrs = {k: v for k, v in ds.attrs.items() if k not in _SWEEP_ATTRS}
     return exceedance.attach(one)  # as a quote has it

@@ -80,7 +80,8 @@ def tornado(scenario: Scenario, *, levels: Sequence[float] = DEFAULT_LEVELS,
             sort_by: Literal["p_cover", "gap_median"] = "p_cover", trials: int | None = None,
             seed: int | None = None, threads: int | None = None,
             chunk_size: int = DEFAULT_CHUNK, max_memory_mib: float = DEFAULT_MAX_MEMORY_MIB,
-            progress: ProgressFn | None = None, max_points: int = MAX_POINTS) -> xr.Dataset:
+            progress: ProgressFn | None = None, max_points: int = MAX_POINTS,
+            sampler: str = "mc", replicates: int | None = None) -> xr.Dataset:
     """One at a time: each uncertain input pinned at quantile levels, the others random.
 
     The baseline and every pinned variant are points of one plan, run on the same trials
@@ -101,6 +102,9 @@ def tornado(scenario: Scenario, *, levels: Sequence[float] = DEFAULT_LEVELS,
     max_points : int
         Refuse a tornado of more than this many points, ``1 + inputs x levels`` (at most
         :data:`MAX_POINTS_CEILING`; checked before any point is made).
+    sampler, replicates
+        As for :func:`engine.sweep`: "sobol" or "lhs" give every point (the baseline and each
+        pinned variant) its replicate estimates and t interval, on the same points.
 
     Returns
     -------
@@ -127,7 +131,8 @@ def tornado(scenario: Scenario, *, levels: Sequence[float] = DEFAULT_LEVELS,
                                 "margin = { dist = \"pert\", min = 0.3, mode = 0.5, max = 0.7 }.")
     pinned, points = _tornado_points(scenario, uncertain, lv, max_points)
     flat = _run_points(scenario, points, trials=trials, seed=seed, threads=threads,
-                       chunk_size=chunk_size, max_memory_mib=max_memory_mib, progress=progress)
+                       chunk_size=chunk_size, max_memory_mib=max_memory_mib, progress=progress,
+                       sampler=sampler, replicates=replicates)
     n_in, n_lv = len(uncertain), len(lv)
     q50 = int(np.flatnonzero(flat.coords["quantile"].values == 0.5)[0])
     # [points] for the one-year model; [points, year] for the vintage model.

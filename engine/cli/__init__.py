@@ -19,6 +19,7 @@ import sys
 from typing import Sequence
 
 from engine.base.errors import CapexgapError
+from engine.cli.samplers import check_sampler as _check_sampler
 from engine.cli.common import (EXIT_INTERRUPTED, EXIT_PRECISION_NOT_MET,  # noqa: F401
                                EXIT_USAGE, _number, _positive_int, _repeat, _seconds, _seed,
                                _thresholds, _year, add_correlation_flags, add_set_flag,
@@ -165,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "or lhs (--replicates Latin hypercubes of 2**k points each)")
     q.add_argument("--replicates", type=_positive_int, metavar="R",
                    help="with --sampler sobol or lhs: independent replicates (default 16, at "
-                        "least 2); trials are rounded up to R x a power of two")
+                        "least 2); trials are rounded up to R x a power of two. With "
+                        "--precision: replicates of that size are added until the target")
     add_correlation_flags(q)
     q.add_argument("--gap-above", type=_thresholds, metavar="X[,X...]",
                    help="also print P(gap > X) with its 95%% interval for each X ($B/yr, "
@@ -322,7 +324,9 @@ def _quote(args: argparse.Namespace) -> int:
         print(f"capexgap: note: {scenario.source} has a [sweep] table ({n_grid:,} points); "
               "quote runs the scenario as written, without it. Run `capexgap sweep "
               f"{named}` for the grid.", file=sys.stderr)
-    target = check_options(scenario, method=args.method, trials=args.trials,
+    # a replicated precision run takes --trials as its replicates' size (--trials / R)
+    target = check_options(scenario, method=args.method,
+                           trials=args.trials if args.sampler == "mc" else None,
                            precision=args.precision, abs_precision=args.abs_precision,
                            max_trials=args.max_trials, flags=True)
     qmc = _check_sampler(args)
@@ -335,10 +339,8 @@ def _quote(args: argparse.Namespace) -> int:
                                 abs_precision=args.abs_precision, max_trials=args.max_trials,
                                 seed=args.seed, threads=args.threads)
         if qmc is not None:
-            from engine.analyses.qmc import points_per_replicate, simulate_qmc
-            run = functools.partial(simulate_qmc, scenario, trials=trials, seed=args.seed,
-                                    replicates=qmc, sampler=args.sampler,
-                                    threads=args.threads)
+            from engine.analyses.qmc import points_per_replicate
+            run = functools.partial(run, trials=trials, sampler=args.sampler, replicates=qmc)
             trials = points_per_replicate(trials, qmc) * qmc  # what the progress counts to
         if target is None:
             ds, status = run_with_progress(run, total=trials, stop=stop, quiet=args.quiet,
@@ -385,35 +387,6 @@ def _quote(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_PRECISION_NOT_MET
     return status.exit_code
-
-
-def _check_sampler(args: argparse.Namespace) -> int | None:
-    """The replicates of a ``--sampler sobol|lhs`` quote (None for plain Monte Carlo), after
-    refusing the options it does not combine with."""
-    from engine.analyses.qmc import DEFAULT_REPLICATES, check_replicates
-    from engine.base.errors import ConfigError
-
-    if args.sampler == "mc":
-        if args.replicates is not None:
-            raise ConfigError(None, "--replicates", "only applies with --sampler sobol or lhs",
-                              args.replicates, "Add --sampler sobol, or drop --replicates.")
-        return None
-    for flag, value in (("--precision", args.precision),
-                        ("--abs-precision", args.abs_precision),
-                        ("--max-trials", args.max_trials)):
-        if value is not None:
-            raise ConfigError(None, flag, f"cannot be combined with --sampler {args.sampler}",
-                              value, "A replicated quote runs a fixed number of replicates: give "
-                              "--trials (and --replicates), or use --sampler mc for a "
-                              "precision target.")
-    if args.method == "importance":
-        raise ConfigError(None, "--method", f"importance cannot be combined with --sampler "
-                          f"{args.sampler}", args.method, "Importance sampling is for rare "
-                          "events; use --sampler mc with it (or --method auto/mc with "
-                          f"{args.sampler}).")
-    replicates = DEFAULT_REPLICATES if args.replicates is None else args.replicates
-    check_replicates(replicates, "--replicates")
-    return replicates
 
 
 def _plot(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from engine.base import fmt
 from engine.cli import common as cli
 from engine.base.interrupts import Interrupted
 from engine.base.safetext import escape
+from engine.present.text import qmc_lines
 from engine.analyses.sweeps import (DEFAULT_MAX_MEMORY_MIB, MAX_POINTS, MAX_POINTS_CEILING,
                                     SWEEP_MAX_TRIALS)
 from engine.analyses.tornado import DEFAULT_LEVELS
@@ -122,6 +123,14 @@ def _common(p: argparse.ArgumentParser, what: str) -> None:
                    default=DEFAULT_MAX_MEMORY_MIB,
                    help="memory for one pass's accumulators; points beyond it run in further "
                         f"passes, with identical results (default {DEFAULT_MAX_MEMORY_MIB})")
+    p.add_argument("--sampler", choices=("mc", "sobol", "lhs"), default="mc",
+                   help="how trials are drawn, the same points at every point: mc (plain Monte "
+                        "Carlo, the default), sobol (--replicates scrambled Sobol' point sets) "
+                        "or lhs (--replicates Latin hypercubes); each point then gets its "
+                        "replicates' t interval and mean standard errors, as `quote --sampler`")
+    p.add_argument("--replicates", type=cli._positive_int, metavar="R",
+                   help="with --sampler sobol or lhs: independent replicates (default 16, at "
+                        "least 2); --trials is rounded up to R x a power of two")
     cli.add_correlation_flags(p)
     cli.add_set_flag(p)
 
@@ -207,10 +216,11 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.out:
         check_export(args.out, args.force)  # the suffix, and the file, before any work
     trials = None if target else (args.trials if args.trials is not None else scenario.trials)
-    ds = _run(args, grid.n_points, trials, lambda progress: sweep(
+    sampler = _sampler(args)
+    ds = _run(args, grid.n_points, _points_per(trials, sampler), lambda progress: sweep(
         scenario, grid, trials=trials, seed=args.seed, threads=args.threads,
         max_memory_mib=args.max_memory, progress=progress, precision=args.precision,
-        abs_precision=args.abs_precision, max_trials=args.max_trials))
+        abs_precision=args.abs_precision, max_trials=args.max_trials, **sampler))
     changed = cli.overrides(ds, args)  # --set: recorded before the Dataset is written
     if args.out:
         # by suffix; never over a file that appeared
@@ -244,10 +254,11 @@ def _tornado(args: argparse.Namespace) -> int:
         from engine.present.plot import check_output
         check_output(args.plot, args.force)
     trials = args.trials if args.trials is not None else scenario.trials
-    ds = _run(args, n_points, trials, lambda progress: tornado(
+    sampler = _sampler(args)
+    ds = _run(args, n_points, _points_per(trials, sampler), lambda progress: tornado(
         scenario, levels=levels, sort_by=args.sort_by, trials=trials, seed=args.seed,
         threads=args.threads, max_memory_mib=args.max_memory, progress=progress,
-        max_points=args.max_points))
+        max_points=args.max_points, **sampler))
     changed = cli.overrides(ds, args)  # --set: recorded before the Dataset is written
     if args.out:
         # by suffix; never over a file that appeared
@@ -262,6 +273,24 @@ def _tornado(args: argparse.Namespace) -> int:
     else:
         print(cli.with_overrides(format_tornado(ds, scenario.source, groups), changed))
     return 0
+
+
+def _sampler(args: argparse.Namespace) -> dict:
+    """``sampler`` and ``replicates`` for :func:`engine.sweep` / :func:`engine.tornado` (the
+    flags checked as ``quote`` checks them)."""
+    from engine.cli.samplers import check_sampler
+
+    replicates = check_sampler(args)
+    return {} if replicates is None else {"sampler": args.sampler, "replicates": replicates}
+
+
+def _points_per(trials: int | None, sampler: dict) -> int | None:
+    """The trials each point runs (replicated samplers: whole replicates of 2**k points)."""
+    if trials is None or not sampler:
+        return trials
+    from engine.analyses.qmc import points_per_replicate
+
+    return points_per_replicate(trials, sampler["replicates"]) * sampler["replicates"]
 
 
 def _coord_text(ds, dim: str, i: int) -> str:
@@ -337,6 +366,7 @@ def format_sweep(ds, source: str, groups: int | None = None) -> str:
                                for x in (0.05, 0.95)))
     passes = f" in {groups} pass{'es' if groups != 1 else ''}" if groups else ""
     lines.append("")
+    lines.extend(qmc_lines(ds))
     if vintage:
         lines.append("P(cover): AI revenue >= the year's required revenue. break-even: the "
                      "median of the first year it does ('after': in fewer than half the "
@@ -409,6 +439,7 @@ def format_tornado(ds, source: str, groups: int | None = None) -> str:
     n_points = 1 + ds.sizes["input"] * ds.sizes["level"]
     passes = f" in {groups} pass{'es' if groups != 1 else ''}" if groups else ""
     lines.append("")
+    lines.extend(qmc_lines(ds))
     if vintage:
         lines.append("break-even: the median of the first year AI revenue covers the year's "
                      f"required revenue ('after {year}': in fewer than half the trials by then).")

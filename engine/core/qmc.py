@@ -1,8 +1,9 @@
 """Randomized quasi-Monte Carlo: Owen-scrambled Sobol' points as a sampler of the runner.
 
-One dimension per random input, in plan order. Point i of a dimension is computed from its
-index alone, so any chunk of a replicate is a pure function of (plan, seed, replicate, block
-range) and results are bit-identical for any thread count or chunk size:
+One dimension per input, in plan order (a fixed input's goes unused: pinning an input moves
+no other input's points). Point i of a dimension is computed from its index alone, so any
+chunk of a replicate is a pure function of (plan, seed, replicate, block range) and results
+are bit-identical for any thread count or chunk size:
 
 1. **Sobol' point** (Joe and Kuo's direction numbers, as ``scipy.stats.qmc.Sobol`` ships
    them, read once at plan time by :func:`direction_numbers`): with the Gray code
@@ -67,7 +68,7 @@ def direction_numbers(d: int) -> np.ndarray:
     from scipy.stats import qmc
 
     if d > qmc.Sobol.MAXDIM:
-        raise ValueError(f"Sobol' points exist for at most {qmc.Sobol.MAXDIM} random inputs, "
+        raise ValueError(f"Sobol' points exist for at most {qmc.Sobol.MAXDIM} inputs, "
                          f"got {d}")
     sv = np.asarray(qmc.Sobol(d, scramble=False, bits=SOBOL_BITS)._sv, dtype=np.uint32)
     if sv.shape != (d, SOBOL_BITS):  # pragma: no cover - a scipy that changed its internals
@@ -216,13 +217,16 @@ def _points(row, seed, first, n, scramble):
 
 def sobol_table(is_random: np.ndarray, replicate: int) -> np.ndarray:
     """uint64[J, 34]: the sampler's table (column 0 is filled with the stream words by the
-    runner): the replicate, then the direction numbers of each random input's dimension
-    (random inputs take dimensions 0, 1, ... in plan order; fixed inputs zeros)."""
-    is_random = np.asarray(is_random, dtype=bool)
-    n_j = is_random.shape[0]
+    runner): the replicate, then the direction numbers of each input's dimension.
+
+    Input j takes dimension j, random or not (a fixed input's dimension goes unused): which
+    inputs are random must not move the others' dimensions, so that a sweep point that pins
+    an input sees the same points as a quote of its pinned scenario (and as the other points:
+    common random numbers)."""
+    n_j = np.asarray(is_random).shape[0]
     table = np.zeros((n_j, _HEAD + SOBOL_BITS), dtype=np.uint64)
     table[:, 1] = np.uint64(replicate)
-    table[is_random, _HEAD:] = direction_numbers(int(is_random.sum()))
+    table[:, _HEAD:] = direction_numbers(n_j)
     return table
 
 

@@ -44,6 +44,7 @@ def sweep_summary(ds: xr.Dataset, *, groups: int | None = None) -> dict[str, Any
                "years": [int(y) for y in ds["year"].values], **out}
     if groups is not None:
         out["passes"] = groups
+    out.update(_sampler(ds))
     points = []
     for combo in itertools.product(*(range(len(coords[d])) for d in dims)):
         one = sweep_point(ds, {d: ds[d].values[i] for d, i in zip(dims, combo)})
@@ -95,6 +96,9 @@ def tornado_summary(ds: xr.Dataset, *, groups: int | None = None) -> dict[str, A
             p_breakeven_never=float(ds["baseline_p_breakeven_never"]))
     if groups is not None:
         out["passes"] = groups
+    out.update(_sampler(ds))
+    if "baseline_p_cover_se" in ds:
+        out["baseline"]["p_cover_se"] = float(last(ds["baseline_p_cover_se"]))
     rows = []
     for name in ds["input"].values:
         r = ds.sel(input=name)
@@ -109,6 +113,8 @@ def tornado_summary(ds: xr.Dataset, *, groups: int | None = None) -> dict[str, A
             "swing_p_cover": float(last(r["swing_p_cover"])),
             "swing_gap_median": _num(last(r["swing_gap_median"])),
         }
+        if "p_cover_se" in r:
+            row["p_cover_se"] = dict(zip(keys, (float(v) for v in last(r["p_cover_se"]).values)))
         if vintage:
             row.update(
                 p_cover_by_year=dict(zip(keys, ([float(v) for v in per]
@@ -124,6 +130,17 @@ def tornado_summary(ds: xr.Dataset, *, groups: int | None = None) -> dict[str, A
         rows.append(row)
     out["inputs"] = rows
     return out
+
+
+def _sampler(ds: xr.Dataset) -> dict[str, Any]:
+    """``{"sampler": {...}}`` for a sweep or tornado by a replicated sampler (how its trials
+    were drawn and its intervals obtained, the same at every point), else ``{}``."""
+    if "replicates" not in ds.attrs:
+        return {}
+    return {"sampler": {"name": str(ds.attrs["method"]),
+                        "replicates": int(ds.attrs["replicates"]),
+                        "points_per_replicate": int(ds.attrs["points_per_replicate"]),
+                        "interval": str(ds.attrs["interval"])}}
 
 
 def _year(v: Any) -> int | None:
