@@ -102,8 +102,8 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
              progress: Callable[[int], None] | None = None,
              should_stop: Callable[[], bool] | None = None,
              max_seconds: float | None = None,
-             monitor: Callable[[int, np.ndarray, np.ndarray], int | None] | None = None
-             ) -> Totals:
+             monitor: Callable[[int, np.ndarray, np.ndarray], int | None] | None = None,
+             blocks: Callable[[int, np.ndarray], None] | None = None) -> Totals:
     """Simulate `trials` trials of every point of `plan` and return merged totals.
 
     Parameters
@@ -142,6 +142,10 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
         (``completed=False``, ``extra["stop_reason"]`` its ``reason`` attribute, if any).
         Precision targets use it (:mod:`engine.precision`): a run stopped at N trials equals a
         fixed run of N trials.
+    blocks : callable, optional
+        ``blocks(first, blk)``, called after every wave (before ``monitor``) with the index of
+        its first block and its per-block records float64[nb, P, R, N_MOM] (read them, do not
+        keep them): for estimators that need more than the merged moments (batch means).
 
     ``extra["stopped_by"]`` says which of ``monitor``, ``should_stop`` or ``max_seconds``
     stopped a run early. A stopped run has done at least one wave: its totals are those of the first ``trials``
@@ -203,6 +207,8 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
         runner.run_blocks(prep, seed64, purpose64, trials, done_blocks, nb, chunk_blocks, blk,
                           hits, nonfinite, hist)
         merge_moments(moments, blk, nb)
+        if blocks is not None:
+            blocks(done_blocks, blk[:nb])
         hit_total += hits[:nb].sum(axis=0)
         bad_total += nonfinite[:nb].sum(axis=0)
         done_blocks += nb

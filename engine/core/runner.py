@@ -177,7 +177,9 @@ def prepare(plan, sampler: Sampler) -> Prepared:
     """The arguments of a run of ``plan`` (an :class:`engine.plan.Plan`) with ``sampler``."""
     model = plan.model
     n_p, n_j = plan.codes.shape
-    if sampler.shares:
+    if sampler.src is not None:
+        src = sampler.src
+    elif sampler.shares:
         src = input_sources(plan.codes, plan.params, plan.cidx, plan.chol)
     else:
         src = own_sources(n_p, n_j)
@@ -190,7 +192,9 @@ def prepare(plan, sampler: Sampler) -> Prepared:
     else:
         out_src = ident
     live = out_src == ident
-    if sampler.rows is not None and len(sampler.rows) > 2:  # cover_z rows of fixed inputs
+    if sampler.live is not None:  # the sampler's own (pick-freeze)
+        live &= sampler.live
+    elif sampler.rows is not None and len(sampler.rows) > 2:  # cover_z rows of fixed inputs
         live[:, 2:] &= plan.is_random[None, :]
     rows = model.work_rows(margs)
     return Prepared(plan, sampler, src, out_src, np.ascontiguousarray(live), margs,

@@ -321,6 +321,11 @@ class Sampler:
         direction numbers, :mod:`engine.core.qmc`). When set, the runner passes it as the
         ``words`` argument of ``draw`` with column 0 replaced by the stream words; None: the
         stream words alone, uint64[J].
+    src : numpy.ndarray or None
+        int64[P, J], the point whose column each point reads for each input, when the sampler
+        decides it (pick-freeze: :mod:`engine.core.pickfreeze`); None: the runner's rule.
+    live : numpy.ndarray or None
+        bool[P, R], rows the sampler never wants folded at a point (False); None: all.
     """
 
     name: str
@@ -331,6 +336,8 @@ class Sampler:
     sketch: bool = True
     shares: bool = True
     table: np.ndarray | None = None
+    src: np.ndarray | None = None
+    live: np.ndarray | None = None
 
 
 def plain(n_points: int, n_inputs: int, copula: bool = False) -> Sampler:
