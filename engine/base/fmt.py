@@ -249,6 +249,17 @@ def amount(v: float) -> str:
     return f"{x:,.1f}" if abs(x) >= 0.05 or x == 0 else f"{x:.3g}"
 
 
+def share(x: float) -> str:
+    """A share of a variance (a Sobol' index): three decimals, ``"0.314"``, ``"-0.002"`` (an
+    estimate of a small index may fall below 0), ``"n/a"`` when not finite; never ``"-0.000"``.
+    """
+    v = float(x)
+    if not math.isfinite(v):
+        return "n/a"
+    text = f"{v:.3f}"
+    return "0.000" if text == "-0.000" else text
+
+
 def _percent(x: float) -> str:
     """A probability from 1e-4 up as a percentage (two decimals from 1%, else 3 digits)."""
     if abs(x) >= 0.01 or f"{100 * x:#.3g}" == f"{100 * x:.2f}":

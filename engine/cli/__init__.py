@@ -199,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub)
     from engine.cli.solve import add_commands as add_solve  # solve (engine/cli/solve.py)
     add_solve(sub)
+    from engine.cli.sensitivity import add_commands as add_sensitivity  # Sobol' indices
+    add_sensitivity(sub)
     from engine.cli.configs import add_commands as add_config_commands  # configs, init
     add_config_commands(sub)
 

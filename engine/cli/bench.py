@@ -46,7 +46,7 @@ from engine.cli.bench_fresh import (_ROOT, FEATURE_TRIALS, command_wall_s, peak_
                                     quote_wall_s, startup_commands, startup_times)
 from engine.cli.bench_measure import (CAREFUL_MODELS, CHUNK, KEEP, STAGES, _numpy_uniforms,
                                       _ours_uniforms, _timed, breakdown, fastest_bit_generator,
-                                      numpy_careful)
+                                      numpy_careful, sensitivity_seconds)
 from engine.core.scenario import Scenario
 from engine.io.config import loads
 from engine.core.driver import resolve_threads, run_plan
@@ -227,6 +227,12 @@ def run(config: str | None = None, *, trials: int = 10_000_000, threads: int | N
     resolve_threads(all_threads)
     res["other_scenarios"] = others
 
+    default = _ROOT / "configs" / "ai-capex-2024.toml"
+    if default.exists():
+        say("sensitivity: the default scenario, inputs independent ...")
+        res["sensitivity"] = sensitivity_seconds(default, threads=all_threads, repeat=repeat)
+        resolve_threads(all_threads)
+
     if memory:
         say(f"memory: fresh processes at {', '.join(f'{n:.0e}' for n in memory)} trials ...")
         try:
@@ -298,6 +304,11 @@ def format_text(res: dict) -> str:
                      + (f"; {row['cost_vs_independent']:.2f}x bench-13 independent "
                         f"({row['bench13_ns_per_trial_all_threads']:.1f} ns/trial, same run)"
                         if "cost_vs_independent" in row else ""))
+    if "sensitivity" in res:
+        s = res["sensitivity"]
+        lines.append(f"sensitivity, default scenario (independent, {s['factors']} factors): "
+                     f"{s['base_samples']:,} base samples, {s['evaluations']:,} evaluations "
+                     f"in {s['warm_s']:.2f} s warm, {s['threads']} threads")
     if "memory" in res:
         lines.append("")
         mem = res["memory"]

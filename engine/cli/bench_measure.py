@@ -376,3 +376,25 @@ def _timed(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
+
+
+#: Base samples of the sensitivity measurement: N (k + 2) evaluations of the default scenario.
+SENSITIVITY_BASE_SAMPLES = 1 << 17
+
+
+def sensitivity_seconds(path, *, threads: int, repeat: int,
+                        base_samples: int = SENSITIVITY_BASE_SAMPLES) -> dict:
+    """Warm wall time of ``capexgap sensitivity`` on the scenario at ``path`` with every input
+    independent (the default four outputs, every input a factor): the best of ``repeat``
+    calls after one that compiles or loads the kernel."""
+    import dataclasses
+
+    from engine.analyses.sensitivity import sensitivity
+    from engine.io.config import load_config
+
+    sc = dataclasses.replace(load_config(path), correlation=None)
+    ds = sensitivity(sc, base_samples=base_samples, threads=threads)  # compile, warm up
+    best = min(_timed(lambda: sensitivity(sc, base_samples=base_samples, threads=threads))
+               for _ in range(repeat))
+    return {"base_samples": base_samples, "factors": int(ds.attrs["factors"]),
+            "evaluations": int(ds.attrs["evaluations"]), "threads": threads, "warm_s": best}

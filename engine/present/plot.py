@@ -43,6 +43,7 @@ from engine.present.plot_common import (BLUE, CMAP, GREEN, GREY, ORANGE, SKY, VE
 from engine.present.plot_common import _num  # noqa: F401  (read here too)
 from engine.present.plot_exceedance import plot_exceedance
 from engine.present.plot_quote import GAP_BINS, GapHistogram, plot_gap, rebin_gap
+from engine.present.plot_sensitivity import plot_sensitivity
 from engine.present.plot_sweep import (CONTOUR_LEVELS, INPUT_UNITS, MAX_PANELS, _sweep_layout,
                                        plot_sweep)
 from engine.present.plot_tornado import plot_tornado
@@ -56,7 +57,7 @@ __all__ = [
     "INPUT_UNITS", "MAX_PANELS", "ORANGE", "SKY", "VERMILLION", "GapHistogram", "Kind",
     "PlotError", "breakeven_in_year", "check_output", "check_result", "describe",
     "open_for_plot", "plot_file", "plot_gap", "plot_result", "plot_sweep", "plot_tornado",
-    "plot_vintage", "plot_exceedance", "rebin_gap", "result_kind", "save_figure", "select_year",
+    "plot_vintage", "plot_exceedance", "plot_sensitivity", "rebin_gap", "result_kind", "save_figure", "select_year",
 ]
 
 #: Output formats, chosen by the file's extension.
@@ -82,6 +83,8 @@ def plot_result(ds: xr.Dataset, *, year: int | None = None) -> Figure:
         gets :func:`plot_vintage` and a multi-year sweep or tornado its last reported year.
     """
     kind = check_result(ds)
+    if kind == "sensitivity":
+        return plot_sensitivity(ds, year=year)
     if kind == "vintage" and year is None:
         return plot_vintage(ds)
     if kind in ("quote", "vintage"):
@@ -94,6 +97,9 @@ def plot_result(ds: xr.Dataset, *, year: int | None = None) -> Figure:
 def describe(ds: xr.Dataset, *, year: int | None = None) -> str:
     """One sentence on what :func:`plot_result` draws for `ds` (the CLI prints it)."""
     kind = check_result(ds)
+    if kind == "sensitivity":
+        return ("first-order and total Sobol' indices (S1, ST) with their 95% intervals, "
+                "per output")
     if kind == "vintage" and year is None:
         return ("P(cover) by year with its 95% interval, and the break-even year's "
                 "distribution")

@@ -17,7 +17,7 @@ from engine.base.safetext import escape
 from engine.present.plot_common import PlotError, _dims, _point, _show
 
 
-Kind = Literal["quote", "sweep", "tornado", "vintage"]
+Kind = Literal["quote", "sweep", "tornado", "vintage", "sensitivity"]
 
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "quote": ("p_cover", "p_cover_ci95", "hits", "gap_hist", "gap_bin_lower", "gap_bin_upper",
@@ -26,11 +26,13 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "tornado": ("p_cover", "baseline_p_cover"),
     "vintage": ("p_cover", "p_cover_ci95", "p_breakeven_by", "p_breakeven_never",
                 "breakeven_year_quantile"),
+    "sensitivity": ("S1", "ST", "S1_ci95", "ST_ci95"),
 }
 _WHAT = {"quote": "the gap's distribution", "sweep": "P(cover) over the swept inputs",
-         "tornado": "the tornado", "vintage": "P(cover) by year and the break-even year"}
+         "tornado": "the tornado", "vintage": "P(cover) by year and the break-even year",
+         "sensitivity": "the Sobol' indices"}
 _DRAW_WITH = {"quote": "plot_gap", "sweep": "plot_sweep", "tornado": "plot_tornado",
-              "vintage": "plot_vintage"}
+              "vintage": "plot_vintage", "sensitivity": "plot_sensitivity"}
 _MAKE_ONE = "Write one with `capexgap quote CONFIG --out FILE.nc`."
 
 
@@ -48,6 +50,8 @@ def result_kind(ds: xr.Dataset) -> Kind:
     PlotError
         If `ds` has no ``p_cover`` (not a capexgap result).
     """
+    if ds.attrs.get("analysis") == "sensitivity":  # no P(cover): Sobol' indices
+        return "sensitivity"
     if "p_cover" not in ds.variables:
         names = ", ".join(_show(n, 40) for n in sorted(map(str, ds.data_vars))[:8]) or "none"
         raise PlotError(f"not a capexgap result: it has no variable `p_cover` (its variables: "
@@ -77,6 +81,8 @@ def check_result(ds: xr.Dataset, kind: Kind | None = None) -> Kind:
     if missing:
         raise PlotError(f"not a complete capexgap result: drawing {_WHAT[kind]} needs "
                         f"{', '.join(missing)}, which it lacks. {_MAKE_ONE}")
+    if kind == "sensitivity":
+        return kind
     if kind == "vintage":
         if "year" not in ds["p_breakeven_by"].dims:
             raise PlotError("p_breakeven_by must have the dimension `year`; got dimensions "
