@@ -31,7 +31,8 @@ from engine.core.driver import DEFAULT_CHUNK, Totals, _check_run_args, resolve_t
 from engine.core.lhs import lhs
 from engine.core.plan import Plan
 from engine.core.qmc import MAX_POINTS, sobol
-from engine.core.reduce import BLOCK, M_MEAN, M_N, N_MOM, merge_moments
+from engine.core.reduce import (BLOCK, M_MEAN, M_N, N_MOM, _merge_sketch, merge_moments,
+                                sparse_zeros)
 from engine.core.stats import proportion_interval
 from engine.models import make_plan
 
@@ -89,8 +90,9 @@ def check_qmc(trials: int, seed: int, replicates: int, sampler: str, chunk_size:
 class Replicates:
     """Whole replicates of one plan, in replicate order, and how the run went."""
 
-    runs: list[Totals]
+    runs: list[Totals]  # their sketches folded into `sketch` (and dropped) as they come
     per: int
+    sketch: np.ndarray | None = None  # the replicates' sketch counts summed
     elapsed: float = 0.0
     compile_s: float = 0.0
     stop_reason: str | None = None  # set: the merged result is marked partial, with this
@@ -99,12 +101,25 @@ class Replicates:
 
     def merged(self, requested: int | None = None) -> Totals:
         """The replicates' totals as one run's, marked partial when a stop cut the run."""
-        totals = merge_runs(self.runs, self.elapsed)
+        totals = merge_runs(self.runs, self.elapsed, self.sketch)
         totals.extra["compile_s"] = self.compile_s
         if self.stop_reason is not None:
             totals.completed = False
             totals.extra["stop_reason"] = self.stop_reason
         return totals
+
+    def fold_sketch(self, t: Totals) -> None:
+        """Add the sketch of replicate `t` to the sum and drop it: a sweep's sketches are
+        points x outputs rows of 1 MiB, mostly untouched; only each row's bins between its
+        min and max are read (:func:`engine.core.reduce._merge_sketch`)."""
+        if self.sketch is None:
+            self.sketch = sparse_zeros(t.sketch.shape)
+        src = t.sketch_sources
+        if src is None:
+            src = np.repeat(np.arange(t.sketch.shape[0]), t.sketch.shape[1]).reshape(
+                t.sketch.shape[:2])
+        _merge_sketch(t.sketch[None], t.moments, src, self.sketch)
+        t.sketch = self.sketch[:0]  # empty: the counts live in the sum
 
     @property
     def complete(self) -> bool:
@@ -145,8 +160,10 @@ def run_replicates(plan: Plan, sampler: str, per: int, count: int, *, seed: int,
             out.stop_reason = out.stop_why = t.extra.get("stop_reason", "stopped early")
             if not out.runs:
                 out.runs.append(t)  # nothing whole: the first replicate's trials, no error bar
+                out.fold_sketch(t)
             break
         out.runs.append(t)
+        out.fold_sketch(t)
         if r + 1 == first + count or (enough is not None and enough(out.runs)):
             break
         if should_stop is not None and should_stop():
@@ -245,17 +262,15 @@ def _make(name: str, plan: Plan, replicate: int, per: int):
     return sobol(plan.n_points, plan.is_random, replicate)
 
 
-def merge_runs(runs: list[Totals], elapsed: float) -> Totals:
-    """The replicates' totals as one run's: moments merged in replicate order, hit counts,
-    non-finite counts and sketches summed (their bins are fixed)."""
+def merge_runs(runs: list[Totals], elapsed: float, sketch: np.ndarray) -> Totals:
+    """The replicates' totals as one run's: moments merged in replicate order, hit counts and
+    non-finite counts summed; `sketch` their sketches summed (:meth:`Replicates.fold_sketch`:
+    the bins are fixed)."""
     first = runs[0]
     moments = np.zeros(first.moments.shape)
     moments[..., 3] = math.inf
     moments[..., 4] = -math.inf
     merge_moments(moments, np.stack([t.moments for t in runs]), len(runs))
-    sketch = first.sketch.copy()
-    for t in runs[1:]:
-        sketch += t.sketch
     return Totals(trials=sum(t.trials for t in runs), moments=moments,
                   hits=sum(t.hits for t in runs[1:]) + first.hits,
                   nonfinite=sum(t.nonfinite for t in runs[1:]) + first.nonfinite,
