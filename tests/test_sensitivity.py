@@ -243,3 +243,17 @@ def test_cli_json_netcdf_plot_and_errors(lognormal_sum, tmp_path, capsys):
     assert main(["sensitivity", path, "--groups", "x=Big,revenue", "--groups", "Big",
                  "--quiet"]) == 2
     assert "two groups" in capsys.readouterr().err
+
+
+def test_precision_run_equals_the_fixed_run_of_its_samples(lognormal_sum):
+    sc, _ = lognormal_sum
+    target = 0.01
+    ds = sensitivity(sc, precision=target, outputs=["ai_revenue"], threads=2)
+    n = int(ds.attrs["base_samples"])
+    assert int(ds.attrs["precision_met"]) == 1 and n % 4096 == 0
+    half = [0.5 * (ds[f"{k}_ci95"].values[..., 1] - ds[f"{k}_ci95"].values[..., 0])
+            for k in ("S1", "ST")]
+    assert max(float(np.max(h)) for h in half) <= target
+    fixed = sensitivity(sc, base_samples=n, outputs=["ai_revenue"], threads=1)
+    for key in ("S1", "ST", "S1_ci95", "ST_ci95"):
+        xr.testing.assert_identical(ds[key], fixed[key])
