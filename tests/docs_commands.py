@@ -6,6 +6,11 @@ The pages follow one convention (console blocks, skip markers, ``# exit code N``
 Every page runs in a fresh temporary folder of its own, its blocks in page order and each
 command line in its own ``bash -c``, so a file one command writes (``--out run.nc``) is
 there for the next commands of the same page and nothing is written into the repository.
+A plain ``capexgap ARGS`` line (no pipe, redirection, expansion or second command) runs in
+this process instead, through the console script's own ``engine.cli.main``, and so does a
+python block (``exec`` in a fresh ``__main__``), stdout and stderr captured together: the
+same output and exit code without a new interpreter's second or two of start-up per command
+(the start-up itself is tested in tests/test_cli.py and tests/test_install_commands.py).
 The folder holds ``configs``, a link to the repository's ``configs/``, so the paths the pages
 show resolve. ``PATH`` starts with the folder of the running Python, so ``capexgap`` and
 ``python`` are this environment's.
@@ -28,13 +33,18 @@ A shown line whose compared numbers are unchanged is kept as it is (so timings d
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
+import io
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
+import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -386,13 +396,76 @@ def run_command(command: Command, folder: Path, env: dict[str, str]) -> Outcome:
     Outcome
         Its exit status and output.
     """
-    if command.kind == "python":
-        args, stdin = [sys.executable, "-"], command.text
-    else:
-        args, stdin = ["bash", "-c", command.text], None
-    proc = subprocess.run(args, cwd=folder, env=env, input=stdin, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=TIMEOUT_S)
+    argv = in_process_argv(command)
+    if argv is not None or command.kind == "python":
+        return _run_in_process(command, argv, folder)
+    proc = subprocess.run(["bash", "-c", command.text], check=False, cwd=folder, env=env,
+                          text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=TIMEOUT_S)
     return Outcome(command, proc.returncode, proc.stdout)
+
+
+#: A line that runs in this process: ``capexgap`` and plain words (quotes allowed), then at
+#: most a comment; anything a shell would interpret (``|``, ``>``, ``$``, ``;``, ``*``...) runs
+#: in bash.
+_PLAIN_CAPEXGAP = re.compile(r"""capexgap(?:\s+[\w./=,:+%'"@-]+)*\s*(?:#.*)?""")
+
+
+def in_process_argv(command: Command) -> list[str] | None:
+    """The arguments of a plain one-line ``capexgap`` command, or None (run it in bash)."""
+    text = command.text.strip()
+    if command.kind != "shell" or "\n" in text or not _PLAIN_CAPEXGAP.fullmatch(text):
+        return None
+    try:
+        words = shlex.split(text, comments=True)
+    except ValueError:  # an unbalanced quote: let bash say so
+        return None
+    return words[1:]
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python's own warning display, on the (captured) stderr of the moment."""
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def _exec(text: str) -> int:
+    """A python block as ``python -`` runs it: in a fresh ``__main__`` namespace, an
+    uncaught exception printed as a traceback of ``<stdin>`` lines, exit status 1."""
+    try:
+        exec(compile(text, "<stdin>", "exec"), {"__name__": "__main__"})  # noqa: S102
+    except Exception:  # noqa: BLE001 - python prints any error and exits 1
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def _run_in_process(command: Command, argv: list[str] | None, folder: Path) -> Outcome:
+    """``capexgap ARGS`` run by ``engine.cli.main`` (``argv``), or a python block (``argv``
+    None), in ``folder`` as the console script or ``python -`` would (an argparse exit or
+    ``sys.exit`` gives its code), stdout and stderr captured together; the working folder,
+    numba's thread count and the warning filters are restored after."""
+    import numba
+
+    from engine.cli import main
+
+    buf = io.StringIO()
+    here, threads = os.getcwd(), numba.get_num_threads()
+    try:
+        os.chdir(folder)
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf), \
+                warnings.catch_warnings():
+            warnings.simplefilter("default")  # as a fresh interpreter shows them,
+            warnings.showwarning = _show_warning  # on stderr (not to pytest's record)
+            try:
+                code = main(argv) if argv is not None else _exec(command.text)
+            except SystemExit as exc:  # --help, --version, usage errors, sys.exit()
+                code = exc.code if isinstance(exc.code, int) else \
+                    (0 if exc.code is None else 1)
+                if isinstance(exc.code, str):
+                    print(exc.code, file=sys.stderr)
+    finally:
+        os.chdir(here)
+        numba.set_num_threads(threads)
+    return Outcome(command, code, buf.getvalue())
 
 
 def check(block: Block, outcome: Outcome) -> list[str]:
