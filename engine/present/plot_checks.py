@@ -226,7 +226,8 @@ def select_year(ds: xr.Dataset, year: int | None = None) -> tuple[xr.Dataset, in
 
 
 def _multi_year(ds: xr.Dataset) -> bool:
-    return "year" in ds["p_cover"].dims
+    # a sensitivity result has no P(cover): its indices carry the years
+    return "year" in ds["p_cover" if "p_cover" in ds.variables else "S1"].dims
 
 
 def _year_list(years: Sequence[int]) -> str:

@@ -10,7 +10,8 @@ import numpy as np
 import xarray as xr
 
 from engine.present import plot_common as pc
-from engine.present.plot_common import BLUE, ORANGE, PlotError, _show
+from engine.present.plot_checks import _year_note, select_year
+from engine.present.plot_common import BLUE, ORANGE, _show
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -21,22 +22,6 @@ MAX_FACTORS = 15
 MAX_PANELS = 4
 
 
-def _select_year(ds: xr.Dataset, year: int | None) -> tuple[xr.Dataset, list[str]]:
-    """One year of a multi-year result: `year`, by default the last analysed one."""
-    if "year" not in ds["S1"].dims:
-        if year is not None:
-            raise PlotError("--year applies to a multi-year result; this one has no years")
-        return ds, []
-    years = [int(y) for y in ds["year"].values]
-    if year is None:
-        year = years[-1]
-    elif year not in years:
-        raise PlotError(f"--year {year} is not in this result (years {years[0]} to "
-                        f"{years[-1]})")
-    note = f"year {year} (of {years[0]} to {years[-1]}; plot --year picks another)"
-    return ds.sel(year=year), [note] if len(years) > 1 else []
-
-
 def plot_sensitivity(ds: xr.Dataset, *, year: int | None = None) -> Figure:
     """S1 (orange) and ST (blue) bars per factor with their 95% intervals, one panel per
     output (at most :data:`MAX_PANELS`), the factors in order of their largest total index
@@ -44,7 +29,8 @@ def plot_sensitivity(ds: xr.Dataset, *, year: int | None = None) -> Figure:
     pc._matplotlib()
     from matplotlib.figure import Figure
 
-    one, notes = _select_year(ds, year)
+    one, shown = select_year(ds, year)
+    notes = [] if shown is None else [_year_note(ds, shown)]
     outputs = [str(o) for o in one["output"].values][:MAX_PANELS]
     st_all = one["ST"].sel(output=outputs).values.astype(float)       # [O, k]
     rank = np.nanmax(np.where(np.isfinite(st_all), st_all, -np.inf), axis=0)
@@ -57,7 +43,8 @@ def plot_sensitivity(ds: xr.Dataset, *, year: int | None = None) -> Figure:
     y = np.arange(n)[::-1]
     h = 0.38
     with pc._style():
-        fig = Figure(figsize=(3.2 + 2.6 * len(outputs), 1.9 + 0.32 * n), layout="constrained")
+        fig = Figure(figsize=(max(8.0, 3.2 + 2.6 * len(outputs)), 2.2 + 0.32 * n),
+                     layout="constrained")
         axes = fig.subplots(1, len(outputs), sharey=True, squeeze=False)[0]
         for ax, out in zip(axes, outputs):
             sel = one.sel(output=out)
@@ -79,8 +66,8 @@ def plot_sensitivity(ds: xr.Dataset, *, year: int | None = None) -> Figure:
             ax.tick_params(axis="y", length=0)
         axes[0].set_yticks(y, names)
         axes[0].set_ylim(-0.7, n - 0.3)
-        handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside upper right", ncols=2, frameon=False)
+        # the factors come largest first: the lower right of a panel is free
+        axes[-1].legend(loc="lower right", frameon=True, framealpha=0.9, fontsize=8)
         fig.suptitle(f"{pc._title(ds, 'capexgap')}: Sobol' indices", fontweight="bold", x=0.01,
                      ha="left")
         evals = f"each trial a base sample: {int(ds.attrs['evaluations']):,} model evaluations"
