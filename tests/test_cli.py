@@ -155,9 +155,12 @@ def test_default_scenario_from_any_folder(tmp_path):
 def test_a_quote_does_not_import_the_slow_scipy_modules():
     # scipy.stats and scipy.optimize cost ~0.4 s of every fresh process: only the paths that
     # use them import them (exact intervals with few hits,
-    # importance sampling's design point). The bundled default quote never does.
+    # importance sampling's design point). The bundled default quote never does; nor does it
+    # import dask.distributed (only --scheduler / --workers do; xarray itself imports dask
+    # where it is installed).
     code = ("import sys; from engine.cli import main; rc = main(['quote', '--quiet']); "
-            "print(rc, sorted(m for m in ('scipy.stats', 'scipy.optimize') "
+            "print(rc, sorted(m for m in ('scipy.stats', 'scipy.optimize', 'distributed', "
+            "'engine.core.distributed') "
             "if m in sys.modules), file=sys.stderr)")
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

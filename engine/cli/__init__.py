@@ -19,6 +19,8 @@ import sys
 from typing import Sequence
 
 from engine.base.errors import CapexgapError
+from engine.cli.cluster import add_flags as add_cluster_flags
+from engine.cli.cluster import scope as cluster_scope
 from engine.cli.samplers import check_sampler as _check_sampler
 from engine.cli.common import (EXIT_INTERRUPTED, EXIT_PRECISION_NOT_MET,  # noqa: F401
                                EXIT_USAGE, _number, _positive_int, _repeat, _seconds, _seed,
@@ -169,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "least 2); trials are rounded up to R x a power of two. With "
                         "--precision: replicates of that size are added until the target")
     add_correlation_flags(q)
+    add_cluster_flags(q)
     q.add_argument("--gap-above", type=_thresholds, metavar="X[,X...]",
                    help="also print P(gap > X) with its 95%% interval for each X ($B/yr, "
                         "e.g. 100,250,500); the result carries them (p_gap_above)")
@@ -241,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         # Every command: SIGTERM, like Ctrl-C, raises Interrupted (a KeyboardInterrupt), so
         # atomic writes clean up; `quote` nests its own graceful handling around its run.
-        with stop_signals():
+        with stop_signals(), cluster_scope(args):  # --scheduler/--workers: a Dask cluster
             return args.func(args)
     except CapexgapError as exc:
         print(f"capexgap: error: {exc}", file=sys.stderr)

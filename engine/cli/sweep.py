@@ -14,6 +14,7 @@ import math
 import sys
 
 from engine.base import fmt
+from engine.cli import cluster
 from engine.cli import common as cli
 from engine.base.interrupts import Interrupted
 from engine.base.safetext import escape
@@ -132,6 +133,7 @@ def _common(p: argparse.ArgumentParser, what: str) -> None:
                    help="with --sampler sobol or lhs: independent replicates (default 16, at "
                         "least 2); --trials is rounded up to R x a power of two")
     cli.add_correlation_flags(p)
+    cluster.add_flags(p)
     cli.add_set_flag(p)
 
 

@@ -35,6 +35,7 @@ FORMAT_VERSION = 1
 #: Attributes that describe the run (time, threads, chunking), not the result: they differ
 #: between otherwise bit-identical runs.
 RUN_ATTRS = ("created", "elapsed_s", "threads", "chunk_size", "compile_s",
+             "workers",  # the Dask workers that ran it (engine.core.distributed)
              # how a quote was driven (engine.precision): a precision run stopped at N trials
              # is otherwise identical to a fixed run of N trials
              "method_choice", "precision_target", "precision_met", "precision_max_trials",
@@ -309,6 +310,8 @@ def build_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested_tr
         "notes": "\n".join(all_notes),
     }
     attrs.update(layout.attrs)
+    if "workers" in totals.extra:  # run on a cluster: how many workers (never the result)
+        attrs["workers"] = int(totals.extra["workers"])
     for key, value in (run_attrs or {}).items():
         attrs[key] = value
     ds = xr.Dataset(data, coords=coords, attrs=attrs)

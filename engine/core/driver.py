@@ -10,6 +10,7 @@ merge in block order. Memory is O(threads x sketch + wave), whatever the trial c
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import numba
 import numpy as np
 
 from engine.base.errors import ConfigError
-from engine.core import runner
+from engine.core import backend, runner
 from engine.core.layout import Layout
 from engine.core.plan import Plan
 from engine.core.reduce import BLOCK, N_MOM, SK_NBINS, merge_moments, merge_sketch, sparse_zeros
@@ -34,6 +35,9 @@ DEFAULT_CHUNK = 16 * BLOCK
 WAVE_TRIALS = 1 << 22
 #: Aim for waves of about this long: the longest a stop request or time limit waits.
 WAVE_SECONDS = 0.25
+#: At most this many blocks (and bytes of per-block records) in a wave run by an executor.
+EXECUTOR_WAVE_BLOCKS = 1 << 18
+EXECUTOR_WAVE_BYTES = 1 << 28
 #: A wave grows by at most this factor over the last (a noisy timing cannot overshoot).
 _WAVE_GROWTH = 4
 
@@ -103,6 +107,7 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
              should_stop: Callable[[], bool] | None = None,
              max_seconds: float | None = None,
              monitor: Callable[[int, np.ndarray, np.ndarray], int | None] | None = None,
+             executor: backend.Executor | None = None,
              blocks: Callable[[int, np.ndarray], None] | None = None) -> Totals:
     """Simulate `trials` trials of every point of `plan` and return merged totals.
 
@@ -146,6 +151,10 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
         ``blocks(first, blk)``, called after every wave (before ``monitor``) with the index of
         its first block and its per-block records float64[nb, P, R, N_MOM] (read them, do not
         keep them): for estimators that need more than the merged moments (batch means).
+    executor : Executor, optional
+        Where the chunks are computed (:mod:`engine.core.backend`); default: the one in force
+        (:func:`engine.core.backend.use`), else this process's threads. Results do not
+        depend on it.
 
     ``extra["stopped_by"]`` says which of ``monitor``, ``should_stop`` or ``max_seconds``
     stopped a run early. A stopped run has done at least one wave: its totals are those of the first ``trials``
@@ -155,8 +164,10 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     n_threads = resolve_threads(threads)
     chunk_blocks = fit_chunk_blocks(plan, chunk_size)
     n_blocks = -(-trials // BLOCK)
-    per_wave = chunk_blocks * n_threads
-    wave_blocks = max(per_wave, (WAVE_TRIALS // BLOCK) // per_wave * per_wave)
+    executor = executor if executor is not None else backend.current()
+    per_wave = chunk_blocks * (n_threads if executor is None else executor.slots)
+    cap = WAVE_TRIALS // BLOCK if executor is None else _executor_cap(plan, per_wave)
+    wave_blocks = max(per_wave, cap // per_wave * per_wave)
     wave_blocks = min(wave_blocks, n_blocks)
     nb_next = min(per_wave, wave_blocks)  # the first wave: one chunk per thread
 
@@ -183,16 +194,19 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
 
     seed64 = np.uint64(seed)
     purpose64 = np.uint64(purpose)
+    run_blocks = runner.run_blocks if executor is None else \
+        functools.partial(executor.run_blocks, should_stop=should_stop)
     # Compile (or load from the disk cache) with an empty call, so elapsed_s is the run alone.
     t_compile = time.perf_counter()
-    runner.run_blocks(prep, seed64, purpose64, trials, 0, 0, chunk_blocks, blk, hits, nonfinite,
-                      hist)
+    run_blocks(prep, seed64, purpose64, trials, 0, 0, chunk_blocks, blk, hits, nonfinite, hist)
     merge_moments(moments, blk, 0)
     compile_s = time.perf_counter() - t_compile
     start = time.perf_counter()
     done_blocks = 0
     completed = True
     extra: dict = {"compile_s": compile_s}
+    if executor is not None:
+        extra["workers"] = executor.n_workers
     limit = _ask(monitor, 0, hit_view, moments)
     if limit == 0:
         n_blocks = 0  # stopped before any trial: nothing to run
@@ -204,8 +218,10 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
         if limit is not None:
             nb = min(nb, limit)
         t0 = time.perf_counter()
-        runner.run_blocks(prep, seed64, purpose64, trials, done_blocks, nb, chunk_blocks, blk,
-                          hits, nonfinite, hist)
+        got = run_blocks(prep, seed64, purpose64, trials, done_blocks, nb, chunk_blocks, blk,
+                         hits, nonfinite, hist)
+        if got is not None:  # an executor stopped mid-wave keeps its leading blocks only
+            nb = got
         merge_moments(moments, blk, nb)
         if blocks is not None:
             blocks(done_blocks, blk[:nb])
@@ -235,7 +251,7 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
             extra["stop_reason"] = f"time limit of {max_seconds:g} s reached"
             extra["stopped_by"] = "max_seconds"
             break
-        budget = WAVE_SECONDS
+        budget = WAVE_SECONDS if executor is None else executor.wave_seconds
         if max_seconds is not None:
             budget = min(budget, max_seconds - (now - start))
         nb_next = _next_wave(nb, now - t0, budget, chunk_blocks, per_wave, wave_blocks)
@@ -245,6 +261,13 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
                   sketch=merge_sketch(hist, moments, sources), sketch_sources=sources,
                   completed=completed,
                   elapsed_s=time.perf_counter() - start, extra=extra, layout=layout)
+
+
+def _executor_cap(plan: Plan, per_wave: int) -> int:
+    """The most blocks of an executor's wave: its per-block records within
+    :data:`EXECUTOR_WAVE_BYTES` (a cluster's wave is seconds of many workers' trials)."""
+    per_block = plan.n_points * (len(plan.names) + plan.layout.n_outputs + 4) * N_MOM * 8
+    return max(per_wave, min(EXECUTOR_WAVE_BLOCKS, EXECUTOR_WAVE_BYTES // per_block))
 
 
 def _ask(monitor, done: int, hits: np.ndarray, moments: np.ndarray) -> int | None:

@@ -1,0 +1,174 @@
+"""Runs on a Dask cluster give the local run's Dataset, bit for bit (docs/scaling.md).
+
+One local cluster of two single-threaded worker processes serves the module; trial counts are
+small, with one block per chunk so that every run is many tasks over several waves. The test
+that kills a worker runs last: its worker comes back, but has to load the kernels again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import xarray as xr
+
+import engine
+from engine.core import backend
+from engine.core.dataset import strip_run_attrs
+from engine.core.reduce import BLOCK
+
+distributed = pytest.importorskip("distributed")
+
+from engine.core.distributed import connect
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "ai-capex-2024.toml"
+SWEEP = ROOT / "configs" / "sweep-margin-life.toml"
+
+
+@pytest.fixture(scope="module")
+def executor():
+    with connect(workers=2, threads=1) as ex:
+        yield ex
+
+
+def same(a: xr.Dataset, b: xr.Dataset) -> None:
+    xr.testing.assert_identical(strip_run_attrs(a), strip_run_attrs(b))
+
+
+def test_quote_on_two_workers_is_the_local_quote(executor):
+    sc = engine.load_config(CONFIG)
+    local = engine.quote(sc, trials=150_001, seed=5, threads=1, chunk_size=BLOCK)
+    before = executor.tasks_done
+    with backend.use(executor):
+        ds = engine.quote(sc, trials=150_001, seed=5, threads=1, chunk_size=BLOCK)
+    same(local, ds)
+    assert ds.attrs["workers"] == 2 and executor.tasks_done - before > 4
+
+
+def test_sweep_on_two_workers_is_the_local_sweep(executor):
+    sc = engine.load_config(SWEEP)
+    local = engine.sweep(sc, trials=20_000, seed=3, threads=1, chunk_size=BLOCK)
+    with backend.use(executor):
+        ds = engine.sweep(sc, trials=20_000, seed=3, threads=1, chunk_size=BLOCK)
+    same(local, ds)
+
+
+def test_precision_run_on_two_workers_is_the_fixed_run_of_its_trials(executor):
+    # batches are submitted until the target is met: where it stops depends on the waves (as
+    # locally, on timings), and the result is that of a fixed run of the trials it did
+    sc = engine.load_config(CONFIG)
+    with backend.use(executor):
+        ds = engine.quote(sc, abs_precision=0.0005, method="mc", seed=11, chunk_size=BLOCK)
+    n = int(ds.attrs["trials"])
+    assert int(ds.attrs["precision_met"]) == 1 and n % BLOCK == 0
+    fixed = engine.quote(sc, trials=n, method="mc", seed=11, threads=1)
+    same(ds, fixed)
+
+
+def test_a_stop_mid_wave_keeps_the_leading_blocks(executor):
+    # a stop request cancels the wave's tasks in flight: the totals are those of the blocks
+    # kept, the first N trials of the run
+    from engine.core.driver import run_plan
+    from engine.models import make_plan
+
+    plan = make_plan(engine.load_config(CONFIG))
+    start = executor.tasks_done
+
+    def stop():  # polled while a wave's tasks are in flight, not only between waves
+        return executor.tasks_done - start >= 8
+
+    with backend.use(executor):
+        tot = run_plan(plan, trials=4_000_000, seed=2, chunk_size=BLOCK, should_stop=stop)
+    assert not tot.completed and 0 < tot.trials < 4_000_000
+    local = run_plan(plan, trials=tot.trials, seed=2, chunk_size=BLOCK)
+    assert (tot.moments == local.moments).all() and (tot.hits == local.hits).all()
+    assert (tot.sketch == local.sketch).all()
+
+
+def test_without_the_extra_the_flags_exit_2_naming_it(monkeypatch, capsys):
+    from engine.cli import main
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` raises
+    assert main(["quote", "--workers", "2", "--quiet"]) == 2
+    assert 'pip install "capexgap[distributed]"' in capsys.readouterr().err
+
+
+def test_a_scheduler_that_does_not_answer_exits_2(monkeypatch, capsys):
+    from engine.cli import main
+
+    monkeypatch.setattr("engine.core.distributed.CONNECT_TIMEOUT_S", 1.0)
+    code = main(["quote", "--scheduler", "tcp://127.0.0.1:9", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "tcp://127.0.0.1:9" in err and "dask scheduler" in err, err
+
+
+def test_a_worker_killed_mid_run_changes_nothing(executor):
+    sc = engine.load_config(CONFIG)
+    local = engine.quote(sc, trials=3_000_000, seed=8, threads=1)
+    pids = executor.client.run(os.getpid)
+    out: dict = {}
+
+    def run():
+        with backend.use(executor):
+            out["ds"] = engine.quote(sc, trials=3_000_000, seed=8, threads=1)
+
+    th = threading.Thread(target=run)
+    th.start()
+    killed = None
+    while th.is_alive() and killed is None:
+        for addr, keys in executor.client.processing().items():
+            if any("run_task" in str(k) for k in keys) and executor.tasks_done > 2:
+                os.kill(pids[addr], signal.SIGKILL)
+                killed = addr
+                break
+        time.sleep(0.01)
+    th.join(timeout=120)
+    assert killed is not None, "the run ended before a worker could be killed"
+    same(local, out["ds"])
+
+
+def test_quote_on_a_cluster_started_from_the_command_line(tmp_path):
+    dask = shutil.which("dask", path=str(Path(sys.executable).parent)) or shutil.which("dask")
+    assert dask, "the dask command comes with the distributed extra"
+    sched_file = tmp_path / "scheduler.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(sched_file)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(300):
+            if sched_file.exists() and sched_file.stat().st_size:
+                break
+            time.sleep(0.1)
+        import json
+        address = json.loads(sched_file.read_text())["address"]
+        procs += [subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-nanny",
+                                    "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL) for _ in range(2)]
+        with distributed.Client(address, timeout=60, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=120)
+        out = tmp_path / "c.nc"
+        res = subprocess.run([sys.executable, "-m", "engine", "quote", str(CONFIG), "--trials",
+                              "100000", "--seed", "4", "--scheduler", address, "--quiet",
+                              "--out", str(out)], env=env, capture_output=True, text=True, check=False,
+                             timeout=300)
+        assert res.returncode == 0, res.stderr
+        ds = engine.open_result(out)
+        assert ds.attrs["workers"] == 2
+        same(engine.quote(engine.load_config(CONFIG), trials=100_000, seed=4), ds)
+    finally:  # the workers first: a worker whose scheduler is gone is slow to close
+        for p in reversed(procs):
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
