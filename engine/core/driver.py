@@ -258,7 +258,10 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     sources = prep.out_src
     return Totals(trials=min(done_blocks * BLOCK, trials), moments=moments, hits=hit_view,
                   nonfinite=bad_total,
-                  sketch=merge_sketch(hist, moments, sources), sketch_sources=sources,
+                  # a sampler without sketches (weighted sums, pick-freeze) binned nothing:
+                  # reading each row's [min, max] bins would only write pages of zeros
+                  sketch=merge_sketch(hist, moments, sources) if sampler.sketch else
+                  sparse_zeros(hist.shape[1:]), sketch_sources=sources,
                   completed=completed,
                   elapsed_s=time.perf_counter() - start, extra=extra, layout=layout)
 
