@@ -20,6 +20,7 @@ from typing import Sequence
 
 from engine.base.errors import CapexgapError
 from engine.cli.cluster import add_flags as add_cluster_flags
+from engine.cli.cluster import bench_flags as bench_cluster_flags
 from engine.cli.cluster import scope as cluster_scope
 from engine.cli.samplers import check_sampler as _check_sampler
 from engine.cli.common import (EXIT_INTERRUPTED, EXIT_PRECISION_NOT_MET,  # noqa: F401
@@ -228,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "(none: skip)")
     b.add_argument("--no-startup", action="store_true",
                    help="skip the fresh-process cold/warm `capexgap quote` timings")
+    bench_cluster_flags(b)
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.add_argument("--out", metavar="FILE.json", help="also write the JSON to a file, atomically")
     b.add_argument("--force", action="store_true",
@@ -409,14 +411,21 @@ def _bench(args: argparse.Namespace) -> int:
         from engine.io.outfile import check_target
         check_target(args.out, args.force, action="measured", example="bench.json")
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    res = bench.run(args.config, trials=args.trials, threads=args.threads, repeat=args.repeat,
-                    numpy_trials=args.numpy_trials, memory=tuple(args.memory),
-                    startup=not args.no_startup, log=log)
+    report = bench
+    if args.bench_workers or args.bench_scheduler:  # throughput on Dask clusters only
+        from engine.cli import bench_cluster as report
+        res = report.run(args.config, workers=args.bench_workers, trials=args.trials,
+                         scheduler=args.bench_scheduler, threads=args.threads,
+                         repeat=args.repeat, log=log)
+    else:
+        res = bench.run(args.config, trials=args.trials, threads=args.threads, repeat=args.repeat,
+                        numpy_trials=args.numpy_trials, memory=tuple(args.memory),
+                        startup=not args.no_startup, log=log)
     text = bench.dumps(res)
     if args.out:
         from engine.io.outfile import write_bytes
         write_bytes(args.out, (text + "\n").encode("utf-8"), force=args.force)
-    print(text if args.json else bench.format_text(res))
+    print(text if args.json else report.format_text(res))
     return 0
 
 

@@ -48,6 +48,22 @@ def add_flags(p: argparse.ArgumentParser) -> None:
                         "of --threads threads (default 1); never changes the result")
 
 
+def _counts(text: str) -> list[int]:
+    """``1,2,4`` -> [1, 2, 4] (``bench --workers``)."""
+    return [_workers(part) for part in text.split(",")]
+
+
+def bench_flags(p: argparse.ArgumentParser) -> None:
+    """``bench --workers 1,2`` / ``bench --scheduler ADDRESS``: throughput on clusters only."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--workers", dest="bench_workers", type=_counts, metavar="N[,N...]",
+                   help="instead of the whole benchmark: trials per second on local Dask "
+                        "clusters of N worker processes (--threads threads each, default 1), "
+                        "the speed-up, the overhead share and the per-task overhead")
+    g.add_argument("--scheduler", dest="bench_scheduler", type=_address, metavar="ADDRESS",
+                   help="the same on an existing Dask cluster")
+
+
 @contextlib.contextmanager
 def scope(args: argparse.Namespace) -> Iterator[object | None]:
     """The command's cluster executor in force, if ``--scheduler`` or ``--workers`` asked for

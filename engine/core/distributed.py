@@ -39,13 +39,14 @@ from engine.core.reduce import BLOCK, M_MAX, M_MIN, M_N, N_MOM, SK_NBINS, sketch
 
 #: What the error says when the extra is missing.
 EXTRA_HINT = 'pip install "capexgap[distributed]"'
-#: A conservative cost of one task to the cluster (scheduling, transfer, merging), in
-#: seconds: it sizes waves (measured: docs/scaling.md).
-TASK_OVERHEAD_S = 2e-3
+#: The scheduler's time per task when a wave's tasks are submitted together, in seconds
+#: (docs/scaling.md): a wave of many tasks costs about this much per task.
+TASK_OVERHEAD_S = 1e-3
 #: The share of a wave's time that per-task costs may take.
 OVERHEAD_SHARE = 0.01
-#: The shortest wave: a wave's tasks finish together, so each wave costs one round trip.
-MIN_WAVE_SECONDS = 1.0
+#: The shortest wave: each wave costs one round trip to the workers and back (~2-25 ms
+#: measured, docs/scaling.md), so waves of seconds keep it near 1%.
+MIN_WAVE_SECONDS = 3.0
 #: Seconds to wait for a scheduler to answer before giving up.
 CONNECT_TIMEOUT_S = 10.0
 #: Times a task is run again after its worker is lost.
