@@ -73,6 +73,18 @@ def test_precision_run_on_two_workers_is_the_fixed_run_of_its_trials(executor):
     same(ds, fixed)
 
 
+def test_sensitivity_on_two_workers_is_the_local_one(executor):
+    import dataclasses
+
+    from engine.analyses.sensitivity import sensitivity
+
+    sc = dataclasses.replace(engine.load_config(CONFIG), correlation=None)
+    local = sensitivity(sc, base_samples=65_536, seed=3, chunk_size=BLOCK, threads=1)
+    with backend.use(executor):
+        ds = sensitivity(sc, base_samples=65_536, seed=3, chunk_size=BLOCK, threads=1)
+    same(local, ds)
+
+
 def test_a_stop_mid_wave_keeps_the_leading_blocks(executor):
     # a stop request cancels the wave's tasks in flight: the totals are those of the blocks
     # kept, the first N trials of the run

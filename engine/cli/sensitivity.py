@@ -15,6 +15,7 @@ import sys
 from engine.analyses import sensitivity as sa
 from engine.base.errors import ConfigError
 from engine.base.interrupts import stop_signals
+from engine.cli import cluster
 from engine.cli import common as cli
 
 DESCRIPTION = """\
@@ -98,6 +99,7 @@ def add_commands(sub) -> None:
                    help="stop after about S seconds of simulation (exit code 3); nothing is "
                         "printed or written")
     cli.add_correlation_flags(s)
+    cluster.add_flags(s)
     s.set_defaults(func=_sensitivity)
 
 
