@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 import xarray as xr
 
@@ -42,7 +43,9 @@ margin.mode = [0.45, 0.6]
 useful_life = [2, 5]
 """
 GRID = {"margin.mode": [0.45, 0.6], "useful_life": [2, 5]}
-KW = {"trials": 4096, "replicates": 4}  # 4 x 1,024 points
+# 9 x 1,024 points: 8 or more replicates, where numpy's sums turn pairwise (a point's spread
+# must not depend on how many points its pass holds)
+KW = {"trials": 9 * 1024, "replicates": 9}
 
 
 def strip(ds):
@@ -59,7 +62,7 @@ def qmc_sweep(request, base):
 def test_sweep_point_is_the_replicated_quote_of_its_pinned_scenario(base, qmc_sweep):
     sampler, ds = qmc_sweep
     assert ds["p_cover_replicates"].dims == ("margin.mode", "useful_life", "replicate")
-    assert ds.attrs["method"] == sampler and int(ds.attrs["replicates"]) == 4
+    assert ds.attrs["method"] == sampler and int(ds.attrs["replicates"]) == 9
     # pinned through engine.pin, and by editing the config's text (useful_life = 5)
     at = {"margin.mode": 0.6, "useful_life": 2.0}
     quote = engine.quote(engine.pin(base, at), sampler=sampler, **KW)
@@ -69,7 +72,7 @@ def test_sweep_point_is_the_replicated_quote_of_its_pinned_scenario(base, qmc_sw
     quote = engine.quote(dataclasses.replace(text, text=base.text), sampler=sampler, **KW)
     point = engine.sweep_point(ds, {"margin.mode": 0.45, "useful_life": 5.0})
     xr.testing.assert_identical(strip(point), strip(quote))
-    assert "Student t over 4" in point["p_cover_ci95"].attrs["method"]
+    assert "Student t over 9" in point["p_cover_ci95"].attrs["method"]
 
 
 def test_tornado_points_are_replicated_quotes_on_common_points():
@@ -123,6 +126,18 @@ def test_precision_run_adds_replicates_until_met_and_is_the_fixed_run(base, prec
         assert max(hi - float(prev["p_cover"]), float(prev["p_cover"]) - lo) > 0.004
 
 
+def test_precision_sweep_adds_replicates_until_every_point_meets_it(base):
+    """One point per pass: later passes never stop before an earlier one, passes that stopped
+    earlier run again at the final count, and the result is the fixed sweep of k replicates."""
+    ds = engine.sweep(base, GRID, sampler="lhs", abs_precision=0.006, max_memory_mib=1, **KW)
+    k, per = int(ds.attrs["replicates"]), int(ds.attrs["points_per_replicate"])
+    assert per == 1024 and k >= MIN_LOOK and int(ds.attrs["precision_met"]) == 1
+    p, ci = ds["p_cover"].values, ds["p_cover_ci95"].values
+    assert (np.maximum(ci[..., 1] - p, p - ci[..., 0]) <= 0.006).all()
+    fixed = engine.sweep(base, GRID, sampler="lhs", trials=k * per, replicates=k)
+    xr.testing.assert_identical(strip(ds), strip(fixed))
+
+
 def test_precision_run_honours_the_cap(base):
     ds = engine.quote(base, sampler="lhs", precision=1e-4, max_trials=6 * 1024 + 5, **KW)
     assert int(ds.attrs["precision_met"]) == 0 and int(ds.attrs["replicates"]) == 6
@@ -170,8 +185,9 @@ def test_cli_sweep_and_tornado_with_a_sampler(capsys, base_path, tmp_path):
                  "--trials", "4000", "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "Sampler: scrambled Sobol' points, 4 independent replicates of 1,024" in text
-    for argv, needle in ((["--replicates", "4"], "--replicates"),
-                         (["--sampler", "sobol", "--precision", "0.1"], "precision")):
-        assert main(["sweep", str(base_path), *argv, "--quiet"]) == 2
-        err = capsys.readouterr().err
-        assert needle in err and "Traceback" not in err
+    assert main(["sweep", str(base_path), "--sampler", "sobol", "--replicates", "4", "--trials",
+                 "4096", "--abs-precision", "0.0001", "--max-trials", "5000", "--quiet"]) == 4
+    assert "NOT met" in capsys.readouterr().err
+    assert main(["sweep", str(base_path), "--replicates", "4", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--replicates" in err and "Traceback" not in err

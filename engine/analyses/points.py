@@ -160,14 +160,16 @@ def _run_points(base: Scenario, scenarios: Sequence[Scenario], *, trials: int | 
     ``sampler`` "sobol" or "lhs": each group runs `replicates` replicates of the sampler
     (:func:`engine.analyses.qmc.run_replicates`: the same points at every point of the plan),
     and each point gets its replicate estimates and t interval, as a replicated quote does.
+    With a `target`, `trials` / `replicates` sets the replicates' size and whole replicates
+    are added as above (:mod:`engine.analyses.qmc_precision`).
     """
     seed = base.seed if seed is None else seed
-    qmc_run = _qmc_runner(base, trials, seed, chunk_size, sampler, replicates, target)
+    cap = SWEEP_MAX_TRIALS if max_trials is None else max_trials
+    qmc_run = _qmc_runner(base, trials, seed, chunk_size, sampler, replicates, target, cap)
     if target is None:
         trials = base.trials if trials is None else trials
         _check_run_args(trials, seed, chunk_size)
     else:
-        cap = SWEEP_MAX_TRIALS if max_trials is None else max_trials
         _check_run_args(cap, seed, chunk_size)
     n = len(scenarios)
     layout = plan_layout(scenarios[0])
@@ -177,7 +179,8 @@ def _run_points(base: Scenario, scenarios: Sequence[Scenario], *, trials: int | 
     start = time.perf_counter()
     done_before = 0  # point-trials of the groups already run (progress)
 
-    def run_group(g: int, n_trials: int, monitor: Any = None) -> tuple[xr.Dataset, int]:
+    def run_group(g: int, n_trials: int | None, monitor: Any = None,
+                  at_least: int | None = None) -> tuple[xr.Dataset, int]:
         nonlocal compile_s, done_before
         lo, hi = edges[g], edges[g + 1]
 
@@ -187,7 +190,7 @@ def _run_points(base: Scenario, scenarios: Sequence[Scenario], *, trials: int | 
 
         plan = make_plan(list(scenarios[lo:hi]))
         if qmc_run is not None:
-            totals, finish = qmc_run(plan, threads, _progress)
+            totals, finish = qmc_run(plan, threads, _progress, n_trials, at_least)
         else:
             totals = run_plan(plan, trials=n_trials, seed=seed, threads=threads,
                               chunk_size=chunk_size, progress=_progress, monitor=monitor)
@@ -211,8 +214,11 @@ def _run_points(base: Scenario, scenarios: Sequence[Scenario], *, trials: int | 
         runs = []
         at_least = 0
         for g in range(n_groups):
-            monitor = _McMonitor(target, cap, pilot_end=None, at_least=at_least)
-            runs.append(run_group(g, cap, monitor))
+            if qmc_run is not None:  # replicates added until every point meets the target
+                runs.append(run_group(g, None, at_least=at_least))
+            else:
+                monitor = _McMonitor(target, cap, pilot_end=None, at_least=at_least)
+                runs.append(run_group(g, cap, monitor))
             at_least = max(at_least, runs[-1][1])
         final = max(k for _, k in runs)
         parts = [part if k == final else run_group(g, final)[0]
@@ -241,10 +247,10 @@ def _run_points(base: Scenario, scenarios: Sequence[Scenario], *, trials: int | 
     attrs["compile_s"] = round(compile_s, 3)
     attrs["elapsed_s"] = time.perf_counter() - start - compile_s
     if target is not None:
-        hits = np.concatenate(vals["hits"])
         n_final = int(first.attrs["trials"])
-        ok = [target.met(int(h) / n_final, *proportion_interval(int(h), n_final)[:2])
-              for h in hits]
+        # each point's interval as reported: binomial, or its replicates' t interval
+        ok = [target.met(float(p), float(lo), float(hi)) for p, (lo, hi) in
+              zip(np.concatenate(vals["p_cover"]), np.concatenate(vals["p_cover_ci95"]))]
         attrs["precision_target"] = target.describe() + ", every point"
         attrs["precision_met"] = np.int8(1 if all(ok) else 0)
         attrs["precision_max_trials"] = np.int64(cap)
@@ -262,31 +268,40 @@ def _run_points(base: Scenario, scenarios: Sequence[Scenario], *, trials: int | 
 
 
 def _qmc_runner(base: Scenario, trials: int | None, seed: int, chunk_size: int, sampler: str,
-                replicates: int | None, target: Any) -> Callable | None:
-    """None for plain Monte Carlo; else ``run(plan, threads, progress) -> (totals, finish)``:
-    the replicates of a group of points merged, and ``finish(part)`` adding their estimates
-    to the group's Dataset."""
-    from engine.analyses import qmc
+                replicates: int | None, target: Any, cap: int) -> Callable | None:
+    """None for plain Monte Carlo; else ``run(plan, threads, progress, n_trials, at_least)
+    -> (totals, finish)``: the replicates of a group of points merged, and ``finish(part)``
+    adding their estimates to the group's Dataset. With a `target`: ``n_trials`` None adds
+    replicates until every point meets it (never fewer than ``at_least`` trials, nor more
+    than `cap`), else runs ``n_trials`` (whole replicates)."""
+    from engine.analyses import qmc, qmc_precision
 
     if sampler == "mc":
         if replicates is not None:
             raise ConfigError(None, "replicates", "only applies with sampler 'sobol' or 'lhs'",
                               replicates, "Give sampler='sobol' (or 'lhs'), or drop replicates.")
         return None
-    if target is not None:
-        raise ConfigError(None, "precision", f"a sweep with sampler {sampler!r} runs a fixed "
-                          "number of replicates", target.describe(),
-                          "Give trials (and replicates), or use plain Monte Carlo for a "
-                          "sweep to a precision target.")
     trials = base.trials if trials is None else trials
     n_r = qmc.DEFAULT_REPLICATES if replicates is None else replicates
     per = qmc.check_qmc(trials, seed, n_r, sampler, chunk_size)
+    most = qmc_precision.most_replicates(cap, per) if target is not None else n_r
 
-    def run(plan: Any, threads: int | None, progress: ProgressFn) -> tuple[Any, Callable]:
-        reps = qmc.run_replicates(plan, sampler, per, n_r, seed=seed, threads=threads,
-                                  chunk_size=chunk_size, progress=progress)
+    def run(plan: Any, threads: int | None, progress: ProgressFn, n_trials: int | None,
+            at_least: int | None) -> tuple[Any, Callable]:
+        def enough(runs: list) -> bool:
+            return len(runs) * per >= (at_least or 0) and \
+                qmc_precision.interval_met(target, runs, per)
+
+        # fixed; a group run again at the final count; or replicates added to the target
+        count = n_r if target is None else most if n_trials is None else n_trials // per
+        reps = qmc.run_replicates(plan, sampler, per, count, seed=seed, threads=threads,
+                                  chunk_size=chunk_size, progress=progress,
+                                  enough=enough if target is not None and n_trials is None
+                                  else None)
+        asked = trials if target is None else len(reps.runs) * per
         return reps.merged(), lambda part: qmc.rounding_note(
-            qmc.attach_replicates(part, reps.runs, per, sampler), sampler, n_r, per, trials)
+            qmc.attach_replicates(part, reps.runs, per, sampler), sampler, len(reps.runs), per,
+            asked)
     return run
 
 

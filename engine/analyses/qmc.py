@@ -285,8 +285,12 @@ def replicate_interval(est: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     from scipy.stats import t as student_t
 
     n_r = est.shape[0]
-    mean = est.mean(axis=0)
-    se = est.std(axis=0, ddof=1) / math.sqrt(n_r)
+    # each point's replicates as one contiguous row: numpy sums a row the same way whatever
+    # the other rows, so a sweep point gets the bits of its own quote (along axis 0 the order
+    # of the additions would depend on how many points there are)
+    rows = np.ascontiguousarray(np.moveaxis(est, 0, -1))
+    mean = rows.mean(axis=-1)
+    se = rows.std(axis=-1, ddof=1) / math.sqrt(n_r)
     tq = float(student_t.ppf(0.975, n_r - 1))
     return mean, se, tq * se, tq
 

@@ -78,27 +78,35 @@ def quote_qmc(scenario: Scenario, *, sampler: str, replicates: int | None = None
         return simulate_qmc(scenario, trials=trials, replicates=n_r, sampler=sampler, **run)
     per = check_qmc(trials, seed, n_r, sampler, chunk_size)
     cap = DEFAULT_MAX_TRIALS if max_trials is None else max_trials
-    most = cap // per
-    if most < MIN_LOOK:
-        raise ConfigError(None, "max_trials", f"allows {most} replicates of {per:,} points, "
-                          f"fewer than the {MIN_LOOK} a precision target is first tested at",
-                          cap, f"Raise it to at least {MIN_LOOK * per:,}, or give fewer trials "
-                          "(or more replicates) for smaller replicates.")
+    most = most_replicates(cap, per)
     plan = make_plan(scenario)
-    reps = run_replicates(plan, sampler, per, most, enough=lambda runs: _met(target, runs, per),
-                          **run)
+    reps = run_replicates(plan, sampler, per, most,
+                          enough=lambda runs: interval_met(target, runs, per), **run)
     k = len(reps.runs)
     signal = reps.stopped_by == "should_stop"
     if reps.stopped_by == "max_seconds" and k >= 2:
         reps.stop_reason = None  # a time limit: a whole result of the replicates done
     ds = quote_dataset(scenario, plan, reps, sampler, seed=seed, trials=k * per,
                        requested=most * per if signal else k * per, chunk_size=chunk_size)
-    ok = reps.complete and _met(target, reps.runs, per)
+    ok = reps.complete and interval_met(target, reps.runs, per)
     return precision_attrs(ds, target, ok, cap, _stop_text(reps, ok, cap, most))
 
 
-def _met(target: Target, runs: list[Totals], per: int) -> bool:
-    """Whether P(cover)'s replicate interval meets `target` (never before MIN_LOOK)."""
+def most_replicates(cap: int, per: int) -> int:
+    """The whole replicates of `per` points within `cap` trials; ConfigError when fewer than
+    :data:`MIN_LOOK` (the target would never be tested)."""
+    most = cap // per
+    if most < MIN_LOOK:
+        raise ConfigError(None, "max_trials", f"allows {most} replicates of {per:,} points, "
+                          f"fewer than the {MIN_LOOK} a precision target is first tested at",
+                          cap, f"Raise it to at least {MIN_LOOK * per:,}, or give fewer trials "
+                          "(or more replicates) for smaller replicates.")
+    return most
+
+
+def interval_met(target: Target, runs: list[Totals], per: int) -> bool:
+    """Whether P(cover)'s replicate interval meets `target` at every point of the runs (never
+    before :data:`MIN_LOOK` replicates)."""
     if len(runs) < MIN_LOOK:
         return False
     p, _, lo, hi = cover_interval(runs, per)

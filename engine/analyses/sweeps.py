@@ -101,8 +101,9 @@ def sweep(scenario: Scenario, grid: Mapping[str, Any] | SweepGrid | None = None,
         (default 16) independent replicates of 2**k points each (`trials` rounded up to
         ``replicates x 2**k``), the same points at every sweep point, and give every point its
         replicate estimates, standard errors and t interval; a point is then bit-identical to
-        ``engine.quote(pin(scenario, point), sampler=..., replicates=...)``. Not with a
-        precision target.
+        ``engine.quote(pin(scenario, point), sampler=..., replicates=...)``. With a
+        precision target, replicates of that size are added until every point's t interval
+        meets it (within `max_trials` per point).
     replicates : int, optional
         Independent replicates of a "sobol" or "lhs" sweep (>= 2, default 16).
 
@@ -117,7 +118,9 @@ def sweep(scenario: Scenario, grid: Mapping[str, Any] | SweepGrid | None = None,
         point as ``simulate`` returns it. For the vintage model the quote's ``year``
         dimension follows the swept ones (``gap_hist``: swept dims, ``year``, ``gap_bin``).
     """
-    target = _target(scenario, trials, precision, abs_precision, max_trials)
+    # a replicated sweep to a target takes `trials` as its replicates' size (trials / R)
+    target = _target(scenario, trials if sampler == "mc" else None, precision, abs_precision,
+                     max_trials)
     g = grid if isinstance(grid, SweepGrid) else sweep_grid(scenario, grid, max_points=max_points)
     flat = _run_points(scenario, g.scenarios, trials=trials, seed=seed, threads=threads,
                        chunk_size=chunk_size, max_memory_mib=max_memory_mib, progress=progress,

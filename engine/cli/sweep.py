@@ -151,8 +151,9 @@ def add_commands(sub) -> None:
                         f"most {MAX_POINTS_CEILING:,}); checked before anything runs")
     s.add_argument("--precision", type=cli._number, metavar="REL",
                    help="instead of --trials: run until the 95%% interval of P(cover) at EVERY "
-                        "point is within +-REL of it (relative; plain Monte Carlo; a point with "
-                        "P(cover) = 0 never gets there: use --abs-precision)")
+                        "point is within +-REL of it (relative; a point with P(cover) = 0 never "
+                        "gets there: use --abs-precision). With --sampler sobol|lhs: replicates "
+                        "of --trials / R points are added until then")
     s.add_argument("--abs-precision", type=cli._number, metavar="ABS",
                    help="run until every point's 95%% interval is within +-ABS (absolute)")
     s.add_argument("--max-trials", type=cli._positive_int, metavar="N",
@@ -211,15 +212,18 @@ def _sweep(args: argparse.Namespace) -> int:
     from engine.io.sweep_summary import sweep_summary
 
     scenario = cli.load_scenario(args)
-    target = _target(scenario, args.trials, args.precision, args.abs_precision,
-                     args.max_trials, flags=True)
+    sampler = _sampler(args)
+    # with a sampler and a target, --trials sets the size of the replicates (--trials / R)
+    target = _target(scenario, None if sampler else args.trials, args.precision,
+                     args.abs_precision, args.max_trials, flags=True)
     grid = sweep_grid(scenario, max_points=args.max_points)
     groups = n_passes(grid.scenarios, args.max_memory)
     if args.out:
         check_export(args.out, args.force)  # the suffix, and the file, before any work
-    trials = None if target else (args.trials if args.trials is not None else scenario.trials)
-    sampler = _sampler(args)
-    ds = _run(args, grid.n_points, _points_per(trials, sampler), lambda progress: sweep(
+    trials = None if target and not sampler else \
+        (args.trials if args.trials is not None else scenario.trials)
+    total = None if target else _points_per(trials, sampler)
+    ds = _run(args, grid.n_points, total, lambda progress: sweep(
         scenario, grid, trials=trials, seed=args.seed, threads=args.threads,
         max_memory_mib=args.max_memory, progress=progress, precision=args.precision,
         abs_precision=args.abs_precision, max_trials=args.max_trials, **sampler))
