@@ -92,8 +92,9 @@ def format_text(res: dict) -> str:
             ("  x plain MC's", "kernel_time_ratio", "{:.2f}"),
             ("wall time (s)", "wall_s", "{:.3f}"),
             ("  x plain MC's", "wall_time_ratio", "{:.2f}")]
-    lines = [f"{res['config']}: {res['trials']:,} trials ({res['replicates']} replicates for "
-             f"sobol and lhs), {res['threads']} threads, best of {res['repeat']}",
+    head = (f"{res['config']}: {res['trials']:,} trials ({res['replicates']} replicates for "
+            f"sobol and lhs), {res['threads']} threads, best of {res['repeat']}")
+    lines = [head,
              f"{'':<22}" + "".join(f"{s:>12}" for s in SAMPLERS)]
     for label, key, form in rows:
         cells = [form.format(res["samplers"][s][key]) if key in res["samplers"][s] else ""

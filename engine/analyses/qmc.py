@@ -31,8 +31,7 @@ from engine.core.driver import DEFAULT_CHUNK, Totals, _check_run_args, resolve_t
 from engine.core.lhs import lhs
 from engine.core.plan import Plan
 from engine.core.qmc import MAX_POINTS, sobol
-from engine.core.reduce import (BLOCK, M_MEAN, M_N, N_MOM, _merge_sketch, merge_moments,
-                                sparse_zeros)
+from engine.core.reduce import BLOCK, M_MEAN, M_N, N_MOM, _merge_sketch, merge_moments, sparse_zeros
 from engine.core.stats import proportion_interval
 from engine.models import make_plan
 
