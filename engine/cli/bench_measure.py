@@ -19,7 +19,7 @@ from engine.core.scenario import Scenario
 from engine.core.reduce import (BLOCK, SK_NBINS, bin_rows, padded_rows, reduce_rows, sketch_rows,
                                 sparse_zeros)
 from engine.core.runner import SUB, prepare
-from engine.core.sampling import plain, set_fixed_columns
+from engine.core.sampling import MIX_ROWS, plain, set_fixed_columns
 from engine.models import make_plan
 
 CHUNK = 1 << 16
@@ -228,7 +228,7 @@ def _piece_data(block, draw, codes, params, tables, words, is_random, shift, cid
     zt = np.empty(SUB)
     idx = np.empty(SUB, dtype=np.int64)
     z0 = np.empty((n_in, SUB))
-    zk = np.empty((cidx.shape[0], SUB))
+    zk = np.empty((cidx.shape[0] + MIX_ROWS, SUB))
     logw = np.empty((n_points, SUB))
     xs = np.empty((n_points, n_in, SUB))
     work = np.empty((work_points, max(work_rows, 1), SUB))
@@ -265,7 +265,7 @@ def _piece(block, draw, weigh, codes, params, tables, words, is_random, shift, c
     zt = np.empty(SUB)
     idx = np.empty(SUB, dtype=np.int64)
     z0 = np.zeros((n_in, SUB))
-    zk = np.zeros((cidx.shape[0], SUB))
+    zk = np.zeros((cidx.shape[0] + MIX_ROWS, SUB))
     logw = np.zeros((n_points, SUB))
     xs = np.empty((n_points, n_in, SUB))
     work = np.empty((work_points, max(work_rows, 1), SUB))

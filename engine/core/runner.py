@@ -36,7 +36,7 @@ from distributions._jitcache import CACHE
 from .reduce import (BLOCK, _finalise, _fold, bin_rows, padded_rows, reduce_rows, sketch_bin,
                      sketch_rows)
 from .rng import _PURPOSE_MUL, stream_word, uniform2
-from .sampling import (Sampler, input_sources, output_sources, own_sources, plain,
+from .sampling import (MIX_ROWS, Sampler, input_sources, output_sources, own_sources, plain,
                        set_fixed_columns)
 
 #: Trials per sub-block: the structure-of-arrays unit inside a block (its columns stay in L1).
@@ -94,7 +94,7 @@ def run_chunk(block, draw, weigh, codes, params, tables, words, is_random, shift
     idx = np.empty(SUB, dtype=np.int64)
     xs = np.empty((n_points, n_in, SUB))
     z0 = np.empty((n_in, SUB))
-    zk = np.empty((cidx.shape[0], SUB))
+    zk = np.empty((cidx.shape[0] + MIX_ROWS, SUB))
     logw = np.empty((n_points, SUB))
     work = np.empty((work_points, max(work_rows, 1), SUB))
     outs = np.zeros((padded_rows(n_out), SUB))

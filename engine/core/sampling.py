@@ -48,6 +48,11 @@ from distributions._kernels import addr, ndtri_block, offset
 from .rng import fill_uniforms
 
 
+#: Rows of mixed scores made at once (:func:`copula_columns`); a sampler's scratch ``zk`` has
+#: K + MIX_ROWS rows for K correlated inputs.
+MIX_ROWS = 4
+
+
 @njit(inline="always")
 def set_fixed_columns(codes, params, tables, is_random, src, xs):
     """xs[p, j, :] = the value of every input j fixed at every point (once per chunk), at the
@@ -70,6 +75,11 @@ def copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs,
     <= k} chol[p, k, l] zk[l]`` (summed in l order: the scalar path in the runner's trace does
     the same) and ``xs[p, cidx[k]] = F^-1(Phi(z'_k))`` (``sample_block_zp``, bit for bit
     ``sample_z``) at the points that hold their own column.
+
+    The rows are mixed four at a time into ``zk[K:K + 4]`` (:func:`_mix_rect4`,
+    :func:`_mix_tri4`): each score loaded once serves four rows, about half the loads and
+    stores of a row at a time; the rows left over (K mod 4) one at a time into ``zc``.
+    ``zk`` has K + :data:`MIX_ROWS` rows.
     """
     n_points = codes.shape[0]
     n_in = codes.shape[1]
@@ -79,6 +89,7 @@ def copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs,
     par_p = addr(params)
     tab_p = addr(tables)
     nk = tables.shape[1] - 2
+    o4 = zk[n_c:n_c + MIX_ROWS]
     for p in range(n_points):
         shifted = False
         for k in range(n_c):
@@ -91,14 +102,92 @@ def copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs,
                 for i in range(m):
                     zkk[i] = zj[i] + mu
         zin = zk if shifted else z0
-        for k in range(n_c):
+        c = chol[p]
+        k0 = 0
+        while k0 + 4 <= n_c:
+            own = False
+            for q in range(4):
+                own |= src[p, cidx[k0 + q]] == p
+            if own:
+                for lv in range(0, k0, 4):
+                    _mix_rect4(c, k0, lv, zin, cidx, shifted, m, o4)
+                _mix_tri4(c, k0, zin, cidx, shifted, m, o4)
+                for q in range(4):
+                    j = cidx[k0 + q]
+                    if src[p, j] == p:
+                        sample_block_zp(codes[p, j], offset(par_p, (p * n_in + j) * n_par),
+                                        addr(o4[q]), m, tab_p, nk,
+                                        offset(addr(xs), (p * n_in + j) * sub), addr(idx),
+                                        addr(zt))
+            k0 += 4
+        for k in range(k0, n_c):
             j = cidx[k]
             if src[p, j] != p:
                 continue
-            _mix_row(chol[p, k], k, zin, cidx, shifted, m, zc)
+            _mix_row(c[k], k, zin, cidx, shifted, m, zc)
             sample_block_zp(codes[p, j], offset(par_p, (p * n_in + j) * n_par), addr(zc), m,
                             tab_p, nk, offset(addr(xs), (p * n_in + j) * sub), addr(idx),
                             addr(zt))
+
+
+@njit(inline="always")
+def _mix_rect4(c, k0, lv, zin, cidx, shifted, m, o):
+    """Rows ``k0 .. k0 + 3`` of the mix, the terms of scores ``lv .. lv + 3`` (all below the
+    diagonal: ``lv + 3 < k0``): ``o[q] = (((o[q] + c[k0+q, lv] z_lv) + ...) + c[k0+q, lv+3]
+    z_lv+3``, or from the first product when ``lv`` is 0 -- the scalar trace's order."""
+    x0 = zin[_row(cidx, lv, shifted)]
+    x1 = zin[_row(cidx, lv + 1, shifted)]
+    x2 = zin[_row(cidx, lv + 2, shifted)]
+    x3 = zin[_row(cidx, lv + 3, shifted)]
+    a0, a1, a2, a3 = c[k0, lv], c[k0, lv + 1], c[k0, lv + 2], c[k0, lv + 3]
+    b0, b1, b2, b3 = c[k0 + 1, lv], c[k0 + 1, lv + 1], c[k0 + 1, lv + 2], c[k0 + 1, lv + 3]
+    d0, d1, d2, d3 = c[k0 + 2, lv], c[k0 + 2, lv + 1], c[k0 + 2, lv + 2], c[k0 + 2, lv + 3]
+    e0, e1, e2, e3 = c[k0 + 3, lv], c[k0 + 3, lv + 1], c[k0 + 3, lv + 2], c[k0 + 3, lv + 3]
+    o0, o1, o2, o3 = o[0], o[1], o[2], o[3]
+    if lv == 0:
+        for i in range(m):
+            y0, y1, y2, y3 = x0[i], x1[i], x2[i], x3[i]
+            o0[i] = ((a0 * y0 + a1 * y1) + a2 * y2) + a3 * y3
+            o1[i] = ((b0 * y0 + b1 * y1) + b2 * y2) + b3 * y3
+            o2[i] = ((d0 * y0 + d1 * y1) + d2 * y2) + d3 * y3
+            o3[i] = ((e0 * y0 + e1 * y1) + e2 * y2) + e3 * y3
+    else:
+        for i in range(m):
+            y0, y1, y2, y3 = x0[i], x1[i], x2[i], x3[i]
+            o0[i] = (((o0[i] + a0 * y0) + a1 * y1) + a2 * y2) + a3 * y3
+            o1[i] = (((o1[i] + b0 * y0) + b1 * y1) + b2 * y2) + b3 * y3
+            o2[i] = (((o2[i] + d0 * y0) + d1 * y1) + d2 * y2) + d3 * y3
+            o3[i] = (((o3[i] + e0 * y0) + e1 * y1) + e2 * y2) + e3 * y3
+
+
+@njit(inline="always")
+def _mix_tri4(c, k0, zin, cidx, shifted, m, o):
+    """Rows ``k0 .. k0 + 3`` of the mix, their diagonal block (scores ``k0 .. k0 + q`` for
+    row ``k0 + q``), added after :func:`_mix_rect4`'s terms, or from the first product when
+    ``k0`` is 0."""
+    x0 = zin[_row(cidx, k0, shifted)]
+    x1 = zin[_row(cidx, k0 + 1, shifted)]
+    x2 = zin[_row(cidx, k0 + 2, shifted)]
+    x3 = zin[_row(cidx, k0 + 3, shifted)]
+    a0 = c[k0, k0]
+    b0, b1 = c[k0 + 1, k0], c[k0 + 1, k0 + 1]
+    d0, d1, d2 = c[k0 + 2, k0], c[k0 + 2, k0 + 1], c[k0 + 2, k0 + 2]
+    e0, e1, e2, e3 = c[k0 + 3, k0], c[k0 + 3, k0 + 1], c[k0 + 3, k0 + 2], c[k0 + 3, k0 + 3]
+    o0, o1, o2, o3 = o[0], o[1], o[2], o[3]
+    if k0 == 0:
+        for i in range(m):
+            y0, y1, y2, y3 = x0[i], x1[i], x2[i], x3[i]
+            o0[i] = a0 * y0
+            o1[i] = b0 * y0 + b1 * y1
+            o2[i] = (d0 * y0 + d1 * y1) + d2 * y2
+            o3[i] = ((e0 * y0 + e1 * y1) + e2 * y2) + e3 * y3
+    else:
+        for i in range(m):
+            y0, y1, y2, y3 = x0[i], x1[i], x2[i], x3[i]
+            o0[i] = o0[i] + a0 * y0
+            o1[i] = (o1[i] + b0 * y0) + b1 * y1
+            o2[i] = ((o2[i] + d0 * y0) + d1 * y1) + d2 * y2
+            o3[i] = (((o3[i] + e0 * y0) + e1 * y1) + e2 * y2) + e3 * y3
 
 
 @njit(inline="always")
