@@ -14,10 +14,10 @@ layers, each importing only the ones before it (docs/architecture.md):
 - ``engine.cli``: the ``capexgap`` command and ``capexgap bench``.
 
 The functions that run a scenario (:func:`quote`, :func:`simulate`, :func:`sweep`,
-:func:`tornado`, :func:`solve`, :func:`trace`, :func:`pin`) take a Scenario, a config's path or
-a bundled config's name: ``engine.quote("sequoia-600b-2024", trials=10**6)``. Results are
-plain xarray Datasets; :func:`describe` says one in a few lines and :func:`summary_table` gives
-every figure as a pandas DataFrame (docs/python.md).
+:func:`tornado`, :func:`solve`, :func:`sensitivity`, :func:`trace`, :func:`pin`) take a
+Scenario, a config's path or a bundled config's name: ``engine.quote("sequoia-600b-2024",
+trials=10**6)``. Results are plain xarray Datasets; :func:`describe` says one in a few lines
+and :func:`summary_table` gives every figure as a pandas DataFrame (docs/python.md).
 
 Nothing is compiled at import; kernels compile on first use.
 """
@@ -39,6 +39,7 @@ from engine.core.dataset import strip_run_attrs, version
 from engine.io.exports import summary_table
 from engine.io.results import open_result, summary, write_netcdf
 from engine.analyses import precision as _precision, simulate as _simulate, solve as _solve
+from engine.analyses import sensitivity as _sensitivity
 from engine.analyses import sweeps as _sweeps, tornado as _tornado
 from engine.analyses.sweeps import sweep_point
 from engine.present.describe import describe
@@ -89,10 +90,11 @@ sweep = _takes_config(_sweeps.sweep)
 pin = _takes_config(_sweeps.pin)
 tornado = _takes_config(_tornado.tornado)
 solve = _takes_config(_solve.solve)
+sensitivity = _takes_config(_sensitivity.sensitivity)
 
 __all__ = [
     "CapexgapError", "ConfigError", "OutputError", "Scenario", "__version__", "describe",
-    "load_config", "loads", "open_result", "pin", "quote", "simulate", "solve",
+    "load_config", "loads", "open_result", "pin", "quote", "sensitivity", "simulate", "solve",
     "strip_run_attrs", "summary", "summary_table", "sweep", "sweep_point", "tornado", "trace",
     "write_netcdf",
 ]
