@@ -45,7 +45,8 @@ def add_flags(p: argparse.ArgumentParser) -> None:
                         'changes the result. Needs pip install "capexgap[distributed]"')
     g.add_argument("--workers", type=_workers, metavar="N",
                    help="run the trials on a local Dask cluster of N worker processes, each "
-                        "of --threads threads (default 1); never changes the result")
+                        "running one task at a time on --threads threads (default 1); never "
+                        "changes the result")
 
 
 def _counts(text: str) -> list[int]:

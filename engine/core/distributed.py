@@ -1,10 +1,11 @@
 """Running chunks on a Dask cluster: the same blocks, the same bits, on any number of workers.
 
 :class:`DaskExecutor` is an executor (:mod:`engine.core.backend`): for each wave the driver
-asks for, it sends one task per range of whole chunks to the cluster. A task
-(:func:`run_task`) runs those chunks one after another in its worker thread with the same
-compiled kernel a local run uses (:func:`engine.core.runner.chunk_call`, without the GIL) and
-returns only reductions: per-block moment records, hit and non-finite counts, and the sketch
+asks for, it sends one task per range of whole chunks to the cluster (about one per task slot,
+a slot being a worker thread). A task (:func:`run_task`) runs those chunks with the same
+thread pool and compiled kernel a local run uses (:func:`engine.core.runner.run_blocks`,
+without the GIL), on the worker's NUMBA_NUM_THREADS shared among its slots, and returns only
+reductions: per-block moment records, hit and non-finite counts, and the sketch
 counts it added (sparse), never per-trial arrays. The records land at their block positions
 and the driver merges them in block order, so the result is bit-identical to a local run
 whatever the worker count, the thread count or the order in which tasks finish.
@@ -31,6 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numba
 import numpy as np
 
 from engine.base.errors import ConfigError
@@ -65,12 +67,13 @@ def import_distributed():
 
 def run_task(prep, seed, purpose, n_trials: int, first_block: int, n_blocks: int,
              chunk_blocks: int) -> tuple:
-    """One task: blocks ``first_block .. first_block + n_blocks - 1``, chunk after chunk.
+    """One task: blocks ``first_block .. first_block + n_blocks - 1``, on this worker's share
+    of its numba threads (:func:`task_threads`).
 
     Returns ``(blk, hits, nonfinite, sketch_index, sketch_count, seconds)``: the per-block
     records as :func:`engine.core.runner.run_blocks` fills them, the sketch counts this task
-    added as flat indices into int64[P, R, SK_NBINS] with their counts, and the time the
-    kernel took. ``n_blocks == 0`` compiles (or loads) the kernel only.
+    added as flat indices into int64[P, R, SK_NBINS] with their counts, and the task's time.
+    ``n_blocks == 0`` compiles (or loads) the kernel only.
     """
     t0 = time.perf_counter()
     n_p, n_rows = prep.live.shape
@@ -78,22 +81,32 @@ def run_task(prep, seed, purpose, n_trials: int, first_block: int, n_blocks: int
     blk = np.empty((n_blocks, n_p, n_rows, N_MOM))
     hits = np.empty((n_blocks, n_p, n_cov), dtype=np.int64)
     nonfinite = np.empty((n_blocks, n_p, n_rows), dtype=np.int64)
-    hist = sparse_zeros((n_p, n_rows, SK_NBINS))
-    call = runner.chunk_call(prep, seed, purpose, n_trials, first_block)
-    # one chunk at a time in this thread: a worker runs as many tasks at once as it has threads
-    call(0, 0, blk, hits, nonfinite, hist)
-    for c0 in range(0, n_blocks, chunk_blocks):
-        call(c0, min(c0 + chunk_blocks, n_blocks), blk, hits, nonfinite, hist)
-    runner.copy_shared(prep, blk, nonfinite, n_blocks)
+    threads = task_threads()
+    hist = sparse_zeros((threads, n_p, n_rows, SK_NBINS))
+    numba.set_num_threads(threads)  # for this (Dask worker) thread only
+    runner.run_blocks(prep, seed, purpose, n_trials, first_block, n_blocks, chunk_blocks, blk,
+                      hits, nonfinite, hist)
     index, count = _sparse_sketch(prep, blk, hist)
     return blk, hits, nonfinite, index, count, time.perf_counter() - t0
+
+
+def task_threads() -> int:
+    """numba threads for one task: the worker's NUMBA_NUM_THREADS shared among the tasks it
+    runs at once (its ``--nthreads``). A worker started with ``--nthreads 1`` and
+    NUMBA_NUM_THREADS=16 runs one task at a time on 16 threads: fewer, larger tasks."""
+    try:
+        from distributed import get_worker
+        slots = get_worker().state.nthreads
+    except (ImportError, ValueError, AttributeError):  # not on a Dask worker
+        slots = 1
+    return max(1, numba.config.NUMBA_NUM_THREADS // max(1, slots))
 
 
 def _sparse_sketch(prep, blk: np.ndarray, hist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The nonzero sketch counts of a task: flat indices into [P, R, SK_NBINS] and counts.
 
     A row's values lie in [min, max] of its block records, so only those bins are read (a
-    sketch row is 1 MiB, of which a task touches a few pages)."""
+    sketch row is 1 MiB, of which a task touches a few pages); the threads' rows are summed."""
     n = blk.shape[0]
     idx, cnt = [], []
     if n == 0:
@@ -103,9 +116,9 @@ def _sparse_sketch(prep, blk: np.ndarray, hist: np.ndarray) -> tuple[np.ndarray,
         lo = float(blk[seen[:, p, o], p, o, M_MIN].min())
         hi = float(blk[seen[:, p, o], p, o, M_MAX].max())
         a, b = sketch_bin(lo), sketch_bin(hi) + 1
-        seg = hist[p, o, a:b]
+        seg = hist[:, p, o, a:b].sum(axis=0)
         nz = np.flatnonzero(seg)
-        idx.append((int(p) * hist.shape[1] + int(o)) * SK_NBINS + a + nz)
+        idx.append((int(p) * hist.shape[2] + int(o)) * SK_NBINS + a + nz)
         cnt.append(seg[nz])
     if not idx:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
@@ -272,7 +285,8 @@ def connect(*, scheduler: str | None = None, workers: int | None = None,
                                   "machine.") from None
         else:
             cluster = stack.enter_context(distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=threads or 1, processes=True,
+                # one task at a time per worker, on its `threads` numba threads (task_threads)
+                n_workers=workers, threads_per_worker=1, processes=True,
                 dashboard_address=None, scheduler_port=0, silence_logs=40,
                 env={"NUMBA_NUM_THREADS": str(threads or 1)}))
             client = distributed.Client(cluster, set_as_default=False)

@@ -36,8 +36,8 @@ WAVE_TRIALS = 1 << 22
 #: Aim for waves of about this long: the longest a stop request or time limit waits.
 WAVE_SECONDS = 0.25
 #: At most this many blocks (and bytes of per-block records) in a wave run by an executor.
-EXECUTOR_WAVE_BLOCKS = 1 << 18
-EXECUTOR_WAVE_BYTES = 1 << 28
+EXECUTOR_WAVE_BLOCKS = 1 << 22
+EXECUTOR_WAVE_BYTES = 1 << 30
 #: A wave grows by at most this factor over the last (a noisy timing cannot overshoot).
 _WAVE_GROWTH = 4
 
@@ -166,7 +166,7 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     n_blocks = -(-trials // BLOCK)
     executor = executor if executor is not None else backend.current()
     per_wave = chunk_blocks * (n_threads if executor is None else executor.slots)
-    cap = WAVE_TRIALS // BLOCK if executor is None else _executor_cap(plan, per_wave)
+    cap = WAVE_TRIALS // BLOCK if executor is None else _executor_cap(plan, sampler, per_wave)
     wave_blocks = max(per_wave, cap // per_wave * per_wave)
     wave_blocks = min(wave_blocks, n_blocks)
     nb_next = min(per_wave, wave_blocks)  # the first wave: one chunk per thread
@@ -266,10 +266,13 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
                   elapsed_s=time.perf_counter() - start, extra=extra, layout=layout)
 
 
-def _executor_cap(plan: Plan, per_wave: int) -> int:
+def _executor_cap(plan: Plan, sampler: Sampler | None, per_wave: int) -> int:
     """The most blocks of an executor's wave: its per-block records within
-    :data:`EXECUTOR_WAVE_BYTES` (a cluster's wave is seconds of many workers' trials)."""
-    per_block = plan.n_points * (len(plan.names) + plan.layout.n_outputs + 4) * N_MOM * 8
+    :data:`EXECUTOR_WAVE_BYTES` (a cluster's wave is seconds of many workers' trials; the
+    buffers are touched only as far as a wave fills them)."""
+    smp = sampler if sampler is not None else plan.sampler
+    rows = plan.layout.n_outputs if smp is None or smp.rows is None else len(smp.rows)
+    per_block = plan.n_points * (rows * (N_MOM + 1) + plan.layout.n_covers) * 8
     return max(per_wave, min(EXECUTOR_WAVE_BLOCKS, EXECUTOR_WAVE_BYTES // per_block))
 
 
