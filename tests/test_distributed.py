@@ -8,6 +8,7 @@ that kills a worker runs last: its worker comes back, but has to load the kernel
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -120,6 +121,37 @@ def test_a_scheduler_that_does_not_answer_exits_2(monkeypatch, capsys):
     code = main(["quote", "--scheduler", "tcp://127.0.0.1:9", "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and "tcp://127.0.0.1:9" in err and "dask scheduler" in err, err
+
+
+def test_ctrl_c_on_a_workers_run_exits_130_promptly(tmp_path):
+    # Ctrl-C in a terminal reaches the whole process group, the local cluster's worker
+    # processes too: the client alone stops the run (its workers ignore SIGINT), cancels the
+    # tasks and says how far it got. The progress lines carry the cluster's tasks and rate.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    launch = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+              "runpy.run_module('engine', run_name='__main__')")  # as an interactive shell
+    proc = subprocess.Popen([sys.executable, "-c", launch, "quote", str(CONFIG), "--workers",
+                             "2", "--trials", "3000000000", "--progress"], cwd=tmp_path,
+                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        first = proc.stderr.readline()  # after the first wave (the cluster is up, compiled)
+        assert re.match(r"capexgap: [\d,]+ of 3,000,000,000 trials .*; \d+/\d+ tasks, "
+                        r"[\d.e]+ trials/s on 2 workers$", first), first
+        time.sleep(0.5)  # mid-wave
+        t0 = time.perf_counter()
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does
+        out, err = proc.communicate(timeout=20)
+        latency = time.perf_counter() - t0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert re.search(r"interrupted by Ctrl-C \(SIGINT\) after [\d,]+ of 3,000,000,000 "
+                     r"trials .*; nothing was written", err), err
+    assert "Traceback" not in err and out == "" and latency < 20, (latency, err)
+    print(f"SIGINT to exit: {latency:.2f} s")
 
 
 def test_a_worker_killed_mid_run_changes_nothing(executor):

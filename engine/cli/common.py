@@ -116,21 +116,53 @@ def _seed(text: str) -> int:
 
 
 def _progress_bar(total: int, quiet: bool):
-    """A tqdm bar on stderr that appears only on a terminal and only after 2 s."""
+    """A tqdm bar on stderr that appears only on a terminal and only after 2 s.
+
+    On a Dask cluster (``--workers``/``--scheduler``) the bar also shows the cluster's tasks
+    done and trials per second (:func:`cluster_progress`), refreshed as each task comes in."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="trial", unit_scale=True, delay=2.0, file=sys.stderr,
-                disable=quiet or not sys.stderr.isatty(), leave=False, dynamic_ncols=True)
+    bar = tqdm(total=total, unit="trial", unit_scale=True, delay=2.0, file=sys.stderr,
+               disable=quiet or not sys.stderr.isatty(), leave=False, dynamic_ncols=True)
+    ex = _cluster()
+    if ex is not None and not bar.disable:
+        def on_task() -> None:
+            # set_postfix_str would draw the bar at once; before its 2 s delay, wait
+            shown = bar._time() >= bar.start_t + bar.delay
+            bar.set_postfix_str(cluster_progress(ex), refresh=shown)
+
+        ex.on_task = on_task  # a closed bar is disabled: a late call draws nothing
+    return bar
+
+
+def _cluster():
+    """The Dask executor in force (``--workers``/``--scheduler``), or None."""
+    from engine.core import backend
+
+    ex = backend.current()
+    return ex if ex is not None and hasattr(ex, "trials_per_second") else None
+
+
+def cluster_progress(ex) -> str:
+    """A cluster's share of a progress line: ``"12/40 tasks, 3.1e8 trials/s on 4 workers"``
+    (tasks done of those submitted, and trials per second across the cluster)."""
+    rate = ex.trials_per_second()
+    text = fmt._exponent(f"{rate:.1e}") if rate else "0"
+    workers = ex.n_workers
+    return (f"{ex.tasks_done:,}/{ex.tasks_submitted:,} tasks, {text} trials/s on {workers} "
+            f"worker{'s' if workers != 1 else ''}")
 
 
 class _LineProgress:
-    """Progress as plain lines on stderr, for logs: after the first wave, then every `every` s."""
+    """Progress as plain lines on stderr, for logs: after the first wave, then every `every` s.
+    On a Dask cluster each line ends with its tasks and rate (:func:`cluster_progress`)."""
 
     def __init__(self, total: int | None, every: float = 5.0) -> None:
         self.total = total
         self.every = every
         self.start = time.perf_counter()
         self.last: float | None = None
+        self.cluster = _cluster()
 
     def __call__(self, done: int) -> None:
         now = time.perf_counter()
@@ -139,12 +171,15 @@ class _LineProgress:
             return
         self.last = now
         elapsed = now - self.start
+        tail = f"; {cluster_progress(self.cluster)}" if self.cluster is not None else ""
         if self.total is None:  # a precision run: no known end
-            print(f"capexgap: {done:,} trials in {elapsed:.1f} s", file=sys.stderr, flush=True)
+            print(f"capexgap: {done:,} trials in {elapsed:.1f} s{tail}", file=sys.stderr,
+                  flush=True)
             return
         eta = elapsed * (self.total - done) / done if done else math.inf
         print(f"capexgap: {done:,} of {self.total:,} trials ({fmt.percent(done / self.total)}) "
-              f"in {elapsed:.1f} s, about {_duration(eta)} left", file=sys.stderr, flush=True)
+              f"in {elapsed:.1f} s, about {_duration(eta)} left{tail}", file=sys.stderr,
+              flush=True)
 
 
 def _duration(seconds: float) -> str:

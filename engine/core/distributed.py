@@ -17,7 +17,13 @@ whatever the worker count, the thread count or the order in which tasks finish.
   elsewhere. A task is a pure function of its block range, so a re-run gives the same bits.
 - Waves last about :attr:`DaskExecutor.wave_seconds`, long enough that the per-task cost
   (scheduling, transfer, merging) stays below :data:`OVERHEAD_SHARE`; the wait for a wave
-  polls the run's stop request, so Ctrl-C cancels the tasks in flight at once.
+  polls the run's stop request (:data:`POLL_S`), so Ctrl-C cancels the tasks in flight at
+  once. The worker processes of a local cluster ignore SIGINT (:func:`dask_setup`): Ctrl-C
+  in a terminal reaches the whole process group, and the client alone decides what to stop.
+- Progress: :attr:`DaskExecutor.tasks_done`, :attr:`~DaskExecutor.tasks_submitted` and
+  :meth:`~DaskExecutor.trials_per_second` count the cluster's work as it comes in;
+  :attr:`~DaskExecutor.on_task` is called after each task's result is taken in (the
+  command line's progress display refreshes there).
 
 ``dask.distributed`` is an optional extra (``pip install "capexgap[distributed]"``); it is
 imported here only, when a cluster is asked for.
@@ -53,6 +59,8 @@ MIN_WAVE_SECONDS = 3.0
 CONNECT_TIMEOUT_S = 10.0
 #: Times a task is run again after its worker is lost.
 RETRIES = 3
+#: Seconds between two polls of the stop request while a wave's tasks are in flight.
+POLL_S = 0.2
 
 
 def import_distributed():
@@ -63,6 +71,22 @@ def import_distributed():
         raise ConfigError(None, "--workers/--scheduler", "needs dask.distributed, which is not "
                           "installed", None, f"Install the extra: {EXTRA_HINT}") from None
     return distributed
+
+
+def dask_setup(worker) -> None:
+    """Dask's preload hook, run in each worker process of a local cluster (:func:`connect`):
+    ignore SIGINT there.
+
+    Ctrl-C in a terminal sends SIGINT to the whole foreground process group, the worker
+    processes of ``--workers N`` included: they died mid-task (their tasks then failed or
+    were re-run) while the client was stopping the run. The client owns the interrupt: it
+    cancels the tasks and closes the cluster, which ends the workers.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_task(prep, seed, purpose, n_trials: int, first_block: int, n_blocks: int,
@@ -146,10 +170,21 @@ class DaskExecutor:
         self.client = client
         self.retries = retries
         self.tasks_done = 0
+        self.tasks_submitted = 0  # run_blocks' tasks (not the compile-only ones)
         self.task_seconds = 0.0   # kernel time inside tasks (for the overhead measure)
         self.trials_done = 0
+        #: called with no argument after each task's result is taken in (progress displays)
+        self.on_task: Callable[[], None] | None = None
+        self._started: float | None = None  # when the first task was submitted
         self._prep: Any = None
         self._prep_future: Any = None
+
+    def trials_per_second(self) -> float:
+        """Trials done across the cluster per second since its first task was submitted
+        (0.0 before any result)."""
+        if self._started is None or not self.trials_done:
+            return 0.0
+        return self.trials_done / max(time.perf_counter() - self._started, 1e-9)
 
     @property
     def n_workers(self) -> int:
@@ -187,6 +222,9 @@ class DaskExecutor:
             self._gather(futures, lambda i, r: None, should_stop)
             return 0
         tasks = _split(first_block, n_blocks, chunk_blocks, self.slots)
+        if self._started is None:
+            self._started = time.perf_counter()
+        self.tasks_submitted += len(tasks)
         futures = [self.client.submit(run_task, ref, seed, purpose, n_trials, fb, nb,
                                       chunk_blocks, pure=False, retries=self.retries)
                    for fb, nb in tasks]
@@ -205,6 +243,8 @@ class DaskExecutor:
             self.tasks_done += 1
             self.task_seconds += seconds
             self.trials_done += min((fb + nb) * BLOCK, n_trials) - fb * BLOCK
+            if self.on_task is not None:
+                self.on_task()
 
         if not self._gather(futures, put, should_stop):
             # stopped mid-wave: keep the leading tasks that finished, in block order
@@ -219,23 +259,37 @@ class DaskExecutor:
     def _gather(self, futures: list, put: Callable[[int, Any], None],
                 should_stop: Callable[[], bool] | None) -> bool:
         """Wait for `futures`, handing each result to ``put(i, result)`` as it comes; False
-        when ``should_stop`` turned True first (the rest are cancelled). An interrupt or an
-        error cancels every task still in flight."""
+        when ``should_stop`` turned True first (the rest are cancelled).
+
+        The stop request is polled every :data:`POLL_S` seconds while tasks are in flight. A
+        task that fails once a stop was requested (its worker was interrupted too, its future
+        cancelled) is taken as the stop, not as an error. An interrupt or an error cancels
+        every task still in flight."""
         ready: queue.SimpleQueue = queue.SimpleQueue()
         index = {f.key: i for i, f in enumerate(futures)}
         for f in futures:
             f.add_done_callback(ready.put)  # called in a thread of the client's
         pending = set(index)
+
+        def stopping() -> bool:
+            return should_stop is not None and bool(should_stop())
+
         try:
             while pending:
                 try:
-                    f = ready.get(timeout=0.2)  # wakes at once when a task is done
+                    f = ready.get(timeout=POLL_S)  # wakes at once when a task is done
                 except queue.Empty:
                     f = None
                 if f is not None and f.key in pending:
                     pending.discard(f.key)
-                    put(index[f.key], f.result())
-                if pending and should_stop is not None and should_stop():
+                    try:
+                        put(index[f.key], f.result())
+                    except Exception:
+                        if not stopping():
+                            raise
+                        self.client.cancel([futures[index[k]] for k in pending])
+                        return False
+                if pending and stopping():
                     self.client.cancel([futures[index[k]] for k in pending])
                     return False
         except BaseException:
@@ -288,7 +342,11 @@ def connect(*, scheduler: str | None = None, workers: int | None = None,
                 # one task at a time per worker, on its `threads` numba threads (task_threads)
                 n_workers=workers, threads_per_worker=1, processes=True,
                 dashboard_address=None, scheduler_port=0, silence_logs=40,
-                env={"NUMBA_NUM_THREADS": str(threads or 1)}))
+                # no dashboard; the scheduler's small HTTP server on a free loopback port,
+                # not 0.0.0.0:8787 (a second run warned that 8787 was taken)
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                env={"NUMBA_NUM_THREADS": str(threads or 1)},
+                preload=[__name__]))  # dask_setup: Ctrl-C is the client's to handle
             client = distributed.Client(cluster, set_as_default=False)
             stack.callback(client.close)
         executor = DaskExecutor(client)
