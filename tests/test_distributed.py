@@ -123,6 +123,36 @@ def test_a_scheduler_that_does_not_answer_exits_2(monkeypatch, capsys):
     assert code == 2 and "tcp://127.0.0.1:9" in err and "dask scheduler" in err, err
 
 
+def test_solve_with_workers_is_the_local_solve(capsys, monkeypatch):
+    # the --workers flag of `solve`: every evaluation of every pass on a local cluster; the
+    # JSON holds the answer, its interval and every evaluation (floats as exact reprs)
+    import json
+
+    from engine.cli import main
+    from engine.core.distributed import DaskExecutor
+
+    waves = []
+    real = DaskExecutor.run_blocks
+
+    def spy(self, *args, **kw):
+        waves.append(args[5])  # n_blocks (0: the compile-only call)
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(DaskExecutor, "run_blocks", spy)
+
+    args = ["solve", str(CONFIG), "--scale", "revenue", "--p-cover", "0.5", "--trials",
+            "20000", "--seed", "3", "--json", "--quiet"]
+    assert main(args) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert main([*args, "--workers", "2"]) == 0
+    cluster = json.loads(capsys.readouterr().out)
+    for obj in (local, cluster):
+        obj.pop("elapsed_s")
+    assert local["status"] == "found" and len(local["curve"]) > 10
+    assert sum(n > 0 for n in waves) >= 2, waves  # the passes ran on the cluster
+    assert cluster == local
+
+
 def test_ctrl_c_on_a_workers_run_exits_130_promptly(tmp_path):
     # Ctrl-C in a terminal reaches the whole process group, the local cluster's worker
     # processes too: the client alone stops the run (its workers ignore SIGINT), cancels the

@@ -16,6 +16,7 @@ from engine.analyses.solve import DEFAULT_MAX_MULTIPLIER, MAX_MULTIPLIER_CEILING
 from engine.base import fmt
 from engine.base.interrupts import Interrupted
 from engine.base.safetext import escape
+from engine.cli import cluster
 from engine.cli import common as cli
 from engine.cli.sweep import _compiled, _positive_float
 
@@ -49,6 +50,8 @@ The search range is 1/M to M (--max-multiplier M, default {DEFAULT_MAX_MULTIPLIE
 narrowed where an input's hard range requires it (margin stays below 1, a growth rate above
 -1). A target that is not reached anywhere in it gives a note and no multiplier (exit code 0;
 --json: "status": "unreachable", "multiplier": null).
+With --workers N or --scheduler ADDRESS every pass runs on a Dask cluster, with the same
+result bit for bit (docs/scaling.md).
 Exit codes: 0 ok (found or not reachable), 2 bad input (message on stderr), 130 interrupted
 by Ctrl-C, 143 by SIGTERM."""
 
@@ -114,6 +117,7 @@ def add_commands(sub) -> None:
                    help="memory for one pass's accumulators; points beyond it run in further "
                         f"passes, with identical results (default {DEFAULT_MAX_MEMORY_MIB})")
     cli.add_correlation_flags(s)
+    cluster.add_flags(s)
     s.set_defaults(func=_solve)
 
 
