@@ -136,7 +136,8 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
         attribute if it has one, e.g. an :class:`engine.interrupts.StopRequest`).
     max_seconds : float, optional
         Wall-time limit: waves are sized to end by it, and the run stops after the first wave
-        that ends past it (``completed=False``, ``extra["stop_reason"]`` says so). JIT
+        that ends past it, or so near it that even one more chunk would end more than half a
+        chunk past it (``completed=False``, ``extra["stop_reason"]`` says so). JIT
         compilation happens before the first wave and does not count.
     monitor : callable, optional
         ``monitor(done, hits, moments) -> int | None``, called before the first wave (done = 0)
@@ -246,7 +247,12 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
             extra["stop_reason"] = getattr(should_stop, "reason", None) or "stop requested"
             extra["stopped_by"] = "should_stop"
             break
-        if max_seconds is not None and now - start > max_seconds:
+        # past the limit, or so near it that the smallest next wave (one chunk, at the last
+        # wave's speed per thread) would end past it by more than half its length: a plan of
+        # thousands of inputs takes seconds per chunk, and stopping late is the worse miss
+        slots = n_threads if executor is None else executor.slots
+        least = chunk_blocks * (now - t0) * min(nb, slots) / nb
+        if max_seconds is not None and now - start + 0.5 * least > max_seconds:
             completed = False
             extra["stop_reason"] = f"time limit of {max_seconds:g} s reached"
             extra["stopped_by"] = "max_seconds"
