@@ -63,6 +63,10 @@ CE_TRIALS = 16 * BLOCK  # 65,536
 #: Least effective sample size for an importance-sampling run to meet a target, and for the
 #: cross-entropy pilot to move the shift.
 MIN_ESS = 100.0
+#: Largest share of the estimate one trial's weight may carry for a run to meet a target:
+#: beyond it the sum rests on a few draws from a region the proposal barely covers, and the
+#: standard error itself is unreliable.
+MAX_SHARE = 0.05
 #: Generator counter words: the plain pass, the shift search's pilot, the IS run.
 PURPOSE_MC, PURPOSE_SEARCH, PURPOSE_IMPORTANCE = 0, 1, 2
 #: The shift search looks for covering points with every |z_j| <= Z_BOUND.
@@ -103,6 +107,18 @@ class IsEstimate:
     @property
     def rel_error(self) -> float:
         return Z95 * self.se / self.p if self.p > 0 else math.nan
+
+    @property
+    def unreliable(self) -> str:
+        """Why the standard error cannot be trusted ('' when it can): too small an effective
+        sample size, or one weight carrying too much of the estimate."""
+        if self.ess < MIN_ESS:
+            return (f"the effective sample size is only {self.ess:.3g} covering trials "
+                    f"(< {MIN_ESS:g})")
+        if self.max_share > MAX_SHARE:
+            return (f"the largest single weight carries {100 * self.max_share:.3g}% of the "
+                    f"estimate (> {100 * MAX_SHARE:g}%)")
+        return ""
 
     @staticmethod
     def from_moments(mom: np.ndarray) -> IsEstimate:
@@ -154,6 +170,11 @@ class ShiftSearch:
     used_ce: bool = False
     seconds: float = 0.0
     compile_s: float = 0.0
+    #: a mixture proposal (:mod:`engine.analyses.mixture`): the shifted components' means
+    #: float64[C, J] and the weights float64[1 + C] of the nominal component and of each;
+    #: None: the single shift above
+    components: np.ndarray | None = None
+    alphas: np.ndarray | None = None
 
     @property
     def beta(self) -> float:
@@ -205,6 +226,58 @@ def _poller(should_stop: Callable[[], bool] | None, seconds: float | None,
     return poll
 
 
+def gradient(margin: Callable[[np.ndarray], np.ndarray], d: int, cells: int = 1 << 18
+             ) -> Callable[[np.ndarray], np.ndarray]:
+    """Central differences of ``margin`` (z[d] -> float) at a point: 2 d rows, made and
+    evaluated at most `cells` scores at a time (never a 2d x d matrix)."""
+    eps = 1e-6
+    per = max(1, cells // (2 * d))  # inputs per call
+
+    def grad(z: np.ndarray) -> np.ndarray:
+        out = np.empty(d)
+        for lo in range(0, d, per):
+            idx = np.arange(lo, min(lo + per, d))
+            steps = np.repeat(z[None, :], 2 * idx.size, axis=0)
+            k = np.arange(idx.size)
+            steps[2 * k, idx] += eps
+            steps[2 * k + 1, idx] -= eps
+            v = margin(steps)
+            out[idx] = (v[0::2] - v[1::2]) / (2 * eps)
+        return out
+
+    return grad
+
+
+def polish(fun: Callable[[np.ndarray], float], grad: Callable[[np.ndarray], np.ndarray],
+           x0: np.ndarray) -> np.ndarray | None:
+    """A local design point from `x0`: argmin |z|^2 / 2 subject to ``fun(z) >= 0`` in the box
+    |z_j| <= Z_BOUND (SLSQP), or None if SLSQP ends off the covering side."""
+    from scipy import optimize  # here, not at import: 0.3 s of every process that never needs it
+
+    res = optimize.minimize(
+        lambda z: 0.5 * float(z @ z), x0, jac=lambda z: z, method="SLSQP",
+        bounds=[(-Z_BOUND, Z_BOUND)] * len(x0),
+        constraints=[{"type": "ineq", "fun": fun, "jac": grad}],
+        options={"maxiter": 300, "ftol": 1e-12})
+    return res.x if fun(res.x) >= -1e-7 else None
+
+
+def to_boundary(fun: Callable[[np.ndarray], float], z: np.ndarray) -> np.ndarray:
+    """The covering boundary point on the ray t * z (bisection; t grows up to 4 if z itself
+    does not cover): covers up to 1e-9 in the log ratio."""
+    lo, hi = 0.0, 1.0
+    if fun(z) < 0.0:
+        while fun(z * hi) < 0.0 and hi < 4.0:
+            hi *= 1.25
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if fun(z * mid) >= 0.0:
+            hi = mid
+        else:
+            lo = mid
+    return z * hi
+
+
 def design_point(plan: Plan, poll: Callable[[], None] | None = None
                  ) -> tuple[np.ndarray | None, str]:
     """The most likely covering point: argmin |z| subject to revenue >= required.
@@ -231,20 +304,11 @@ def design_point(plan: Plan, poll: Callable[[], None] | None = None
     full = np.zeros(n_in)
     if h0 >= 0.0:
         return full, "the median inputs already cover (no shift)"
-    eps = 1e-6
-
-    def grad(z: np.ndarray) -> np.ndarray:
-        steps = np.repeat(z[None, :], 2 * d, axis=0)
-        idx = np.arange(d)
-        steps[2 * idx, idx] += eps
-        steps[2 * idx + 1, idx] -= eps
-        v = margin(steps)
-        return (v[0::2] - v[1::2]) / (2 * eps)
+    grad = gradient(margin, d)
 
     def fun(z):
         return float(margin(z)[0])
 
-    box = [(-Z_BOUND, Z_BOUND)] * d
     # Can anything in the box cover? The model may know which end of each input helps
     # (the one-year model is monotone in every input): then the best point of the box is that
     # corner (known from the model, not from finite differences, which vanish where the model
@@ -261,31 +325,14 @@ def design_point(plan: Plan, poll: Callable[[], None] | None = None
     starts = [np.zeros(d)]
     if np.any(g0 != 0):
         starts.append(g0 / np.linalg.norm(g0) * min(-h0 / np.linalg.norm(g0), Z_BOUND))
-    from scipy import optimize  # here, not at import: 0.3 s of every process that never needs it
-
     best = None
     for x0 in starts:
-        res = optimize.minimize(
-            lambda z: 0.5 * float(z @ z), x0, jac=lambda z: z, method="SLSQP", bounds=box,
-            constraints=[{"type": "ineq", "fun": fun, "jac": grad}],
-            options={"maxiter": 300, "ftol": 1e-12})
-        if fun(res.x) >= -1e-7 and (best is None or res.x @ res.x < best @ best):
-            best = res.x
+        x = polish(fun, grad, x0)
+        if x is not None and (best is None or x @ x < best @ best):
+            best = x
     if best is None:  # the optimiser failed: fall back on the corner, pulled in along its ray
         best = corner
-    # Bisection on the ray t * best, t in (0, 1]: the boundary point, covering.
-    lo, hi = 0.0, 1.0
-    if fun(best) < 0.0:
-        hi = 1.0
-        while fun(best * hi) < 0.0 and hi < 4.0:
-            hi *= 1.25
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if fun(best * mid) >= 0.0:
-            hi = mid
-        else:
-            lo = mid
-    z = best * hi
+    z = to_boundary(fun, best)
     full[rand] = z
     return full, (f"design point |z| = {np.linalg.norm(z):.4g} (SLSQP, normal-score space, "
                   f"{d} random inputs)")
@@ -404,11 +451,12 @@ def _is_dataset(scenario: Scenario, mc_ds: xr.Dataset, tot: Totals, search: Shif
     ds = ds.assign_coords(model_input=("model_input", names, {
         "long_name": "model input (the normal score of each is shifted)"}))
     ds["importance_shift"] = (("model_input",), np.asarray(search.shift, dtype=np.float64), {
-        "long_name": "normal-score shift mu of each input in the importance-sampling run "
-                     "(0: fixed input)", "units": "1"})
+        "long_name": "normal-score mean mu of each input in the proposal's heaviest "
+                     "component (0: fixed input)", "units": "1"})
     ds["design_point"] = (("model_input",), np.asarray(search.design_point, dtype=np.float64), {
         "long_name": "most likely covering point in normal-score space (design point)",
         "units": "1"})
+    _mixture_vars(ds, search)
     for name, var in ds.data_vars.items():
         if name.endswith(("_mean", "_std", "_min", "_max", "_quantile", "_nonfinite",
                           "_beyond_sketch", "_near_zero")) and not name.startswith("weight"):
@@ -430,10 +478,10 @@ def _is_dataset(scenario: Scenario, mc_ds: xr.Dataset, tot: Totals, search: Shif
         ds["weight_mean_se"].attrs["note"] = (
             "weight_mean_se is n/a (null): a standard error needs at least 2 trials")
         notes.append(ds["weight_mean_se"].attrs["note"])
-    if est.ess < MIN_ESS:
-        notes.append(f"the importance-sampling estimate rests on an effective sample size of "
-                     f"only {est.ess:.3g} covering trials (< {MIN_ESS:g}): its standard error "
-                     "and interval are unreliable; run more trials")
+    if est.unreliable and not unknown:
+        notes.append(f"the importance-sampling estimate is unreliable: {est.unreliable}; its "
+                     "standard error and interval may be far too small (a precision target "
+                     "counts as met only without this); run more trials")
     if not tot.completed:
         reason = tot.extra.get("stop_reason", "stopped early")
         notes.insert(0, f"partial result: {tot.trials:,} of {requested:,} requested "
@@ -446,13 +494,37 @@ def _is_dataset(scenario: Scenario, mc_ds: xr.Dataset, tot: Totals, search: Shif
         "stop_reason": "" if tot.completed else tot.extra.get("stop_reason", "stopped early"),
         "mc_trials": np.int64(n_mc),
         "sampler": "importance sampling: philox4x32-10 counter-based uniforms (purpose "
-                   f"{PURPOSE_IMPORTANCE}), normal scores shifted by importance_shift, quantile-"
-                   "function transforms; likelihood ratio w = exp(-mu.z + |mu|^2 / 2)",
+                   f"{PURPOSE_IMPORTANCE}), normal scores shifted by "
+                   + ("one of importance_components, picked per trial with the weights "
+                      "importance_component_weight (the nominal inputs with "
+                      "importance_nominal_weight), quantile-function transforms; likelihood "
+                      "ratio against the whole mixture (balance heuristic), w = 1 / sum_c "
+                      "alpha_c exp(mu_c.z - |mu_c|^2 / 2)" if search.components is not None
+                      else "importance_shift, quantile-function transforms; likelihood ratio "
+                      "w = exp(-mu.z + |mu|^2 / 2)"),
         "p_cover_interval": f"95%: {interval}",
         "importance_search": search.how,
         "notes": "\n".join(notes),
     })
     return ds
+
+
+def _mixture_vars(ds: xr.Dataset, search: ShiftSearch) -> None:
+    """The proposal's components (one, the shift, without a mixture) and their weights."""
+    if search.components is not None:
+        comps, alphas = search.components, np.asarray(search.alphas, dtype=np.float64)
+    else:
+        comps, alphas = np.asarray(search.shift)[None, :], np.array([0.0, 1.0])
+    ds["importance_components"] = (("component", "model_input"),
+                                   np.asarray(comps, dtype=np.float64), {
+        "long_name": "normal-score means of the proposal's shifted components (local design "
+                     "points, refined by cross-entropy)", "units": "1"})
+    ds["importance_component_weight"] = (("component",), alphas[1:], {
+        "long_name": "share of the importance-sampling trials drawn from each component",
+        "units": "1"})
+    ds["importance_nominal_weight"] = ((), float(alphas[0]), {
+        "long_name": "share of the trials drawn from the nominal inputs (the defensive "
+                     "component: every weight is at most 1 / this)", "units": "1"})
 
 
 # ------------------------------------------------------------------------------------ text
@@ -481,5 +553,14 @@ def importance_lines(ds: xr.Dataset) -> list[str]:
             f"{fmt.p_interval(mlo, mhi)})")
     shift = np.linalg.norm(ds["importance_shift"].values)
     moved = (f"Plain Monte Carlo: {seen}; importance sampling shifted the inputs' normal "
-             f"scores by |mu| = {shift:.3g} towards the covering region.")
-    return [head, moved]
+             f"scores by |mu| = {shift:.3g} towards the covering region")
+    if "importance_components" in ds and ds["importance_components"].sizes["component"] > 1:
+        norms = np.linalg.norm(ds["importance_components"].values, axis=1)
+        moved = (f"Plain Monte Carlo: {seen}; importance sampling drew from a mixture of "
+                 f"{norms.size} shifted proposals (|mu| = {norms.min():.3g} to "
+                 f"{norms.max():.3g}) and the nominal inputs "
+                 f"({fmt.pct(float(ds['importance_nominal_weight']))} of the trials)")
+    share = float(ds["weight_max_share"]) if "weight_max_share" in ds else math.nan
+    if math.isfinite(share):
+        moved += f"; the largest weight carries {fmt.pct(share)} of the estimate"
+    return [head, moved + "."]

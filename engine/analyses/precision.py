@@ -45,6 +45,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import time
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -53,16 +54,18 @@ import numpy as np
 import xarray as xr
 
 from engine.analyses.importance import (  # noqa: F401  (read here too)
+    MAX_SHARE,
     MIN_ESS,
     PURPOSE_IMPORTANCE,
     PURPOSE_MC,
     IsEstimate,
     ShiftSearch,
     _is_dataset,
-    find_shift,
     importance_lines,
     importance_plan,
 )
+from engine.analyses.mixture import find_mixture as find_shift
+from engine.analyses.mixture import proposal_plan
 from engine.analyses.targets import (  # noqa: F401
     METHODS,
     Target,
@@ -90,6 +93,11 @@ AUTO_MIN_HITS = 100
 PILOT_TRIALS = 256 * BLOCK  # 1,048,576
 #: First look of a precision run (then waves sized by the predicted need).
 FIRST_LOOK = 4 * BLOCK
+#: Method auto (precision runs) leaves plain Monte Carlo at the pilot's end when it would still
+#: need more than this many trials: below it, setting up importance sampling (the search and
+#: its pilot) costs about as much as it could save. The comparison counts trials, never
+#: seconds, so the method, and so the Dataset, is the same on every machine and thread count.
+AUTO_COMPARE_TRIALS = 4 * PILOT_TRIALS  # 4,194,304
 #: Default cap on the trials behind P(cover) in a precision run.
 DEFAULT_MAX_TRIALS = 10**9
 
@@ -110,6 +118,8 @@ class _McMonitor:
         self.met = False
         self.switch = False
         self.switch_reason = ""
+        self.compare = pilot_end is not None  # method auto: compare the methods' cost once
+        self.rival_trials = math.inf  # plain MC's predicted trials to the target
 
     def state(self, done: int, hits: np.ndarray) -> tuple[bool, float]:
         """(all points meet the target, the largest factor of trials still needed)."""
@@ -132,6 +142,15 @@ class _McMonitor:
             self.met = True
             self.reason = f"precision target met after {done:,} trials"
             return 0
+        if self.compare and self.pilot_end is not None and done >= self.pilot_end:
+            self.compare = False
+            if (need - 1.0) * done > AUTO_COMPARE_TRIALS:
+                self.switch, self.rival_trials = True, need * done
+                self.switch_reason = (
+                    f"plain Monte Carlo would need about {_trials(need * done)} trials; "
+                    "importance sampling is tried as the cheaper way to the target")
+                self.reason = "comparing with importance sampling"
+                return 0
         if self.pilot_end is not None and done >= self.pilot_end:
             why = auto_switch(int(np.asarray(hits).reshape(-1).min()), done, need, self.cap)
             if why:
@@ -140,6 +159,14 @@ class _McMonitor:
                 return 0
             self.pilot_end = None
         return _want(done, need, self.pilot_end)
+
+
+def is_trial_cost(search: ShiftSearch) -> float:
+    """An importance-sampled trial's cost in plain trials: the shift and the likelihood ratio's
+    log-sum-exp over the mixture's components (a model of this engine's kernels: about 4 with
+    the default scenario's 9 shifted components and the nominal one)."""
+    n_c = 1 if search.components is None else len(search.components)
+    return 1.5 + 0.25 * (1 + n_c)
 
 
 def auto_switch(hits: int, done: int, need: float, cap: int | None) -> str:
@@ -169,10 +196,14 @@ def _want(done: int, need: float, stop_at: int | None) -> int:
 class _IsMonitor:
     """run_plan monitor of an importance-sampling precision run."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, rival_trials: float = math.inf,
+                 trial_cost: float = 1.0) -> None:
         self.target = target
         self.reason: str | None = None
         self.met = False
+        self.rival_trials = rival_trials  # method auto: plain MC's predicted trials in all
+        self.trial_cost = trial_cost  # an importance-sampled trial, in plain trials
+        self.lost = ""  # why plain Monte Carlo is cheaper after all ('' if it is not)
 
     def __call__(self, done: int, hits: np.ndarray, moments: np.ndarray) -> int | None:
         if done == 0:
@@ -183,13 +214,23 @@ class _IsMonitor:
             return 0
         est = IsEstimate.from_moments(moments[0])
         lo, hi = est.ci
-        if est.ess >= MIN_ESS and self.target.met(est.p, lo, hi):
+        if not est.unreliable and self.target.met(est.p, lo, hi):
             self.met = True
             self.reason = f"precision target met after {done:,} trials"
             return 0
         need = self.target.factor(est.p, lo, hi) if est.p > 0 else math.inf
         if est.ess < MIN_ESS:
             need = max(need, MIN_ESS / max(est.ess, 1.0))
+        if est.max_share > MAX_SHARE:  # one weight dominates: its share falls as 1/n at best
+            need = max(need, est.max_share / MAX_SHARE)
+        if math.isfinite(self.rival_trials):  # method auto: the first look decides
+            left = (need - 1.0) * done * self.trial_cost
+            if left > self.rival_trials:
+                self.lost = (f"importance sampling would need about {_trials(need * done)} "
+                             f"trials, each costing about {self.trial_cost:.2g} plain ones; "
+                             f"plain Monte Carlo about {_trials(self.rival_trials)}")
+                return 0
+            self.rival_trials = math.inf
         return _want(done, need, None)
 
 
@@ -197,19 +238,35 @@ class _IsMonitor:
 
 
 class _Clock:
-    """What is left of max_seconds (simulation and search time; JIT compiling excluded)."""
+    """What is left of max_seconds: the wall time since the run began (setting up, searching,
+    simulating, building the result), less the JIT compiling, which does not count."""
 
     def __init__(self, max_seconds: float | None) -> None:
         self.max_seconds = max_seconds
-        self.used = 0.0
+        self.start = time.perf_counter()
+        self.compiling = 0.0
 
-    def spend(self, seconds: float) -> None:
-        self.used += seconds
+    def compiled(self, seconds: float) -> None:
+        """`seconds` of the time so far were JIT compiling."""
+        self.compiling += seconds
 
     def left(self) -> float | None:
         if self.max_seconds is None:
             return None
-        return max(self.max_seconds - self.used, 1e-3)
+        used = time.perf_counter() - self.start - self.compiling
+        return max(self.max_seconds - used, 1e-3)
+
+    def reason(self) -> str:
+        return f"time limit of {self.max_seconds:g} s reached"
+
+    def run(self, plan: Plan, **kw: Any) -> Any:
+        """``run_plan`` within what is left, its compiling noted, a stop by the limit told in
+        the user's own number (not what was left of it)."""
+        tot = run_plan(plan, max_seconds=self.left(), **kw)
+        self.compiled(tot.extra.get("compile_s", 0.0))
+        if tot.extra.get("stopped_by") == "max_seconds":
+            tot.extra["stop_reason"] = self.reason()
+        return tot
 
 
 def _with_correlation(fn: Callable[..., xr.Dataset]) -> Callable[..., xr.Dataset]:
@@ -307,8 +364,7 @@ def quote(scenario: Scenario, *, method: Method = "auto", trials: int | None = N
 
     if target is None:
         mc_n = pilot_trials if (method == "importance" and pilot_trials) else n
-        mc_tot = run_plan(plan, trials=mc_n, purpose=PURPOSE_MC, max_seconds=clock.left(), **run)
-        clock.spend(mc_tot.elapsed_s)
+        mc_tot = clock.run(plan, trials=mc_n, purpose=PURPOSE_MC, **run)
         choice = "mc"
         why = ""
         if mc_tot.completed and plan.model.cover_margin is not None:
@@ -332,7 +388,7 @@ def quote(scenario: Scenario, *, method: Method = "auto", trials: int | None = N
         # Every trial is the same: P(cover) is exactly 0 or 1 after one look; no target can be
         # reached by the binomial interval (0 hits never meet a relative one), none is needed.
         n = min(cap, FIRST_LOOK)
-        tot = run_plan(plan, trials=n, purpose=PURPOSE_MC, max_seconds=clock.left(), **run)
+        tot = clock.run(plan, trials=n, purpose=PURPOSE_MC, **run)
         ds = _label(_mc_dataset(scenario, tot, seed=seed, requested=n,
                                 run_attrs=_attrs(tot, threads, chunk_size)), method,
                     "no input is random")
@@ -344,8 +400,7 @@ def quote(scenario: Scenario, *, method: Method = "auto", trials: int | None = N
                                 f"P(cover) = {exact} (the binomial interval is a formality)")
     if method == "importance":
         mc_n = pilot_trials or min(PILOT_TRIALS, cap)
-        mc_tot = run_plan(plan, trials=mc_n, purpose=PURPOSE_MC, max_seconds=clock.left(), **run)
-        clock.spend(mc_tot.elapsed_s)
+        mc_tot = clock.run(plan, trials=mc_n, purpose=PURPOSE_MC, **run)
         mc_ds = _mc_dataset(scenario, mc_tot, seed=seed, requested=mc_n,
                             run_attrs=_attrs(mc_tot, threads, chunk_size))
         if not mc_tot.completed:
@@ -356,23 +411,32 @@ def quote(scenario: Scenario, *, method: Method = "auto", trials: int | None = N
 
     pilot_end = min(pilot_trials or PILOT_TRIALS, cap) if (method == "auto" and has_random) \
         else None
-    monitor = _McMonitor(target, cap, pilot_end=pilot_end)
-    mc_tot = run_plan(plan, trials=cap, purpose=PURPOSE_MC, max_seconds=clock.left(),
-                      monitor=monitor, **run)
-    clock.spend(mc_tot.elapsed_s)
-    stopped_by = mc_tot.extra.get("stopped_by")
-    if pilot_end is not None and not monitor.met and stopped_by is None:
-        # the run reached the cap with the pilot: decide as the monitor would have
-        ok, need = monitor.state(mc_tot.trials, mc_tot.hits)
-        why = auto_switch(int(mc_tot.hits.reshape(-1).min()), mc_tot.trials, need, None)
-        if not ok and why and mc_tot.trials <= pilot_end:
-            monitor.switch, monitor.switch_reason = True, why
-    if monitor.switch:
+    compare = pilot_end is not None and plan.model.cover_margin is not None
+    lost = ""
+    while True:
+        monitor = _McMonitor(target, cap, pilot_end=pilot_end)
+        monitor.compare = compare
+        mc_tot = clock.run(plan, trials=cap, purpose=PURPOSE_MC, monitor=monitor, **run)
+        stopped_by = mc_tot.extra.get("stopped_by")
+        if pilot_end is not None and not monitor.met and stopped_by is None:
+            # the run reached the cap with the pilot: decide as the monitor would have
+            ok, need = monitor.state(mc_tot.trials, mc_tot.hits)
+            why = auto_switch(int(mc_tot.hits.reshape(-1).min()), mc_tot.trials, need, None)
+            if not ok and why and mc_tot.trials <= pilot_end:
+                monitor.switch, monitor.switch_reason = True, why
+        if not monitor.switch:
+            break
         totals = dataclasses.replace(mc_tot, completed=True)
         mc_ds = _mc_dataset(scenario, totals, seed=seed, requested=totals.trials,
                             run_attrs=_attrs(mc_tot, threads, chunk_size))
-        return _importance(scenario, plan, mc_ds, method=method, why=monitor.switch_reason,
-                           n=None, target=target, cap=cap, clock=clock, **run)
+        out = _importance(scenario, plan, mc_ds, method=method, why=monitor.switch_reason,
+                          n=None, target=target, cap=cap, clock=clock,
+                          rival_trials=monitor.rival_trials, **run)
+        if isinstance(out, xr.Dataset):
+            return out
+        # plain Monte Carlo is faster after all: its run again from the first trial (the same
+        # trials, so the result is that of a plain run), without the pilot's decisions
+        lost, compare, pilot_end = out, False, None
     interrupted = stopped_by == "should_stop"
     totals = mc_tot if interrupted else dataclasses.replace(mc_tot, completed=True)
     ok = monitor.met or (stopped_by is None and monitor.state(mc_tot.trials, mc_tot.hits)[0])
@@ -381,6 +445,8 @@ def quote(scenario: Scenario, *, method: Method = "auto", trials: int | None = N
                      run_attrs=_attrs(mc_tot, threads, chunk_size))
     why = "plain Monte Carlo asked for" if method == "mc" else \
         f"plain Monte Carlo saw enough covering trials ({int(mc_tot.hits.min()):,})"
+    if lost:
+        why = f"plain Monte Carlo is faster to the target ({lost})"
     ds = _label(ds, method, why)
     return precision_attrs(ds, target, ok, cap, _stop_text(mc_tot, ok, cap))
 
@@ -418,11 +484,20 @@ def _importance(scenario: Scenario, plan: Plan, mc_ds: xr.Dataset, *, method: st
                 n: int | None, target: Target | None, cap: int | None, clock: _Clock,
                 seed: int, threads: int | None, chunk_size: int,
                 progress: Callable[[int], None] | None,
-                should_stop: Callable[[], bool] | None) -> xr.Dataset:
-    """The importance-sampling pass and its Dataset (outputs from `mc_ds`, a plain pass)."""
+                should_stop: Callable[[], bool] | None,
+                rival_trials: float = math.inf) -> xr.Dataset | str:
+    """The importance-sampling pass and its Dataset (outputs from `mc_ds`, a plain pass).
+
+    With `rival_trials` (method auto: plain Monte Carlo's predicted trials to the target), the
+    run's first look predicts its own cost in plain trials (:func:`is_trial_cost` each); if
+    plain Monte Carlo is cheaper the run ends there and the reason is returned instead of a
+    Dataset."""
     search = find_shift(plan, seed=seed, threads=threads, chunk_size=chunk_size,
                         should_stop=should_stop, progress=progress, max_seconds=clock.left())
-    clock.spend(search.seconds)
+    clock.compiled(search.compile_s)
+    if search.stopped == "max_seconds":
+        search = dataclasses.replace(search, how=f"{clock.reason()} during the design-point "
+                                                 "search")
     if search.stopped in ("stop", "max_seconds") and progress is not None:
         progress(0)  # the importance-sampling pass under way has done no trial
     if search.shift is None:
@@ -431,14 +506,16 @@ def _importance(scenario: Scenario, plan: Plan, mc_ds: xr.Dataset, *, method: st
         # the event is not rare (the median inputs cover): only the run was short
         return _impossible(mc_ds, method, why, target, cap,
                            f"{search.how}, so P(cover) is not small: give more trials")
-    iplan = importance_plan(plan, search.shift[None, :])
-    monitor = _IsMonitor(target) if target is not None else None
+    iplan = proposal_plan(plan, search)
+    monitor = (_IsMonitor(target, rival_trials, is_trial_cost(search)) if target is not None
+               else None)
     requested = n if target is None else cap
     assert requested is not None
-    tot = run_plan(iplan, trials=requested, seed=seed, threads=threads, chunk_size=chunk_size,
-                   purpose=PURPOSE_IMPORTANCE, progress=progress, should_stop=should_stop,
-                   max_seconds=clock.left(), monitor=monitor)
-    clock.spend(tot.elapsed_s)
+    tot = clock.run(iplan, trials=requested, seed=seed, threads=threads, chunk_size=chunk_size,
+                    purpose=PURPOSE_IMPORTANCE, progress=progress, should_stop=should_stop,
+                    monitor=monitor)
+    if monitor is not None and monitor.lost:
+        return monitor.lost
     stopped_by = tot.extra.get("stopped_by")
     est0 = IsEstimate.from_moments(tot.moments[0])
     if int(tot.hits.reshape(-1)[0]) == 0 or not (est0.p > 0 and math.isfinite(est0.p)):
@@ -460,8 +537,11 @@ def _importance(scenario: Scenario, plan: Plan, mc_ds: xr.Dataset, *, method: st
     if target is not None:
         est = IsEstimate.from_moments(tot.moments[0])
         lo, hi = est.ci
-        ok = bool(monitor and monitor.met) or (est.ess >= MIN_ESS and target.met(est.p, lo, hi))
-        ds = precision_attrs(ds, target, ok, cap or 0, _stop_text(tot, ok, cap or 0))
+        ok = bool(monitor and monitor.met) or (not est.unreliable and target.met(est.p, lo, hi))
+        stop = _stop_text(tot, ok, cap or 0)
+        if not ok and est.unreliable and target.met(est.p, lo, hi):
+            stop += f" (the interval is narrow enough, but {est.unreliable})"
+        ds = precision_attrs(ds, target, ok, cap or 0, stop)
     return ds
 
 
