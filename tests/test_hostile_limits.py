@@ -86,14 +86,14 @@ def test_tornado_size_checked_before_work(tmp_path, capsys):
 
 def test_too_many_companies_refused(tmp_path, capsys):
     cfg = tmp_path / "many.toml"
-    cfg.write_text(_companies(1001), encoding="utf-8")
+    cfg.write_text(_companies(10_001), encoding="utf-8")
     out = tmp_path / "q.nc"
     t0 = time.perf_counter()
     code = main(["quote", str(cfg), "--out", str(out)])
     assert time.perf_counter() - t0 < 10.0
     assert code == 2
     err = capsys.readouterr().err
-    assert "1,001 companies" in err and "limit of 1,000" in err and str(cfg) in err
+    assert "10,001 companies" in err and "limit of 10,000" in err and str(cfg) in err
     assert not out.exists()
 
 
@@ -157,6 +157,9 @@ def test_sigterm_during_cold_compile(tmp_path):
 
 
 def test_max_seconds_bounds_importance_sampling(tmp_path):
+    """10,000 companies (the most a config may list): the plain pass, the design-point search
+    and the importance-sampled run together need more than --max-seconds 20 here; the process
+    stops by 25 s from its start with one clean line, exit 3, nothing written."""
     # Compile (and cache on disk) the kernels this run uses first, so the run's own time is
     # what the limit applies to.
     from engine import loads
@@ -165,17 +168,16 @@ def test_max_seconds_bounds_importance_sampling(tmp_path):
     precision.quote(loads(_companies(3, trials=8192), source="few.toml"), method="importance",
                     trials=8192)
     cfg = tmp_path / "many.toml"
-    cfg.write_text(_companies(1000), encoding="utf-8")
+    cfg.write_text(_companies(10_000, trials=200_000), encoding="utf-8")
     out = tmp_path / "q.nc"
-    proc = subprocess.run(_cmd("quote", str(cfg), "--max-seconds", "2", "--out", str(out)),
+    t0 = time.monotonic()
+    proc = subprocess.run(_cmd("quote", str(cfg), "--max-seconds", "20", "--out", str(out)),
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 3
+    wall = time.monotonic() - t0
+    assert proc.returncode == 3, proc.stderr
     line = _one_line(proc.stderr)
-    assert "time limit of 2 s reached" in line and "nothing was written" in line
-    # The run itself (design-point search included; about 5 s of work here) ends within
-    # 2 + 2 s: the first wave of a plan this wide is sized to its inputs.
-    ran = float(re.search(r" in ([0-9.]+) s;", line).group(1))
-    assert ran < 2 + 2, line
+    assert "time limit of 20 s reached" in line and "nothing was written" in line
+    assert wall < 25.0, line
     assert not out.exists()
 
 

@@ -18,8 +18,9 @@ from engine.base.names import (clean_name, key_path)
 
 #: Most companies a [revenue] table may list: time and memory grow with the inputs (plain
 #: Monte Carlo ~3 us per trial per 1,000 companies; importance sampling's design-point search
-#: with their cube; a tornado's plan with their square).
-MAX_COMPANIES = 1000
+#: about linearly beyond 64 random inputs; a tornado's plan with their square, which
+#: --max-points bounds).
+MAX_COMPANIES = 10_000
 
 
 #: Years the multi-year model accepts (four-digit calendar years).
