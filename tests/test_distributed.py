@@ -184,6 +184,38 @@ def test_ctrl_c_on_a_workers_run_exits_130_promptly(tmp_path):
     print(f"SIGINT to exit: {latency:.2f} s")
 
 
+_MAIN = """
+import numba
+import engine.cli  # as the capexgap script: numba (its config) imported before the cluster
+
+
+def probe():
+    import os
+    numba.set_num_threads(1)  # launches the worker's numba threads, as a task does
+    f = numba.njit(lambda x: x + 1)  # a fresh compile re-reads numba's environment
+    return os.environ["NUMBA_NUM_THREADS"], numba.config.NUMBA_NUM_THREADS, f(1)
+
+
+if __name__ == "__main__":
+    from engine.core.distributed import connect
+    with connect(workers=1, threads=1) as ex:
+        print(ex.client.submit(probe, pure=False).result())
+"""
+
+
+def test_a_worker_takes_its_thread_count_even_when_the_main_module_imports_numba(tmp_path):
+    # A local cluster's worker is spawned: it imports the client's main module (the capexgap
+    # script imports numba) before the nanny sets NUMBA_NUM_THREADS. The worker then ran on
+    # numba's default and its first compile failed ("Cannot set NUMBA_NUM_THREADS ... once
+    # the threads have been launched"): every --workers run with a cold kernel cache.
+    script = tmp_path / "main.py"
+    script.write_text(_MAIN, encoding="utf-8")
+    res = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "('1', 1, 2)", res.stdout
+
+
 def test_a_worker_killed_mid_run_changes_nothing(executor):
     sc = engine.load_config(CONFIG)
     local = engine.quote(sc, trials=3_000_000, seed=8, threads=1)

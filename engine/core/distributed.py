@@ -75,7 +75,7 @@ def import_distributed():
 
 def dask_setup(worker) -> None:
     """Dask's preload hook, run in each worker process of a local cluster (:func:`connect`):
-    ignore SIGINT there.
+    ignore SIGINT there, and take the NUMBA_NUM_THREADS the cluster was started with.
 
     Ctrl-C in a terminal sends SIGINT to the whole foreground process group, the worker
     processes of ``--workers N`` included: they died mid-task (their tasks then failed or
@@ -87,6 +87,11 @@ def dask_setup(worker) -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The nanny sets the worker's NUMBA_NUM_THREADS after the spawned process has imported the
+    # client's main module, numba with it: numba read its default then, launched that many
+    # threads at the first task, and its first compile (which re-reads the environment) then
+    # failed. Re-read it now, before any thread is launched.
+    numba.config.reload_config()
 
 
 def run_task(prep, seed, purpose, n_trials: int, first_block: int, n_blocks: int,
