@@ -464,6 +464,8 @@ def input_sources(codes: np.ndarray, params: np.ndarray, cidx: np.ndarray | None
     ``chol[p]`` is the same too.
     """
     n_p, n_j = codes.shape
+    if n_p == 1:  # a quote: nothing to share (and each replicate of a QMC run asks again)
+        return own_sources(n_p, n_j)
     bits = np.ascontiguousarray(params).view(np.int64).reshape(n_p, n_j, -1)
     n_c = 0 if cidx is None else len(cidx)
     rows = np.zeros((n_p, n_j, n_c), dtype=np.int64)
