@@ -221,6 +221,24 @@ def test_a_stop_keeps_whole_replicates_only():
     assert "p_cover_se" not in ds and "stopped before two replicates" in ds.attrs["sampler"]
 
 
+
+def test_a_stop_mid_replicate_keeps_the_whole_ones_bit_for_bit():
+    """Stopped in the third replicate: the result is the first two, the quantiles from their
+    sketch counts included (whole replicates bin straight into the sum; the stopped one's
+    counts must not reach it)."""
+    sc, _ = oracle()
+    per = 2**14
+    seen = {"done": 0}
+    ds = simulate_qmc(sc, trials=4 * per, replicates=4, threads=1, chunk_size=BLOCK,
+                      progress=lambda k: seen.update(done=k),
+                      should_stop=lambda: seen["done"] > 2 * per)
+    assert int(ds.attrs["completed"]) == 0 and int(ds.attrs["trials"]) == 2 * per
+    ref = simulate_qmc(sc, trials=2 * per, replicates=2, threads=1, chunk_size=BLOCK)
+    assert set(ds.data_vars) == set(ref.data_vars)
+    assert any(name.endswith("_quantile") for name in ref.data_vars)
+    for name in ref.data_vars:
+        np.testing.assert_array_equal(ds[name].values, ref[name].values, err_msg=name)
+
 # -- Latin hypercubes
 
 

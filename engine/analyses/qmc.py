@@ -31,7 +31,8 @@ from engine.core.driver import DEFAULT_CHUNK, Totals, _check_run_args, resolve_t
 from engine.core.lhs import lhs
 from engine.core.plan import Plan
 from engine.core.qmc import MAX_POINTS, sobol
-from engine.core.reduce import BLOCK, M_MEAN, M_N, N_MOM, _merge_sketch, merge_moments, sparse_zeros
+from engine.core.reduce import (BLOCK, M_MEAN, M_N, N_MOM, SK_NBINS, _merge_sketch,
+                                merge_moments, sparse_zeros)
 from engine.core.stats import proportion_interval
 from engine.models import make_plan
 
@@ -108,9 +109,10 @@ class Replicates:
         return totals
 
     def fold_sketch(self, t: Totals) -> None:
-        """Add the sketch of replicate `t` to the sum and drop it: a sweep's sketches are
-        points x outputs rows of 1 MiB, mostly untouched; only each row's bins between its
-        min and max are read (:func:`engine.core.reduce._merge_sketch`)."""
+        """Add the sketch of replicate `t` (a partial one, which kept its own) to the sum and
+        drop it: a sweep's sketches are points x outputs rows of 1 MiB, mostly untouched; only
+        each row's bins between its min and max are read
+        (:func:`engine.core.reduce._merge_sketch`)."""
         if self.sketch is None:
             self.sketch = sparse_zeros(t.sketch.shape)
         src = t.sketch_sources
@@ -145,13 +147,22 @@ def run_replicates(plan: Plan, sampler: str, per: int, count: int, *, seed: int,
     n_threads = resolve_threads(threads)
     chunk = min(chunk_size, max(BLOCK, per // (BLOCK * n_threads) * BLOCK))
     out = Replicates([], per)
+    rows = None  # the threads' sketch rows, zero between replicates
     for r in range(first, first + int(count)):
         done = (r - first) * per
         step = None if progress is None else (lambda k, done=done: progress(done + k))
         left = None if max_seconds is None else max(max_seconds - out.elapsed, 1e-3)
+        smp = _make(sampler, plan, r, per)
+        if rows is None:
+            n_rows = plan.layout.n_outputs if smp.rows is None else len(smp.rows)
+            rows = sparse_zeros((numba.config.NUMBA_NUM_THREADS, plan.n_points, n_rows,
+                                 SK_NBINS))
+            out.sketch = sparse_zeros(rows.shape[1:])
+        # a whole replicate's counts go straight into the sum; short replicates would
+        # otherwise spend as long on fresh sketch pages and merges as on their trials
         t = run_plan(plan, trials=per, seed=seed, threads=threads, chunk_size=chunk,
-                     sampler=_make(sampler, plan, r, per), progress=step,
-                     should_stop=should_stop, max_seconds=left)
+                     sampler=smp, progress=step, should_stop=should_stop, max_seconds=left,
+                     sketch_rows=rows, sketch_into=out.sketch)
         out.elapsed += t.elapsed_s
         out.compile_s += t.extra.get("compile_s", 0.0)
         if not t.completed:  # whole replicates only
@@ -161,8 +172,7 @@ def run_replicates(plan: Plan, sampler: str, per: int, count: int, *, seed: int,
                 out.runs.append(t)  # nothing whole: the first replicate's trials, no error bar
                 out.fold_sketch(t)
             break
-        out.runs.append(t)
-        out.fold_sketch(t)
+        out.runs.append(t)  # its sketch counts are in out.sketch already
         if r + 1 == first + count or (enough is not None and enough(out.runs)):
             break
         if should_stop is not None and should_stop():

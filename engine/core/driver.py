@@ -23,7 +23,7 @@ from engine.base.errors import ConfigError
 from engine.core import backend, runner
 from engine.core.layout import Layout
 from engine.core.plan import Plan
-from engine.core.reduce import BLOCK, N_MOM, SK_NBINS, merge_moments, merge_sketch, sparse_zeros
+from engine.core.reduce import BLOCK, N_MOM, SK_NBINS, _merge_sketch, merge_moments, sparse_zeros
 from engine.core.sampling import Sampler, plain
 
 #: The most trials of one run: counts stay exact in float64 (2**53).
@@ -108,7 +108,9 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
              max_seconds: float | None = None,
              monitor: Callable[[int, np.ndarray, np.ndarray], int | None] | None = None,
              executor: backend.Executor | None = None,
-             blocks: Callable[[int, np.ndarray], None] | None = None) -> Totals:
+             blocks: Callable[[int, np.ndarray], None] | None = None,
+             sketch_rows: np.ndarray | None = None,
+             sketch_into: np.ndarray | None = None) -> Totals:
     """Simulate `trials` trials of every point of `plan` and return merged totals.
 
     Parameters
@@ -156,6 +158,14 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
         Where the chunks are computed (:mod:`engine.core.backend`); default: the one in force
         (:func:`engine.core.backend.use`), else this process's threads. Results do not
         depend on it.
+    sketch_rows : int64[NUMBA_NUM_THREADS, P, R, SK_NBINS], optional
+        All zeros: the threads' sketch rows to bin into instead of fresh ones; left all zeros
+        (the merge clears the bins it reads). A caller of many short runs (the replicates of
+        a QMC run) saves the first touch of fresh pages in every run.
+    sketch_into : int64[P, R, SK_NBINS], optional
+        A sum that a *completed* run adds its sketch counts to (its totals' ``sketch`` is
+        then an empty view of it) instead of fresh memory; a run stopped early keeps its
+        counts to itself.
 
     ``extra["stopped_by"]`` says which of ``monitor``, ``should_stop`` or ``max_seconds``
     stopped a run early. A stopped run has done at least one wave: its totals are those of the first ``trials``
@@ -184,7 +194,10 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     hits = np.empty((wave_blocks, n_p, n_cov), dtype=np.int64)
     nonfinite = np.empty((wave_blocks, n_p, n_out), dtype=np.int64)
     # numba thread ids are < NUMBA_NUM_THREADS; one sketch row per possible id.
-    hist = sparse_zeros((numba.config.NUMBA_NUM_THREADS, n_p, n_out, SK_NBINS))
+    shape = (numba.config.NUMBA_NUM_THREADS, n_p, n_out, SK_NBINS)
+    if sketch_rows is not None and sketch_rows.shape != shape:
+        raise ValueError(f"sketch_rows has shape {sketch_rows.shape}, not {shape}")
+    hist = sparse_zeros(shape) if sketch_rows is None else sketch_rows
     moments = np.zeros((n_p, n_out, N_MOM))
     moments[:, :, 3] = math.inf
     moments[:, :, 4] = -math.inf
@@ -262,12 +275,18 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
             budget = min(budget, max_seconds - (now - start))
         nb_next = _next_wave(nb, now - t0, budget, chunk_blocks, per_wave, wave_blocks)
     sources = prep.out_src
+    # fresh anonymous memory (sparse_zeros): pages of bins no value reached are never written,
+    # so a sweep's many mostly-empty rows cost address space, not memory or time. A sampler
+    # without sketches (weighted sums, pick-freeze) binned nothing: reading each row's
+    # [min, max] bins would only write pages of zeros
+    sketch = sparse_zeros(hist.shape[1:])
+    if sampler.sketch:
+        into = sketch_into if sketch_into is not None and completed else sketch
+        _merge_sketch(hist, moments, sources, into, sketch_rows is not None)
+        if into is sketch_into:
+            sketch = sketch_into[:0]  # the counts live in the caller's sum
     return Totals(trials=min(done_blocks * BLOCK, trials), moments=moments, hits=hit_view,
-                  nonfinite=bad_total,
-                  # a sampler without sketches (weighted sums, pick-freeze) binned nothing:
-                  # reading each row's [min, max] bins would only write pages of zeros
-                  sketch=merge_sketch(hist, moments, sources) if sampler.sketch else
-                  sparse_zeros(hist.shape[1:]), sketch_sources=sources,
+                  nonfinite=bad_total, sketch=sketch, sketch_sources=sources,
                   completed=completed,
                   elapsed_s=time.perf_counter() - start, extra=extra, layout=layout)
 

@@ -290,8 +290,10 @@ def merge_moments(total, blk, n_blocks):
 
 
 @njit(cache=CACHE)
-def _merge_sketch(hist, moments, sources, out):
-    """The run's sketch counts: the threads' rows summed, each over the bins it can have.
+def _merge_sketch(hist, moments, sources, out, clear=False):
+    """The run's sketch counts: the threads' rows summed, each over the bins it can have;
+    with ``clear``, the bins read are set back to zero (``hist`` is then all zeros again, for
+    the next run: every count lies in the bins read).
 
     Parameters
     ----------
@@ -306,7 +308,9 @@ def _merge_sketch(hist, moments, sources, out):
         one-year kernel reused it from: see :func:`output_sources`). Only a point's own rows
         are summed: ``out[sources[p, o], o]`` is output o of point p.
     out : int64[P, O, SK_NBINS]
-        Zeros; the result (added to).
+        The result (added to).
+    clear : bool
+        Zero the bins of ``hist`` that were read.
     """
     n_t, n_p, n_o = hist.shape[:3]
     for p in range(n_p):
@@ -319,6 +323,9 @@ def _merge_sketch(hist, moments, sources, out):
             for t in range(n_t):
                 for k in range(a, b):
                     out[p, o, k] += hist[t, q, o, k]
+                if clear:
+                    for k in range(a, b):
+                        hist[t, q, o, k] = 0
 
 
 def sparse_zeros(shape: tuple[int, ...], dtype=np.int64) -> np.ndarray:
@@ -335,19 +342,6 @@ def sparse_zeros(shape: tuple[int, ...], dtype=np.int64) -> np.ndarray:
     buf = mmap.mmap(-1, size)  # anonymous: zero-filled on first touch, freed with the array
     buf.madvise(mmap.MADV_NOHUGEPAGE)
     return np.frombuffer(buf, dtype=dtype).reshape(shape)
-
-
-def merge_sketch(hist: np.ndarray, moments: np.ndarray, sources: np.ndarray) -> np.ndarray:
-    """The run's sketch counts int64[P, O, SK_NBINS]: the threads' rows summed, each over the
-    bins it can have (see :func:`_merge_sketch`; rows reused from another point stay empty).
-
-    The result is fresh anonymous memory (:func:`sparse_zeros`): pages of bins no value
-    reached are never written, so a sweep's many mostly-empty rows cost address space, not
-    memory or time (numba's np.zeros would write every one).
-    """
-    out = sparse_zeros(hist.shape[1:])
-    _merge_sketch(hist, moments, sources, out)
-    return out
 
 
 @njit(inline="always")
