@@ -206,7 +206,7 @@ def test_no_importance_hit_never_reports_zero_interval(monkeypatch):
     def no_good_shift(plan, **kwargs):
         return precision.ShiftSearch(away, away, "a shift away from the covering region")
 
-    monkeypatch.setattr(precision, "find_shift", no_good_shift)
+    monkeypatch.setattr(precision, "find_mixture", no_good_shift)
     ds = precision.quote(sc, method="importance", trials=8192)
     lo, hi = (float(v) for v in ds["p_cover_ci95"].values)
     assert ds.attrs.get("method") != "importance"

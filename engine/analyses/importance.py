@@ -1,21 +1,15 @@
-"""Importance sampling of P(cover) in normal-score space: the shift, the weighted estimate
-and its Dataset (driven by :func:`engine.analyses.precision.quote`).
+"""Importance sampling of P(cover) in normal-score space: the weighted estimate, its
+diagnostics and its Dataset (driven by :func:`engine.analyses.precision.quote`).
 
 **Importance sampling** (``method="importance"``), for probabilities too small to see. Every
 input is sampled through its quantile function at a normal score z (u = Phi(z)); the IS run
-draws z = z0 + mu with z0 ~ N(0, I), i.e. from N(mu, I), and weights each trial by the
-likelihood ratio ``w = exp(-mu.z + |mu|^2 / 2)``. The estimate is the mean of ``w * covers``
-over n trials, its standard error ``SE = sd(w * covers) / sqrt(n)`` and its 95% interval the
-normal approximation ``p +- 1.96 SE`` (clipped at 0). The shift mu is found in two steps, both
-deterministic (:func:`find_shift`):
-
-1. the *design point*, the most likely covering point: the z of least norm with revenue >=
-   required, by ``scipy.optimize.minimize`` (SLSQP) on the model evaluated at normal scores
-   through the kernels' own quantile functions (:func:`engine.core.runner.evaluate_at_z`);
-2. one cross-entropy step: an IS pilot of :data:`CE_TRIALS` trials at the design point, on its
-   own counter word (:data:`PURPOSE_SEARCH`), gives ``E[z | covers]`` under the nominal inputs,
-   the mean of the normal family closest to the conditional law (kept when the pilot's
-   effective sample size is at least :data:`MIN_ESS`, the design point otherwise).
+draws z from a proposal q, a mixture of shifted normals and the nominal N(0, I) found by
+:func:`engine.analyses.mixture.find_mixture`, and weights each trial by the likelihood ratio
+``w = phi(z) / q(z)`` (:mod:`engine.core.mixture`; with one shift mu and no mixture,
+``w = exp(-mu.z + |mu|^2 / 2)``). The estimate is the mean of ``w * covers`` over n trials,
+its standard error ``SE = sd(w * covers) / sqrt(n)`` and its 95% interval the normal
+approximation ``p +- 1.96 SE`` (clipped at 0); it meets a precision target only while the
+weights allow it (:attr:`IsEstimate.unreliable`).
 
 The IS run itself uses the counter word :data:`PURPOSE_IMPORTANCE` (the plain run uses 0), so
 its draws are independent of the pilots' and of the plain pass.
@@ -46,7 +40,7 @@ import xarray as xr
 from engine.base import fmt
 from engine.base.fmt import pct
 from engine.core.dataset import p_cover_is_bound
-from engine.core.driver import DEFAULT_CHUNK, Totals, run_plan
+from engine.core.driver import Totals
 from engine.core.plan import Plan
 from engine.core.reduce import BLOCK, M_M2, M_MAX, M_MEAN, M_N
 from engine.core.runner import evaluate_at_z
@@ -60,25 +54,23 @@ if TYPE_CHECKING:  # pragma: no cover
 Z95 = float(scipy.special.ndtri(0.975))  # = scipy.stats.norm.ppf(0.975)
 #: Trials of the cross-entropy pilot of the shift search.
 CE_TRIALS = 16 * BLOCK  # 65,536
-#: Least effective sample size for an importance-sampling run to meet a target, and for the
-#: cross-entropy pilot to move the shift.
+#: Least effective sample size for an importance-sampling run to meet a target.
 MIN_ESS = 100.0
 #: Largest share of the estimate one trial's weight may carry for a run to meet a target:
 #: beyond it the sum rests on a few draws from a region the proposal barely covers, and the
 #: standard error itself is unreliable.
 MAX_SHARE = 0.05
-#: Generator counter words: the plain pass, the shift search's pilot, the IS run.
+#: Generator counter words: the plain pass, the proposal search's pilot, the IS run.
 PURPOSE_MC, PURPOSE_SEARCH, PURPOSE_IMPORTANCE = 0, 1, 2
-#: The shift search looks for covering points with every |z_j| <= Z_BOUND.
+#: The proposal search looks for covering points with every |z_j| <= Z_BOUND.
 Z_BOUND = 15.0
-#: The design-point search gives up after this many seconds (or what is left of max_seconds):
-#: its cost grows with the cube of the number of random inputs (about 1 s for 1,000 on one
-#: core); the plain Monte Carlo result then stands, with a note.
+#: The design-point search gives up after this many seconds (or what is left of max_seconds);
+#: the plain Monte Carlo result then stands, with a note.
 SEARCH_MAX_SECONDS = 60.0
 
 
 class _SearchStopped(Exception):
-    """The design-point search ran out of time or was asked to stop (see :func:`design_point`)."""
+    """The design-point search ran out of time or was asked to stop (:func:`_poller`)."""
 
     def __init__(self, reason: str, kind: str) -> None:
         super().__init__(reason)
@@ -144,20 +136,21 @@ class IsEstimate:
 # ---------------------------------------------------------------------------- the shift
 
 
-def importance_plan(plan: Plan, shift: np.ndarray, *, with_z: bool = False) -> Plan:
+def importance_plan(plan: Plan, shift: np.ndarray) -> Plan:
     """`plan` run by importance sampling with normal-score shift ``shift[P, J]`` (or [J]);
-    the rows folded are the estimator's sums (``weighted_cover``, ``weight`` and, with
-    ``with_z``, ``cover_z.<input>``: ``engine.core.sampling.weigh_importance``)."""
+    the rows folded are the estimator's sums (``weighted_cover``, ``weight``:
+    ``engine.core.sampling.weigh_importance``)."""
     if plan.model.cover_margin is None:
         raise ValueError(f"the {plan.model.name} model has no cover margin for importance "
                          "sampling")
     shift = np.broadcast_to(np.asarray(shift, dtype=np.float64), plan.codes.shape)
-    return dataclasses.replace(plan, sampler=importance(shift, plan.names, with_z=with_z))
+    return dataclasses.replace(plan, sampler=importance(shift))
 
 
 @dataclass(frozen=True)
 class ShiftSearch:
-    """How the shift of an importance-sampling run was found (:func:`find_shift`)."""
+    """How the proposal of an importance-sampling run was found
+    (:func:`engine.analyses.mixture.find_mixture`)."""
 
     shift: np.ndarray | None        # float64[J]; None: no covering point found
     design_point: np.ndarray | None  # float64[J]
@@ -172,7 +165,7 @@ class ShiftSearch:
     compile_s: float = 0.0
     #: a mixture proposal (:mod:`engine.analyses.mixture`): the shifted components' means
     #: float64[C, J] and the weights float64[1 + C] of the nominal component and of each;
-    #: None: the single shift above
+    #: None: no mixture (``shift`` zero, the median covers, or None, no covering point)
     components: np.ndarray | None = None
     alphas: np.ndarray | None = None
 
@@ -201,8 +194,8 @@ def _margin_fn(plan: Plan, poll: Callable[[], None] | None = None
         covers = covers[:, 0]  # the headline indicator
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             h = plan.model.cover_margin(outs, plan.margs)
-        # SLSQP needs finite values: an overflow or NaN counts as far from covering. The sign
-        # follows the kernel's own test (revenue >= required), also where logs lose it.
+        # The search needs finite values: an overflow or NaN counts as far from covering.
+        # The sign follows the kernel's own test (revenue >= required), also where logs lose it.
         h = np.clip(np.where(np.isnan(h), -1e3, h), -1e3, 1e3)
         return np.where(covers, np.maximum(h, 0.0), np.minimum(h, -1e-300))
 
@@ -224,164 +217,6 @@ def _poller(should_stop: Callable[[], bool] | None, seconds: float | None,
             raise _SearchStopped(why, limit_kind)
 
     return poll
-
-
-def gradient(margin: Callable[[np.ndarray], np.ndarray], d: int, cells: int = 1 << 18
-             ) -> Callable[[np.ndarray], np.ndarray]:
-    """Central differences of ``margin`` (z[d] -> float) at a point: 2 d rows, made and
-    evaluated at most `cells` scores at a time (never a 2d x d matrix)."""
-    eps = 1e-6
-    per = max(1, cells // (2 * d))  # inputs per call
-
-    def grad(z: np.ndarray) -> np.ndarray:
-        out = np.empty(d)
-        for lo in range(0, d, per):
-            idx = np.arange(lo, min(lo + per, d))
-            steps = np.repeat(z[None, :], 2 * idx.size, axis=0)
-            k = np.arange(idx.size)
-            steps[2 * k, idx] += eps
-            steps[2 * k + 1, idx] -= eps
-            v = margin(steps)
-            out[idx] = (v[0::2] - v[1::2]) / (2 * eps)
-        return out
-
-    return grad
-
-
-def polish(fun: Callable[[np.ndarray], float], grad: Callable[[np.ndarray], np.ndarray],
-           x0: np.ndarray) -> np.ndarray | None:
-    """A local design point from `x0`: argmin |z|^2 / 2 subject to ``fun(z) >= 0`` in the box
-    |z_j| <= Z_BOUND (SLSQP), or None if SLSQP ends off the covering side."""
-    from scipy import optimize  # here, not at import: 0.3 s of every process that never needs it
-
-    res = optimize.minimize(
-        lambda z: 0.5 * float(z @ z), x0, jac=lambda z: z, method="SLSQP",
-        bounds=[(-Z_BOUND, Z_BOUND)] * len(x0),
-        constraints=[{"type": "ineq", "fun": fun, "jac": grad}],
-        options={"maxiter": 300, "ftol": 1e-12})
-    return res.x if fun(res.x) >= -1e-7 else None
-
-
-def to_boundary(fun: Callable[[np.ndarray], float], z: np.ndarray) -> np.ndarray:
-    """The covering boundary point on the ray t * z (bisection; t grows up to 4 if z itself
-    does not cover): covers up to 1e-9 in the log ratio."""
-    lo, hi = 0.0, 1.0
-    if fun(z) < 0.0:
-        while fun(z * hi) < 0.0 and hi < 4.0:
-            hi *= 1.25
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if fun(z * mid) >= 0.0:
-            hi = mid
-        else:
-            lo = mid
-    return z * hi
-
-
-def design_point(plan: Plan, poll: Callable[[], None] | None = None
-                 ) -> tuple[np.ndarray | None, str]:
-    """The most likely covering point: argmin |z| subject to revenue >= required.
-
-    ``poll`` is called before every evaluation of the model (thousands per second); it may
-    raise to end the search (:func:`find_shift` stops it on a signal or a time limit).
-
-    Deterministic: SLSQP (``scipy.optimize.minimize``) with central-difference gradients of
-    ``log(ai_revenue / required_annual_revenue)`` in normal-score space, inside the box
-    ``|z_j| <= Z_BOUND``; then a bisection along the ray to the solution, so that the point
-    returned covers (up to 1e-9 in the log ratio) and lies on the boundary.
-
-    Returns
-    -------
-    (z[J] or None, description)
-    """
-    rand = np.flatnonzero(plan.is_random)
-    n_in = plan.codes.shape[1]
-    d = rand.size
-    if d == 0:
-        return None, "no input is random"
-    margin = _margin_fn(plan, poll)
-    h0 = float(margin(np.zeros(d))[0])
-    full = np.zeros(n_in)
-    if h0 >= 0.0:
-        return full, "the median inputs already cover (no shift)"
-    grad = gradient(margin, d)
-
-    def fun(z):
-        return float(margin(z)[0])
-
-    # Can anything in the box cover? The model may know which end of each input helps
-    # (the one-year model is monotone in every input): then the best point of the box is that
-    # corner (known from the model, not from finite differences, which vanish where the model
-    # overflows). Otherwise the corner the gradient at the median points to.
-    g0 = grad(np.zeros(d))
-    if plan.model.cover_direction is not None:
-        helps = np.asarray(plan.model.cover_direction(plan.names), dtype=float)[rand]
-    else:
-        helps = np.where(g0 >= 0.0, 1.0, -1.0)
-    corner = helps * Z_BOUND
-    if fun(corner) < 0.0:
-        return None, (f"no covering point with every normal score within +-{Z_BOUND:g} "
-                      f"(P(cover) is below about {scipy.special.ndtr(-Z_BOUND):.0e}, or zero)")
-    starts = [np.zeros(d)]
-    if np.any(g0 != 0):
-        starts.append(g0 / np.linalg.norm(g0) * min(-h0 / np.linalg.norm(g0), Z_BOUND))
-    best = None
-    for x0 in starts:
-        x = polish(fun, grad, x0)
-        if x is not None and (best is None or x @ x < best @ best):
-            best = x
-    if best is None:  # the optimiser failed: fall back on the corner, pulled in along its ray
-        best = corner
-    z = to_boundary(fun, best)
-    full[rand] = z
-    return full, (f"design point |z| = {np.linalg.norm(z):.4g} (SLSQP, normal-score space, "
-                  f"{d} random inputs)")
-
-
-def find_shift(plan: Plan, *, seed: int, threads: int | None = None,
-               chunk_size: int = DEFAULT_CHUNK, should_stop: Callable[[], bool] | None = None,
-               progress: Callable[[int], None] | None = None,
-               max_seconds: float | None = None) -> ShiftSearch:
-    """The normal-score shift of an importance-sampling run (see the module docstring).
-
-    Deterministic for a given plan and seed, whatever the threads or chunk size: the design
-    point is a deterministic optimisation and the cross-entropy pilot a fixed-size run of the
-    block kernel on counter word :data:`PURPOSE_SEARCH`. The design-point search polls
-    `should_stop` and ends after ``min(max_seconds, SEARCH_MAX_SECONDS)``; a search that ended
-    so has no shift (``stopped`` says why).
-    """
-    t0 = time.perf_counter()
-    budget, kind = SEARCH_MAX_SECONDS, "budget"
-    if max_seconds is not None and max_seconds < budget:
-        budget, kind = max_seconds, "max_seconds"
-    try:
-        z_star, how = design_point(plan, _poller(should_stop, budget, kind))
-    except _SearchStopped as exc:
-        return ShiftSearch(None, None, f"{exc.reason} during the design-point search",
-                           stopped=exc.kind, seconds=time.perf_counter() - t0)
-    if z_star is None:
-        return ShiftSearch(None, None, how, seconds=time.perf_counter() - t0)
-    if not np.any(z_star):
-        return ShiftSearch(z_star, z_star, how, seconds=time.perf_counter() - t0)
-    pilot = importance_plan(plan, z_star[None, :], with_z=True)
-    left = None if max_seconds is None else max(max_seconds - (time.perf_counter() - t0), 1e-3)
-    tot = run_plan(pilot, trials=CE_TRIALS, seed=seed, threads=threads, chunk_size=chunk_size,
-                   purpose=PURPOSE_SEARCH, should_stop=should_stop, progress=progress,
-                   max_seconds=left)
-    mom = tot.moments[0]
-    est = IsEstimate.from_moments(mom)
-    shift, used = z_star, False
-    if est.ess >= MIN_ESS and est.p > 0 and tot.completed:
-        ce = np.where(plan.is_random, mom[2:, M_MEAN] / est.p, 0.0)
-        if np.all(np.isfinite(ce)):
-            shift, used = ce, True
-    how += (f"; one cross-entropy step on {CE_TRIALS:,} pilot draws (counter word "
-            f"{PURPOSE_SEARCH}, effective sample size {est.ess:,.0f}): "
-            + (f"shift = E[z | covers], |shift| = {np.linalg.norm(shift):.4g}" if used else
-               f"kept the design point (needs an effective sample size >= {MIN_ESS:g})"))
-    return ShiftSearch(shift, z_star, how, ce_trials=CE_TRIALS, ce_ess=est.ess, used_ce=used,
-                       seconds=time.perf_counter() - t0 - tot.extra.get("compile_s", 0.0),
-                       compile_s=tot.extra.get("compile_s", 0.0))
 
 
 # ----------------------------------------------------------------------------- the Dataset

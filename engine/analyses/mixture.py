@@ -54,7 +54,6 @@ from engine.analyses.importance import (
     _margin_fn,
     _poller,
     _SearchStopped,
-    gradient,
     importance_plan,
 )
 from engine.core.driver import DEFAULT_CHUNK, run_plan
@@ -291,16 +290,22 @@ def _refined(search: ShiftSearch, mom: np.ndarray, n: int, rand: np.ndarray) -> 
 
 
 def _gradients(margin, z: np.ndarray) -> np.ndarray:
-    """Central differences of the margin at every row of z[S, d] (2 S d rows, evaluated in
-    batches by ``margin``)."""
+    """Central differences of the margin at every row of z[S, d]: 2 S d rows, made and
+    evaluated at most :data:`ROW_CELLS` scores at a time (never a 2 d x d matrix)."""
     n, d = z.shape
     eps = 1e-6
-    steps = np.repeat(z, 2 * d, axis=0).reshape(n, 2 * d, d)
-    k = np.arange(d)
-    steps[:, 2 * k, k] += eps
-    steps[:, 2 * k + 1, k] -= eps
-    v = margin(steps.reshape(-1, d)).reshape(n, 2 * d)
-    return (v[:, 0::2] - v[:, 1::2]) / (2 * eps)
+    per = max(1, ROW_CELLS // (2 * d))  # (row, input) pairs per call
+    out = np.empty(n * d)
+    for lo in range(0, n * d, per):
+        pair = np.arange(lo, min(lo + per, n * d))
+        row, col = pair // d, pair % d
+        steps = np.repeat(z[row], 2, axis=0)
+        k = np.arange(pair.size)
+        steps[2 * k, col] += eps
+        steps[2 * k + 1, col] -= eps
+        v = margin(steps)
+        out[pair] = (v[0::2] - v[1::2]) / (2 * eps)
+    return out.reshape(n, d)
 
 
 def _polish_all(margin, z: np.ndarray, iters: int = 60) -> np.ndarray:
@@ -365,11 +370,11 @@ def _optima(plan: Plan, poll: Callable[[], None], seed: int
     if margin(np.zeros(d))[0] >= 0.0:
         zero = np.zeros(len(plan.names))
         return ShiftSearch(zero, zero, "the median inputs already cover (no shift)")
-    grad = gradient(margin, d, ROW_CELLS)
     known = plan.model.cover_direction is not None
     # the gradient at the median is 2 d model evaluations of d scores: a start of its own
     # for a polished search, skipped beyond (the model's directions suffice)
-    g0 = grad(np.zeros(d)) if d <= DENSE_MAX or not known else np.zeros(d)
+    g0 = _gradients(margin, np.zeros((1, d)))[0] if d <= DENSE_MAX or not known else \
+        np.zeros(d)
     if known:
         helps = np.asarray(plan.model.cover_direction(plan.names), dtype=float)[rand]
     else:

@@ -64,7 +64,7 @@ from engine.analyses.importance import (  # noqa: F401  (read here too)
     importance_lines,
     importance_plan,
 )
-from engine.analyses.mixture import find_mixture as find_shift
+from engine.analyses.mixture import find_mixture
 from engine.analyses.mixture import proposal_plan
 from engine.analyses.targets import (  # noqa: F401
     METHODS,
@@ -109,7 +109,7 @@ class _McMonitor:
     """run_plan monitor of a plain MC precision run (every point must meet the target)."""
 
     def __init__(self, target: Target, cap: int, *, pilot_end: int | None,
-                 at_least: int = 0) -> None:
+                 at_least: int = 0, compare: bool = False) -> None:
         self.target = target
         self.cap = cap
         self.pilot_end = pilot_end  # method auto: decide here
@@ -118,7 +118,9 @@ class _McMonitor:
         self.met = False
         self.switch = False
         self.switch_reason = ""
-        self.compare = pilot_end is not None  # method auto: compare the methods' cost once
+        # method auto, with a model importance sampling can run: compare the methods' cost
+        # once, at the pilot's end
+        self.compare = compare and pilot_end is not None
         self.rival_trials = math.inf  # plain MC's predicted trials to the target
 
     def state(self, done: int, hits: np.ndarray) -> tuple[bool, float]:
@@ -142,7 +144,7 @@ class _McMonitor:
             self.met = True
             self.reason = f"precision target met after {done:,} trials"
             return 0
-        if self.compare and self.pilot_end is not None and done >= self.pilot_end:
+        if self.compare and done >= self.pilot_end:
             self.compare = False
             if (need - 1.0) * done > AUTO_COMPARE_TRIALS:
                 self.switch, self.rival_trials = True, need * done
@@ -414,8 +416,7 @@ def quote(scenario: Scenario, *, method: Method = "auto", trials: int | None = N
     compare = pilot_end is not None and plan.model.cover_margin is not None
     lost = ""
     while True:
-        monitor = _McMonitor(target, cap, pilot_end=pilot_end)
-        monitor.compare = compare
+        monitor = _McMonitor(target, cap, pilot_end=pilot_end, compare=compare)
         mc_tot = clock.run(plan, trials=cap, purpose=PURPOSE_MC, monitor=monitor, **run)
         stopped_by = mc_tot.extra.get("stopped_by")
         if pilot_end is not None and not monitor.met and stopped_by is None:
@@ -492,8 +493,8 @@ def _importance(scenario: Scenario, plan: Plan, mc_ds: xr.Dataset, *, method: st
     run's first look predicts its own cost in plain trials (:func:`is_trial_cost` each); if
     plain Monte Carlo is cheaper the run ends there and the reason is returned instead of a
     Dataset."""
-    search = find_shift(plan, seed=seed, threads=threads, chunk_size=chunk_size,
-                        should_stop=should_stop, progress=progress, max_seconds=clock.left())
+    search = find_mixture(plan, seed=seed, threads=threads, chunk_size=chunk_size,
+                          should_stop=should_stop, progress=progress, max_seconds=clock.left())
     clock.compiled(search.compile_s)
     if search.stopped == "max_seconds":
         search = dataclasses.replace(search, how=f"{clock.reason()} during the design-point "

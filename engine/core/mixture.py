@@ -188,6 +188,5 @@ def mixture(means: np.ndarray, alphas: np.ndarray, names: tuple[str, ...],
     table = np.zeros((n_in, 3), dtype=np.uint64)
     table[:, 1] = np.asarray(streams, dtype=np.uint64)
     table[0, 2] = np.uint64(CHOICE_STREAM)
-    live = np.ones((1, len(rows)), dtype=bool)
     return Sampler("importance", draw_mixture, weigh_mixture, mixture_arrays(means, alphas),
-                   rows=rows, sketch=False, shares=False, table=table, live=live)
+                   rows=rows, sketch=False, shares=False, table=table)

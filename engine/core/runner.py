@@ -192,10 +192,8 @@ def prepare(plan, sampler: Sampler) -> Prepared:
     else:
         out_src = ident
     live = out_src == ident
-    if sampler.live is not None:  # the sampler's own (pick-freeze)
+    if sampler.live is not None:  # the sampler's own (pick-freeze, a mixture's pilot)
         live &= sampler.live
-    elif sampler.rows is not None and len(sampler.rows) > 2:  # cover_z rows of fixed inputs
-        live[:, 2:] &= plan.is_random[None, :]
     rows = model.work_rows(margs)
     return Prepared(plan, sampler, src, out_src, np.ascontiguousarray(live), margs,
                     n_p if model.work_per_point else 1, rows, n_rows)

@@ -356,7 +356,7 @@ def weigh_plain(outs, cover, m, p, logw, z0, shift, is_random, red, n_rows):
     return outs
 
 
-#: Rows of an importance-sampling run (``cover_z.<input>`` rows follow when asked for).
+#: Rows of an importance-sampling run.
 IS_ROWS = ("weighted_cover", "weight")
 
 
@@ -364,25 +364,13 @@ IS_ROWS = ("weighted_cover", "weight")
 @njit(error_model="numpy", nogil=True, cache=CACHE)
 def weigh_importance(outs, cover, m, p, logw, z0, shift, is_random, red, n_rows):
     """Importance sampling folds ``w * covers`` (mean: the estimate of P(cover); the headline
-    indicator, ``cover[0]``), ``w`` (mean ~ 1: a check of the likelihood ratio) and, when
-    there are ``n_rows = 2 + J`` rows, ``w * covers * z_j`` per random input (the
-    cross-entropy update)."""
-    with_z = n_rows >= 2 + z0.shape[0]
+    indicator, ``cover[0]``) and ``w`` (mean ~ 1: a check of the likelihood ratio)."""
     lw = logw[p]
     c0 = cover[0]
     for i in range(m):
         w = math.exp(lw[i])
-        wc = w if c0[i] else 0.0
-        red[0, i] = wc
+        red[0, i] = w if c0[i] else 0.0
         red[1, i] = w
-    if with_z:
-        for j in range(z0.shape[0]):
-            if is_random[j]:
-                mu = shift[p, j]
-                zj = z0[j]
-                rj = red[2 + j]
-                for i in range(m):
-                    rj[i] = red[0, i] * (zj[i] + mu)
     return red
 
 
@@ -435,12 +423,10 @@ def plain(n_points: int, n_inputs: int, copula: bool = False) -> Sampler:
                    np.zeros((n_points, n_inputs)))
 
 
-def importance(shift: np.ndarray, names: tuple[str, ...], *, with_z: bool = False) -> Sampler:
-    """Importance sampling with normal-score shifts ``shift[P, J]``; with ``with_z`` the
-    ``cover_z.<input>`` sums too (one per input, in order)."""
-    rows = IS_ROWS + (tuple(f"cover_z.{n}" for n in names) if with_z else ())
+def importance(shift: np.ndarray) -> Sampler:
+    """Importance sampling with normal-score shifts ``shift[P, J]``."""
     return Sampler("importance", draw_shifted, weigh_importance,
-                   np.ascontiguousarray(shift, dtype=np.float64), rows=rows, sketch=False,
+                   np.ascontiguousarray(shift, dtype=np.float64), rows=IS_ROWS, sketch=False,
                    shares=False)
 
 
