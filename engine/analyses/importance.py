@@ -158,9 +158,6 @@ class ShiftSearch:
     #: why the search ended without a shift: "stop" (a signal), "max_seconds" or "budget"
     #: (:data:`SEARCH_MAX_SECONDS`); None when it ran to its end
     stopped: str | None = None
-    ce_trials: int = 0
-    ce_ess: float = 0.0
-    used_ce: bool = False
     seconds: float = 0.0
     compile_s: float = 0.0
     #: a mixture proposal (:mod:`engine.analyses.mixture`): the shifted components' means
@@ -168,12 +165,6 @@ class ShiftSearch:
     #: None: no mixture (``shift`` zero, the median covers, or None, no covering point)
     components: np.ndarray | None = None
     alphas: np.ndarray | None = None
-
-    @property
-    def beta(self) -> float:
-        """|design point|: P(cover) is about Phi(-beta) when the boundary is nearly flat."""
-        return float(np.linalg.norm(self.design_point)) if self.design_point is not None \
-            else math.nan
 
 
 def _margin_fn(plan: Plan, poll: Callable[[], None] | None = None

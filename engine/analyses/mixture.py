@@ -196,13 +196,16 @@ def _distinct(points: list[np.ndarray]) -> list[np.ndarray]:
     return kept
 
 
+def _shares(x: np.ndarray, total: float) -> np.ndarray:
+    """``x`` (>= 0) as shares of `total`, each at least a quarter of an equal share."""
+    x = np.maximum(x / x.sum(), 0.25 / len(x))
+    return total * x / x.sum()
+
+
 def _weights(means: np.ndarray) -> np.ndarray:
-    """[nominal, components...]: DEFENSIVE, then the rest by density, each at least a quarter
-    of an equal share."""
+    """[nominal, components...]: DEFENSIVE, then the rest by density (:func:`_shares`)."""
     half = 0.5 * np.einsum("cj,cj->c", means, means)
-    dens = np.exp(-(half - half.min()))
-    dens = np.maximum(dens / dens.sum(), 0.25 / len(means))
-    return np.concatenate([[DEFENSIVE], (1.0 - DEFENSIVE) * dens / dens.sum()])
+    return np.concatenate([[DEFENSIVE], _shares(np.exp(-(half - half.min())), 1.0 - DEFENSIVE)])
 
 
 def proposal_plan(plan: Plan, search: ShiftSearch, *, refine: bool = False) -> Plan:
@@ -258,8 +261,7 @@ def find_mixture(plan: Plan, *, seed: int, threads: int | None = None,
         search = _refined(search, tot.moments[0], tot.trials, rand)
     how = (search.how + f"; one cross-entropy step on {CE_TRIALS:,} pilot draws (counter word "
            f"{PURPOSE_SEARCH}, effective sample size {est.ess:,.0f})")
-    return dataclasses.replace(search, how=how, ce_trials=CE_TRIALS, ce_ess=est.ess,
-                               used_ce=bool(tot.completed),
+    return dataclasses.replace(search, how=how,
                                seconds=time.perf_counter() - t0 - compile_s,
                                compile_s=compile_s)
 
@@ -282,9 +284,8 @@ def _refined(search: ShiftSearch, mom: np.ndarray, n: int, rand: np.ndarray) -> 
                 new[c - 1], moved[c - 1] = mu, True
     if not moved.any():
         return search
-    share = np.where(moved, mass[1:], 0.0)
-    share = np.maximum(share / share.sum(), 0.25 / len(share))
-    alphas = np.concatenate([[search.alphas[0]], (1 - search.alphas[0]) * share / share.sum()])
+    share = _shares(np.where(moved, mass[1:], 0.0), 1 - search.alphas[0])
+    alphas = np.concatenate([[search.alphas[0]], share])
     top = int(np.argmax(alphas[1:]))
     return dataclasses.replace(search, shift=new[top], components=new, alphas=alphas)
 

@@ -279,12 +279,13 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     # so a sweep's many mostly-empty rows cost address space, not memory or time. A sampler
     # without sketches (weighted sums, pick-freeze) binned nothing: reading each row's
     # [min, max] bins would only write pages of zeros
-    sketch = sparse_zeros(hist.shape[1:])
-    if sampler.sketch:
-        into = sketch_into if sketch_into is not None and completed else sketch
-        _merge_sketch(hist, moments, sources, into, sketch_rows is not None)
-        if into is sketch_into:
-            sketch = sketch_into[:0]  # the counts live in the caller's sum
+    if sampler.sketch and sketch_into is not None and completed:
+        _merge_sketch(hist, moments, sources, sketch_into, sketch_rows is not None)
+        sketch = sketch_into[:0]  # the counts live in the caller's sum
+    else:
+        sketch = sparse_zeros(hist.shape[1:])
+        if sampler.sketch:
+            _merge_sketch(hist, moments, sources, sketch, sketch_rows is not None)
     return Totals(trials=min(done_blocks * BLOCK, trials), moments=moments, hits=hit_view,
                   nonfinite=bad_total, sketch=sketch, sketch_sources=sources,
                   completed=completed,

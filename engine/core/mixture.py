@@ -70,7 +70,7 @@ def draw_mixture(codes, params, tables, words, is_random, src, shift, cidx, chol
     cum = shift[1:, n_in]
     choice = words[0, 0] ^ words[0, 1] ^ words[0, 2]
     fill_uniforms(seed, choice, s0, m, u, wscr)
-    comp = np.empty(m, dtype=np.int64)
+    comp = idx  # the runner's int64 scratch: free until copula_columns, after the last use
     for i in range(m):
         comp[i] = _pick(cum, n_c, u[i])
     for j in range(n_in):
