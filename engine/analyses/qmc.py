@@ -109,17 +109,10 @@ class Replicates:
         return totals
 
     def fold_sketch(self, t: Totals) -> None:
-        """Add the sketch of replicate `t` (a partial one, which kept its own) to the sum and
-        drop it: a sweep's sketches are points x outputs rows of 1 MiB, mostly untouched; only
-        each row's bins between its min and max are read
+        """Add the sketch of replicate `t` (a partial one, which kept its own counts) to the
+        sum and drop it; only each row's bins between its min and max are read
         (:func:`engine.core.reduce._merge_sketch`)."""
-        if self.sketch is None:
-            self.sketch = sparse_zeros(t.sketch.shape)
-        src = t.sketch_sources
-        if src is None:
-            src = np.repeat(np.arange(t.sketch.shape[0]), t.sketch.shape[1]).reshape(
-                t.sketch.shape[:2])
-        _merge_sketch(t.sketch[None], t.moments, src, self.sketch)
+        _merge_sketch(t.sketch[None], t.moments, t.sketch_sources, self.sketch)
         t.sketch = self.sketch[:0]  # empty: the counts live in the sum
 
     @property
@@ -273,7 +266,7 @@ def _make(name: str, plan: Plan, replicate: int, per: int):
 
 def merge_runs(runs: list[Totals], elapsed: float, sketch: np.ndarray) -> Totals:
     """The replicates' totals as one run's: moments merged in replicate order, hit counts and
-    non-finite counts summed; `sketch` their sketches summed (:meth:`Replicates.fold_sketch`:
+    non-finite counts summed; `sketch` their sketches summed (:func:`run_replicates`:
     the bins are fixed)."""
     first = runs[0]
     moments = np.zeros(first.moments.shape)
