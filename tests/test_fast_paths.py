@@ -414,7 +414,7 @@ def test_output_sources_by_hand(write_config):
     assert np.array_equal(prep.out_src, out_src)
     assert np.array_equal(prep.live, out_src == np.arange(4)[:, None])
     # shifted normal scores are never shared: every point folds its own rows
-    prep = runner.prepare(plan, importance(np.zeros(src.shape), plan.names))
+    prep = runner.prepare(plan, importance(np.zeros(src.shape)))
     assert np.array_equal(prep.src, np.repeat(np.arange(4)[:, None], src.shape[1], axis=1))
     assert prep.live.all()
 
