@@ -42,7 +42,7 @@ from distributions import ndtri, sample_z
 from distributions._jitcache import CACHE, stable_identity
 
 from .rng import fill_uniforms, stream_id
-from .sampling import IS_ROWS, Sampler, _correlated, copula_columns
+from .sampling import IS_ROWS, Sampler, _correlated, copula_columns, weigh_importance
 
 #: The stream of the per-trial component choice (no input has this name).
 CHOICE_STREAM = stream_id("importance sampling: mixture component")
@@ -130,12 +130,9 @@ def _log_weights(shift, is_random, z0, m, lw):
 def weigh_mixture(outs, cover, m, p, logw, z0, shift, is_random, red, n_rows):
     """Rows ``w * covers`` and ``w`` and, with ``n_rows = 2 + C (1 + J)``, per component c
     ``w covers r_c`` (row 2 + c) and ``w covers r_c z_j`` (row 2 + C + c J + j)."""
+    weigh_importance(outs, cover, m, p, logw, z0, shift, is_random, red, n_rows)  # rows 0, 1
     lw = logw[p]
     c0 = cover[0]
-    for i in range(m):
-        w = math.exp(lw[i])
-        red[0, i] = w if c0[i] else 0.0
-        red[1, i] = w
     n_c = shift.shape[0] - 1
     n_in = z0.shape[0]
     if n_rows < 2 + n_c * (1 + n_in):
