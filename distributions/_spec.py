@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels as K
+from . import _blocks as B
 from ._builders import _BUILDERS, _quantile_pair
 from ._grammar import (_CI, _CI_RE, _FORMS, _OPTIONAL, _P_RE, _PCT, FAMILIES, NPAR,
                        DistributionError, _closest, _form_text, _forms_text, _group_of,
@@ -141,7 +141,8 @@ class Distribution:
         return pack([self])
 
     def ppf(self, u: Any) -> np.ndarray:
-        """Quantile function at uniforms ``u``, through the same numba code the kernel uses.
+        """Quantile function at uniforms ``u``, through the same numba code the kernel uses
+        (its block path, which the tests hold bit for bit to the scalar ``sample_u``).
 
         Parameters
         ----------
@@ -153,11 +154,11 @@ class Distribution:
         numpy.ndarray
             float64 array of ``u``'s shape.
         """
-        return self._elementwise(K.ppf_u_many, u)
+        return self._elementwise(B.ppf_block_many, u)
 
     def ppf_z(self, z: Any) -> np.ndarray:
         """Quantile function at normal scores ``z`` (``ppf(ndtr(z))`` without losing the upper
-        tail), through the numba ``sample_z``.
+        tail), through the numba block path (bit for bit ``sample_z``).
 
         Parameters
         ----------
@@ -169,10 +170,10 @@ class Distribution:
         numpy.ndarray
             float64 array of ``z``'s shape.
         """
-        return self._elementwise(K.ppf_z_many, z)
+        return self._elementwise(B.ppf_z_block_many, z)
 
     def _elementwise(self, kernel, x: Any) -> np.ndarray:
-        """``kernel`` (``ppf_u_many`` or ``ppf_z_many``) applied to every value of ``x``, as a
+        """``kernel`` (``ppf_block_many`` or ``ppf_z_block_many``) applied to every value of ``x``, as a
         float64 array of ``x``'s shape."""
         codes, params, tables = self._packed
         xa = np.asarray(x, dtype=np.float64)
