@@ -36,7 +36,7 @@ def used_spearman(plan: Plan) -> np.ndarray:
 
 def achieved_spearman(plan: Plan, seed: int, n: int) -> np.ndarray:
     """float64[K, K]: the Spearman matrix of the first ``n`` trials of point 0."""
-    xs, _, _ = runner.trace_trials(plan, seed, 0, 0, n)
+    xs = runner.draw_inputs(plan, seed, 0, 0, n)
     # Pearson's correlation of the ranks: continuous inputs have no ties, and numpy's sort
     # spares every quote with correlation the 0.4 s import of scipy.stats (the tests hold it
     # to scipy.stats.spearmanr)

@@ -235,7 +235,7 @@ def _piece_data(block, draw, codes, params, tables, words, is_random, shift, cid
     xs_keep = np.empty((n_keep, n_points, n_in, SUB))
     outs_keep = np.zeros((n_keep, n_points, padded_rows(n_out), SUB))
     cover_keep = np.zeros((n_keep, n_points, max(n_cov, 1), SUB), dtype=np.bool_)
-    set_fixed_columns(codes, params, tables, is_random, src, xs)
+    set_fixed_columns(codes, params, tables, is_random, src, xs, u, zb, zt, idx)
     for k in range(n_keep):
         draw(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, k * SUB, SUB,
              xs, z0, zk, logw, u, wscr, zb, zt, idx)
@@ -279,7 +279,7 @@ def _piece(block, draw, weigh, codes, params, tables, words, is_random, shift, c
     bad = np.zeros((n_points, n_rows), dtype=np.int64)
     check = 0.0
     if stage == 0:
-        set_fixed_columns(codes, params, tables, is_random, src, xs)
+        set_fixed_columns(codes, params, tables, is_random, src, xs, u, zb, zt, idx)
         for s in range(n_sub):
             draw(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s * SUB,
                  SUB, xs, z0, zk, logw, u, wscr, zb, zt, idx)

@@ -28,7 +28,7 @@ from numba import njit
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from distributions._jitcache import CACHE
+from distributions._jitcache import CACHE, stable_identity
 from distributions._kernels import AVX512, addr
 
 #: Trials per block: the fixed unit of float reduction order (part of the result's definition).
@@ -456,3 +456,22 @@ def sketch_rows(bins, n_rows, n, live, hrows):
                 b = bo[i]
                 if b >= 0:
                     hrow[b] += 1
+
+
+# The runner's fold, chosen by the sampler (``Sampler.sketch``) and passed to it as a function,
+# so that a run compiles only the one it uses. Same arguments: ``pbins``/``off`` are the
+# deferred bins (bin_rows), ``hrows``/``bins`` the sketch rows and scratch (reduce_rows).
+
+
+@stable_identity
+@njit(nogil=True, cache=CACHE)
+def fold_binned(v, n_rows, m, live, a, cnt, bad, pbins, off, st, hrows, bins):
+    """:func:`bin_rows` (the sketch counted once the block is done, :func:`sketch_rows`)."""
+    bin_rows(v, n_rows, m, live, a, cnt, bad, pbins, off, st)
+
+
+@stable_identity
+@njit(nogil=True, cache=CACHE)
+def fold_unsketched(v, n_rows, m, live, a, cnt, bad, pbins, off, st, hrows, bins):
+    """:func:`reduce_rows` without a sketch (weighted sums have no quantiles)."""
+    reduce_rows(v, n_rows, m, live, a, cnt, bad, hrows, False, bins, st)

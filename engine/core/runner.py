@@ -31,10 +31,11 @@ import numpy as np
 from numba import njit
 
 from distributions import ndtri, sample_u, sample_z
+from distributions._blocks import ppf_block_many
 from distributions._jitcache import CACHE
 
-from .reduce import (BLOCK, _finalise, _fold, bin_rows, padded_rows, reduce_rows, sketch_bin,
-                     sketch_rows)
+from .reduce import (BLOCK, _finalise, _fold, fold_binned, fold_unsketched, padded_rows,
+                     sketch_bin, sketch_rows)
 from .rng import _PURPOSE_MUL, stream_word, uniform2
 from .sampling import (MIX_ROWS, Sampler, input_sources, output_sources, own_sources, plain,
                        set_fixed_columns)
@@ -46,7 +47,7 @@ SUB = 256
 @njit(error_model="numpy", nogil=True, cache=CACHE)
 def run_chunk(block, draw, weigh, codes, params, tables, words, is_random, shift, cidx, chol,
               seed, n_trials, first_block, b_start, b_end, src, live, margs, work_points, work_rows,
-              n_out, n_cov, sketch, blk, hits, nonfinite, hist):
+              n_out, n_cov, sketch, fold, blk, hits, nonfinite, hist):
     """Blocks ``b_start .. b_end - 1`` of a run (module docstring).
 
     Parameters
@@ -76,8 +77,9 @@ def run_chunk(block, draw, weigh, codes, params, tables, words, is_random, shift
         Shape of the model's scratch (points x rows of SUB).
     n_out, n_cov : int
         The model's flat numbers of outputs and indicators.
-    sketch : bool
-        Whether folded rows also go to the sketch.
+    sketch, fold
+        Whether folded rows also go to the sketch, and the fold that does it
+        (``reduce.fold_binned``; else ``reduce.fold_unsketched``).
     blk : float64[n_blocks, P, R, N_MOM]; hits : int64[n_blocks, P, H];
     nonfinite : int64[n_blocks, P, R]
         Per-block records (overwritten for blocks b_start .. b_end - 1).
@@ -103,12 +105,13 @@ def run_chunk(block, draw, weigh, codes, params, tables, words, is_random, shift
     bins = np.empty((padded_rows(n_rows), SUB), dtype=np.int64)
     # with a sketch, a block's bins are kept and counted once the block is done (bin_rows):
     # a row's few pages of its 1 MiB sketch row then stay in cache while it is counted
-    pbins = np.empty((n_points if sketch else 0, padded_rows(n_rows), BLOCK), dtype=np.int32)
+    pbins = np.empty((n_points, padded_rows(n_rows) if sketch else 1, BLOCK if sketch else 1),
+                     dtype=np.int32)
     st = np.zeros((5, 8))
     acc = np.empty((n_points, n_rows, 5))  # shift, s1, s2, min, max
     cnt = np.empty((n_points, n_rows), dtype=np.int64)
     bad = np.empty((n_points, n_rows), dtype=np.int64)
-    set_fixed_columns(codes, params, tables, is_random, src, xs)
+    set_fixed_columns(codes, params, tables, is_random, src, xs, u, zb, zt, idx)
     for b in range(b_start, b_end):
         t0 = (first_block + b) * BLOCK
         t1 = min(t0 + BLOCK, n_trials)
@@ -128,12 +131,8 @@ def run_chunk(block, draw, weigh, codes, params, tables, words, is_random, shift
                         k += ch[i]
                     hits[b, p, h] += k
                 rows = weigh(outs, cover, m, p, logw, z0, shift, is_random, red, n_rows)
-                if sketch:
-                    bin_rows(rows, n_rows, m, live[p], acc[p], cnt[p], bad[p], pbins[p], s0 - t0,
-                             st)
-                else:
-                    reduce_rows(rows, n_rows, m, live[p], acc[p], cnt[p], bad[p], hist[p], False,
-                                bins, st)
+                fold(rows, n_rows, m, live[p], acc[p], cnt[p], bad[p], pbins[p], s0 - t0, st,
+                     hist[p], bins)
         for p in range(n_points):
             if sketch:
                 sketch_rows(pbins[p], n_rows, t1 - t0, live[p], hist[p])
@@ -222,8 +221,7 @@ def _pool() -> ThreadPoolExecutor:
 def chunk_call(prep: Prepared, seed, purpose, n_trials: int, first_block: int):
     """A function ``f(b_start, b_end, blk, hits, nonfinite, hist_rows)`` that runs one chunk."""
     plan, smp = prep.plan, prep.sampler
-    mix = (int(purpose) * int(_PURPOSE_MUL)) & 0xFFFFFFFFFFFFFFFF
-    words = np.asarray(plan.streams, dtype=np.uint64) ^ np.uint64(mix)  # rng.stream_word
+    words = _stream_words(plan, purpose)
     if smp.table is not None:  # a sampler's per-input data, the stream words in column 0
         table = np.array(smp.table, dtype=np.uint64, order="C")
         table[:, 0] = words
@@ -234,7 +232,7 @@ def chunk_call(prep: Prepared, seed, purpose, n_trials: int, first_block: int):
               words, plan.is_random, smp.shift, plan.cidx, plan.chol, seed, int(n_trials),
               int(first_block))
     args_b = (prep.src, prep.live, prep.margs, prep.work_points, prep.work_rows, n_out, n_cov,
-              smp.sketch)
+              smp.sketch, fold_binned if smp.sketch else fold_unsketched)
 
     kernel = _compiled(run_chunk, _run_chunk_mem, plan.model)
 
@@ -242,6 +240,38 @@ def chunk_call(prep: Prepared, seed, purpose, n_trials: int, first_block: int):
         kernel(*args_a, b_start, b_end, *args_b, blk, hits, nonfinite, hist_rows)
 
     return call
+
+
+def _stream_words(plan, purpose) -> np.ndarray:
+    """uint64[J]: each input's stream word for ``purpose`` (``rng.stream_word``, vectorised)."""
+    mix = (int(purpose) * int(_PURPOSE_MUL)) & 0xFFFFFFFFFFFFFFFF
+    return np.asarray(plan.streams, dtype=np.uint64) ^ np.uint64(mix)
+
+
+def draw_inputs(plan, seed, purpose, first: int, n: int) -> np.ndarray:
+    """float64[n, J]: point 0's inputs in trials ``first .. first + n - 1`` of a plain Monte
+    Carlo run, drawn by the run's own compiled draw (so the same numbers, and nothing more to
+    compile; :func:`trace_trials` recomputes them one by one, through the scalar functions)."""
+    n_j = plan.codes.shape[1]
+    codes, params, chol = plan.codes[:1], plan.params[:1], plan.chol[:1]
+    smp = plain(1, n_j, copula=plan.cidx.size > 0)
+    words, seed = _stream_words(plan, purpose), np.uint64(seed)
+    src = own_sources(1, n_j)
+    xs = np.empty((1, n_j, SUB))
+    scratch = (np.empty((n_j, SUB)), np.empty((plan.cidx.size + MIX_ROWS, SUB)),
+               np.empty((1, SUB)), np.empty(SUB), np.empty((4, SUB // 2), dtype=np.uint32),
+               np.empty(SUB), np.empty(SUB), np.empty(SUB, dtype=np.int64))
+    out = np.empty((n, n_j))
+    for s0 in range(first, first + n, SUB):
+        m = min(SUB, first + n - s0)
+        smp.draw(codes, params, plan.tables, words, plan.is_random, src, smp.shift, plan.cidx,
+                 chol, seed, s0, m, xs, *scratch)
+        out[s0 - first:s0 - first + m] = xs[0, :, :m].T
+    for j in np.flatnonzero(~plan.is_random):  # fixed: the block path at u = 0.5, as the run
+        value = np.empty(1)
+        ppf_block_many(codes[0, j], params[0, j], np.array([0.5]), plan.tables, value)
+        out[:, j] = value[0]
+    return out
 
 
 def run_blocks(prep: Prepared, seed, purpose, n_trials: int, first_block: int, n_blocks: int,

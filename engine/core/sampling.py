@@ -54,14 +54,24 @@ MIX_ROWS = 4
 
 
 @njit(inline="always")
-def set_fixed_columns(codes, params, tables, is_random, src, xs):
+def set_fixed_columns(codes, params, tables, is_random, src, xs, u, zb, zt, idx):
     """xs[p, j, :] = the value of every input j fixed at every point (once per chunk), at the
-    points that hold their own column (``src[p, j] == p``)."""
-    for j in range(codes.shape[1]):
+    points that hold their own column (``src[p, j] == p``). The value is the block path's at
+    ``u = 0.5`` (``sample_block_p``, bit for bit ``sample_u``): the scalar quantile functions
+    are then never compiled into a runner (``u``, ``zb``, ``zt``, ``idx`` are scratch)."""
+    n_in = codes.shape[1]
+    n_par = params.shape[2]
+    nk = tables.shape[1] - 2
+    u[0] = 0.5
+    one = np.int64(1)  # not the literal 1: that would compile the block path a second time
+    for j in range(n_in):
         if not is_random[j]:
             for p in range(codes.shape[0]):
                 if src[p, j] == p:
-                    v = sample_u(codes[p, j], params[p, j], 0.5, tables)
+                    sample_block_p(codes[p, j], offset(addr(params), (p * n_in + j) * n_par),
+                                   addr(u), one, addr(tables), nk, addr(zt), addr(zb), addr(idx),
+                                   addr(zt[1:]))
+                    v = zt[0]
                     for i in range(xs.shape[2]):
                         xs[p, j, i] = v
 
