@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from distributions import ndtri, sample_u, sample_z
+from distributions import ndtri, sample_z
 from distributions._jitcache import CACHE, stable_identity
 from distributions._blocks import sample_block_p, sample_block_zp
 from distributions._kernels import addr, ndtri_block, offset
