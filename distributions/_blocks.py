@@ -61,7 +61,7 @@ __all__ = ["ppf_block_many", "ppf_z_block_many", "sample_block", "sample_block_p
 _ABS_MASK = 0x7FFFFFFFFFFFFFFF  # every bit but the sign
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", cache=CACHE)
 def sample_block_zp(code: int, par, z, m: int, tp, nk: int, out, idx, zt) -> None:
     """``out[i] = sample_z(code, par, z[i], tables)`` for i < m, bit for bit, dispatching once.
 
@@ -156,7 +156,7 @@ def ppf_z_block_many(code: int, par, z, tables, out) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", cache=CACHE)
 def sample_block_p(code: int, par, u, m: int, tp, nk: int, out, zb, idx, zt) -> None:
     """``out[i] = sample_u(code, par, u[i], tables)`` for i < m, bit for bit, dispatching once.
 

@@ -166,7 +166,7 @@ _TWO52 = 4503599627370496.0  # 2**52: x + 2**52 - 2**52 rounds 0 <= x < 2**51 to
 _TWO52_BITS = 0x4330000000000000
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", cache=CACHE)
 def table_block(lo, hi, w, row, zmax, inv_h, log_phi_z, z, m, tp, nk, out, bad):
     """``out[i] = _table(..., z[i], tp, nk)`` for i < m, bitwise (pointers: z, tp, out, bad).
 

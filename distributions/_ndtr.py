@@ -38,6 +38,7 @@ import struct
 from numba import njit
 
 from ._fastmath import _f64_to_i64, exp_finish, exp_reduce, fma
+from ._jitcache import CACHE
 from ._pointers import AVX512, compress_abs8
 
 _SQRT1_2 = 0.7071067811865476  # 1/sqrt(2), the constant scipy's ndtr multiplies by
@@ -196,7 +197,7 @@ def ndtr(z: float) -> float:
     return ndtr_pair(z)[0]
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", cache=CACHE)
 def list_noncentral(z, m, idx, zt):
     """List the lanes ``i < m`` outside the central formula (``not (|z[i]| <=
     NDTR_CENTRAL_Z)``, nan included) in ``idx[0:nt]``, increasing, with their scores in
@@ -213,7 +214,7 @@ def list_noncentral(z, m, idx, zt):
     return nt
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", cache=CACHE)
 def list_noncentral_avx512(z, m, idx, zt):
     """:func:`list_noncentral` eight lanes at a time (:func:`compress_abs8`), the last
     ``m % 8`` one by one; the same outputs."""
@@ -231,7 +232,7 @@ def list_noncentral_avx512(z, m, idx, zt):
 _VEC = 8 if AVX512 else 4
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", cache=CACHE)
 def ndtr_pair_block(z, m: int, u, v, idx) -> None:
     """``u[i], v[i] = ndtr_pair(z[i])`` for i < m, bit for bit (pointers, as ``addr``).
 

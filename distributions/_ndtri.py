@@ -13,6 +13,7 @@ import math
 from numba import njit
 
 from ._fastmath import _DBL_MIN, _poly7, log, log_fast
+from ._jitcache import CACHE
 from ._pointers import AVX512, compress_tail8
 
 #: |p - 0.5| <= NDTRI_CENTRAL: AS241's central rational function (85% of uniforms).
@@ -105,7 +106,7 @@ def ndtri(p: float) -> float:
     return val
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", cache=CACHE)
 def list_tail(u, m, idx, zt):
     """List the lanes ``i < m`` outside AS241's central branch (``not (|u[i] - 0.5| <=
     NDTRI_CENTRAL)``, nan included) in ``idx[0:nt]``, increasing, with their uniforms in
@@ -122,7 +123,7 @@ def list_tail(u, m, idx, zt):
     return nt
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", cache=CACHE)
 def list_tail_avx512(u, m, idx, zt):
     """:func:`list_tail` eight lanes at a time with :func:`compress_tail8` (0.19 against 0.59
     ns per lane on AMD Zen 4), the last ``m % 8`` one by one; the same outputs."""
@@ -140,7 +141,7 @@ def list_tail_avx512(u, m, idx, zt):
 _VEC = 8 if AVX512 else 4
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", cache=CACHE)
 def ndtri_block(u, m, z, idx, zt):
     """``z[i] = ndtri(u[i])`` for i < m, bitwise (all arguments but m are pointers).
 

@@ -597,3 +597,71 @@ def test_whole_run_on_the_plain_path_equals_avx512(write_config, tmp_path):
     here = engine.strip_run_attrs(engine.simulate(engine.load_config(cfg), trials=n, seed=99,
                                                   threads=2))
     xr.testing.assert_identical(xr.load_dataset(out), here)
+
+
+# -- The model at given normal scores, and point 0's inputs, through the block path.
+
+AI_CAPEX = str(ROOT / "configs" / "ai-capex-2024.toml")  # 16 correlated inputs
+
+
+def _inputs_at_z(plan, z):
+    """Point 0's inputs at independent scores z[n, J], written one value at a time: the
+    copula's mix in l order (numpy, elementwise), then the scalar ``sample_z``
+    (``ppf_z_many``); an input that is not random takes its value at z = 0."""
+    n, n_j = z.shape
+    z = np.where(plan.is_random, z, 0.0)
+    mixed = z.copy()
+    c = plan.chol[0]
+    for k, j in enumerate(plan.cidx):
+        acc = c[k, 0] * z[:, plan.cidx[0]]
+        for lv in range(1, k + 1):
+            acc = acc + c[k, lv] * z[:, plan.cidx[lv]]
+        mixed[:, j] = acc
+    x = np.empty((n, n_j))
+    for j in range(n_j):
+        K.ppf_z_many(plan.codes[0, j], plan.params[0, j], np.ascontiguousarray(mixed[:, j]),
+                     plan.tables, x[:, j])
+    return x
+
+
+@pytest.mark.parametrize("config", [AI_CAPEX, VINTAGE], ids=["correlated", "vintage"])
+def test_evaluate_at_z_is_the_scalar_path(config):
+    # The importance search evaluates the model at chosen scores through the block path
+    # (sample_block_zp, copula_columns); it must give, bit for bit, the model on the inputs
+    # the scalar sample_z gives, tails and odd lengths (not a multiple of SUB) included.
+    sc = engine.load_config(config)
+    plan = make_plan(sc)
+    n = runner.SUB + 37
+    z = np.random.default_rng(5).standard_normal((n, len(plan.names))) * 2.5
+    z[::9] *= 4.0
+    z[3, :] = 9.0
+    z[4, :] = -9.0
+    outs, covers = runner.evaluate_at_z(plan, z)
+    x = _inputs_at_z(plan, z)
+    # the same model block on those inputs, one trial at a time (xs held as a 1-trial column)
+    own = runner.own_sources(*plan.codes.shape)
+    margs = plan.model.share(plan.margs, own, plan.is_random)
+    want_o = np.empty_like(outs)
+    want_c = np.empty_like(covers)
+    work = np.empty((1, max(plan.model.work_rows(margs), 1), 1))
+    o1 = np.empty((padded_rows(outs.shape[1]), 1))
+    c1 = np.empty((max(covers.shape[1], 1), 1), dtype=np.bool_)
+    sp = np.zeros(len(plan.names), dtype=np.int64)
+    for i in range(n):
+        xs = np.ascontiguousarray(x[i][None, :, None])
+        plan.model.block(xs, sp, 0, 1, margs, work, o1, c1)
+        want_o[i] = o1[:outs.shape[1], 0]
+        want_c[i] = c1[:covers.shape[1], 0]
+    np.testing.assert_array_equal(outs, want_o)
+    np.testing.assert_array_equal(covers, want_c)
+
+
+@pytest.mark.parametrize("config", [AI_CAPEX, VINTAGE], ids=["correlated", "vintage"])
+def test_draw_inputs_are_the_traced_inputs(config):
+    # Point 0's inputs drawn by the run's own draw (what the achieved Spearman is measured on)
+    # are the trace's scalar recomputation, bit for bit, from any first trial.
+    plan = make_plan(engine.load_config(config))
+    for first, n in ((0, 300), (4093, 517)):
+        got = runner.draw_inputs(plan, 17, 0, first, n)
+        want, _, _ = runner.trace_trials(plan, 17, 0, first, n)
+        np.testing.assert_array_equal(got, want)

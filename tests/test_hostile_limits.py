@@ -168,7 +168,7 @@ def test_max_seconds_bounds_importance_sampling(tmp_path):
     precision.quote(loads(_companies(3, trials=8192), source="few.toml"), method="importance",
                     trials=8192)
     cfg = tmp_path / "many.toml"
-    cfg.write_text(_companies(10_000, trials=200_000), encoding="utf-8")
+    cfg.write_text(_companies(10_000, trials=1_000_000), encoding="utf-8")
     out = tmp_path / "q.nc"
     t0 = time.monotonic()
     proc = subprocess.run(_cmd("quote", str(cfg), "--max-seconds", "20", "--out", str(out)),

@@ -38,8 +38,9 @@ import math
 import numpy as np
 from numba import njit
 
-from distributions import ndtri, sample_z
+from distributions._blocks import sample_block_zp
 from distributions._jitcache import CACHE, stable_identity
+from distributions._kernels import addr, ndtri_block, offset
 
 from .rng import fill_uniforms, stream_id
 from .sampling import IS_ROWS, Sampler, _correlated, copula_columns, weigh_importance
@@ -66,26 +67,28 @@ def draw_mixture(codes, params, tables, words, is_random, src, shift, cidx, chol
     ``xs[0, j]`` (correlated inputs through :func:`copula_columns`), ``logw[0]`` the log
     likelihood ratio against the mixture."""
     n_in = codes.shape[1]
+    n_par = params.shape[2]
+    sub = xs.shape[2]
+    nk = tables.shape[1] - 2
     n_c = shift.shape[0] - 1
     cum = shift[1:, n_in]
     choice = words[0, 0] ^ words[0, 1] ^ words[0, 2]
     fill_uniforms(seed, choice, s0, m, u, wscr)
-    comp = idx  # the runner's int64 scratch: free until copula_columns, after the last use
+    comp = np.empty(m, dtype=np.int64)  # idx is the block functions' scratch
     for i in range(m):
         comp[i] = _pick(cum, n_c, u[i])
     for j in range(n_in):
         if not is_random[j]:
             continue
         fill_uniforms(seed, words[j, 0], s0, m, u, wscr)
+        # the block path: bit for bit ndtri and sample_z, trial by trial (distributions._blocks)
+        ndtri_block(addr(u), m, offset(addr(z0), j * sub), addr(idx), addr(zt))
         zj = z0[j]
         for i in range(m):
-            zj[i] = ndtri(u[i]) + shift[1 + comp[i], j]
+            zj[i] = zj[i] + shift[1 + comp[i], j]
         if not _correlated(cidx, j):
-            cd = codes[0, j]
-            pr = params[0, j]
-            xpj = xs[0, j]
-            for i in range(m):
-                xpj[i] = sample_z(cd, pr, zj[i], tables)
+            sample_block_zp(codes[0, j], offset(addr(params), j * n_par), addr(z0[j]), m,
+                            addr(tables), nk, offset(addr(xs), j * sub), addr(idx), addr(zt))
     _log_weights(shift, is_random, z0, m, logw[0])
     if cidx.shape[0]:
         copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zb, zt,

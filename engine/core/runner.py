@@ -31,14 +31,15 @@ import numpy as np
 from numba import njit
 
 from distributions import ndtri, sample_u, sample_z
-from distributions._blocks import ppf_block_many
+from distributions._blocks import ppf_block_many, sample_block_zp
+from distributions._kernels import addr, offset
 from distributions._jitcache import CACHE
 
 from .reduce import (BLOCK, _finalise, _fold, fold_binned, fold_unsketched, padded_rows,
                      sketch_bin, sketch_rows)
 from .rng import _PURPOSE_MUL, stream_word, uniform2
-from .sampling import (MIX_ROWS, Sampler, input_sources, output_sources, own_sources, plain,
-                       set_fixed_columns)
+from .sampling import (MIX_ROWS, Sampler, _correlated, copula_columns, input_sources,
+                       output_sources, own_sources, plain, set_fixed_columns)
 
 #: Trials per sub-block: the structure-of-arrays unit inside a block (its columns stay in L1).
 SUB = 256
@@ -262,11 +263,12 @@ def draw_inputs(plan, seed, purpose, first: int, n: int) -> np.ndarray:
                np.empty((1, SUB)), np.empty(SUB), np.empty((4, SUB // 2), dtype=np.uint32),
                np.empty(SUB), np.empty(SUB), np.empty(SUB, dtype=np.int64))
     out = np.empty((n, n_j))
-    for s0 in range(first, first + n, SUB):
+    for s0 in range(first - first % SUB, first + n, SUB):  # sub-blocks where the run has them
         m = min(SUB, first + n - s0)
         smp.draw(codes, params, plan.tables, words, plan.is_random, src, smp.shift, plan.cidx,
                  chol, seed, s0, m, xs, *scratch)
-        out[s0 - first:s0 - first + m] = xs[0, :, :m].T
+        lo = max(first, s0)
+        out[lo - first:s0 + m - first] = xs[0, :, lo - s0:m].T
     for j in np.flatnonzero(~plan.is_random):  # fixed: the block path at u = 0.5, as the run
         value = np.empty(1)
         ppf_block_many(codes[0, j], params[0, j], np.array([0.5]), plan.tables, value)
@@ -413,9 +415,21 @@ def run_blocks_reference(prep: Prepared, seed, purpose, n_trials: int, first_blo
                      int(first_block), int(n_blocks), blk, hits, nonfinite, hist)
 
 
+@njit(inline="always")
+def _model_rows(block, xs, sp, m, margs, work, outs, cover, at, outs_out, cov_out):
+    """Point 0's model on a sub-block of m trials, its outputs and indicators into rows
+    ``at .. at + m - 1`` of ``outs_out`` and ``cov_out``."""
+    block(xs, sp, 0, m, margs, work, outs, cover)
+    for i in range(m):
+        for o in range(outs_out.shape[1]):
+            outs_out[at + i, o] = outs[o, i]
+        for h in range(cov_out.shape[1]):
+            cov_out[at + i, h] = cover[h, i]
+
+
 @njit(error_model="numpy", cache=CACHE)
 def _trace(block, codes, params, tables, streams, is_random, cidx, chol, margs, work_rows,
-           n_out, n_cov, seed, purpose, first, n, zs, use_z):
+           n_out, n_cov, seed, purpose, first, n):
     n_in = codes.shape[1]
     zv = np.zeros(n_in)
     xv = np.empty(n_in)
@@ -432,27 +446,17 @@ def _trace(block, codes, params, tables, streams, is_random, cidx, chol, margs, 
         for i in range(m):
             trial = first + s0 + i
             for j in range(n_in):
-                if use_z:
-                    z = zs[s0 + i, j] if is_random[j] else 0.0
-                    zv[j] = z
-                    xv[j] = sample_z(codes[0, j], params[0, j], z, tables)
-                else:
-                    u = 0.5
-                    if is_random[j]:
-                        u = uniform2(seed, stream_word(streams[j], purpose),
-                                     np.uint64(trial // 2))[trial % 2]
-                        zv[j] = ndtri(u)
-                    xv[j] = sample_u(codes[0, j], params[0, j], u, tables)
+                u = 0.5
+                if is_random[j]:
+                    u = uniform2(seed, stream_word(streams[j], purpose),
+                                 np.uint64(trial // 2))[trial % 2]
+                    zv[j] = ndtri(u)
+                xv[j] = sample_u(codes[0, j], params[0, j], u, tables)
             correlate_trial(codes, params, tables, cidx, chol, 0, zv, xv)
             for j in range(n_in):
                 xs[0, j, i] = xv[j]
                 xs_out[s0 + i, j] = xv[j]
-        block(xs, sp, 0, m, margs, work, outs, cover)
-        for i in range(m):
-            for o in range(n_out):
-                outs_out[s0 + i, o] = outs[o, i]
-            for h in range(n_cov):
-                cov_out[s0 + i, h] = cover[h, i]
+        _model_rows(block, xs, sp, m, margs, work, outs, cover, s0, outs_out, cov_out)
     return xs_out, outs_out, cov_out
 
 
@@ -462,23 +466,66 @@ _trace_mem = njit(error_model="numpy")(_trace.py_func)
 def trace_trials(plan, seed: int, purpose: int, first: int, n: int):
     """Inputs, outputs and indicators of trials ``first .. first+n-1`` of point 0, recomputed
     alone (scalar uniforms and quantile functions): (xs[n, J], outs[n, O], covers[n, H])."""
-    return _run_single(plan, np.uint64(seed), np.uint64(purpose), int(first), int(n),
-                       np.zeros((0, 0)), False)
-
-
-def evaluate_at_z(plan, z: np.ndarray):
-    """The model of point 0 at given normal scores ``z[n, J]`` (ignored for inputs that are not
-    random), through the same quantile functions as importance sampling (``sample_z``):
-    (outs[n, O], covers[n, H])."""
-    z = np.ascontiguousarray(z, dtype=np.float64)
-    _, outs, covers = _run_single(plan, np.uint64(0), np.uint64(0), 0, z.shape[0], z, True)
-    return outs, covers
-
-
-def _run_single(plan, seed, purpose, first, n, zs, use_z):
     own = own_sources(*plan.codes.shape)
     margs = plan.model.share(plan.margs, own, plan.is_random)
     return _compiled(_trace, _trace_mem, plan.model)(
         plan.model.block, plan.codes, plan.params, plan.tables, plan.streams, plan.is_random,
         plan.cidx, plan.chol, margs, plan.model.work_rows(margs), plan.layout.n_outputs,
-                  plan.layout.n_covers, seed, purpose, first, n, zs, use_z)
+        plan.layout.n_covers, np.uint64(seed), np.uint64(purpose), int(first), int(n))
+
+
+@njit(error_model="numpy", cache=CACHE)
+def _at_z(block, codes, params, tables, is_random, cidx, chol, margs, work_rows, n_out, n_cov,
+          zt_in):
+    n_in = codes.shape[1]
+    n_par = params.shape[2]
+    n = zt_in.shape[1]
+    src = np.zeros((1, n_in), dtype=np.int64)
+    shift = np.zeros((1, n_in))
+    u = np.empty(SUB)
+    zb = np.empty(SUB)
+    zt = np.empty(SUB)
+    zc = np.empty(SUB)
+    idx = np.empty(SUB, dtype=np.int64)
+    xs = np.empty((1, n_in, SUB))
+    z0 = np.zeros((n_in, SUB))
+    zk = np.empty((cidx.shape[0] + MIX_ROWS, SUB))
+    work = np.empty((1, max(work_rows, 1), SUB))
+    outs = np.empty((padded_rows(n_out), SUB))
+    cover = np.empty((max(n_cov, 1), SUB), dtype=np.bool_)
+    outs_out = np.empty((n, n_out))
+    cov_out = np.empty((n, n_cov), dtype=np.bool_)
+    sp = np.zeros(n_in, dtype=np.int64)
+    set_fixed_columns(codes, params, tables, is_random, src, xs, u, zb, zt, idx)
+    nk = tables.shape[1] - 2
+    for s0 in range(0, n, SUB):
+        m = min(SUB, n - s0)
+        for j in range(n_in):
+            if not is_random[j]:
+                continue
+            for i in range(m):
+                z0[j, i] = zt_in[j, s0 + i]
+            if not _correlated(cidx, j):
+                sample_block_zp(codes[0, j], offset(addr(params), j * n_par), addr(z0[j]), m,
+                                addr(tables), nk, offset(addr(xs), j * SUB), addr(idx), addr(zt))
+        copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zc, zt, idx)
+        _model_rows(block, xs, sp, m, margs, work, outs, cover, s0, outs_out, cov_out)
+    return outs_out, cov_out
+
+
+_at_z_mem = njit(error_model="numpy")(_at_z.py_func)
+
+
+def evaluate_at_z(plan, z: np.ndarray):
+    """The model of point 0 at given normal scores ``z[n, J]`` (ignored for inputs that are not
+    random), through the same quantile functions as importance sampling: the block path
+    (``sample_block_zp``, the copula's ``copula_columns``: bit for bit the scalar ``sample_z``
+    and the copula's mix in input order), so the search compiles little beyond what a run
+    does. Returns (outs[n, O], covers[n, H])."""
+    zt_in = np.ascontiguousarray(np.asarray(z, dtype=np.float64).T)
+    own = own_sources(*plan.codes.shape)
+    margs = plan.model.share(plan.margs, own, plan.is_random)
+    return _compiled(_at_z, _at_z_mem, plan.model)(
+        plan.model.block, plan.codes[:1], plan.params[:1], plan.tables, plan.is_random,
+        plan.cidx, plan.chol[:1], margs, plan.model.work_rows(margs), plan.layout.n_outputs,
+        plan.layout.n_covers, zt_in)
