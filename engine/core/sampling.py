@@ -203,54 +203,18 @@ def _mix_tri4(c, k0, zin, cidx, shifted, m, o):
 @njit(inline="always")
 def _mix_row(c, k, zin, cidx, shifted, m, zc):
     """``zc[i] = sum_{l <= k} c[l] * zin[row(l), i]``, added in l order (the scalar trace's
-    order, so the same bits), up to four terms per pass over the sub-block: one load and one
-    store of ``zc`` per four products instead of per product."""
-    lv = 0
-    while lv <= k:
-        t = min(4, k + 1 - lv)
-        a0 = zin[_row(cidx, lv, shifted)]
-        c0 = c[lv]
-        if t == 1:
-            if lv == 0:
-                for i in range(m):
-                    zc[i] = c0 * a0[i]
-            else:
-                for i in range(m):
-                    zc[i] += c0 * a0[i]
-        elif t == 2:
-            a1 = zin[_row(cidx, lv + 1, shifted)]
-            c1 = c[lv + 1]
-            if lv == 0:
-                for i in range(m):
-                    zc[i] = c0 * a0[i] + c1 * a1[i]
-            else:
-                for i in range(m):
-                    zc[i] = (zc[i] + c0 * a0[i]) + c1 * a1[i]
-        elif t == 3:
-            a1 = zin[_row(cidx, lv + 1, shifted)]
-            a2 = zin[_row(cidx, lv + 2, shifted)]
-            c1 = c[lv + 1]
-            c2 = c[lv + 2]
-            if lv == 0:
-                for i in range(m):
-                    zc[i] = (c0 * a0[i] + c1 * a1[i]) + c2 * a2[i]
-            else:
-                for i in range(m):
-                    zc[i] = ((zc[i] + c0 * a0[i]) + c1 * a1[i]) + c2 * a2[i]
-        else:
-            a1 = zin[_row(cidx, lv + 1, shifted)]
-            a2 = zin[_row(cidx, lv + 2, shifted)]
-            a3 = zin[_row(cidx, lv + 3, shifted)]
-            c1 = c[lv + 1]
-            c2 = c[lv + 2]
-            c3 = c[lv + 3]
-            if lv == 0:
-                for i in range(m):
-                    zc[i] = ((c0 * a0[i] + c1 * a1[i]) + c2 * a2[i]) + c3 * a3[i]
-            else:
-                for i in range(m):
-                    zc[i] = (((zc[i] + c0 * a0[i]) + c1 * a1[i]) + c2 * a2[i]) + c3 * a3[i]
-        lv += t
+    order, so the same bits), one term per pass over the sub-block. Only the K mod 4 rows
+    that :func:`_mix_rect4` and :func:`_mix_tri4` leave come here: two loops, which compile
+    in a fraction of the time of unrolled variants."""
+    a0 = zin[_row(cidx, 0, shifted)]
+    c0 = c[0]
+    for i in range(m):
+        zc[i] = c0 * a0[i]
+    for lv in range(1, k + 1):
+        a = zin[_row(cidx, lv, shifted)]
+        cl = c[lv]
+        for i in range(m):
+            zc[i] = zc[i] + cl * a[i]
 
 
 @njit(inline="always")
