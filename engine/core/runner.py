@@ -250,9 +250,26 @@ def _stream_words(plan, purpose) -> np.ndarray:
 
 
 def draw_inputs(plan, seed, purpose, first: int, n: int) -> np.ndarray:
-    """float64[n, J]: point 0's inputs in trials ``first .. first + n - 1`` of a plain Monte
-    Carlo run, drawn by the run's own compiled draw (so the same numbers, and nothing more to
-    compile; :func:`trace_trials` recomputes them one by one, through the scalar functions)."""
+    """Point 0's inputs in trials ``first .. first + n - 1`` of a plain Monte Carlo run.
+
+    They are drawn again by the run's own compiled draw, a sub-block at a time from where the
+    run starts one: the same numbers, and nothing to compile that the run has not
+    (:func:`trace_trials` recomputes the same numbers one by one, through the scalar functions).
+
+    Parameters
+    ----------
+    plan : engine.core.plan.Plan
+        The run's plan (only point 0 is drawn).
+    seed, purpose : int
+        The run's seed and stream purpose (0 for a quote's own trials).
+    first, n : int
+        The first trial and how many.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64[n, J], one column per input in plan order.
+    """
     n_j = plan.codes.shape[1]
     codes, params, chol = plan.codes[:1], plan.params[:1], plan.chol[:1]
     smp = plain(1, n_j, copula=plan.cidx.size > 0)
