@@ -19,7 +19,7 @@ from engine.core.scenario import Scenario
 from engine.core.reduce import (BLOCK, SK_NBINS, bin_rows, padded_rows, reduce_rows, sketch_rows,
                                 sparse_zeros)
 from engine.core.runner import SUB, prepare
-from engine.core.sampling import MIX_ROWS, plain, set_fixed_columns
+from engine.core.sampling import draw_scratch, plain, set_fixed_columns
 from engine.models import make_plan
 
 CHUNK = 1 << 16
@@ -222,15 +222,7 @@ def _piece_data(block, draw, codes, params, tables, words, is_random, shift, cid
     # columns, then every point's outputs and indicators.
     n_points = codes.shape[0]
     n_in = codes.shape[1]
-    u = np.empty(SUB)
-    wscr = np.empty((4, SUB // 2), dtype=np.uint32)
-    zb = np.empty(SUB)
-    zt = np.empty(SUB)
-    idx = np.empty(SUB, dtype=np.int64)
-    z0 = np.empty((n_in, SUB))
-    zk = np.empty((cidx.shape[0] + MIX_ROWS, SUB))
-    logw = np.empty((n_points, SUB))
-    xs = np.empty((n_points, n_in, SUB))
+    xs, z0, zk, logw, u, wscr, zb, zt, idx = draw_scratch(n_points, n_in, cidx.shape[0], SUB)
     work = np.empty((work_points, max(work_rows, 1), SUB))
     xs_keep = np.empty((n_keep, n_points, n_in, SUB))
     outs_keep = np.zeros((n_keep, n_points, padded_rows(n_out), SUB))
@@ -259,15 +251,7 @@ def _piece(block, draw, weigh, codes, params, tables, words, is_random, shift, c
     n_points = codes.shape[0]
     n_in = codes.shape[1]
     n_keep = xs_keep.shape[0]
-    u = np.empty(SUB)
-    wscr = np.empty((4, SUB // 2), dtype=np.uint32)
-    zb = np.empty(SUB)
-    zt = np.empty(SUB)
-    idx = np.empty(SUB, dtype=np.int64)
-    z0 = np.zeros((n_in, SUB))
-    zk = np.zeros((cidx.shape[0] + MIX_ROWS, SUB))
-    logw = np.zeros((n_points, SUB))
-    xs = np.empty((n_points, n_in, SUB))
+    xs, z0, zk, logw, u, wscr, zb, zt, idx = draw_scratch(n_points, n_in, cidx.shape[0], SUB)
     work = np.empty((work_points, max(work_rows, 1), SUB))
     outs = np.zeros((padded_rows(n_out), SUB))
     cover = np.empty((max(n_cov, 1), SUB), dtype=np.bool_)

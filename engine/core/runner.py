@@ -38,8 +38,8 @@ from distributions._jitcache import CACHE
 from .reduce import (BLOCK, _finalise, _fold, fold_binned, fold_unsketched, padded_rows,
                      sketch_bin, sketch_rows)
 from .rng import _PURPOSE_MUL, stream_word, uniform2
-from .sampling import (MIX_ROWS, Sampler, _correlated, copula_columns, input_sources,
-                       output_sources, own_sources, plain, set_fixed_columns)
+from .sampling import (MIX_ROWS, Sampler, _correlated, copula_columns, draw_scratch,
+                       input_sources, output_sources, own_sources, plain, set_fixed_columns)
 
 #: Trials per sub-block: the structure-of-arrays unit inside a block (its columns stay in L1).
 SUB = 256
@@ -90,15 +90,7 @@ def run_chunk(block, draw, weigh, codes, params, tables, words, is_random, shift
     n_points = codes.shape[0]
     n_in = codes.shape[1]
     n_rows = blk.shape[2]
-    u = np.empty(SUB)
-    wscr = np.empty((4, SUB // 2), dtype=np.uint32)
-    zb = np.empty(SUB)
-    zt = np.empty(SUB)
-    idx = np.empty(SUB, dtype=np.int64)
-    xs = np.empty((n_points, n_in, SUB))
-    z0 = np.empty((n_in, SUB))
-    zk = np.empty((cidx.shape[0] + MIX_ROWS, SUB))
-    logw = np.empty((n_points, SUB))
+    xs, z0, zk, logw, u, wscr, zb, zt, idx = draw_scratch(n_points, n_in, cidx.shape[0], SUB)
     work = np.empty((work_points, max(work_rows, 1), SUB))
     outs = np.zeros((padded_rows(n_out), SUB))
     red = np.zeros((padded_rows(n_rows), SUB))
@@ -499,14 +491,8 @@ def _at_z(block, codes, params, tables, is_random, cidx, chol, margs, work_rows,
     n = zt_in.shape[1]
     src = np.zeros((1, n_in), dtype=np.int64)
     shift = np.zeros((1, n_in))
-    u = np.empty(SUB)
-    zb = np.empty(SUB)
-    zt = np.empty(SUB)
-    zc = np.empty(SUB)
-    idx = np.empty(SUB, dtype=np.int64)
-    xs = np.empty((1, n_in, SUB))
-    z0 = np.zeros((n_in, SUB))
-    zk = np.empty((cidx.shape[0] + MIX_ROWS, SUB))
+    # z0 starts at zeros: the scores of inputs that are not random stay 0, as in the trace
+    xs, z0, zk, _, u, _, zb, zt, idx = draw_scratch(1, n_in, cidx.shape[0], SUB)
     work = np.empty((1, max(work_rows, 1), SUB))
     outs = np.empty((padded_rows(n_out), SUB))
     cover = np.empty((max(n_cov, 1), SUB), dtype=np.bool_)
@@ -525,7 +511,7 @@ def _at_z(block, codes, params, tables, is_random, cidx, chol, margs, work_rows,
             if not _correlated(cidx, j):
                 sample_block_zp(codes[0, j], offset(addr(params), j * n_par), addr(z0[j]), m,
                                 addr(tables), nk, offset(addr(xs), j * SUB), addr(idx), addr(zt))
-        copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zc, zt, idx)
+        copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zb, zt, idx)
         _model_rows(block, xs, sp, m, margs, work, outs, cover, s0, outs_out, cov_out)
     return outs_out, cov_out
 

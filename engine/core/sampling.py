@@ -54,6 +54,17 @@ MIX_ROWS = 4
 
 
 @njit(inline="always")
+def draw_scratch(n_points, n_in, n_c, sub):
+    """A sampler's working arrays for a sub-block of ``sub`` trials, in the order ``draw``
+    takes them after ``m``: (xs, z0, zk, logw, u, wscr, zb, zt, idx) for ``n_points`` points,
+    ``n_in`` inputs and ``n_c`` correlated ones (one place that knows the list)."""
+    return (np.empty((n_points, n_in, sub)), np.zeros((n_in, sub)),
+            np.zeros((n_c + MIX_ROWS, sub)), np.zeros((n_points, sub)), np.empty(sub),
+            np.empty((4, sub // 2), dtype=np.uint32), np.empty(sub), np.empty(sub),
+            np.empty(sub, dtype=np.int64))
+
+
+@njit(inline="always")
 def set_fixed_columns(codes, params, tables, is_random, src, xs, u, zb, zt, idx):
     """xs[p, j, :] = the value of every input j fixed at every point (once per chunk), at the
     points that hold their own column (``src[p, j] == p``). The value is the block path's at
