@@ -57,7 +57,7 @@ from ._pointers import AVX512, addr, compress_tail8, offset
 __all__ = [
     # defined here
     "FIXED", "UNIFORM", "NORMAL", "LOGNORMAL", "TRIANGULAR", "PERT", "BETA", "TRUNCNORMAL",
-    "NPAR", "table_block", "sample_u", "sample_z", "ppf_u_many", "ppf_z_many",
+    "NPAR", "table_block", "sample_u", "sample_z", "ppf_z_many",
     # from _fastmath, _ndtr, _ndtri and _pointers
     "NDTR_VEC_ZMAX", "ndtr", "ndtr_pair", "ndtr_pair_block",
     "EXP_FAST_MAX", "fma", "exp_reduce", "exp_finish", "exp_fast", "exp", "log_fast", "log",
@@ -330,14 +330,8 @@ def sample_z(code: int, par, z: float, tables) -> float:
 
 
 @njit(cache=CACHE)
-def ppf_u_many(code: int, par, u, tables, out) -> None:
-    """``out[i] = sample_u(code, par, u[i], tables)`` (the loop behind ``Distribution.ppf``)."""
-    for i in range(u.size):
-        out[i] = sample_u(code, par, u[i], tables)
-
-
-@njit(cache=CACHE)
 def ppf_z_many(code: int, par, z, tables, out) -> None:
-    """``out[i] = sample_z(code, par, z[i], tables)``."""
+    """``out[i] = sample_z(code, par, z[i], tables)``: the scalar loop the tests hold the block
+    path (``distributions._blocks.ppf_z_block_many``, behind ``Distribution.ppf_z``) to."""
     for i in range(z.size):
         out[i] = sample_z(code, par, z[i], tables)

@@ -173,8 +173,8 @@ class Distribution:
         return self._elementwise(B.ppf_z_block_many, z)
 
     def _elementwise(self, kernel, x: Any) -> np.ndarray:
-        """``kernel`` (``ppf_block_many`` or ``ppf_z_block_many``) applied to every value of ``x``, as a
-        float64 array of ``x``'s shape."""
+        """``kernel`` (``ppf_block_many`` or ``ppf_z_block_many``) applied to every value of
+        ``x``, as a float64 array of ``x``'s shape."""
         codes, params, tables = self._packed
         xa = np.asarray(x, dtype=np.float64)
         out = np.empty(xa.size)

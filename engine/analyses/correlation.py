@@ -3,9 +3,10 @@
 A run with a ``[correlation]`` section carries ``correlation_target`` (the Spearman matrix the
 copula uses, over the correlated inputs: the nearest valid one when it was repaired) and
 ``correlation_achieved`` (the Spearman matrix measured on the run's first chunk of trials,
-recomputed alone by the runner's trace; left out below :data:`MIN_MEASURED` trials), both
-with dims ``(correlated, correlated_with)``; a sweep's target has the sweep's dims in front. The attribute ``correlation`` says in words
-which inputs are correlated; a repair adds a note.
+drawn again by the run's own sampler, ``runner.draw_inputs``; left out below
+:data:`MIN_MEASURED` trials), both with dims ``(correlated, correlated_with)``; a sweep's
+target has the sweep's dims in front. The attribute ``correlation`` says in words which inputs
+are correlated; a repair adds a note.
 
 Dependency rule: ``engine.core`` and ``engine.models``.
 """
