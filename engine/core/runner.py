@@ -38,8 +38,8 @@ from distributions._jitcache import CACHE
 from .reduce import (BLOCK, _finalise, _fold, fold_binned, fold_unsketched, padded_rows,
                      sketch_bin, sketch_rows)
 from .rng import _PURPOSE_MUL, stream_word, uniform2
-from .sampling import (MIX_ROWS, Sampler, _correlated, copula_columns, draw_scratch,
-                       input_sources, output_sources, own_sources, plain, set_fixed_columns)
+from .sampling import (Sampler, _correlated, copula_columns, draw_scratch, input_sources,
+                       output_sources, own_sources, plain, set_fixed_columns)
 
 #: Trials per sub-block: the structure-of-arrays unit inside a block (its columns stay in L1).
 SUB = 256
@@ -267,15 +267,13 @@ def draw_inputs(plan, seed, purpose, first: int, n: int) -> np.ndarray:
     smp = plain(1, n_j, copula=plan.cidx.size > 0)
     words, seed = _stream_words(plan, purpose), np.uint64(seed)
     src = own_sources(1, n_j)
-    xs = np.empty((1, n_j, SUB))
-    scratch = (np.empty((n_j, SUB)), np.empty((plan.cidx.size + MIX_ROWS, SUB)),
-               np.empty((1, SUB)), np.empty(SUB), np.empty((4, SUB // 2), dtype=np.uint32),
-               np.empty(SUB), np.empty(SUB), np.empty(SUB, dtype=np.int64))
+    scratch = draw_scratch(1, n_j, plan.cidx.size, SUB)
+    xs = scratch[0]
     out = np.empty((n, n_j))
     for s0 in range(first - first % SUB, first + n, SUB):  # sub-blocks where the run has them
         m = min(SUB, first + n - s0)
         smp.draw(codes, params, plan.tables, words, plan.is_random, src, smp.shift, plan.cidx,
-                 chol, seed, s0, m, xs, *scratch)
+                 chol, seed, s0, m, *scratch)
         lo = max(first, s0)
         out[lo - first:s0 + m - first] = xs[0, :, lo - s0:m].T
     for j in np.flatnonzero(~plan.is_random):  # fixed: the block path at u = 0.5, as the run

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 from distributions import ndtri, sample_z
 from distributions._jitcache import CACHE, stable_identity
@@ -53,11 +54,12 @@ from .rng import fill_uniforms
 MIX_ROWS = 4
 
 
-@njit(inline="always")
+@register_jitable
 def draw_scratch(n_points, n_in, n_c, sub):
     """A sampler's working arrays for a sub-block of ``sub`` trials, in the order ``draw``
     takes them after ``m``: (xs, z0, zk, logw, u, wscr, zb, zt, idx) for ``n_points`` points,
-    ``n_in`` inputs and ``n_c`` correlated ones (one place that knows the list)."""
+    ``n_in`` inputs and ``n_c`` correlated ones (one place that knows the list; plain Python
+    when called from Python, compiled into a kernel that calls it)."""
     return (np.empty((n_points, n_in, sub)), np.zeros((n_in, sub)),
             np.zeros((n_c + MIX_ROWS, sub)), np.zeros((n_points, sub)), np.empty(sub),
             np.empty((4, sub // 2), dtype=np.uint32), np.empty(sub), np.empty(sub),
