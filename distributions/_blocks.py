@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 
 from ._fastmath import EXP_FAST_MAX, _f64_to_i64, _i64_to_f64, exp_finish, exp_reduce, fma
 from ._jitcache import CACHE
@@ -53,10 +53,10 @@ from ._kernels import (
 )
 from ._ndtr import ndtr_pair_block
 from ._ndtri import ndtri_block
-from ._pointers import addr, offset
+from ._pointers import ByAddress, addr, offset
 
-__all__ = ["ppf_block_many", "ppf_z_block_many", "sample_block", "sample_block_p",
-           "sample_block_z", "sample_block_zp"]
+__all__ = ["NDTRI", "SAMPLE_P", "SAMPLE_ZP", "ppf_block_many", "ppf_z_block_many", "sample_block",
+           "sample_block_p", "sample_block_z", "sample_block_zp"]
 
 _ABS_MASK = 0x7FFFFFFFFFFFFFFF  # every bit but the sign
 
@@ -139,16 +139,21 @@ def sample_block_z(code: int, par, z, m: int, tables, out, idx, zt) -> None:
 
 
 @njit(error_model="numpy", cache=CACHE)
-def ppf_z_block_many(code: int, par, z, tables, out) -> None:
-    """``sample_block_z`` over a whole array in blocks of 256 (the block path behind the tests
-    that hold it to ``sample_z``)."""
+def _ppf_z_many(fzp, code, par, z, tables, out) -> None:
     n = z.size
     zt = np.empty(256)
     idx = np.empty(256, dtype=np.int64)
     for s in range(0, n, 256):
         m = min(256, n - s)
-        sample_block_zp(code, addr(par), offset(addr(z), s), m, addr(tables),
-                        tables.shape[1] - 2, offset(addr(out), s), addr(idx), addr(zt))
+        fzp(code, addr(par), offset(addr(z), s), m, addr(tables), tables.shape[1] - 2,
+            offset(addr(out), s), addr(idx), addr(zt))
+
+
+def ppf_z_block_many(code: int, par, z, tables, out) -> None:
+    """``out[i] = sample_z(code, par, z[i], tables)`` over a whole array, by
+    :func:`sample_block_zp` in blocks of 256 (the block path behind the tests that hold it to
+    ``sample_z``; 1-d C-contiguous float64 arrays, ``tables`` as in ``sample_z``)."""
+    _ppf_z_many(SAMPLE_ZP, np.int64(code), par, z, tables, out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,14 +218,33 @@ def sample_block(code: int, par, u, m: int, tables, out, zb, idx, zt) -> None:
 
 
 @njit(error_model="numpy", cache=CACHE)
-def ppf_block_many(code: int, par, u, tables, out) -> None:
-    """``sample_block`` over a whole array in blocks of 256 (the block path behind the tests
-    that hold it to ``sample_u``)."""
+def _ppf_many(fp, code, par, u, tables, out) -> None:
     n = u.size
     zb = np.empty(256)
     zt = np.empty(256)
     idx = np.empty(256, dtype=np.int64)
     for s in range(0, n, 256):
         m = min(256, n - s)
-        sample_block_p(code, addr(par), offset(addr(u), s), m, addr(tables),
-                       tables.shape[1] - 2, offset(addr(out), s), addr(zb), addr(idx), addr(zt))
+        fp(code, addr(par), offset(addr(u), s), m, addr(tables), tables.shape[1] - 2,
+           offset(addr(out), s), addr(zb), addr(idx), addr(zt))
+
+
+def ppf_block_many(code: int, par, u, tables, out) -> None:
+    """``out[i] = sample_u(code, par, u[i], tables)`` over a whole array, by
+    :func:`sample_block_p` in blocks of 256 (the block path behind the tests that hold it to
+    ``sample_u``; 1-d C-contiguous float64 arrays, ``tables`` as in ``sample_u``)."""
+    _ppf_many(SAMPLE_P, np.int64(code), par, u, tables, out)
+
+
+# The block functions as pointers (``ByAddress``): a kernel that takes them as arguments calls
+# their compiled code instead of linking it (and generating its machine code again) in its own.
+_F64P, _I64P, _I64 = types.CPointer(types.float64), types.CPointer(types.int64), types.int64
+#: sample_block_p(code, par, u, m, tp, nk, out, zb, idx, zt)
+SAMPLE_P = ByAddress(sample_block_p, types.none(_I64, _F64P, _F64P, _I64, _F64P, _I64, _F64P,
+                                                _F64P, _I64P, _F64P))
+#: sample_block_zp(code, par, z, m, tp, nk, out, idx, zt)
+SAMPLE_ZP = ByAddress(sample_block_zp, types.none(_I64, _F64P, _F64P, _I64, _F64P, _I64,
+                                                  _F64P, _I64P, _F64P))
+#: ndtri_block(u, m, z, idx, zt) -> (number of tail lanes, their largest |z|)
+NDTRI = ByAddress(ndtri_block, types.Tuple((_I64, types.float64))(_F64P, _I64, _F64P, _I64P,
+                                                                   _F64P))

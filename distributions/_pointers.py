@@ -135,3 +135,47 @@ def compress_abs8(typingctx, z, n, idx, zt, c):
     """:func:`compress_tail8` for ``not (|z[i]| <= c)``: the lanes of normal scores outside
     ``[-c, c]`` (nan included)."""
     return _compress8(z, idx, zt, 0.0)
+
+
+class ByAddress:
+    """A jitted function handed to a kernel as a function pointer instead of being linked in.
+
+    A kernel that takes a jitted function as an argument (numba's ``Dispatcher`` type) links
+    the callee's code into its own and optimises and generates machine code for all of it
+    again, in every caller and for every combination of callees: that, not the callees
+    themselves, is most of a cold start. Typed as a first-class function of the signature
+    ``sig`` (numba's ``FunctionType``), the argument is the address of the callee's compiled
+    code, looked up when the kernel is called: the kernel compiles once for any callee of that
+    signature, and the callee once for itself (both cached on disk). A call through the
+    pointer costs a few ns, once per sub-block.
+
+    Parameters
+    ----------
+    dispatcher : numba Dispatcher
+        The jitted function (compiled for ``sig`` on first use).
+    sig : numba Signature
+        Its exact signature, as the kernel calls it.
+    """
+
+    __slots__ = ("dispatcher", "sig", "_numba_type_")
+
+    def __init__(self, dispatcher, sig):
+        from numba.core.types import FunctionType
+        self.dispatcher = dispatcher
+        self.sig = sig
+        self._numba_type_ = FunctionType(sig)
+
+    def __wrapper_address__(self) -> int:
+        # numba's protocol: the address of the C-callable wrapper of the compiled code
+        # (looked up in this process on every call, so the object can travel to another)
+        from numba.experimental.function_type import _get_wrapper_address
+        args = tuple(self.sig.args)
+        if args not in self.dispatcher.overloads:
+            # compiled (or loaded from the cache) by its argument types, as a call from another
+            # kernel does: numba's cache files it under the form it was asked for, and with the
+            # return type as well it would miss what such a call saved, and compile again
+            self.dispatcher.compile(args)
+        return _get_wrapper_address(self.dispatcher, self.sig)
+
+    def __reduce__(self):
+        return (ByAddress, (self.dispatcher, self.sig))

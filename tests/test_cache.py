@@ -95,7 +95,7 @@ def test_quote_caches_in_the_private_per_user_folder(tmp_path):
         assert os.lstat(folder).st_uid == os.getuid()
     names = {p.name.split("-")[0] for p in _cache_files(keyed) if p.suffix == ".nbi"}
     assert "runner.run_chunk" in names
-    assert "_blocks.ppf_block_many" in names
+    assert "_blocks._ppf_many" in names
     # each module's kernels in the folder of its package (engine/core for engine.core.runner)
     for p in _cache_files(keyed):
         assert keyed in p.parents and p.parent.name in ("engine", "distributions", "core",
@@ -142,7 +142,7 @@ def test_explicit_folder_is_made_private_and_used(tmp_path):
     assert r.stderr == ""
     assert _mode(tmp_path / "a") == 0o700 and _mode(cache) == 0o700
     files = [p.name for p in _cache_files(cache)]
-    assert any(n.startswith("_blocks.ppf_block_many-") and n.endswith(".nbi") for n in files)
+    assert any(n.startswith("_blocks._ppf_many-") and n.endswith(".nbi") for n in files)
     assert not (tmp_path / "xdg").exists() and not (tmp_path / "home").exists()
 
 

@@ -18,8 +18,8 @@ from distributions._jitcache import CACHE
 from engine.core.scenario import Scenario
 from engine.core.reduce import (BLOCK, SK_NBINS, bin_rows, padded_rows, reduce_rows, sketch_rows,
                                 sparse_zeros)
-from engine.core.runner import SUB, prepare
-from engine.core.sampling import draw_scratch, plain, set_fixed_columns
+from engine.core.runner import SUB, _stream_words, prepare
+from engine.core.sampling import FNS, draw_scratch, plain, set_fixed_columns
 from engine.models import make_plan
 
 CHUNK = 1 << 16
@@ -215,7 +215,7 @@ KEEP = 32
 
 
 @njit(error_model="numpy", nogil=True, cache=CACHE)
-def _piece_data(block, draw, codes, params, tables, words, is_random, shift, cidx, chol, seed,
+def _piece_data(block, draw, fns, codes, params, tables, words, is_random, shift, cidx, chol, seed,
                 src, margs,
                 work_points, work_rows, n_out, n_cov, n_keep):
     # Trials 0 .. n_keep * SUB - 1 as the runner computes them: each sub-block's input
@@ -227,10 +227,10 @@ def _piece_data(block, draw, codes, params, tables, words, is_random, shift, cid
     xs_keep = np.empty((n_keep, n_points, n_in, SUB))
     outs_keep = np.zeros((n_keep, n_points, padded_rows(n_out), SUB))
     cover_keep = np.zeros((n_keep, n_points, max(n_cov, 1), SUB), dtype=np.bool_)
-    set_fixed_columns(codes, params, tables, is_random, src, xs, u, zb, zt, idx)
+    set_fixed_columns(fns, codes, params, tables, is_random, src, xs, u, zb, zt, idx)
     for k in range(n_keep):
-        draw(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, k * SUB, SUB,
-             xs, z0, zk, logw, u, wscr, zb, zt, idx)
+        draw(fns, codes, params, tables, words, is_random, src, shift, cidx, chol, seed, k * SUB,
+             SUB, xs, z0, zk, logw, u, wscr, zb, zt, idx)
         xs_keep[k] = xs
         for p in range(n_points):
             block(xs_keep[k], src[p], p, SUB, margs, work, outs_keep[k, p], cover_keep[k, p])
@@ -238,10 +238,9 @@ def _piece_data(block, draw, codes, params, tables, words, is_random, shift, cid
 
 
 @njit(error_model="numpy", nogil=True, cache=CACHE)
-def _piece(block, draw, weigh, codes, params, tables, words, is_random, shift, cidx, chol, seed,
-           src, live,
-           margs, work_points, work_rows, n_out, n_cov, n_rows, sketch, xs_keep, outs_keep,
-           cover_keep, hist, n_sub, stage):
+def _piece(block, draw, weigh, fns, codes, params, tables, words, is_random, shift, cidx, chol,
+           seed, src, live, margs, work_points, work_rows, n_out, n_cov, n_rows, sketch, xs_keep,
+           outs_keep, cover_keep, hist, n_sub, stage):
     # One of the runner's pieces alone over n_sub sub-blocks, with run_chunk's own calls and
     # scratch: stage 0 the sampler's draw (uniforms and quantile transforms of every input),
     # 1 the model's block at every point, 2 the fold (indicator counts, weigh, bin_rows and
@@ -263,10 +262,10 @@ def _piece(block, draw, weigh, codes, params, tables, words, is_random, shift, c
     bad = np.zeros((n_points, n_rows), dtype=np.int64)
     check = 0.0
     if stage == 0:
-        set_fixed_columns(codes, params, tables, is_random, src, xs, u, zb, zt, idx)
+        set_fixed_columns(fns, codes, params, tables, is_random, src, xs, u, zb, zt, idx)
         for s in range(n_sub):
-            draw(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s * SUB,
-                 SUB, xs, z0, zk, logw, u, wscr, zb, zt, idx)
+            draw(fns, codes, params, tables, words, is_random, src, shift, cidx, chol, seed,
+                 s * SUB, SUB, xs, z0, zk, logw, u, wscr, zb, zt, idx)
         check = xs[0, n_in - 1, SUB - 1]
     elif stage == 1:
         for s in range(n_sub):
@@ -329,17 +328,17 @@ def breakdown(scenario: Scenario, *, trials: int = 1 << 21, repeat: int = 3) -> 
     cached = getattr(plan.model, "cached", False)
     data_fn = _piece_data if cached else _piece_data_mem
     piece_fn = _piece if cached else _piece_mem
-    words = np.ascontiguousarray(plan.streams, dtype=np.uint64)  # purpose 0: the main run's
+    words = _stream_words(plan, 0)  # purpose 0: the main run's
     seed = np.uint64(1)
     n_out, n_cov = plan.layout.n_outputs, plan.layout.n_covers
-    kept = data_fn(plan.model.block, smp.draw, plan.codes, plan.params, plan.tables, words,
+    kept = data_fn(plan.model.block, smp.draw, FNS, plan.codes, plan.params, plan.tables, words,
                    plan.is_random, smp.shift, plan.cidx, plan.chol, seed, prep.src, prep.margs,
                    prep.work_points, prep.work_rows, n_out, n_cov, KEEP)
     hist = sparse_zeros((n_p, prep.n_rows, SK_NBINS))
     n_sub = max(1, trials // SUB)
 
     def call(n, stage):
-        return piece_fn(plan.model.block, smp.draw, smp.weigh, plan.codes, plan.params,
+        return piece_fn(plan.model.block, smp.draw, smp.weigh, FNS, plan.codes, plan.params,
                         plan.tables, words, plan.is_random, smp.shift, plan.cidx, plan.chol, seed,
                         prep.src, prep.live,
                         prep.margs, prep.work_points, prep.work_rows, n_out, n_cov, prep.n_rows,

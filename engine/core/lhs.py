@@ -31,7 +31,7 @@ from distributions._jitcache import CACHE, stable_identity
 
 from .qmc import _hash32, _u32, dimension_keys
 from .rng import _u53
-from .sampling import Sampler, copula_columns, uniform_columns, weigh_plain
+from .sampling import Sampler, uniform_columns, weigh_plain
 
 _U32 = np.uint64(32)
 _U64 = np.uint64(64)
@@ -84,8 +84,8 @@ def fill_lhs(row, seed, first, m, u):
 
 @stable_identity
 @njit(error_model="numpy", nogil=True, cache=CACHE)
-def draw_lhs(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0, m,
-             xs, z0, zk, logw, u, wscr, zb, zt, idx):
+def draw_lhs(fns, codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0, m, xs,
+             z0, zk, logw, u, wscr, zb, zt, idx):
     """Latin hypercube points: each random input's uniforms (:func:`fill_lhs`), then plain
     Monte Carlo's path (:func:`engine.core.sampling.uniform_columns`, the copula).
     ``words`` is the sampler's table uint64[J, 3]; ``shift``, ``logw`` and ``wscr``
@@ -93,10 +93,10 @@ def draw_lhs(codes, params, tables, words, is_random, src, shift, cidx, chol, se
     for j in range(codes.shape[1]):
         if is_random[j]:
             fill_lhs(words[j], seed, s0, m, u)
-            uniform_columns(codes, params, tables, src, cidx, j, u, m, xs, z0, zb, zt, idx)
+            uniform_columns(fns, codes, params, tables, src, cidx, j, u, m, xs, z0, zb, zt, idx)
     if cidx.shape[0]:
-        copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zb, zt,
-                       idx)
+        fns.copula(fns.sample_zp, codes, params, tables, src, shift, cidx, chol, z0, zk, m,
+                   xs, zb, zt, idx)
 
 
 @njit(cache=CACHE)

@@ -38,12 +38,11 @@ import math
 import numpy as np
 from numba import njit
 
-from distributions._blocks import sample_block_zp
 from distributions._jitcache import CACHE, stable_identity
-from distributions._kernels import addr, ndtri_block, offset
+from distributions._kernels import addr, offset
 
 from .rng import fill_uniforms, stream_id
-from .sampling import IS_ROWS, Sampler, _correlated, copula_columns, weigh_importance
+from .sampling import IS_ROWS, Sampler, _correlated, weigh_importance
 
 #: The stream of the per-trial component choice (no input has this name).
 CHOICE_STREAM = stream_id("importance sampling: mixture component")
@@ -60,7 +59,7 @@ def _pick(cum, n_c, u):
 
 @stable_identity
 @njit(error_model="numpy", nogil=True, cache=CACHE)
-def draw_mixture(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0, m,
+def draw_mixture(fns, codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0, m,
                  xs, z0, zk, logw, u, wscr, zb, zt, idx):
     """Mixture importance sampling (module docstring) at point 0 (the only point):
     ``z0[j]`` = each random input's score with its trial's component's shift, its column in
@@ -82,17 +81,17 @@ def draw_mixture(codes, params, tables, words, is_random, src, shift, cidx, chol
             continue
         fill_uniforms(seed, words[j, 0], s0, m, u, wscr)
         # the block path: bit for bit ndtri and sample_z, trial by trial (distributions._blocks)
-        ndtri_block(addr(u), m, offset(addr(z0), j * sub), addr(idx), addr(zt))
+        fns.ndtri(addr(u), m, offset(addr(z0), j * sub), addr(idx), addr(zt))
         zj = z0[j]
         for i in range(m):
             zj[i] = zj[i] + shift[1 + comp[i], j]
         if not _correlated(cidx, j):
-            sample_block_zp(codes[0, j], offset(addr(params), j * n_par), addr(z0[j]), m,
-                            addr(tables), nk, offset(addr(xs), j * sub), addr(idx), addr(zt))
+            fns.sample_zp(codes[0, j], offset(addr(params), j * n_par), addr(z0[j]), m,
+                          addr(tables), nk, offset(addr(xs), j * sub), addr(idx), addr(zt))
     _log_weights(shift, is_random, z0, m, logw[0])
     if cidx.shape[0]:
-        copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zb, zt,
-                       idx)
+        fns.copula(fns.sample_zp, codes, params, tables, src, shift, cidx, chol, z0, zk, m,
+                   xs, zb, zt, idx)
 
 
 @njit(inline="always")

@@ -31,7 +31,6 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit
 
-from distributions._blocks import sample_block_p
 from distributions._jitcache import CACHE, stable_identity
 from distributions._kernels import addr, offset
 
@@ -48,8 +47,8 @@ R_VALUE, R_S1, R_ST, R_KEEP_A, R_KEEP_B = range(ROWS_PER_QUANTITY)
 
 @stable_identity
 @njit(error_model="numpy", nogil=True, cache=CACHE)
-def draw_pick_freeze(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0,
-                     m, xs, z0, zk, logw, u, wscr, zb, zt, idx):
+def draw_pick_freeze(fns, codes, params, tables, words, is_random, src, shift, cidx, chol, seed,
+                     s0, m, xs, z0, zk, logw, u, wscr, zb, zt, idx):
     """Rows ``s0 .. s0 + m - 1`` of A (point 0, stream words ``words[:, 0]``) and of B (point
     1, ``words[:, 1]``): each random input's uniforms (vectorised Philox), then its quantile
     transform for the sub-block (``sample_block_p``, bit for bit ``sample_u``). The other
@@ -63,10 +62,10 @@ def draw_pick_freeze(codes, params, tables, words, is_random, src, shift, cidx, 
             for q in range(2):
                 fill_uniforms(seed, words[j, q], s0, m, u, wscr)
                 # pointers taken at the call (see distributions._pointers.addr)
-                sample_block_p(codes[q, j], offset(addr(params), (q * n_in + j) * n_par),
-                               addr(u), m, addr(tables), nk,
-                               offset(addr(xs), (q * n_in + j) * sub), addr(zb), addr(idx),
-                               addr(zt))
+                fns.sample_p(codes[q, j], offset(addr(params), (q * n_in + j) * n_par),
+                             addr(u), m, addr(tables), nk,
+                             offset(addr(xs), (q * n_in + j) * sub), addr(zb), addr(idx),
+                             addr(zt))
 
 
 @stable_identity

@@ -38,7 +38,7 @@ from numba import njit
 from distributions._jitcache import CACHE, stable_identity
 
 from .rng import _philox10, _u53
-from .sampling import Sampler, copula_columns, uniform_columns, weigh_plain
+from .sampling import Sampler, uniform_columns, weigh_plain
 
 #: Bits of a Sobol' coordinate (scipy's ``bits=32``): at most 2**32 points per replicate.
 SOBOL_BITS = 32
@@ -191,7 +191,7 @@ def fill_sobol(row, seed, first, m, u, w, scramble):
 
 @stable_identity
 @njit(error_model="numpy", nogil=True, cache=CACHE)
-def draw_sobol(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0, m,
+def draw_sobol(fns, codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0, m,
                xs, z0, zk, logw, u, wscr, zb, zt, idx):
     """Scrambled Sobol' points: each random input's uniforms from its dimension
     (:func:`fill_sobol`), then the path of plain Monte Carlo's
@@ -202,10 +202,10 @@ def draw_sobol(codes, params, tables, words, is_random, src, shift, cidx, chol, 
     for j in range(codes.shape[1]):
         if is_random[j]:
             fill_sobol(words[j], seed, s0, m, u, w, True)
-            uniform_columns(codes, params, tables, src, cidx, j, u, m, xs, z0, zb, zt, idx)
+            uniform_columns(fns, codes, params, tables, src, cidx, j, u, m, xs, z0, zb, zt, idx)
     if cidx.shape[0]:
-        copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zb, zt,
-                       idx)
+        fns.copula(fns.sample_zp, codes, params, tables, src, shift, cidx, chol, z0, zk, m,
+                   xs, zb, zt, idx)
 
 
 @njit(cache=CACHE)

@@ -28,39 +28,45 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from numba import njit
+from numba import njit, types
 
 from distributions import ndtri, sample_u, sample_z
-from distributions._blocks import ppf_block_many, sample_block_zp
+from distributions._blocks import ppf_block_many
 from distributions._kernels import addr, offset
+from distributions._pointers import ByAddress
 from distributions._jitcache import CACHE
 
 from .reduce import (BLOCK, _finalise, _fold, fold_binned, fold_unsketched, padded_rows,
                      sketch_bin, sketch_rows)
 from .rng import _PURPOSE_MUL, stream_word, uniform2
-from .sampling import (Sampler, _correlated, copula_columns, draw_scratch, input_sources,
-                       output_sources, own_sources, plain, set_fixed_columns)
+from .sampling import (FNS, Sampler, _correlated, draw_scratch, input_sources, output_sources,
+                       own_sources, plain, set_fixed_columns)
 
 #: Trials per sub-block: the structure-of-arrays unit inside a block (its columns stay in L1).
 SUB = 256
 
 
 @njit(error_model="numpy", nogil=True, cache=CACHE)
-def run_chunk(block, draw, weigh, codes, params, tables, words, is_random, shift, cidx, chol,
-              seed, n_trials, first_block, b_start, b_end, src, live, margs, work_points, work_rows,
-              n_out, n_cov, sketch, fold, blk, hits, nonfinite, hist):
+def run_chunk(block, draw, weigh, fold, fixed, fns, codes, params, tables, words, is_random,
+              shift, cidx, chol, seed, n_trials, first_block, b_start, b_end, src, live, margs,
+              work_points, work_rows, n_out, n_cov, sketch, blk, hits, nonfinite, hist):
     """Blocks ``b_start .. b_end - 1`` of a run (module docstring).
 
     Parameters
     ----------
-    block, draw, weigh
-        The model's block function and the sampler's pair (``engine.core.sampling``).
+    block, draw, weigh, fold, fixed
+        The model's block function, the sampler's pair (``engine.core.sampling``), the fold
+        (``reduce.fold_binned`` with a sketch, else ``reduce.fold_unsketched``) and
+        ``sampling.set_fixed_columns``, each as a pointer (``ByAddress``, made by
+        :func:`chunk_call`): run_chunk compiles once for all of them.
+    fns : tuple
+        ``sampling.FNS``, the block functions the sampler calls.
     codes : int64[P, J]; params : float64[P, J, NPAR]; tables : float64[...]
         Packed distributions per point and input (``distributions.pack``).
-    words : uint64[J] or uint64[J, W]
-        Each input's stream word for this run's purpose (``engine.core.rng.stream_word``);
-        for a sampler with a table (``Sampler.table``: randomized QMC), that table with the
-        stream words in column 0.
+    words : uint64[J, W]
+        Each input's stream word for this run's purpose (``engine.core.rng.stream_word``) in
+        column 0; for a sampler with a table (``Sampler.table``: randomized QMC), that table
+        with the stream words in column 0 (else W = 1).
     is_random : bool[J]
         Whether input j needs a uniform (False when it is fixed at every point).
     shift : float64[P, J]
@@ -78,9 +84,8 @@ def run_chunk(block, draw, weigh, codes, params, tables, words, is_random, shift
         Shape of the model's scratch (points x rows of SUB).
     n_out, n_cov : int
         The model's flat numbers of outputs and indicators.
-    sketch, fold
-        Whether folded rows also go to the sketch, and the fold that does it
-        (``reduce.fold_binned``; else ``reduce.fold_unsketched``).
+    sketch : bool
+        Whether folded rows also go to the sketch.
     blk : float64[n_blocks, P, R, N_MOM]; hits : int64[n_blocks, P, H];
     nonfinite : int64[n_blocks, P, R]
         Per-block records (overwritten for blocks b_start .. b_end - 1).
@@ -104,7 +109,7 @@ def run_chunk(block, draw, weigh, codes, params, tables, words, is_random, shift
     acc = np.empty((n_points, n_rows, 5))  # shift, s1, s2, min, max
     cnt = np.empty((n_points, n_rows), dtype=np.int64)
     bad = np.empty((n_points, n_rows), dtype=np.int64)
-    set_fixed_columns(codes, params, tables, is_random, src, xs, u, zb, zt, idx)
+    fixed(fns, codes, params, tables, is_random, src, xs, u, zb, zt, idx)
     for b in range(b_start, b_end):
         t0 = (first_block + b) * BLOCK
         t1 = min(t0 + BLOCK, n_trials)
@@ -113,7 +118,7 @@ def run_chunk(block, draw, weigh, codes, params, tables, words, is_random, shift
         hits[b] = 0
         for s0 in range(t0, t1, SUB):
             m = min(SUB, t1 - s0)
-            draw(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0, m,
+            draw(fns, codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0, m,
                  xs, z0, zk, logw, u, wscr, zb, zt, idx)
             for p in range(n_points):
                 block(xs, src[p], p, m, margs, work, outs, cover)
@@ -217,15 +222,18 @@ def chunk_call(prep: Prepared, seed, purpose, n_trials: int, first_block: int):
     words = _stream_words(plan, purpose)
     if smp.table is not None:  # a sampler's per-input data, the stream words in column 0
         table = np.array(smp.table, dtype=np.uint64, order="C")
-        table[:, 0] = words
+        table[:, 0] = words[:, 0]
         words = table
     seed = np.uint64(seed)
     n_out, n_cov = plan.layout.n_outputs, plan.layout.n_covers
-    args_a = (plan.model.block, smp.draw, smp.weigh, plan.codes, plan.params, plan.tables,
-              words, plan.is_random, smp.shift, plan.cidx, plan.chol, seed, int(n_trials),
-              int(first_block))
-    args_b = (prep.src, prep.live, prep.margs, prep.work_points, prep.work_rows, n_out, n_cov,
-              smp.sketch, fold_binned if smp.sketch else fold_unsketched)
+    data = (*_exact(plan.codes, plan.params, plan.tables), words, _exact(plan.is_random),
+            *_exact(smp.shift, plan.cidx, plan.chol), seed)
+    src = _exact(prep.src)
+    fold = fold_binned if smp.sketch else fold_unsketched
+    args_a = (*_by_address(plan.model.block, smp.draw, smp.weigh, fold, data, src, prep), FNS,
+              *data, int(n_trials), int(first_block))
+    args_b = (src, prep.live, prep.margs, prep.work_points, prep.work_rows, n_out, n_cov,
+              smp.sketch)
 
     kernel = _compiled(run_chunk, _run_chunk_mem, plan.model)
 
@@ -235,10 +243,51 @@ def chunk_call(prep: Prepared, seed, purpose, n_trials: int, first_block: int):
     return call
 
 
+_FNS_T = numba.typeof(FNS)
+
+
+def _exact(*arrays):
+    """Each array as the one type the kernels are compiled for (the signatures of
+    :func:`_by_address` and ``sampling.FNS``): C-contiguous, aligned and writeable (a copy only
+    of an array that is not). One array alone, else a tuple."""
+    out = tuple(np.require(a, requirements=("C", "A", "W")) for a in arrays)
+    return out[0] if len(out) == 1 else out
+
+
+def _by_address(block, draw, weigh, fold, data, src, prep: Prepared) -> tuple:
+    """The functions :func:`run_chunk` calls, as pointers of the exact signatures it calls them
+    with (:class:`~distributions._pointers.ByAddress`): run_chunk then compiles once for every
+    model, sampler and fold whose arguments have these types, and links none of them."""
+    codes, params, tables, words, is_random, shift, cidx, chol, seed = map(numba.typeof, data)
+    i64, f64_2, f64_3 = types.int64, types.float64[:, ::1], types.float64[:, :, ::1]
+    scratch = tuple(map(numba.typeof, draw_scratch(1, 1, 0, SUB)))
+    xs, z0, _, logw, u, _, zb, zt, idx = scratch
+    src, live, cover, fns = numba.typeof(src), types.bool_[::1], types.bool_[:, ::1], _FNS_T
+    sig_draw = types.none(fns, codes, params, tables, words, is_random, src, shift, cidx, chol,
+                          seed, i64, i64, *scratch)
+    sig_block = _block_sig(numba.typeof(prep.margs))
+    sig_weigh = f64_2(f64_2, cover, i64, i64, logw, z0, shift, is_random, f64_2, i64)
+    sig_fold = types.none(f64_2, i64, i64, live, f64_2, types.int64[::1], types.int64[::1],
+                          types.int32[:, ::1], i64, f64_2, types.int64[:, ::1], types.int64[:, ::1])
+    sig_fixed = types.none(fns, codes, params, tables, is_random, src, xs, u, zb, zt, idx)
+    return (ByAddress(block, sig_block), ByAddress(draw, sig_draw), ByAddress(weigh, sig_weigh),
+            ByAddress(fold, sig_fold), ByAddress(set_fixed_columns, sig_fixed))
+
+
+def _block_sig(margs):
+    """A model's block as the runner calls it: ``block(xs, src_p, p, m, margs, work, outs,
+    cover)``, ``margs`` of numba type ``margs``."""
+    return types.none(types.float64[:, :, ::1], types.int64[::1], types.int64, types.int64,
+                      margs, types.float64[:, :, ::1], types.float64[:, ::1],
+                      types.bool_[:, ::1])
+
+
 def _stream_words(plan, purpose) -> np.ndarray:
-    """uint64[J]: each input's stream word for ``purpose`` (``rng.stream_word``, vectorised)."""
+    """uint64[J, 1]: each input's stream word for ``purpose`` (``rng.stream_word``, vectorised),
+    as the column 0 of a sampler's table (one type of ``words`` for every sampler, so
+    :func:`run_chunk` compiles once for all of them)."""
     mix = (int(purpose) * int(_PURPOSE_MUL)) & 0xFFFFFFFFFFFFFFFF
-    return np.asarray(plan.streams, dtype=np.uint64) ^ np.uint64(mix)
+    return (np.asarray(plan.streams, dtype=np.uint64) ^ np.uint64(mix)).reshape(-1, 1)
 
 
 def draw_inputs(plan, seed, purpose, first: int, n: int) -> np.ndarray:
@@ -263,7 +312,8 @@ def draw_inputs(plan, seed, purpose, first: int, n: int) -> np.ndarray:
         float64[n, J], one column per input in plan order.
     """
     n_j = plan.codes.shape[1]
-    codes, params, chol = plan.codes[:1], plan.params[:1], plan.chol[:1]
+    codes, params, chol = _exact(plan.codes[:1], plan.params[:1], plan.chol[:1])
+    tables, is_random, cidx = _exact(plan.tables, plan.is_random, plan.cidx)
     smp = plain(1, n_j, copula=plan.cidx.size > 0)
     words, seed = _stream_words(plan, purpose), np.uint64(seed)
     src = own_sources(1, n_j)
@@ -272,13 +322,13 @@ def draw_inputs(plan, seed, purpose, first: int, n: int) -> np.ndarray:
     out = np.empty((n, n_j))
     for s0 in range(first - first % SUB, first + n, SUB):  # sub-blocks where the run has them
         m = min(SUB, first + n - s0)
-        smp.draw(codes, params, plan.tables, words, plan.is_random, src, smp.shift, plan.cidx,
+        smp.draw(FNS, codes, params, tables, words, is_random, src, _exact(smp.shift), cidx,
                  chol, seed, s0, m, *scratch)
         lo = max(first, s0)
         out[lo - first:s0 + m - first] = xs[0, :, lo - s0:m].T
     for j in np.flatnonzero(~plan.is_random):  # fixed: the block path at u = 0.5, as the run
         value = np.empty(1)
-        ppf_block_many(codes[0, j], params[0, j], np.array([0.5]), plan.tables, value)
+        ppf_block_many(codes[0, j], params[0, j], np.array([0.5]), tables, value)
         out[:, j] = value[0]
     return out
 
@@ -482,7 +532,7 @@ def trace_trials(plan, seed: int, purpose: int, first: int, n: int):
 
 
 @njit(error_model="numpy", cache=CACHE)
-def _at_z(block, codes, params, tables, is_random, cidx, chol, margs, work_rows, n_out, n_cov,
+def _at_z(block, fns, codes, params, tables, is_random, cidx, chol, margs, work_rows, n_out, n_cov,
           zt_in):
     n_in = codes.shape[1]
     n_par = params.shape[2]
@@ -497,7 +547,7 @@ def _at_z(block, codes, params, tables, is_random, cidx, chol, margs, work_rows,
     outs_out = np.empty((n, n_out))
     cov_out = np.empty((n, n_cov), dtype=np.bool_)
     sp = np.zeros(n_in, dtype=np.int64)
-    set_fixed_columns(codes, params, tables, is_random, src, xs, u, zb, zt, idx)
+    set_fixed_columns(fns, codes, params, tables, is_random, src, xs, u, zb, zt, idx)
     nk = tables.shape[1] - 2
     for s0 in range(0, n, SUB):
         m = min(SUB, n - s0)
@@ -507,9 +557,10 @@ def _at_z(block, codes, params, tables, is_random, cidx, chol, margs, work_rows,
             for i in range(m):
                 z0[j, i] = zt_in[j, s0 + i]
             if not _correlated(cidx, j):
-                sample_block_zp(codes[0, j], offset(addr(params), j * n_par), addr(z0[j]), m,
-                                addr(tables), nk, offset(addr(xs), j * SUB), addr(idx), addr(zt))
-        copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zb, zt, idx)
+                fns.sample_zp(codes[0, j], offset(addr(params), j * n_par), addr(z0[j]), m,
+                              addr(tables), nk, offset(addr(xs), j * SUB), addr(idx), addr(zt))
+        fns.copula(fns.sample_zp, codes, params, tables, src, shift, cidx, chol, z0, zk, m,
+                   xs, zb, zt, idx)
         _model_rows(block, xs, sp, m, margs, work, outs, cover, s0, outs_out, cov_out)
     return outs_out, cov_out
 
@@ -526,7 +577,8 @@ def evaluate_at_z(plan, z: np.ndarray):
     zt_in = np.ascontiguousarray(np.asarray(z, dtype=np.float64).T)
     own = own_sources(*plan.codes.shape)
     margs = plan.model.share(plan.margs, own, plan.is_random)
+    block = ByAddress(plan.model.block, _block_sig(numba.typeof(margs)))
     return _compiled(_at_z, _at_z_mem, plan.model)(
-        plan.model.block, plan.codes[:1], plan.params[:1], plan.tables, plan.is_random,
-        plan.cidx, plan.chol[:1], margs, plan.model.work_rows(margs), plan.layout.n_outputs,
-        plan.layout.n_covers, zt_in)
+        block, FNS, *_exact(plan.codes[:1], plan.params[:1], plan.tables, plan.is_random,
+                            plan.cidx, plan.chol[:1]),
+        margs, plan.model.work_rows(margs), plan.layout.n_outputs, plan.layout.n_covers, zt_in)

@@ -4,11 +4,12 @@ A sampler is the only thing that differs between plain Monte Carlo and importanc
 both run through the same runner (:mod:`engine.core.runner`) and every model. It is a pair of
 jitted functions with fixed signatures, passed to the runner as arguments:
 
-``draw(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0, m, xs, z0, zk,
-logw, u, wscr, zb, zt, idx)``
+``draw(fns, codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0, m, xs, z0,
+zk, logw, u, wscr, zb, zt, idx)``
     Fill ``xs[p, j, 0:m]`` with the values of input j for trials ``s0 .. s0 + m - 1`` at every
     point p that holds its own column (``src[p, j] == p``), for every random input j; the
-    inputs ``cidx`` go through the Gaussian copula with the factors ``chol[p]``.
+    inputs ``cidx`` go through the Gaussian copula with the factors ``chol[p]``. ``fns`` is
+    :data:`FNS`, the block functions as pointers.
 
 ``weigh(outs, cover, m, p, logw, z0, shift, is_random, red, n_rows)``
     The rows the runner folds for point p: the model's outputs themselves (plain Monte Carlo),
@@ -36,15 +37,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 from numba.extending import register_jitable
 
 from distributions import ndtri, sample_z
 from distributions._jitcache import CACHE, stable_identity
-from distributions._blocks import sample_block_p, sample_block_zp
-from distributions._kernels import addr, ndtri_block, offset
+from distributions._blocks import NDTRI, SAMPLE_P, SAMPLE_ZP
+from distributions._pointers import ByAddress
+from distributions._kernels import addr, offset
 
 from .rng import fill_uniforms
 
@@ -66,8 +69,9 @@ def draw_scratch(n_points, n_in, n_c, sub):
             np.empty(sub, dtype=np.int64))
 
 
-@njit(inline="always")
-def set_fixed_columns(codes, params, tables, is_random, src, xs, u, zb, zt, idx):
+@stable_identity
+@njit(error_model="numpy", nogil=True, cache=CACHE)
+def set_fixed_columns(fns, codes, params, tables, is_random, src, xs, u, zb, zt, idx):
     """xs[p, j, :] = the value of every input j fixed at every point (once per chunk), at the
     points that hold their own column (``src[p, j] == p``). The value is the block path's at
     ``u = 0.5`` (``sample_block_p``, bit for bit ``sample_u``): the scalar quantile functions
@@ -81,23 +85,24 @@ def set_fixed_columns(codes, params, tables, is_random, src, xs, u, zb, zt, idx)
         if not is_random[j]:
             for p in range(codes.shape[0]):
                 if src[p, j] == p:
-                    sample_block_p(codes[p, j], offset(addr(params), (p * n_in + j) * n_par),
-                                   addr(u), one, addr(tables), nk, addr(zt), addr(zb), addr(idx),
-                                   addr(zt[1:]))
+                    fns.sample_p(codes[p, j], offset(addr(params), (p * n_in + j) * n_par),
+                                 addr(u), one, addr(tables), nk, addr(zt), addr(zb), addr(idx),
+                                 addr(zt[1:]))
                     v = zt[0]
                     for i in range(xs.shape[2]):
                         xs[p, j, i] = v
 
 
 @njit(error_model="numpy", nogil=True, cache=CACHE)
-def copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zc, zt, idx):
+def copula_columns(fzp, codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zc, zt,
+                   idx):
     """The correlated inputs' columns of every point (the Gaussian copula).
 
     For each point p: the independent scores of the K correlated inputs, ``zk[k] =
     z0[cidx[k]] + shift[p, cidx[k]]`` (no shift for plain Monte Carlo), then ``z'_k = sum_{l
     <= k} chol[p, k, l] zk[l]`` (summed in l order: the scalar path in the runner's trace does
     the same) and ``xs[p, cidx[k]] = F^-1(Phi(z'_k))`` (``sample_block_zp``, bit for bit
-    ``sample_z``) at the points that hold their own column.
+    ``sample_z``, called as ``fzp``: ``SAMPLE_ZP``) at the points that hold their own column.
 
     The rows are mixed four at a time into ``zk[K:K + 4]`` (:func:`_mix_rect4`,
     :func:`_mix_tri4`): each score loaded once serves four rows, about half the loads and
@@ -138,19 +143,38 @@ def copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs,
                 for q in range(4):
                     j = cidx[k0 + q]
                     if src[p, j] == p:
-                        sample_block_zp(codes[p, j], offset(par_p, (p * n_in + j) * n_par),
-                                        addr(o4[q]), m, tab_p, nk,
-                                        offset(addr(xs), (p * n_in + j) * sub), addr(idx),
-                                        addr(zt))
+                        fzp(codes[p, j], offset(par_p, (p * n_in + j) * n_par), addr(o4[q]),
+                            m, tab_p, nk, offset(addr(xs), (p * n_in + j) * sub), addr(idx),
+                            addr(zt))
             k0 += 4
         for k in range(k0, n_c):
             j = cidx[k]
             if src[p, j] != p:
                 continue
             _mix_row(c[k], k, zin, cidx, shifted, m, zc)
-            sample_block_zp(codes[p, j], offset(par_p, (p * n_in + j) * n_par), addr(zc), m,
-                            tab_p, nk, offset(addr(xs), (p * n_in + j) * sub), addr(idx),
-                            addr(zt))
+            fzp(codes[p, j], offset(par_p, (p * n_in + j) * n_par), addr(zc), m, tab_p, nk,
+                offset(addr(xs), (p * n_in + j) * sub), addr(idx), addr(zt))
+
+
+class BlockFns(NamedTuple):
+    """The block functions the samplers call, as pointers (``distributions._pointers.ByAddress``):
+    linked in, each would be optimised and turned into machine code again inside every kernel
+    that calls it, at every cold start. (A named tuple: numba types a plain tuple of functions
+    through its experimental unification of function types, and warns.)"""
+
+    sample_p: ByAddress    # distributions._blocks.sample_block_p
+    sample_zp: ByAddress   # distributions._blocks.sample_block_zp
+    ndtri: ByAddress       # distributions._ndtri.ndtri_block
+    copula: ByAddress      # copula_columns, which takes sample_zp
+
+
+_F64_2, _F64_3, _I64_1 = types.float64[:, ::1], types.float64[:, :, ::1], types.int64[::1]
+#: What every draw takes as ``fns``.
+FNS = BlockFns(SAMPLE_P, SAMPLE_ZP, NDTRI,
+               ByAddress(copula_columns, types.none(
+                   SAMPLE_ZP._numba_type_, types.int64[:, ::1], _F64_3, _F64_3,
+                   types.int64[:, ::1], _F64_2, _I64_1, _F64_3, _F64_2, _F64_2, types.int64,
+                   _F64_3, types.float64[::1], types.float64[::1], _I64_1)))
 
 
 @njit(inline="always")
@@ -247,8 +271,8 @@ def _correlated(cidx, j):
 
 @stable_identity
 @njit(error_model="numpy", nogil=True, cache=CACHE)
-def draw_mc(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0, m, xs,
-            z0, zk, logw, u, wscr, zb, zt, idx):
+def draw_mc(fns, codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0, m,
+            xs, z0, zk, logw, u, wscr, zb, zt, idx):
     """Plain Monte Carlo of independent inputs: each input's uniforms (vectorised Philox),
     then its quantile transform for the whole sub-block (one dispatch). ``shift`` (zeros),
     ``logw`` and the copula's arguments (``cidx`` empty) unused: a plan with correlated
@@ -256,25 +280,26 @@ def draw_mc(codes, params, tables, words, is_random, src, shift, cidx, chol, see
     copula."""
     for j in range(codes.shape[1]):
         if is_random[j]:
-            fill_uniforms(seed, words[j], s0, m, u, wscr)
-            uniform_columns(codes, params, tables, src, cidx, j, u, m, xs, z0, zb, zt, idx)
+            fill_uniforms(seed, words[j, 0], s0, m, u, wscr)
+            uniform_columns(fns, codes, params, tables, src, cidx, j, u, m, xs, z0, zb, zt, idx)
 
 
 @stable_identity
 @njit(error_model="numpy", nogil=True, cache=CACHE)
-def draw_mc_copula(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0,
-                   m, xs, z0, zk, logw, u, wscr, zb, zt, idx):
+def draw_mc_copula(fns, codes, params, tables, words, is_random, src, shift, cidx, chol, seed,
+                   s0, m, xs, z0, zk, logw, u, wscr, zb, zt, idx):
     """Plain Monte Carlo with correlated inputs: :func:`draw_mc`, where a correlated input's
     uniforms become normal scores ``z0[j]`` and :func:`copula_columns` makes its column."""
     for j in range(codes.shape[1]):
         if is_random[j]:
-            fill_uniforms(seed, words[j], s0, m, u, wscr)
-            uniform_columns(codes, params, tables, src, cidx, j, u, m, xs, z0, zb, zt, idx)
-    copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zb, zt, idx)
+            fill_uniforms(seed, words[j, 0], s0, m, u, wscr)
+            uniform_columns(fns, codes, params, tables, src, cidx, j, u, m, xs, z0, zb, zt, idx)
+    fns.copula(fns.sample_zp, codes, params, tables, src, shift, cidx, chol, z0, zk, m,
+               xs, zb, zt, idx)
 
 
 @njit(inline="always")
-def uniform_columns(codes, params, tables, src, cidx, j, u, m, xs, z0, zb, zt, idx):
+def uniform_columns(fns, codes, params, tables, src, cidx, j, u, m, xs, z0, zb, zt, idx):
     """Input j's uniforms ``u[0:m]`` -> its columns: ``xs[p, j] = F^-1(u)`` at every point that
     holds its own column, or, for a correlated input, its normal scores ``z0[j] = ndtri(u)``
     (then :func:`copula_columns` makes its columns). Shared by every sampler that makes
@@ -284,7 +309,7 @@ def uniform_columns(codes, params, tables, src, cidx, j, u, m, xs, z0, zb, zt, i
     n_par = params.shape[2]
     sub = xs.shape[2]
     if _correlated(cidx, j):
-        ndtri_block(addr(u), m, offset(addr(z0), j * sub), addr(idx), addr(zt))
+        fns.ndtri(addr(u), m, offset(addr(z0), j * sub), addr(idx), addr(zt))
         return
     par_p = addr(params)
     tab_p = addr(tables)
@@ -294,15 +319,14 @@ def uniform_columns(codes, params, tables, src, cidx, j, u, m, xs, z0, zb, zt, i
             continue  # the same column as an earlier point's
         # pointers taken at the call: an array used only through a pointer taken
         # earlier would be freed after its last use by name
-        sample_block_p(codes[p, j], offset(par_p, (p * n_in + j) * n_par), addr(u), m,
-                       tab_p, nk, offset(addr(xs), (p * n_in + j) * sub), addr(zb),
-                       addr(idx), addr(zt))
+        fns.sample_p(codes[p, j], offset(par_p, (p * n_in + j) * n_par), addr(u), m, tab_p, nk,
+                     offset(addr(xs), (p * n_in + j) * sub), addr(zb), addr(idx), addr(zt))
 
 
 @stable_identity
 @njit(error_model="numpy", nogil=True, cache=CACHE)
-def draw_shifted(codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0, m,
-                 xs, z0, zk, logw, u, wscr, zb, zt, idx):
+def draw_shifted(fns, codes, params, tables, words, is_random, src, shift, cidx, chol, seed, s0,
+                 m, xs, z0, zk, logw, u, wscr, zb, zt, idx):
     """Importance sampling: normal scores ``z0[j] = ndtri(u)`` (shared by every point), shifted
     by ``shift[p, j]``; ``logw[p, i]`` = the log likelihood ratio, summed in input order. The
     shift moves the *independent* scores: correlated inputs then go through the copula
@@ -314,7 +338,7 @@ def draw_shifted(codes, params, tables, words, is_random, src, shift, cidx, chol
             logw[p, i] = 0.0
     for j in range(n_in):
         if is_random[j]:
-            fill_uniforms(seed, words[j], s0, m, u, wscr)
+            fill_uniforms(seed, words[j, 0], s0, m, u, wscr)
             zj = z0[j]
             for i in range(m):
                 zj[i] = ndtri(u[i])
@@ -332,8 +356,8 @@ def draw_shifted(codes, params, tables, words, is_random, src, shift, cidx, chol
                         xpj[i] = sample_z(cd, pr, z, tables)
                     lw[i] += half - mu * z
     if cidx.shape[0]:
-        copula_columns(codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zb, zt,
-                       idx)
+        fns.copula(fns.sample_zp, codes, params, tables, src, shift, cidx, chol, z0, zk, m,
+                   xs, zb, zt, idx)
 
 
 @stable_identity
@@ -384,7 +408,7 @@ class Sampler:
         uint64[J, W], per-input data of the sampler (randomized QMC: the replicate and the
         direction numbers, :mod:`engine.core.qmc`). When set, the runner passes it as the
         ``words`` argument of ``draw`` with column 0 replaced by the stream words; None: the
-        stream words alone, uint64[J].
+        stream words alone, uint64[J, 1].
     src : numpy.ndarray or None
         int64[P, J], the point whose column each point reads for each input, when the sampler
         decides it (pick-freeze: :mod:`engine.core.pickfreeze`); None: the runner's rule.
