@@ -13,7 +13,8 @@ Everything a speed claim needs, measured in the same process, minutes apart at m
 - **floor**: just the uniforms a trial needs (one per random input), with our generator
   (``engine.core.rng.fill_uniforms``) and with numpy's fastest, on one thread and all;
 - **breakdown**: the runner's pieces alone, one thread, per sub-block: the sampler's draw,
-  the model's block, and the fold (indicator counts, the sampler's weigh, ``reduce_rows``);
+  the model's block, and the fold (indicator counts, the sampler's weigh, each row's moments
+  and sketch bins);
 - **memory**: peak resident memory of fresh processes at growing trial counts;
 - **startup**: fresh ``capexgap`` processes sharing one kernel cache folder, empty at first:
   a quote, then a sweep, a vintage quote and an importance-sampling quote, each cold (what it

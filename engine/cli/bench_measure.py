@@ -16,8 +16,8 @@ from numba import njit
 
 from distributions._jitcache import CACHE
 from engine.core.scenario import Scenario
-from engine.core.reduce import (BLOCK, SK_NBINS, bin_rows, padded_rows, reduce_rows, sketch_rows,
-                                sparse_zeros)
+from engine.core.reduce import (BLOCK, SK_NBINS, bin_rows, fold_unsketched, padded_rows,
+                                sketch_rows, sparse_zeros)
 from engine.core.runner import SUB, _stream_words, prepare
 from engine.core.sampling import FNS, draw_scratch, plain, set_fixed_columns
 from engine.models import make_plan
@@ -244,7 +244,8 @@ def _piece(block, draw, weigh, fns, codes, params, tables, words, is_random, shi
     # One of the runner's pieces alone over n_sub sub-blocks, with run_chunk's own calls and
     # scratch: stage 0 the sampler's draw (uniforms and quantile transforms of every input),
     # 1 the model's block at every point, 2 the fold (indicator counts, weigh, bin_rows and
-    # sketch_rows as run_chunk calls them, the block's counts restarted every BLOCK trials).
+    # sketch_rows, or fold_unsketched, as run_chunk calls them, the block's counts restarted
+    # every BLOCK trials).
     # Stages 1 and 2 cycle through the kept sub-blocks of real trials (_piece_data), so the
     # fold meets real values.
     n_points = codes.shape[0]
@@ -276,7 +277,7 @@ def _piece(block, draw, weigh, fns, codes, params, tables, words, is_random, shi
     else:
         # as run_chunk: with a sketch, bins kept per block and counted when the block ends
         per_block = BLOCK // SUB
-        pbins = np.empty((n_points if sketch else 0, padded_rows(n_rows), BLOCK),
+        pbins = np.empty((n_points, padded_rows(n_rows) if sketch else 1, BLOCK if sketch else 1),
                          dtype=np.int32)
         hits = 0
         for s in range(n_sub):
@@ -297,8 +298,8 @@ def _piece(block, draw, weigh, fns, codes, params, tables, words, is_random, shi
                     bin_rows(rows, n_rows, SUB, live[p], acc[p], cnt[p], bad[p], pbins[p], off,
                              st)
                 else:
-                    reduce_rows(rows, n_rows, SUB, live[p], acc[p], cnt[p], bad[p], hist[p],
-                                False, bins, st)
+                    fold_unsketched(rows, n_rows, SUB, live[p], acc[p], cnt[p], bad[p], pbins[p],
+                                    off, st, hist[p], bins)
             if sketch and (s % per_block == per_block - 1 or s == n_sub - 1):
                 for p in range(n_points):
                     sketch_rows(pbins[p], n_rows, off + SUB, live[p], hist[p])

@@ -72,14 +72,17 @@ def draw_mixture(fns, codes, params, tables, words, is_random, src, shift, cidx,
     n_c = shift.shape[0] - 1
     cum = shift[1:, n_in]
     choice = words[0, 0] ^ words[0, 1] ^ words[0, 2]
-    fill_uniforms(seed, choice, s0, m, u, wscr)
     comp = np.empty(m, dtype=np.int64)  # idx is the block functions' scratch
-    for i in range(m):
-        comp[i] = _pick(cum, n_c, u[i])
-    for j in range(n_in):
-        if not is_random[j]:
+    # j = -1: the components' stream, then each random input's (one call of the generator in
+    # the code: it is inlined, so a second call would compile it twice)
+    for j in range(-1, n_in):
+        if j >= 0 and not is_random[j]:
             continue
-        fill_uniforms(seed, words[j, 0], s0, m, u, wscr)
+        fill_uniforms(seed, choice if j < 0 else words[j, 0], s0, m, u, wscr)
+        if j < 0:
+            for i in range(m):
+                comp[i] = _pick(cum, n_c, u[i])
+            continue
         # the block path: bit for bit ndtri and sample_z, trial by trial (distributions._blocks)
         fns.ndtri(addr(u), m, offset(addr(z0), j * sub), addr(idx), addr(zt))
         zj = z0[j]

@@ -473,5 +473,16 @@ def fold_binned(v, n_rows, m, live, a, cnt, bad, pbins, off, st, hrows, bins):
 @stable_identity
 @njit(nogil=True, cache=CACHE)
 def fold_unsketched(v, n_rows, m, live, a, cnt, bad, pbins, off, st, hrows, bins):
-    """:func:`reduce_rows` without a sketch (weighted sums have no quantiles)."""
-    reduce_rows(v, n_rows, m, live, a, cnt, bad, hrows, False, bins, st)
+    """:func:`reduce_rows` without a sketch (weighted sums have no quantiles): the same
+    records, the non-finite values counted directly rather than through their sketch bins
+    (less code to compile)."""
+    n_bad = 0
+    for o in range(n_rows):
+        if live[o]:
+            vo = v[o]
+            nb = 0
+            for i in range(m):
+                nb += not (abs(vo[i]) < math.inf)  # nan or +-inf
+            bad[o] += nb
+            n_bad += nb
+    _fold_rows(v, n_rows, m, live, a, cnt, n_bad == 0, st)
