@@ -238,12 +238,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The commands that run kernels in this process (``bench`` times them: no helper beside it).
+_KERNEL_COMMANDS = frozenset({"quote", "sweep", "tornado", "sensitivity", "solve"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``capexgap`` console script; returns the exit code."""
     _tolerant_streams()
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        if args.command in _KERNEL_COMMANDS and getattr(args, "scheduler", None) is None \
+                and getattr(args, "workers", None) is None:
+            from engine.core import prewarm
+            prewarm.start()  # a cold kernel cache: the runner's kernels compile alongside
         # Every command: SIGTERM, like Ctrl-C, raises Interrupted (a KeyboardInterrupt), so
         # atomic writes clean up; `quote` nests its own graceful handling around its run.
         with stop_signals(), cluster_scope(args):  # --scheduler/--workers: a Dask cluster

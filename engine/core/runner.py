@@ -230,8 +230,9 @@ def chunk_call(prep: Prepared, seed, purpose, n_trials: int, first_block: int):
             *_exact(smp.shift, plan.cidx, plan.chol), seed)
     src = _exact(prep.src)
     fold = fold_binned if smp.sketch else fold_unsketched
-    args_a = (*_by_address(plan.model.block, smp.draw, smp.weigh, fold, data, src, prep), FNS,
-              *data, int(n_trials), int(first_block))
+    block = ByAddress(plan.model.block, _block_sig(numba.typeof(prep.margs)))
+    args_a = (block, *kernel_refs(smp.draw, smp.weigh, fold, data, src), FNS, *data,
+              int(n_trials), int(first_block))
     args_b = (src, prep.live, prep.margs, prep.work_points, prep.work_rows, n_out, n_cov,
               smp.sketch)
 
@@ -248,30 +249,31 @@ _FNS_T = numba.typeof(FNS)
 
 def _exact(*arrays):
     """Each array as the one type the kernels are compiled for (the signatures of
-    :func:`_by_address` and ``sampling.FNS``): C-contiguous, aligned and writeable (a copy only
+    :func:`kernel_refs` and ``sampling.FNS``): C-contiguous, aligned and writeable (a copy only
     of an array that is not). One array alone, else a tuple."""
     out = tuple(np.require(a, requirements=("C", "A", "W")) for a in arrays)
     return out[0] if len(out) == 1 else out
 
 
-def _by_address(block, draw, weigh, fold, data, src, prep: Prepared) -> tuple:
-    """The functions :func:`run_chunk` calls, as pointers of the exact signatures it calls them
-    with (:class:`~distributions._pointers.ByAddress`): run_chunk then compiles once for every
-    model, sampler and fold whose arguments have these types, and links none of them."""
+def kernel_refs(draw, weigh, fold, data, src) -> tuple:
+    """The sampler's draw and weigh, the fold and ``set_fixed_columns``, as :func:`run_chunk`
+    calls them: pointers of the exact signatures (:class:`~distributions._pointers.ByAddress`)
+    for the arrays ``data`` (codes, params, tables, words, is_random, shift, cidx, chol, seed)
+    and ``src``. run_chunk then compiles once for every sampler and fold whose arguments have
+    these types, and links none of them."""
     codes, params, tables, words, is_random, shift, cidx, chol, seed = map(numba.typeof, data)
-    i64, f64_2, f64_3 = types.int64, types.float64[:, ::1], types.float64[:, :, ::1]
+    i64, f64_2 = types.int64, types.float64[:, ::1]
     scratch = tuple(map(numba.typeof, draw_scratch(1, 1, 0, SUB)))
     xs, z0, _, logw, u, _, zb, zt, idx = scratch
     src, live, cover, fns = numba.typeof(src), types.bool_[::1], types.bool_[:, ::1], _FNS_T
     sig_draw = types.none(fns, codes, params, tables, words, is_random, src, shift, cidx, chol,
                           seed, i64, i64, *scratch)
-    sig_block = _block_sig(numba.typeof(prep.margs))
     sig_weigh = f64_2(f64_2, cover, i64, i64, logw, z0, shift, is_random, f64_2, i64)
     sig_fold = types.none(f64_2, i64, i64, live, f64_2, types.int64[::1], types.int64[::1],
                           types.int32[:, ::1], i64, f64_2, types.int64[:, ::1], types.int64[:, ::1])
     sig_fixed = types.none(fns, codes, params, tables, is_random, src, xs, u, zb, zt, idx)
-    return (ByAddress(block, sig_block), ByAddress(draw, sig_draw), ByAddress(weigh, sig_weigh),
-            ByAddress(fold, sig_fold), ByAddress(set_fixed_columns, sig_fixed))
+    return (ByAddress(draw, sig_draw), ByAddress(weigh, sig_weigh), ByAddress(fold, sig_fold),
+            ByAddress(set_fixed_columns, sig_fixed))
 
 
 def _block_sig(margs):
