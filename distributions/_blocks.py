@@ -49,6 +49,7 @@ from ._kernels import (
     TRUNCNORMAL,
     UNIFORM,
     _truncnormal,
+    params7,
     table_block,
 )
 from ._ndtr import ndtr_pair_block
@@ -70,13 +71,7 @@ def sample_block_zp(code: int, par, z, m: int, tp, nk: int, out, idx, zt) -> Non
     data (``nk`` knots per row), ``out`` the output (must not alias ``z``), ``idx`` (int64[>= m])
     and ``zt`` (float64[>= m]) scratch.
     """
-    p0 = par[0]
-    p1 = par[1]
-    p2 = par[2]
-    p3 = par[3]
-    p4 = par[4]
-    p5 = par[5]
-    p6 = par[6]
+    p0, p1, p2, p3, p4, p5, p6 = params7(par)
     if code == FIXED:
         for i in range(m):
             out[i] = p0
@@ -174,13 +169,7 @@ def sample_block_p(code: int, par, u, m: int, tp, nk: int, out, zb, idx, zt) -> 
         ndtri_block(u, m, zb, idx, zt)
         sample_block_zp(code, par, zb, m, tp, nk, out, idx, zt)
         return
-    p0 = par[0]
-    p1 = par[1]
-    p2 = par[2]
-    p3 = par[3]
-    p4 = par[4]
-    p5 = par[5]
-    p6 = par[6]
+    p0, p1, p2, p3, p4, p5, p6 = params7(par)
     if code == FIXED:
         for i in range(m):
             out[i] = p0

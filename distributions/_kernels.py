@@ -57,7 +57,7 @@ from ._pointers import AVX512, addr, compress_tail8, offset
 __all__ = [
     # defined here
     "FIXED", "UNIFORM", "NORMAL", "LOGNORMAL", "TRIANGULAR", "PERT", "BETA", "TRUNCNORMAL",
-    "NPAR", "table_block", "sample_u", "sample_z", "ppf_z_many",
+    "NPAR", "params7", "table_block", "sample_u", "sample_z", "ppf_z_many",
     # from _fastmath, _ndtr, _ndtri and _pointers
     "NDTR_VEC_ZMAX", "ndtr", "ndtr_pair", "ndtr_pair_block",
     "EXP_FAST_MAX", "fma", "exp_reduce", "exp_finish", "exp_fast", "exp", "log_fast", "log",
@@ -83,6 +83,12 @@ NPAR = 8
 # Helpers: scalars in, scalar out (no array arguments -> no refcounting at the call).  Each takes
 # u and v = 1 - u, both accurate, so an upper tail never goes through 1 - u of a rounded u.
 # --------------------------------------------------------------------------------------------
+
+
+@njit(inline="always")
+def params7(par):
+    """The seven numbers of a packed parameter row (``par[0] .. par[6]``), read at once."""
+    return par[0], par[1], par[2], par[3], par[4], par[5], par[6]
 
 
 @njit
@@ -248,13 +254,7 @@ def sample_u(code: int, par, u: float, tables) -> float:
         ``F^{-1}(u)``; ``nan`` for an unknown code.
     """
     # Everything read from the arrays here, in the first block (see the module docstring).
-    p0 = par[0]
-    p1 = par[1]
-    p2 = par[2]
-    p3 = par[3]
-    p4 = par[4]
-    p5 = par[5]
-    p6 = par[6]
+    p0, p1, p2, p3, p4, p5, p6 = params7(par)
     tp = addr(tables)
     nk = tables.shape[1] - 2
     # Ordered by how often each family appears in configs: fixed inputs and lognormals dominate.
@@ -300,13 +300,7 @@ def sample_z(code: int, par, z: float, tables) -> float:
     float
         ``F^{-1}(Phi(z))``.
     """
-    p0 = par[0]
-    p1 = par[1]
-    p2 = par[2]
-    p3 = par[3]
-    p4 = par[4]
-    p5 = par[5]
-    p6 = par[6]
+    p0, p1, p2, p3, p4, p5, p6 = params7(par)
     tp = addr(tables)
     nk = tables.shape[1] - 2
     if code == FIXED:
