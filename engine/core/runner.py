@@ -534,21 +534,13 @@ def trace_trials(plan, seed: int, purpose: int, first: int, n: int):
 
 
 @njit(error_model="numpy", cache=CACHE)
-def _at_z(block, fns, codes, params, tables, is_random, cidx, chol, margs, work_rows, n_out, n_cov,
-          zt_in):
+def _at_z(block, fns, codes, params, tables, is_random, cidx, chol, margs, zt_in, src, shift, sp,
+          xs, z0, zk, u, zb, zt, idx, work, outs, cover, outs_out, cov_out):
+    # every array comes in made (evaluate_at_z): an allocation here is one more function to
+    # compile the first time importance sampling runs
     n_in = codes.shape[1]
     n_par = params.shape[2]
     n = zt_in.shape[1]
-    src = np.zeros((1, n_in), dtype=np.int64)
-    shift = np.zeros((1, n_in))
-    # z0 starts at zeros: the scores of inputs that are not random stay 0, as in the trace
-    xs, z0, zk, _, u, _, zb, zt, idx = draw_scratch(1, n_in, cidx.shape[0], SUB)
-    work = np.empty((1, max(work_rows, 1), SUB))
-    outs = np.empty((padded_rows(n_out), SUB))
-    cover = np.empty((max(n_cov, 1), SUB), dtype=np.bool_)
-    outs_out = np.empty((n, n_out))
-    cov_out = np.empty((n, n_cov), dtype=np.bool_)
-    sp = np.zeros(n_in, dtype=np.int64)
     set_fixed_columns(fns, codes, params, tables, is_random, src, xs, u, zb, zt, idx)
     nk = tables.shape[1] - 2
     for s0 in range(0, n, SUB):
@@ -564,7 +556,6 @@ def _at_z(block, fns, codes, params, tables, is_random, cidx, chol, margs, work_
         fns.copula(fns.sample_zp, codes, params, tables, src, shift, cidx, chol, z0, zk, m,
                    xs, zb, zt, idx)
         _model_rows(block, xs, sp, m, margs, work, outs, cover, s0, outs_out, cov_out)
-    return outs_out, cov_out
 
 
 _at_z_mem = njit(error_model="numpy")(_at_z.py_func)
@@ -577,10 +568,19 @@ def evaluate_at_z(plan, z: np.ndarray):
     and the copula's mix in input order), so the search compiles little beyond what a run
     does. Returns (outs[n, O], covers[n, H])."""
     zt_in = np.ascontiguousarray(np.asarray(z, dtype=np.float64).T)
+    n_in, n = plan.codes.shape[1], zt_in.shape[1]
+    n_out, n_cov = plan.layout.n_outputs, plan.layout.n_covers
     own = own_sources(*plan.codes.shape)
     margs = plan.model.share(plan.margs, own, plan.is_random)
     block = ByAddress(plan.model.block, _block_sig(numba.typeof(margs)))
-    return _compiled(_at_z, _at_z_mem, plan.model)(
+    # z0 starts at zeros: the scores of inputs that are not random stay 0, as in the trace
+    xs, z0, zk, _, u, _, zb, zt, idx = draw_scratch(1, n_in, plan.cidx.shape[0], SUB)
+    out = (np.empty((n, n_out)), np.empty((n, n_cov), dtype=np.bool_))
+    _compiled(_at_z, _at_z_mem, plan.model)(
         block, FNS, *_exact(plan.codes[:1], plan.params[:1], plan.tables, plan.is_random,
-                            plan.cidx, plan.chol[:1]),
-        margs, plan.model.work_rows(margs), plan.layout.n_outputs, plan.layout.n_covers, zt_in)
+                            plan.cidx, plan.chol[:1]), margs, zt_in,
+        np.zeros((1, n_in), dtype=np.int64), np.zeros((1, n_in)), np.zeros(n_in, dtype=np.int64),
+        xs, z0, zk, u, zb, zt, idx, np.empty((1, max(plan.model.work_rows(margs), 1), SUB)),
+        np.empty((padded_rows(n_out), SUB)), np.empty((max(n_cov, 1), SUB), dtype=np.bool_),
+        *out)
+    return out
