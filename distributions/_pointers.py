@@ -142,8 +142,8 @@ class ByAddress:
 
     A kernel that takes a jitted function as an argument (numba's ``Dispatcher`` type) links
     the callee's code into its own and optimises and generates machine code for all of it
-    again, in every caller and for every combination of callees: that, not the callees
-    themselves, is most of a cold start. Typed as a first-class function of the signature
+    again, in every caller and for every combination of callees, a large part of a cold
+    start. Typed as a first-class function of the signature
     ``sig`` (numba's ``FunctionType``), the argument is the address of the callee's compiled
     code, looked up when the kernel is called: the kernel compiles once for any callee of that
     signature, and the callee once for itself (both cached on disk). A call through the
@@ -167,7 +167,9 @@ class ByAddress:
 
     def __wrapper_address__(self) -> int:
         # numba's protocol: the address of the C-callable wrapper of the compiled code
-        # (looked up in this process on every call, so the object can travel to another)
+        # (looked up in this process on every call, so the object can travel to another).
+        # _get_wrapper_address is numba's own lookup for first-class functions (private, but
+        # there since numba 0.49; tests/test_fast_paths.py runs every kernel that uses it).
         from numba.experimental.function_type import _get_wrapper_address
         args = tuple(self.sig.args)
         if args not in self.dispatcher.overloads:

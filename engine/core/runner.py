@@ -59,8 +59,8 @@ def run_chunk(block, draw, weigh, fold, fixed, fns, codes, params, tables, words
         (``reduce.fold_binned`` with a sketch, else ``reduce.fold_unsketched``) and
         ``sampling.set_fixed_columns``, each as a pointer (``ByAddress``, made by
         :func:`chunk_call`): run_chunk compiles once for all of them.
-    fns : tuple
-        ``sampling.FNS``, the block functions the sampler calls.
+    fns : sampling.BlockFns
+        ``sampling.FNS``: the block functions the sampler calls, as pointers.
     codes : int64[P, J]; params : float64[P, J, NPAR]; tables : float64[...]
         Packed distributions per point and input (``distributions.pack``).
     words : uint64[J, W]
