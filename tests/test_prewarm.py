@@ -16,25 +16,27 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: The kernels the helper compiles, by module and name (a quote of the bundled correlated
-#: scenario asks for all of them).
-HELPER_KERNELS = (("engine.core.sampling", "draw_mc_copula"), ("engine.core.sampling",
-                  "weigh_plain"), ("engine.core.reduce", "fold_binned"),
-                  ("engine.core.sampling", "set_fixed_columns"),
-                  ("engine.core.sampling", "copula_columns"),
-                  ("engine.core.reduce", "merge_moments"), ("engine.core.reduce", "_merge_sketch"))
+#: The kernels the helper compiles for plain Monte Carlo, by module and name (a quote of the
+#: bundled correlated scenario asks for all of them), and for importance sampling.
+PLAIN = (("engine.core.sampling", "draw_mc_copula"), ("engine.core.sampling", "weigh_plain"),
+         ("engine.core.reduce", "fold_binned"), ("engine.core.sampling", "set_fixed_columns"),
+         ("engine.core.sampling", "copula_columns"), ("engine.core.reduce", "merge_moments"),
+         ("engine.core.reduce", "_merge_sketch"))
+IMPORTANCE = (("engine.core.mixture", "draw_mixture"), ("engine.core.mixture", "weigh_mixture"),
+              ("engine.core.reduce", "fold_unsketched"))
 
 _QUOTE_THEN_STATS = """
 import contextlib, importlib, io, json, sys
 from engine.cli import main
+argv, kernels = json.loads(sys.argv[1])
 with contextlib.redirect_stdout(io.StringIO()):
-    code = main(["quote", "--trials", "20000", "--json"])
+    code = main(argv)
 stats = {}
-for mod, name in %r:
+for mod, name in kernels:
     st = getattr(importlib.import_module(mod), name).stats
     stats[name] = [sum(st.cache_hits.values()), sum(st.cache_misses.values())]
 print(json.dumps({"code": code, "stats": stats}))
-""" % (HELPER_KERNELS,)
+"""
 
 
 def _env(cache: Path, prewarm: str) -> dict[str, str]:
@@ -45,15 +47,19 @@ def _env(cache: Path, prewarm: str) -> dict[str, str]:
 
 
 def test_helper_compiles_what_a_quote_then_loads(tmp_path):
+    # an importance-sampled quote runs plain Monte Carlo first: it asks for both kinds
+    kinds, kernels = ["plain", "importance"], PLAIN + IMPORTANCE
+    argv = ["quote", "--method", "importance", "--trials", "20000", "--json"]
     cache = tmp_path / "cache"
-    helper = subprocess.run([sys.executable, "-m", "engine.core.prewarm"], cwd=ROOT,
+    helper = subprocess.run([sys.executable, "-m", "engine.core.prewarm", *kinds], cwd=ROOT,
                             env=_env(cache, "0"), capture_output=True, text=True, timeout=600)
     assert helper.returncode == 0, helper.stderr
     assert helper.stdout == "" and helper.stderr == ""
     # the quote itself starts no helper (0): every kernel above must come from the cache,
     # none compiled again (a miss means the helper compiled other argument types than a run's)
-    run = subprocess.run([sys.executable, "-c", _QUOTE_THEN_STATS], cwd=ROOT,
-                         env=_env(cache, "0"), capture_output=True, text=True, timeout=600)
+    run = subprocess.run([sys.executable, "-c", _QUOTE_THEN_STATS, json.dumps([argv, kernels])],
+                         cwd=ROOT, env=_env(cache, "0"), capture_output=True, text=True,
+                         timeout=600)
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout.splitlines()[-1])
     assert out["code"] == 0
@@ -85,6 +91,6 @@ def test_helper_starts_only_on_a_cold_cache(tmp_path, monkeypatch):
     monkeypatch.setenv(prewarm.ENV, "0")
     assert not prewarm.start()  # turned off
     monkeypatch.setenv(prewarm.ENV, "1")
-    monkeypatch.setattr(prewarm, "cold", lambda: False)
-    assert not prewarm.start()  # a warm cache: nothing to do
+    monkeypatch.setattr(prewarm, "cold", lambda kinds: ())
+    assert not prewarm.start(("plain", "importance"))  # a warm cache: nothing to do
     assert prewarm._PROC is None

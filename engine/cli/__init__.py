@@ -251,7 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in _KERNEL_COMMANDS and getattr(args, "scheduler", None) is None \
                 and getattr(args, "workers", None) is None:
             from engine.core import prewarm
-            prewarm.start()  # a cold kernel cache: the runner's kernels compile alongside
+            # a cold kernel cache: the runner's kernels compile alongside
+            prewarm.start(("plain", "importance") if getattr(args, "method", None)
+                          == "importance" else ("plain",))
         # Every command: SIGTERM, like Ctrl-C, raises Interrupted (a KeyboardInterrupt), so
         # atomic writes clean up; `quote` nests its own graceful handling around its run.
         with stop_signals(), cluster_scope(args):  # --scheduler/--workers: a Dask cluster

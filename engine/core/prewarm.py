@@ -11,9 +11,10 @@ it, or, if the helper has not got there yet, compiles it itself (same code, same
 that finishes second rewrites the same cache entry). Nothing is waited for.
 
 The helper is started only for a command that runs kernels in this process, with the kernel
-cache in use and cold (no ``reduce.fold_binned`` entry), on a machine with two CPUs or more,
-and never by a helper itself; ``CAPEXGAP_PREWARM=0`` turns it off. Its output is discarded,
-and it is stopped when this process exits.
+cache in use and cold (no ``reduce.fold_binned`` entry; for ``quote --method importance``, the
+mixture sampler's kernels are compiled too when the cache has no ``mixture.draw_mixture``),
+on a machine with two CPUs or more, and never by a helper itself; ``CAPEXGAP_PREWARM=0`` turns
+it off. Its output is discarded, and it is stopped when this process exits.
 
 Dependency rule: numpy, numba, ``distributions`` and :mod:`engine.core` only.
 """
@@ -34,25 +35,32 @@ ENV = "CAPEXGAP_PREWARM"
 _PROC: subprocess.Popen | None = None
 
 
-def cold() -> bool:
-    """Whether the kernel cache is in use and holds no runner kernels yet."""
+#: What the helper can compile, and the cache entry (module.function) that says it is there:
+#: "plain" the runner's kernels for plain Monte Carlo, "importance" the mixture sampler's.
+KINDS = {"plain": "reduce.fold_binned", "importance": "mixture.draw_mixture"}
+
+
+def cold(kinds=("plain",)) -> tuple[str, ...]:
+    """Those of ``kinds`` whose kernels the kernel cache (in use) does not hold yet."""
     from distributions._jitcache import kernel_folder
 
     folder = kernel_folder()
     if folder is None:  # caching is off: a helper's kernels would die with it
-        return False
-    return not any(folder.rglob("reduce.fold_binned-*.nbi"))
+        return ()
+    return tuple(k for k in kinds if not any(folder.rglob(f"{KINDS[k]}-*.nbi")))
 
 
-def start() -> bool:
-    """Start the helper if it can help (module docstring); returns whether it was started."""
+def start(kinds=("plain",)) -> bool:
+    """Start the helper for those of ``kinds`` (:data:`KINDS`) it can help with (module
+    docstring); returns whether it was started."""
     global _PROC
     if _PROC is not None or os.environ.get(ENV, "1") == "0" or (os.cpu_count() or 1) < 2:
         return False
-    if not cold():
+    todo = cold(kinds)
+    if not todo:
         return False
     try:
-        _PROC = subprocess.Popen([sys.executable, "-m", "engine.core.prewarm"],
+        _PROC = subprocess.Popen([sys.executable, "-m", "engine.core.prewarm", *todo],
                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, env={**os.environ, ENV: "0"})
     except OSError:  # no process to spare: this process compiles everything, as without
@@ -73,19 +81,26 @@ def stop() -> None:
             proc.kill()
 
 
-def compile_kernels() -> None:
-    """Compile (or load) the runner's kernels for plain Monte Carlo, in the order a run asks
-    for them, for the argument types every run passes (``runner._exact``)."""
-    from . import reduce, runner, sampling
+def compile_kernels(kinds=("plain",)) -> None:
+    """Compile (or load) the runner's kernels of ``kinds`` (:data:`KINDS`) for the argument
+    types every run passes (``runner._exact``)."""
+    from . import mixture, reduce, runner, sampling
 
     data = (np.zeros((1, 1), np.int64), np.zeros((1, 1, 1)), np.zeros((1, 1, 1)),
             np.zeros((1, 1), np.uint64), np.zeros(1, np.bool_), np.zeros((1, 1)),
             np.zeros(0, np.int64), np.zeros((1, 0, 0)), np.uint64(0))
     src = np.zeros((1, 1), np.int64)
-    for draw in (sampling.draw_mc_copula, sampling.draw_mc):
-        for ref in runner.kernel_refs(draw, sampling.weigh_plain, reduce.fold_binned, data, src):
-            ref.__wrapper_address__()
-        sampling.FNS.copula.__wrapper_address__()
+    samplers = {"plain": [(sampling.draw_mc_copula, sampling.weigh_plain, reduce.fold_binned),
+                          (sampling.draw_mc, sampling.weigh_plain, reduce.fold_binned)],
+                "importance": [(mixture.draw_mixture, mixture.weigh_mixture,
+                                reduce.fold_unsketched)]}
+    for kind in kinds:
+        for draw, weigh, fold in samplers[kind]:
+            # last needed first: when the command gets to its run soon (importance sampling
+            # after a cached plain pass), it compiles the draw while this compiles the rest
+            for ref in reversed(runner.kernel_refs(draw, weigh, fold, data, src)):
+                ref.__wrapper_address__()
+            sampling.FNS.copula.__wrapper_address__()
     f64, i64 = types.float64, types.int64
     reduce.merge_moments.compile((f64[:, :, ::1], f64[:, :, :, ::1], i64))
     reduce._merge_sketch.compile((i64[:, :, :, ::1], f64[:, :, ::1], i64[:, ::1],
@@ -93,4 +108,4 @@ def compile_kernels() -> None:
 
 
 if __name__ == "__main__":
-    compile_kernels()
+    compile_kernels(tuple(k for k in sys.argv[1:] if k in KINDS) or ("plain",))
