@@ -309,6 +309,10 @@ def run() -> None:
         if intr is None:
             raise
         code = _interrupted(intr)
+    prewarm = sys.modules.get("engine.core.prewarm")  # imported only if it may have started
+    if prewarm is not None:
+        with contextlib.suppress(BaseException):
+            prewarm.stop()  # os._exit skips atexit: the helper is stopped here
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(BaseException):
             stream.flush()
