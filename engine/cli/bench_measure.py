@@ -256,7 +256,6 @@ def _piece(block, draw, weigh, fns, codes, params, tables, words, is_random, shi
     outs = np.zeros((padded_rows(n_out), SUB))
     cover = np.empty((max(n_cov, 1), SUB), dtype=np.bool_)
     red = np.zeros((padded_rows(n_rows), SUB))
-    bins = np.empty((padded_rows(n_rows), SUB), dtype=np.int64)
     st = np.zeros((5, 8))
     acc = np.zeros((n_points, n_rows, 5))
     cnt = np.zeros((n_points, n_rows), dtype=np.int64)
@@ -299,7 +298,7 @@ def _piece(block, draw, weigh, fns, codes, params, tables, words, is_random, shi
                              st)
                 else:
                     fold_unsketched(rows, n_rows, SUB, live[p], acc[p], cnt[p], bad[p], pbins[p],
-                                    off, st, hist[p], bins)
+                                    off, st)
             if sketch and (s % per_block == per_block - 1 or s == n_sub - 1):
                 for p in range(n_points):
                     sketch_rows(pbins[p], n_rows, off + SUB, live[p], hist[p])

@@ -26,7 +26,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 from numba import types
 
 #: Set to ``0`` to never start the helper (set in the helper's own environment too).
@@ -83,13 +82,10 @@ def stop() -> None:
 
 def compile_kernels(kinds=("plain",)) -> None:
     """Compile (or load) the runner's kernels of ``kinds`` (:data:`KINDS`) for the argument
-    types every run passes (``runner._exact``)."""
+    types every run passes (``sampling.example_arrays``)."""
     from . import mixture, reduce, runner, sampling
 
-    data = (np.zeros((1, 1), np.int64), np.zeros((1, 1, 1)), np.zeros((1, 1, 1)),
-            np.zeros((1, 1), np.uint64), np.zeros(1, np.bool_), np.zeros((1, 1)),
-            np.zeros(0, np.int64), np.zeros((1, 0, 0)), np.uint64(0))
-    src = np.zeros((1, 1), np.int64)
+    data, src = sampling.example_arrays()
     samplers = {"plain": [(sampling.draw_mc_copula, sampling.weigh_plain, reduce.fold_binned),
                           (sampling.draw_mc, sampling.weigh_plain, reduce.fold_binned)],
                 "importance": [(mixture.draw_mixture, mixture.weigh_mixture,
@@ -100,7 +96,7 @@ def compile_kernels(kinds=("plain",)) -> None:
             # after a cached plain pass), it compiles the draw while this compiles the rest
             for ref in reversed(runner.kernel_refs(draw, weigh, fold, data, src)):
                 ref.__wrapper_address__()
-            sampling.FNS.copula.__wrapper_address__()
+    sampling.FNS.copula.__wrapper_address__()
     f64, i64 = types.float64, types.int64
     reduce.merge_moments.compile((f64[:, :, ::1], f64[:, :, :, ::1], i64))
     reduce._merge_sketch.compile((i64[:, :, :, ::1], f64[:, :, ::1], i64[:, ::1],

@@ -460,19 +460,19 @@ def sketch_rows(bins, n_rows, n, live, hrows):
 
 # The runner's fold, chosen by the sampler (``Sampler.sketch``) and passed to it as a function,
 # so that a run compiles only the one it uses. Same arguments: ``pbins``/``off`` are the
-# deferred bins (bin_rows), ``hrows``/``bins`` the sketch rows and scratch (reduce_rows).
+# deferred bins (bin_rows; fold_unsketched has none).
 
 
 @stable_identity
 @njit(nogil=True, cache=CACHE)
-def fold_binned(v, n_rows, m, live, a, cnt, bad, pbins, off, st, hrows, bins):
+def fold_binned(v, n_rows, m, live, a, cnt, bad, pbins, off, st):
     """:func:`bin_rows` (the sketch counted once the block is done, :func:`sketch_rows`)."""
     bin_rows(v, n_rows, m, live, a, cnt, bad, pbins, off, st)
 
 
 @stable_identity
 @njit(nogil=True, cache=CACHE)
-def fold_unsketched(v, n_rows, m, live, a, cnt, bad, pbins, off, st, hrows, bins):
+def fold_unsketched(v, n_rows, m, live, a, cnt, bad, pbins, off, st):
     """:func:`reduce_rows` without a sketch (weighted sums have no quantiles): the same
     records, the non-finite values counted directly rather than through their sketch bins
     (less code to compile)."""

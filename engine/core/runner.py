@@ -100,7 +100,6 @@ def run_chunk(block, draw, weigh, fold, fixed, fns, codes, params, tables, words
     outs = np.zeros((padded_rows(n_out), SUB))
     red = np.zeros((padded_rows(n_rows), SUB))
     cover = np.empty((max(n_cov, 1), SUB), dtype=np.bool_)
-    bins = np.empty((padded_rows(n_rows), SUB), dtype=np.int64)
     # with a sketch, a block's bins are kept and counted once the block is done (bin_rows):
     # a row's few pages of its 1 MiB sketch row then stay in cache while it is counted
     pbins = np.empty((n_points, padded_rows(n_rows) if sketch else 1, BLOCK if sketch else 1),
@@ -129,8 +128,7 @@ def run_chunk(block, draw, weigh, fold, fixed, fns, codes, params, tables, words
                         k += ch[i]
                     hits[b, p, h] += k
                 rows = weigh(outs, cover, m, p, logw, z0, shift, is_random, red, n_rows)
-                fold(rows, n_rows, m, live[p], acc[p], cnt[p], bad[p], pbins[p], s0 - t0, st,
-                     hist[p], bins)
+                fold(rows, n_rows, m, live[p], acc[p], cnt[p], bad[p], pbins[p], s0 - t0, st)
         for p in range(n_points):
             if sketch:
                 sketch_rows(pbins[p], n_rows, t1 - t0, live[p], hist[p])
@@ -245,6 +243,7 @@ def chunk_call(prep: Prepared, seed, purpose, n_trials: int, first_block: int):
 
 
 _FNS_T = numba.typeof(FNS)
+_SCRATCH_T = tuple(map(numba.typeof, draw_scratch(1, 1, 0, SUB)))  # draw's working arrays
 
 
 def _exact(*arrays):
@@ -263,14 +262,14 @@ def kernel_refs(draw, weigh, fold, data, src) -> tuple:
     these types, and links none of them."""
     codes, params, tables, words, is_random, shift, cidx, chol, seed = map(numba.typeof, data)
     i64, f64_2 = types.int64, types.float64[:, ::1]
-    scratch = tuple(map(numba.typeof, draw_scratch(1, 1, 0, SUB)))
+    scratch = _SCRATCH_T
     xs, z0, _, logw, u, _, zb, zt, idx = scratch
     src, live, cover, fns = numba.typeof(src), types.bool_[::1], types.bool_[:, ::1], _FNS_T
     sig_draw = types.none(fns, codes, params, tables, words, is_random, src, shift, cidx, chol,
                           seed, i64, i64, *scratch)
     sig_weigh = f64_2(f64_2, cover, i64, i64, logw, z0, shift, is_random, f64_2, i64)
     sig_fold = types.none(f64_2, i64, i64, live, f64_2, types.int64[::1], types.int64[::1],
-                          types.int32[:, ::1], i64, f64_2, types.int64[:, ::1], types.int64[:, ::1])
+                          types.int32[:, ::1], i64, f64_2)
     sig_fixed = types.none(fns, codes, params, tables, is_random, src, xs, u, zb, zt, idx)
     return (ByAddress(draw, sig_draw), ByAddress(weigh, sig_weigh), ByAddress(fold, sig_fold),
             ByAddress(set_fixed_columns, sig_fixed))
@@ -324,8 +323,8 @@ def draw_inputs(plan, seed, purpose, first: int, n: int) -> np.ndarray:
     out = np.empty((n, n_j))
     for s0 in range(first - first % SUB, first + n, SUB):  # sub-blocks where the run has them
         m = min(SUB, first + n - s0)
-        smp.draw(FNS, codes, params, tables, words, is_random, src, _exact(smp.shift), cidx,
-                 chol, seed, s0, m, *scratch)
+        smp.draw(FNS, codes, params, tables, words, is_random, src, smp.shift, cidx, chol, seed,
+                 s0, m, *scratch)
         lo = max(first, s0)
         out[lo - first:s0 + m - first] = xs[0, :, lo - s0:m].T
     for j in np.flatnonzero(~plan.is_random):  # fixed: the block path at u = 0.5, as the run

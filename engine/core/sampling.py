@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, types
+from numba import njit, typeof, types
 from numba.extending import register_jitable
 
 from distributions import ndtri, sample_z
@@ -168,13 +168,29 @@ class BlockFns(NamedTuple):
     copula: ByAddress      # copula_columns, which takes sample_zp
 
 
-_F64_2, _F64_3, _I64_1 = types.float64[:, ::1], types.float64[:, :, ::1], types.int64[::1]
+def example_arrays() -> tuple:
+    """Tiny arrays of the types every run hands the kernels (``runner._exact``: C-contiguous,
+    aligned, writeable): ``(codes, params, tables, words, is_random, shift, cidx, chol, seed)``
+    and ``src``. Their numba types make the kernels' signatures (:data:`FNS`,
+    ``runner.kernel_refs``, the first run's helper ``engine.core.prewarm``)."""
+    return ((np.zeros((1, 1), np.int64), np.zeros((1, 1, 1)), np.zeros((1, 1, 1)),
+             np.zeros((1, 1), np.uint64), np.zeros(1, np.bool_), np.zeros((1, 1)),
+             np.zeros(0, np.int64), np.zeros((1, 0, 0)), np.uint64(0)),
+            np.zeros((1, 1), np.int64))
+
+
+def _copula_sig():
+    # copula_columns(fzp, codes, params, tables, src, shift, cidx, chol, z0, zk, m, xs, zc, zt,
+    # idx) as the draws call it (zc is the draw's zb)
+    (codes, params, tables, _, _, shift, cidx, chol, _), src = example_arrays()
+    xs, z0, zk, _, _, _, zb, zt, idx = draw_scratch(1, 1, 0, 2)
+    return types.none(SAMPLE_ZP._numba_type_,
+                      *map(typeof, (codes, params, tables, src, shift, cidx, chol, z0, zk)),
+                      types.int64, *map(typeof, (xs, zb, zt, idx)))
+
+
 #: What every draw takes as ``fns``.
-FNS = BlockFns(SAMPLE_P, SAMPLE_ZP, NDTRI,
-               ByAddress(copula_columns, types.none(
-                   SAMPLE_ZP._numba_type_, types.int64[:, ::1], _F64_3, _F64_3,
-                   types.int64[:, ::1], _F64_2, _I64_1, _F64_3, _F64_2, _F64_2, types.int64,
-                   _F64_3, types.float64[::1], types.float64[::1], _I64_1)))
+FNS = BlockFns(SAMPLE_P, SAMPLE_ZP, NDTRI, ByAddress(copula_columns, _copula_sig()))
 
 
 @njit(inline="always")
