@@ -366,11 +366,17 @@ _python_unraisable = sys.unraisablehook
 def _unraisable(info: Any) -> None:
     """An :class:`Interrupted` raised inside a ``__del__`` (llvmlite frees objects while numba
     compiles) cannot propagate: deliver the signal again, so that it is raised where it can
-    (the watchdog ends the process if it never is), instead of printing a traceback."""
+    (the watchdog ends the process if it never is), instead of printing a traceback.
+
+    Once an :class:`Interrupted` has been raised the command is ending with its one line, and
+    an object the interrupt cut off halfway through its construction (an llvmlite object whose
+    ``__init__`` never finished) fails in its ``__del__``: that is not printed either."""
     if isinstance(info.exc_value, Interrupted):
         # From another thread, a moment later: raise_signal here would run the handler
         # inside this hook, where the exception is lost again.
         threading.Timer(0.05, os.kill, (os.getpid(), info.exc_value.signum)).start()
+        return
+    if _last_action == "raise":
         return
     _python_unraisable(info)
 
