@@ -119,6 +119,16 @@ def _truncnormal(mean: float, sd: float, lo: float, hi: float, pa: float, qb: fl
     return min(max(x, lo), hi)
 
 
+@njit(inline="always")
+def _hermite(tp, k, s):
+    """The cubic Hermite piece whose knots' values and slopes are ``tp[k:k + 4]`` (y0, m0, y1,
+    m1), at ``s`` in [0, 1] of the way: one expression for the scalar and the vectorised path,
+    so the same bits."""
+    s1 = 1.0 - s
+    return (s1 * s1 * ((1.0 + 2.0 * s) * tp[k] + s * tp[k + 1])
+            + s * s * ((3.0 - 2.0 * s) * tp[k + 2] - s1 * tp[k + 3]))
+
+
 @njit
 def _table(lo: float, hi: float, w: float, row: float, zmax: float, inv_h: float,
            log_phi_z: float, z: float, tp, nk: int) -> float:
@@ -135,13 +145,7 @@ def _table(lo: float, hi: float, w: float, row: float, zmax: float, inv_h: float
             i = nk - 2
         s = t - i
         k = base + 2 * i
-        y0 = tp[k]
-        m0 = tp[k + 1]
-        y1 = tp[k + 2]
-        m1 = tp[k + 3]
-        s1 = 1.0 - s
-        y = (s1 * s1 * ((1.0 + 2.0 * s) * y0 + s * m0)
-             + s * s * ((3.0 - 2.0 * s) * y1 - s1 * m1))
+        y = _hermite(tp, k, s)
     elif z < 0.0:
         # Beyond the table (z < -Z, u < 1e-17): y(-Z) + A (log Phi(z) - log Phi(-Z)) + B (z + Z),
         # matched in value, slope and curvature at -Z; exact to leading order for small shapes.
@@ -202,13 +206,7 @@ def table_block(lo, hi, w, row, zmax, inv_h, log_phi_z, z, m, tp, nk, out, bad):
         s = out[i]
         kb = bad[i]
         k = kb if kb >= 0 else -1 - kb
-        y0 = tp[k]
-        m0 = tp[k + 1]
-        y1 = tp[k + 2]
-        m1 = tp[k + 3]
-        s1 = 1.0 - s
-        y = (s1 * s1 * ((1.0 + 2.0 * s) * y0 + s * m0)
-             + s * s * ((3.0 - 2.0 * s) * y1 - s1 * m1))
+        y = _hermite(tp, k, s)
         out[i] = y
         bad[i] = not ((kb >= 0) & (abs(y) <= EXP_FAST_MAX))
     for i in range(m):

@@ -39,7 +39,7 @@ from numba import njit
 
 from ._fastmath import _f64_to_i64, exp_finish, exp_reduce, fma
 from ._jitcache import CACHE
-from ._pointers import AVX512, compress_abs8
+from ._pointers import AVX512, compress_abs8, pad_lanes
 
 _SQRT1_2 = 0.7071067811865476  # 1/sqrt(2), the constant scipy's ndtr multiplies by
 
@@ -228,10 +228,6 @@ def list_noncentral_avx512(z, m, idx, zt):
     return nt
 
 
-#: float64 lanes of the vectors LLVM uses here (the tail pass is padded to them)
-_VEC = 8 if AVX512 else 4
-
-
 @njit(error_model="numpy", cache=CACHE)
 def ndtr_pair_block(z, m: int, u, v, idx) -> None:
     """``u[i], v[i] = ndtr_pair(z[i])`` for i < m, bit for bit (pointers, as ``addr``).
@@ -249,10 +245,7 @@ def ndtr_pair_block(z, m: int, u, v, idx) -> None:
         nt = list_noncentral_avx512(z, m, idx, u)
     else:
         nt = list_noncentral(z, m, idx, u)
-    # Pad to whole vectors with a harmless score (no scalar remainder in the next loop).
-    ntv = min((nt + _VEC - 1) & -_VEC, m)
-    for k in range(nt, ntv):
-        u[k] = 2.0
+    ntv = pad_lanes(u, nt, m, 2.0)  # a harmless score
     zbits = 0
     for k in range(ntv):
         a = abs(u[k])

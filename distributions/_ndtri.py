@@ -14,7 +14,7 @@ from numba import njit
 
 from ._fastmath import _DBL_MIN, _poly7, log, log_fast
 from ._jitcache import CACHE
-from ._pointers import AVX512, compress_tail8
+from ._pointers import AVX512, compress_tail8, pad_lanes
 
 #: |p - 0.5| <= NDTRI_CENTRAL: AS241's central rational function (85% of uniforms).
 NDTRI_CENTRAL = 0.425
@@ -137,10 +137,6 @@ def list_tail_avx512(u, m, idx, zt):
     return nt
 
 
-#: float64 lanes of the vectors LLVM uses here (ndtri_block pads its tail pass to them).
-_VEC = 8 if AVX512 else 4
-
-
 @njit(error_model="numpy", cache=CACHE)
 def ndtri_block(u, m, z, idx, zt):
     """``z[i] = ndtri(u[i])`` for i < m, bitwise (all arguments but m are pointers).
@@ -174,11 +170,7 @@ def ndtri_block(u, m, z, idx, zt):
         nt = list_tail_avx512(u, m, idx, zt)
     else:
         nt = list_tail(u, m, idx, zt)
-    # Pad to whole vectors with a harmless tail value, so the vectorised loop below has no
-    # scalar remainder (up to _VEC - 1 scalar, latency-bound iterations per call otherwise).
-    ntv = min((nt + _VEC - 1) & -_VEC, m)
-    for k in range(nt, ntv):
-        zt[k] = 0.25
+    ntv = pad_lanes(zt, nt, m, 0.25)  # a harmless tail value
     # Two loops again (log, then sqrt and the rational function), measured 20% faster than
     # one; in between, zt holds -log(min(p, 1 - p)) > 0.69 with the sign of p - 0.5, or nan.
     for k in range(ntv):

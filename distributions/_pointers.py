@@ -9,7 +9,7 @@ Dependency rule: numba, llvmlite and the stdlib only.
 from __future__ import annotations
 
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
@@ -65,6 +65,19 @@ def _host_has_avx512() -> bool:
 #: outputs); elsewhere LLVM would expand those vectors into slower code, so other CPUs keep
 #: the plain loops. The two give the same bits (tests run both).
 AVX512 = _host_has_avx512()
+#: float64 lanes of the vectors LLVM uses for the block kernels (AVX-512: 8, AVX2: 4).
+VEC = 8 if AVX512 else 4
+
+
+@njit(inline="always")
+def pad_lanes(buf, n, m, value):
+    """Set ``buf[n:]`` to a harmless ``value`` up to a whole number of vectors (at most ``m``
+    lanes) and return that count: a vectorised loop over the first lanes of ``buf`` then has
+    no scalar remainder (up to VEC - 1 scalar, latency-bound iterations per call otherwise)."""
+    nv = min((n + VEC - 1) & -VEC, m)
+    for k in range(n, nv):
+        buf[k] = value
+    return nv
 
 _W = 8  # lanes of the compress: one 512-bit vector of float64
 

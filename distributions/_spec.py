@@ -201,6 +201,7 @@ class Distribution:
         Returns
         -------
         Distribution
+            A new one; this one is unchanged (distributions are immutable).
 
         Raises
         ------

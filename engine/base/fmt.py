@@ -180,6 +180,7 @@ def pctl(q: float) -> str:
     Returns
     -------
     str
+        The level in percent, as few digits as it needs (``"5%"``, ``"2.5%"``).
     """
     return f"{100 * float(q):g}%"
 
@@ -190,11 +191,12 @@ def ordinal(q: float) -> str:
     Parameters
     ----------
     q : float
-        The level (0..1).
+        The level (0..1): 0.01 is the 1st percentile.
 
     Returns
     -------
     str
+        The whole percentile with its English suffix; a fractional one ends in "th".
     """
     v = 100 * float(q)
     k = round(v)
@@ -287,3 +289,26 @@ def _end(x: float, sci: bool) -> str:
     if x == 0.0:
         return "0"
     return _sci(x) if sci else _percent(x)
+
+
+def run_line(counted: str, attrs) -> str:
+    """The line that ends a quote's text: trials, seed, run time and threads, and the kernels'
+    compile when it took over a second (a first run).
+
+    Parameters
+    ----------
+    counted : str
+        The trials, as they should read (``"1,000,000"``).
+    attrs : mapping
+        The result's attributes (``seed``, ``elapsed_s``, ``threads``, ``compile_s``).
+
+    Returns
+    -------
+    str
+    """
+    line = (f"{counted} trials, seed {attrs['seed']}, {float(attrs['elapsed_s']):.2f} s "
+            f"on {attrs.get('threads', '?')} threads")
+    compile_s = float(attrs.get("compile_s", 0.0))
+    if compile_s > 1.0:
+        line += f" (plus {compile_s:.1f} s to compile the kernels once; they are now cached)"
+    return line

@@ -25,7 +25,8 @@ from engine.cli.cluster import scope as cluster_scope
 from engine.cli.samplers import check_sampler as _check_sampler
 from engine.cli.common import (EXIT_INTERRUPTED, EXIT_PRECISION_NOT_MET,  # noqa: F401
                                EXIT_USAGE, _number, _positive_int, _repeat, _seconds, _seed,
-                               _thresholds, _year, add_correlation_flags, add_set_flag,
+                               _thresholds, _year, add_config_arg, add_correlation_flags,
+                               add_output_flags, add_seed_threads, add_set_flag,
                                load_scenario, overrides, progress_reporter, run_with_progress,
                                stopped_message, with_overrides)
 from engine.present.text import format_quote  # noqa: F401
@@ -122,25 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("quote", help="P(revenue covers capex), its interval and gap quantiles",
                        description=DESCRIPTION, epilog=QUOTE_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    q.add_argument("config", nargs="?", metavar="CONFIG",
-                   help="scenario file (TOML); omitted: the bundled ai-capex-2024 scenario")
+    add_config_arg(q)
     q.add_argument("--trials", type=_positive_int, metavar="N",
                    help="number of Monte Carlo trials (default: the config's scenario.trials)")
-    q.add_argument("--seed", type=_seed, metavar="S",
-                   help="random seed, 0..2**64-1 (default: the config's scenario.seed)")
-    q.add_argument("--threads", type=_positive_int, metavar="T",
-                   help="worker threads (default: all cores); never changes the result")
-    q.add_argument("--json", action="store_true",
-                   help="print one JSON object (p_cover, its interval, output quantiles) "
-                        "instead of text")
-    q.add_argument("--out", metavar="FILE.nc|.csv|.parquet|.json",
-                   help="also write the result, atomically, in the format its suffix names: "
-                        ".nc the full Dataset (NetCDF), .csv or .parquet a tidy summary table, "
-                        ".json the --json object")
-    q.add_argument("--force", action="store_true",
-                   help="overwrite --out if it exists (otherwise refuse before running)")
-    q.add_argument("--quiet", action="store_true",
-                   help="no progress bar (it only shows on a terminal, after 2 s)")
+    add_seed_threads(q)
+    add_output_flags(q, "p_cover, its interval, output quantiles")
     q.add_argument("--progress", action="store_true",
                    help="report progress even when stderr is not a terminal: one line on "
                         "stderr after the first wave, then every 5 s (for logs)")

@@ -18,7 +18,7 @@ from distributions._jitcache import CACHE
 from engine.core.scenario import Scenario
 from engine.core.reduce import (BLOCK, SK_NBINS, bin_rows, fold_unsketched, padded_rows,
                                 sketch_rows, sparse_zeros)
-from engine.core.runner import SUB, _stream_words, prepare
+from engine.core.runner import SUB, _stream_words, chunk_scratch, prepare
 from engine.core.sampling import FNS, draw_scratch, plain, set_fixed_columns
 from engine.models import make_plan
 
@@ -252,14 +252,8 @@ def _piece(block, draw, weigh, fns, codes, params, tables, words, is_random, shi
     n_in = codes.shape[1]
     n_keep = xs_keep.shape[0]
     xs, z0, zk, logw, u, wscr, zb, zt, idx = draw_scratch(n_points, n_in, cidx.shape[0], SUB)
-    work = np.empty((work_points, max(work_rows, 1), SUB))
-    outs = np.zeros((padded_rows(n_out), SUB))
-    cover = np.empty((max(n_cov, 1), SUB), dtype=np.bool_)
-    red = np.zeros((padded_rows(n_rows), SUB))
-    st = np.zeros((5, 8))
-    acc = np.zeros((n_points, n_rows, 5))
-    cnt = np.zeros((n_points, n_rows), dtype=np.int64)
-    bad = np.zeros((n_points, n_rows), dtype=np.int64)
+    work, outs, cover, red, st, acc, cnt, bad = chunk_scratch(n_points, n_rows, work_points,
+                                                              work_rows, n_out, n_cov, SUB)
     check = 0.0
     if stage == 0:
         set_fixed_columns(fns, codes, params, tables, is_random, src, xs, u, zb, zt, idx)

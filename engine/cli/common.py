@@ -15,7 +15,7 @@ import time
 from typing import Callable, Iterator, TypeVar
 
 from engine.base import fmt
-from engine.base.interrupts import (RunStatus, StopRequest, run_stoppable)
+from engine.base.interrupts import Interrupted, RunStatus, StopRequest, run_stoppable
 
 
 EXIT_USAGE = 2
@@ -49,24 +49,39 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
+def _float(text: str, what: str) -> float:
+    """A finite float from the command line (``what``: "a number", "a number of seconds")."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if not math.isfinite(value):  # inf, nan, 1e400
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = _float(text, "a number of seconds")
+    if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
     return value
 
 
 def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):  # inf, nan, 1e400
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return value
+    return _float(text, "a number")
+
+
+def open_unit(example: str) -> Callable[[str], float]:
+    """An argument type for a number strictly between 0 and 1; ``example`` ends the message
+    (``"0.5 is 50%"``)."""
+    def parse(text: str) -> float:
+        value = _number(text)
+        if not 0.0 < value < 1.0:
+            raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {text!r} "
+                                             f"({example})")
+        return value
+
+    return parse
 
 
 def _thresholds(text: str) -> list[float]:
@@ -265,6 +280,63 @@ def add_set_flag(p: argparse.ArgumentParser) -> None:
                         "distribution, 'revenue.OpenAI.ci90=[5, 10]', "
                         "correlation.groups.0.rho=0.3, scenario.trials=100000, scenario.seed=7); "
                         "VALUE is a TOML value; the result records every --set")
+
+
+#: ``--out`` of the commands that write any of the four formats: (metavar, help).
+OUT_ANY = ("FILE.nc|.csv|.parquet|.json",
+           "also write the result, atomically, in the format its suffix names: .nc the full "
+           "Dataset (NetCDF), .csv or .parquet a tidy summary table, .json the --json object")
+
+
+def add_config_arg(p: argparse.ArgumentParser) -> None:
+    """The optional positional ``CONFIG`` of every command that runs a scenario."""
+    p.add_argument("config", nargs="?", metavar="CONFIG",
+                   help="scenario file (TOML); omitted: the bundled ai-capex-2024 scenario")
+
+
+def add_seed_threads(p: argparse.ArgumentParser) -> None:
+    """``--seed`` and ``--threads``, worded alike in every command."""
+    p.add_argument("--seed", type=_seed, metavar="S",
+                   help="random seed, 0..2**64-1 (default: the config's scenario.seed)")
+    p.add_argument("--threads", type=_positive_int, metavar="T",
+                   help="worker threads (default: all cores); never changes the result")
+
+
+def add_output_flags(p: argparse.ArgumentParser, json_what: str,
+                     out: tuple[str, str] | None = OUT_ANY) -> None:
+    """``--json`` (printing ``json_what``), ``--out`` and ``--force`` when ``out`` is a
+    (metavar, help) pair, and ``--quiet``."""
+    p.add_argument("--json", action="store_true",
+                   help=f"print one JSON object ({json_what}) instead of text")
+    if out is not None:
+        p.add_argument("--out", metavar=out[0], help=out[1])
+        p.add_argument("--force", action="store_true",
+                       help="overwrite --out if it exists (otherwise refuse before running)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (it only shows on a terminal, after 2 s)")
+
+
+@contextlib.contextmanager
+def point_trial_progress(total: int | None, quiet: bool, kept: str = ""
+                         ) -> Iterator[Callable[[int], None]]:
+    """A ``progress(done)`` callback counting point-trials (a sweep's or a goal seek's runs
+    together) on a bar; when interrupted, the :class:`Interrupted` says how far it got, then
+    ``kept`` (e.g. ``"; nothing was printed"``)."""
+    done = 0
+    with _progress_bar(total, quiet) as bar:
+        bar.unit = "point-trial"
+
+        def progress(n: int) -> None:
+            nonlocal done
+            done = n
+            bar.update(n - bar.n)
+
+        try:
+            yield progress
+        except Interrupted as exc:
+            of = f" of {total:,}" if total is not None else ""
+            exc.detail = f"after {done:,}{of} point-trials{kept}"
+            raise
 
 
 def load_scenario(args: argparse.Namespace):

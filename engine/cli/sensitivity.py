@@ -50,12 +50,7 @@ Exit codes: 0 ok, 2 bad input (message on stderr), 3 stopped by --max-seconds, 4
 target not met, 130 interrupted by Ctrl-C, 143 by SIGTERM."""
 
 
-def _precision(text: str) -> float:
-    value = cli._number(text)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {text!r} "
-                                         "(a half-width on the indices, e.g. 0.02)")
-    return value
+_precision = cli.open_unit("a half-width on the indices, e.g. 0.02")
 
 
 def add_commands(sub) -> None:
@@ -63,8 +58,7 @@ def add_commands(sub) -> None:
     s = sub.add_parser("sensitivity", help="Sobol' indices: which inputs drive P(cover) and "
                                            "the gap", description=DESCRIPTION, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.add_argument("config", nargs="?", metavar="CONFIG",
-                   help="scenario file (TOML); omitted: the bundled ai-capex-2024 scenario")
+    cli.add_config_arg(s)
     s.add_argument("--base-samples", type=cli._positive_int, metavar="N",
                    help=f"rows of each sample matrix (default {sa.DEFAULT_BASE_SAMPLES:,}); the "
                         "model runs N x (factors + 2) times")
@@ -82,19 +76,10 @@ def add_commands(sub) -> None:
                         "gap, required_annual_revenue, ai_revenue, ... (default: those four)")
     s.add_argument("--year", type=cli._year, metavar="YEAR",
                    help="multi-year model: this year only (default: every reported year)")
-    s.add_argument("--seed", type=cli._seed, metavar="S",
-                   help="random seed, 0..2**64-1 (default: the config's scenario.seed)")
-    s.add_argument("--threads", type=cli._positive_int, metavar="T",
-                   help="worker threads (default: all cores); never changes the result")
-    s.add_argument("--json", action="store_true",
-                   help="print one JSON object (every index and interval) instead of text")
-    s.add_argument("--out", metavar="FILE.nc|.json",
-                   help="also write the result, atomically: .nc the Dataset (for capexgap "
-                        "plot), .json the --json object")
-    s.add_argument("--force", action="store_true",
-                   help="overwrite --out if it exists (otherwise refuse before running)")
-    s.add_argument("--quiet", action="store_true",
-                   help="no progress bar (it only shows on a terminal, after 2 s)")
+    cli.add_seed_threads(s)
+    cli.add_output_flags(s, "every index and interval",
+                         ("FILE.nc|.json", "also write the result, atomically: .nc the Dataset "
+                                           "(for capexgap plot), .json the --json object"))
     s.add_argument("--max-seconds", type=cli._seconds, metavar="S",
                    help="stop after about S seconds of simulation (exit code 3); nothing is "
                         "printed or written")

@@ -14,7 +14,6 @@ from typing import Any
 from engine.analyses.points import _MONEY, DEFAULT_MAX_MEMORY_MIB
 from engine.analyses.solve import DEFAULT_MAX_MULTIPLIER, MAX_MULTIPLIER_CEILING, MIN_TRIALS
 from engine.base import fmt
-from engine.base.interrupts import Interrupted
 from engine.base.safetext import escape
 from engine.cli import cluster
 from engine.cli import common as cli
@@ -68,12 +67,7 @@ def _multiplier(text: str) -> float:
     return value
 
 
-def _probability(text: str) -> float:
-    value = cli._number(text)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {text!r} "
-                                         "(0.5 is 50%)")
-    return value
+_probability = cli.open_unit("0.5 is 50%")
 
 
 def add_commands(sub) -> None:
@@ -82,8 +76,7 @@ def add_commands(sub) -> None:
                                      "a target (goal seek)",
                        description=DESCRIPTION, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.add_argument("config", nargs="?", metavar="CONFIG",
-                   help="scenario file (TOML); omitted: the bundled ai-capex-2024 scenario")
+    cli.add_config_arg(s)
     s.add_argument("--scale", required=True, metavar="NAME",
                    help="what to multiply: revenue (every company), an input (gpu_spend, "
                         "margin, ...), a company (Microsoft) or an input's full name")
@@ -103,15 +96,9 @@ def add_commands(sub) -> None:
     s.add_argument("--trials", type=cli._positive_int, metavar="N",
                    help=f"trials per evaluation, the same at every multiplier (at least "
                         f"{MIN_TRIALS}; default: the config's scenario.trials)")
-    s.add_argument("--seed", type=cli._seed, metavar="S",
-                   help="random seed, 0..2**64-1 (default: the config's scenario.seed)")
-    s.add_argument("--threads", type=cli._positive_int, metavar="T",
-                   help="worker threads (default: all cores); never changes the result")
-    s.add_argument("--json", action="store_true",
-                   help="print one JSON object (the multiplier, its interval, the medians "
-                        "before and after, every evaluation) instead of text")
-    s.add_argument("--quiet", action="store_true",
-                   help="no progress bar (it only shows on a terminal, after 2 s)")
+    cli.add_seed_threads(s)
+    cli.add_output_flags(s, "the multiplier, its interval, the medians before and after, every "
+                            "evaluation", out=None)
     s.add_argument("--max-memory", type=_positive_float, metavar="MiB",
                    default=DEFAULT_MAX_MEMORY_MIB,
                    help="memory for one pass's accumulators; points beyond it run in further "
@@ -125,23 +112,11 @@ def _solve(args: argparse.Namespace) -> int:
     from engine.analyses.solve import solve
 
     scenario = cli.load_scenario(args)
-    done = 0
-
-    def progress(n: int) -> None:
-        nonlocal done
-        done = n
-        bar.update(n - bar.n)
-
-    with cli._progress_bar(None, args.quiet) as bar:
-        bar.unit = "point-trial"
-        try:
-            ds = solve(scenario, args.scale, p_cover=args.p_cover, gap_median=args.gap_median,
-                       trials=args.trials, seed=args.seed, threads=args.threads,
-                       max_multiplier=args.max_multiplier, year=args.year,
-                       max_memory_mib=args.max_memory, progress=progress)
-        except Interrupted as exc:
-            exc.detail = f"after {done:,} point-trials; nothing was printed"
-            raise
+    with cli.point_trial_progress(None, args.quiet, "; nothing was printed") as progress:
+        ds = solve(scenario, args.scale, p_cover=args.p_cover, gap_median=args.gap_median,
+                   trials=args.trials, seed=args.seed, threads=args.threads,
+                   max_multiplier=args.max_multiplier, year=args.year,
+                   max_memory_mib=args.max_memory, progress=progress)
     if args.json:
         print(json.dumps(solve_summary(ds)))
     else:

@@ -16,7 +16,6 @@ import sys
 from engine.base import fmt
 from engine.cli import cluster
 from engine.cli import common as cli
-from engine.base.interrupts import Interrupted
 from engine.base.safetext import escape
 from engine.present.text import qmc_lines
 from engine.analyses.sweeps import (DEFAULT_MAX_MEMORY_MIB, MAX_POINTS, MAX_POINTS_CEILING,
@@ -106,20 +105,8 @@ def _common(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--trials", type=cli._positive_int, metavar="N",
                    help="trials per point, the same trials at every point (default: the "
                         "config's scenario.trials)")
-    p.add_argument("--seed", type=cli._seed, metavar="S",
-                   help="random seed, 0..2**64-1 (default: the config's scenario.seed)")
-    p.add_argument("--threads", type=cli._positive_int, metavar="T",
-                   help="worker threads (default: all cores); never changes the result")
-    p.add_argument("--json", action="store_true",
-                   help=f"print one JSON object ({what}) instead of the text table")
-    p.add_argument("--out", metavar="FILE.nc|.csv|.parquet|.json",
-                   help="also write the result, atomically, in the format its suffix names: "
-                        ".nc the full Dataset (NetCDF), .csv or .parquet a tidy summary table, "
-                        ".json the --json object")
-    p.add_argument("--force", action="store_true",
-                   help="overwrite --out if it exists (otherwise refuse before running)")
-    p.add_argument("--quiet", action="store_true",
-                   help="no progress bar (it only shows on a terminal, after 2 s)")
+    cli.add_seed_threads(p)
+    cli.add_output_flags(p, what)
     p.add_argument("--max-memory", type=_positive_float, metavar="MiB",
                    default=DEFAULT_MAX_MEMORY_MIB,
                    help="memory for one pass's accumulators; points beyond it run in further "
@@ -164,8 +151,7 @@ def add_commands(sub) -> None:
     t = sub.add_parser("tornado", help="rank the inputs by the swing each causes in P(cover)",
                        description=TORNADO_DESCRIPTION, epilog=TORNADO_EPILOG,
                        formatter_class=formatter)
-    t.add_argument("config", nargs="?", metavar="CONFIG",
-                   help="scenario file (TOML); omitted: the bundled ai-capex-2024 scenario")
+    cli.add_config_arg(t)
     t.add_argument("--levels", type=_level, nargs="+", metavar="Q",
                    default=list(DEFAULT_LEVELS),
                    help="quantile levels at which each uncertain input is pinned, two or more "
@@ -187,23 +173,10 @@ def add_commands(sub) -> None:
 
 def _run(args: argparse.Namespace, n_points: int, trials: int | None, fn):
     total = trials * n_points if trials is not None else None  # None: a precision target
-    done = 0
-
-    def progress(n: int) -> None:
-        nonlocal done
-        done = n
-        bar.update(n - bar.n)
-
-    with cli._progress_bar(total, args.quiet) as bar:
-        bar.unit = "point-trial"
-        try:
-            return fn(progress)
-        except Interrupted as exc:
-            # Ctrl-C / SIGTERM (engine.interrupts, installed by cli.main) after the current
-            # wave; nothing is kept (a sweep's groups would hold different trial counts).
-            exc.detail = (f"after {done:,} of {total:,} point-trials" if total is not None
-                          else f"after {done:,} point-trials")
-            raise
+    # Ctrl-C / SIGTERM (engine.interrupts, installed by cli.main) stop after the current wave;
+    # nothing is kept (a sweep's groups would hold different trial counts)
+    with cli.point_trial_progress(total, args.quiet) as progress:
+        return fn(progress)
 
 
 def _sweep(args: argparse.Namespace) -> int:

@@ -37,7 +37,7 @@ from numba import njit
 
 from distributions._jitcache import CACHE, stable_identity
 
-from .rng import _philox10, _u53
+from .rng import _u53, philox64
 from .sampling import Sampler, uniform_columns, weigh_plain
 
 #: Bits of a Sobol' coordinate (scipy's ``bits=32``): at most 2**32 points per replicate.
@@ -150,12 +150,7 @@ def _ctz(i):
 def dimension_keys(seed, word, replicate):
     """The scramble seed and the low-bit key (32 bits each, uint32) of one dimension: one
     Philox block of (replicate, stream word) under the scenario seed."""
-    seed = np.uint64(seed)
-    word = np.uint64(word)
-    rep = np.uint64(replicate)
-    y0, _y1, y2, _y3 = _philox10(np.uint32(rep), np.uint32(rep >> _U32), np.uint32(word),
-                                 np.uint32(word >> _U32), np.uint32(seed),
-                                 np.uint32(seed >> _U32))
+    y0, _y1, y2, _y3 = philox64(replicate, word, seed)
     return np.uint32(y0), np.uint32(y2)
 
 

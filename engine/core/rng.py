@@ -201,6 +201,17 @@ def _pair_bits(lo, hi):
     return (np.uint64(hi) << _U32) | np.uint64(lo)
 
 
+@njit(inline="always")
+def philox64(ctr, word, seed):
+    """The Philox4x32-10 block of counter (``ctr``, ``word``) under key ``seed``, each a 64-bit
+    value split into its low and high 32-bit words: a tuple of 4 uint32."""
+    ctr = np.uint64(ctr)
+    word = np.uint64(word)
+    seed = np.uint64(seed)
+    return _philox10(np.uint32(ctr), np.uint32(ctr >> _U32), np.uint32(word),
+                     np.uint32(word >> _U32), np.uint32(seed), np.uint32(seed >> _U32))
+
+
 @njit
 def stream_word(stream, purpose):
     """Counter words 2-3 of an input's stream for a purpose: ``stream ^ (purpose * C)``."""
@@ -225,12 +236,7 @@ def uniform2(seed, word, pair):
     tuple of 2 float64
         ``(u(2*pair), u(2*pair + 1))``, each in (0, 1).
     """
-    seed = np.uint64(seed)
-    word = np.uint64(word)
-    pair = np.uint64(pair)
-    y0, y1, y2, y3 = _philox10(np.uint32(pair), np.uint32(pair >> _U32), np.uint32(word),
-                               np.uint32(word >> _U32), np.uint32(seed),
-                               np.uint32(seed >> _U32))
+    y0, y1, y2, y3 = philox64(pair, word, seed)
     return _u53(_pair_bits(y0, y1)), _u53(_pair_bits(y2, y3))
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 from numba import njit, types
+from numba.extending import register_jitable
 
 from distributions import ndtri, sample_u, sample_z
 from distributions._blocks import ppf_block_many
@@ -44,6 +45,18 @@ from .sampling import (FNS, Sampler, _correlated, draw_scratch, input_sources, o
 
 #: Trials per sub-block: the structure-of-arrays unit inside a block (its columns stay in L1).
 SUB = 256
+
+
+@register_jitable
+def chunk_scratch(n_points, n_rows, work_points, work_rows, n_out, n_cov, sub):
+    """The model's and the fold's working arrays for sub-blocks of ``sub`` trials, in one
+    place for :func:`run_chunk` and the bench's pieces: (work, outs, cover, red, st, acc, cnt,
+    bad); ``acc`` holds each row's shift, s1, s2, min and max (``reduce._fold_rows``)."""
+    return (np.empty((work_points, max(work_rows, 1), sub)),
+            np.zeros((padded_rows(n_out), sub)), np.empty((max(n_cov, 1), sub), dtype=np.bool_),
+            np.zeros((padded_rows(n_rows), sub)), np.zeros((5, 8)),
+            np.zeros((n_points, n_rows, 5)), np.zeros((n_points, n_rows), dtype=np.int64),
+            np.zeros((n_points, n_rows), dtype=np.int64))
 
 
 @njit(error_model="numpy", nogil=True, cache=CACHE)
@@ -96,18 +109,12 @@ def run_chunk(block, draw, weigh, fold, fixed, fns, codes, params, tables, words
     n_in = codes.shape[1]
     n_rows = blk.shape[2]
     xs, z0, zk, logw, u, wscr, zb, zt, idx = draw_scratch(n_points, n_in, cidx.shape[0], SUB)
-    work = np.empty((work_points, max(work_rows, 1), SUB))
-    outs = np.zeros((padded_rows(n_out), SUB))
-    red = np.zeros((padded_rows(n_rows), SUB))
-    cover = np.empty((max(n_cov, 1), SUB), dtype=np.bool_)
+    work, outs, cover, red, st, acc, cnt, bad = chunk_scratch(n_points, n_rows, work_points,
+                                                              work_rows, n_out, n_cov, SUB)
     # with a sketch, a block's bins are kept and counted once the block is done (bin_rows):
     # a row's few pages of its 1 MiB sketch row then stay in cache while it is counted
     pbins = np.empty((n_points, padded_rows(n_rows) if sketch else 1, BLOCK if sketch else 1),
                      dtype=np.int32)
-    st = np.zeros((5, 8))
-    acc = np.empty((n_points, n_rows, 5))  # shift, s1, s2, min, max
-    cnt = np.empty((n_points, n_rows), dtype=np.int64)
-    bad = np.empty((n_points, n_rows), dtype=np.int64)
     fixed(fns, codes, params, tables, is_random, src, xs, u, zb, zt, idx)
     for b in range(b_start, b_end):
         t0 = (first_block + b) * BLOCK

@@ -121,6 +121,7 @@ def check_target(path: str | os.PathLike[str], force: bool, *, option: str = "--
     Returns
     -------
     Path
+        `path` as a Path, now known to be writable.
 
     Raises
     ------
@@ -211,6 +212,7 @@ def write_bytes(path: str | os.PathLike[str], data: bytes | bytearray | memoryvi
     Returns
     -------
     Path
+        `path` as a Path, holding `data` and synced to disk.
 
     Raises
     ------

@@ -44,8 +44,8 @@ MD_DEP, MD_K, MD_M, MD_LIFE, MD_R, MD_GAIN, MD_Y0 = range(7)
 N_META = 7
 
 # Rows of the block's scratch after the weights and the early cohorts (see :func:`block`).
-S_K1, S_KEEP, S_PREV, S_CRF = range(4)
-N_SC = 4
+S_K1, S_KEEP, S_PREV, S_CRF, S_ZERO = range(5)
+N_SC = 5
 
 
 @njit(inline="always")
@@ -85,6 +85,7 @@ def block(xs, sp, p, m, margs, work, outs, cover):
     r = _col(xs, sp, meta[MD_R])
     life = _col(xs, sp, meta[MD_LIFE])
     k1 = sc[S_K1]
+    zero = sc[S_ZERO]
     keep = sc[S_KEEP]
     prev = sc[S_PREV]
     xk = _col(xs, sp, meta[MD_K])
@@ -92,6 +93,7 @@ def block(xs, sp, p, m, margs, work, outs, cover):
     for i in range(m):
         k1[i] = 1.0 + xk[i]
         keep[i] = 1.0 - xm[i]
+        zero[i] = 0.0
     # the weights: w[a, i] is trial i's charge at age a per $1 of capex
     if meta[MD_DEP] == 0:
         crf = sc[S_CRF]
@@ -186,32 +188,23 @@ def block(xs, sp, p, m, margs, work, outs, cover):
             o_gap[i] = o_req_annual[i] - rt[i]
         for i in range(m):
             o_s2r[i] = gt[i] / rt[i] if rt[i] != 0.0 else math.inf
-        if y == 0:  # the running totals start from 0.0
-            for i in range(m):
-                o_cum_c[i] = 0.0 + ct[i]
-            for i in range(m):
-                o_cum_r[i] = 0.0 + rt[i]
-            for i in range(m):
-                o_cum_g[i] = 0.0 + o_gap[i]
-            for i in range(m):
-                c = rt[i] >= o_req_annual[i]
-                c_covers[i] = c
-                c_by[i] = c
-        else:
-            p_cum_c = outs[V_CUM_CAPEX * n_rep + y - 1]
-            p_cum_r = outs[V_CUM_REV * n_rep + y - 1]
-            p_cum_g = outs[V_CUM_GAP * n_rep + y - 1]
-            p_by = cover[C_BY * n_rep + y - 1]
-            for i in range(m):
-                o_cum_c[i] = p_cum_c[i] + ct[i]
-            for i in range(m):
-                o_cum_r[i] = p_cum_r[i] + rt[i]
-            for i in range(m):
-                o_cum_g[i] = p_cum_g[i] + o_gap[i]
-            for i in range(m):
-                c = rt[i] >= o_req_annual[i]
-                c_covers[i] = c
-                c_by[i] = p_by[i] or c
+        # the running totals: the first year's start from a row of 0.0, and its "covered in
+        # some year so far" is its own "covers" (read after it is written: c or c)
+        first = y == 0
+        p_cum_c = zero if first else outs[V_CUM_CAPEX * n_rep + y - 1]
+        p_cum_r = zero if first else outs[V_CUM_REV * n_rep + y - 1]
+        p_cum_g = zero if first else outs[V_CUM_GAP * n_rep + y - 1]
+        p_by = c_covers if first else cover[C_BY * n_rep + y - 1]
+        for i in range(m):
+            o_cum_c[i] = p_cum_c[i] + ct[i]
+        for i in range(m):
+            o_cum_r[i] = p_cum_r[i] + rt[i]
+        for i in range(m):
+            o_cum_g[i] = p_cum_g[i] + o_gap[i]
+        for i in range(m):
+            c = rt[i] >= o_req_annual[i]
+            c_covers[i] = c
+            c_by[i] = p_by[i] or c
 
 
 def pack(scenarios: Sequence[Any], names: tuple[str, ...]) -> tuple:

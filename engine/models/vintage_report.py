@@ -230,12 +230,7 @@ def format_quote(ds: xr.Dataset, source: str) -> str:
                  f"{year_text(0.5)}, 90% interval {year_text(0.05)} to {year_text(0.95)}")
     lines.append(f"P(no break-even by {last}) = {fmt.pct(never)}  (95% CI "
                  f"{fmt.p_interval(nlo, nhi)})")
-    timing = (f"{n:,} trials, seed {ds.attrs['seed']}, {float(ds.attrs['elapsed_s']):.2f} s "
-              f"on {ds.attrs.get('threads', '?')} threads")
-    compile_s = float(ds.attrs.get("compile_s", 0.0))
-    if compile_s > 1.0:
-        timing += f" (plus {compile_s:.1f} s to compile the kernels once; they are now cached)"
-    lines.append(timing)
+    lines.append(fmt.run_line(f"{n:,}", ds.attrs))
     # Every NaN, inf or less accurate figure, with its reason (engine.result's notes).
     lines.extend(f"note: {escape(line, None)}." for line in notes_of(ds)
                  if not line.startswith("partial result:"))

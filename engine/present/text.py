@@ -62,12 +62,7 @@ def format_quote(ds, source: str) -> str:
     lines.extend(gap_above_lines(ds))
     counted = (f"{n:,} importance-sampling trials + {int(ds.attrs['mc_trials']):,} plain"
                if importance else f"{n:,}")
-    timing = (f"{counted} trials, seed {ds.attrs['seed']}, {float(ds.attrs['elapsed_s']):.2f} s "
-              f"on {ds.attrs.get('threads', '?')} threads")
-    compile_s = float(ds.attrs.get("compile_s", 0.0))
-    if compile_s > 1.0:
-        timing += f" (plus {compile_s:.1f} s to compile the kernels once; they are now cached)"
-    lines.append(timing)
+    lines.append(fmt.run_line(counted, ds.attrs))
     lines.extend(qmc_lines(ds))
     if "correlation" in ds.attrs:
         lines.append(correlation_text(ds))
