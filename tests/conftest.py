@@ -40,7 +40,7 @@ def write_config(tmp_path):
     return _write
 
 
-# ---------------------------------------------- sweep modules (a module-level BASE and GRID)
+# ------------------------------ sweep modules (a module-level BASE and GRID; TEMPLATE, DEFAULTS)
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,22 @@ def grid_ds(request, base):
     import engine
 
     return engine.sweep(base, request.module.GRID, trials=request.module.N_ODD)
+
+
+@pytest.fixture(scope="module")
+def pinned_by_text(request, base):
+    """``pinned_by_text(**fields)``: the requesting module's ``BASE`` with some inputs rewritten
+    in the TOML text (its ``TEMPLATE`` filled from ``DEFAULTS`` and ``fields``, not through
+    engine.pin), keeping the base's source and text so that the provenance attributes agree."""
+    import dataclasses
+
+    import engine
+
+    def pinned(**fields):
+        text = request.module.TEMPLATE.format(**{**request.module.DEFAULTS, **fields})
+        return dataclasses.replace(engine.loads(text, source=base.source), text=base.text)
+
+    return pinned
 
 
 # --------------------------------------------------------------------------- fuzz statistics

@@ -163,6 +163,15 @@ def printed_lines(output: str) -> list[str]:
     return lines
 
 
+def shown_lines(command: Command) -> list[str]:
+    """A command's shown output as lines to compare: right-stripped, without trailing blank
+    lines."""
+    shown = [text.rstrip() for _, text in command.shown]
+    while shown and not shown[-1]:
+        shown.pop()
+    return shown
+
+
 def _segments(shown: list[str]) -> list[list[int]]:
     """Indices of the shown lines between ``...`` lines (empty lists at the ends kept)."""
     segments: list[list[int]] = [[]]
@@ -252,9 +261,7 @@ def compare(command: Command, printed: list[str]) -> list[str]:
         One message per difference (empty: they agree).
     """
     numbers = [n for n, _ in command.shown]
-    shown = [text.rstrip() for _, text in command.shown]
-    while shown and not shown[-1]:
-        shown.pop()
+    shown = shown_lines(command)
     found = align(shown, printed)
     if isinstance(found, tuple):
         k, at = found
@@ -285,9 +292,9 @@ def resync(command: Command, printed: list[str]) -> list[str]:
     Parameters
     ----------
     command : Command
-        A console command with its shown output.
+        A console command whose shown output is to be rewritten.
     printed : list of str
-        The printed lines (`printed_lines`).
+        What it printed now (`printed_lines`).
 
     Returns
     -------
@@ -297,9 +304,7 @@ def resync(command: Command, printed: list[str]) -> list[str]:
         Where the text no longer corresponds, the whole output (a run of lines before and
         after a single ``...`` keeps its length).
     """
-    shown = [text.rstrip() for _, text in command.shown]
-    while shown and not shown[-1]:
-        shown.pop()
+    shown = shown_lines(command)
     found = align(shown, printed)
     if isinstance(found, dict):
         out = []
@@ -537,7 +542,7 @@ def update_page(path: Path, root: Path = ROOT) -> tuple[list[str], list[str]]:
     Parameters
     ----------
     path : Path
-        The page.
+        The page, rewritten in place.
     root : Path
         The repository root.
 
@@ -560,14 +565,12 @@ def update_page(path: Path, root: Path = ROOT) -> tuple[list[str], list[str]]:
         if command.shown is None:
             continue
         new = resync(command, printed_lines(outcome.output))
-        old = [text.rstrip() for _, text in command.shown]
-        # Shown lines are replaced in place; output of a command shown printing nothing goes
-        # right after the command.
-        first, last = ((command.shown[0][0] - 1, command.shown[-1][0]) if command.shown
-                       else (command.line, command.line))
-        while old and not old[-1]:
-            old.pop()
-            last -= 1
+        old = shown_lines(command)
+        # Shown lines are replaced in place, trailing blank ones kept; output of a command
+        # shown printing nothing goes right after the command.
+        first, last = ((command.shown[0][0] - 1, command.shown[-1][0])
+                       if command.shown else (command.line, command.line))
+        last -= len(command.shown) - len(old)  # the trailing blank lines
         if new != old:
             notes.append(f"{block.page}:{command.line}: rewrote the output of `{command.text}`")
             replacements.append((first, last, [block.indent + x if x else "" for x in new]))

@@ -12,31 +12,7 @@ from distributions import _kernels as K
 from distributions import pack, parse
 from distributions._ndtr import NDTR_CENTRAL_Z
 from distributions._blocks import ppf_z_block_many, sample_block_z
-
-# Every family, with shapes that reach every branch: both sides of the uniform and triangular
-# splits, the table's interior and tails, truncation, and exp's libm fallback (lognormals whose
-# log-value leaves [-708, 708]: only for extreme scores, for |z| > 2.4, or even in the centre).
-SPECS = {
-    "fixed": 7.5,
-    "uniform": {"dist": "uniform", "min": 0.35, "max": 0.65},
-    "normal": {"dist": "normal", "mean": 1.0, "sd": 2.0},
-    "lognormal": {"dist": "lognormal", "ci90": [100, 200]},
-    "lognormal-musigma": {"dist": "lognormal", "mu": 0.5, "sigma": 1.2},
-    "lognormal-wide": {"dist": "lognormal", "mu": 0.0, "sigma": 300.0},
-    "lognormal-far": {"dist": "lognormal", "mu": 700.0, "sigma": 10.0},
-    "lognormal-far-low": {"dist": "lognormal", "mu": -700.0, "sigma": 10.0},
-    "triangular": {"dist": "triangular", "min": 0.6, "mode": 1.0, "max": 1.6},
-    "triangular-mode-at-min": {"dist": "triangular", "min": 0.0, "mode": 0.0, "max": 1.0},
-    "triangular-mode-at-max": {"dist": "triangular", "min": 0.0, "mode": 1.0, "max": 1.0},
-    "pert": {"dist": "pert", "min": 0.3, "mode": 0.5, "max": 0.7},
-    "pert-mode-at-min": {"dist": "pert", "min": 0, "mode": 0, "max": 1},
-    "beta": {"dist": "beta", "alpha": 0.5, "beta": 5},
-    "beta-small": {"dist": "beta", "alpha": 0.1, "beta": 0.1},
-    "beta-large": {"dist": "beta", "alpha": 30, "beta": 30, "min": 10, "max": 14},
-    "truncnormal": {"dist": "truncnormal", "mean": 0.0, "sd": 1.0, "min": -1, "max": 2},
-    "truncnormal-lower": {"dist": "truncnormal", "mean": 100.0, "sd": 20.0, "min": 0},
-    "truncnormal-upper-tail": {"dist": "truncnormal", "mean": 0.0, "sd": 1.0, "max": -3},
-}
+from helpers import SPECS  # every family, with shapes that reach every branch
 
 _TINY = [0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, -1e-310, 1e-300, -1e-300, 1e-17]
 # Around the branch points: ndtr's erf/erfc switch at |z| = sqrt(2) (NDTR_CENTRAL_Z), the end of its

@@ -19,6 +19,7 @@ import engine
 from engine.analyses import precision, sweeps
 from engine.core import runner
 from engine.models import make_plan, one_year
+from helpers import assert_trace_recomputes_the_run, load_written, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = (ROOT / "configs" / "ai-capex-2024.toml").read_text(encoding="utf-8")
@@ -49,9 +50,8 @@ def _load(text: str, write_config, name: str = "c.toml"):
 
 @pytest.fixture(scope="module")
 def correlated(tmp_path_factory):
-    p = tmp_path_factory.mktemp("corr") / "correlated.toml"
-    p.write_text(_independent(DEFAULT) + CORRELATED, encoding="utf-8")
-    return engine.load_config(p)
+    return load_written(tmp_path_factory, "corr", "correlated.toml",
+                        _independent(DEFAULT) + CORRELATED)
 
 
 def _reference_draws(scenario, n: int, seed: int) -> dict[str, np.ndarray]:
@@ -199,13 +199,7 @@ def test_bit_identical_for_any_threads_and_chunks_and_the_scalar_runner(correlat
 
 
 def test_trace_recomputes_the_run(correlated):
-    n = 20_000
-    ds = engine.simulate(correlated, trials=n, seed=4)
-    tr = engine.trace(correlated, 0, n, seed=4)
-    for name in one_year.OUTPUTS:
-        assert float(ds[f"{name}_min"]) == tr[name].values.min(), name
-        assert float(ds[f"{name}_max"]) == tr[name].values.max(), name
-    assert int(ds["hits"]) == int(tr["covers"].sum())
+    assert_trace_recomputes_the_run(correlated, 20_000, seed=4)
 
 
 def test_sweep_over_a_group_rho_is_monotone_and_each_point_is_its_quote(correlated):
@@ -273,17 +267,10 @@ def test_achieved_spearman_is_scipys(write_config):
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
 
-def _cli(capsys, *argv):
-    from engine.cli import main
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_cli_independent_and_repair(capsys, write_config):
-    code, out, _ = _cli(capsys, "quote", "--trials", 20_000, "--json", "--independent")
+    code, out, _ = run_cli(capsys, "quote", "--trials", 20_000, "--json", "--independent")
     assert code == 0 and "correlation" not in json.loads(out)
-    code, out, _ = _cli(capsys, "quote", "--trials", 20_000, "--json")
+    code, out, _ = run_cli(capsys, "quote", "--trials", 20_000, "--json")
     obj = json.loads(out)
     assert code == 0 and len(obj["correlation"]["inputs"]) == 16
     assert obj["correlation"]["achieved_trials"] == 20_000
@@ -293,11 +280,11 @@ pairs = [{ between = ["gpu_spend", "A"], rho = 0.9 },
          { between = ["A", "B"], rho = 0.9 },
          { between = ["gpu_spend", "B"], rho = -0.9 }]
 """, "bad.toml")
-    code, out, err = _cli(capsys, "quote", bad, "--trials", 1000)
+    code, out, err = run_cli(capsys, "quote", bad, "--trials", 1000)
     assert code == 2 and out == "" and "correlation" in err and "smallest eigenvalue" in err
     assert "Traceback" not in err
-    code, out, err = _cli(capsys, "quote", bad, "--trials", 20_000, "--repair-correlation",
-                          "--json")
+    code, out, err = run_cli(capsys, "quote", bad, "--trials", 20_000, "--repair-correlation",
+                             "--json")
     obj = json.loads(out)
     assert code == 0 and any("nearest valid" in n for n in obj["notes"])
     # the matrix used is valid (the JSON's 6 decimals move an eigenvalue by up to ~1e-6) and

@@ -7,27 +7,12 @@ import math
 
 import numpy as np
 import pytest
-import scipy.stats
 import xarray as xr
 
 import engine
 from engine.analyses import reference
 from engine.core.reduce import BLOCK, SK_ABS_ZERO, SK_REL_ERROR
-
-# Fixed ratios, lognormal spend and one lognormal revenue: ln R - ln G is normal, so
-# P(R >= G (1 + k) / (1 - m)) = Phi((mu_R - mu_G - ln((1 + k) / (1 - m))) / sqrt(sG^2 + sR^2)).
-ORACLE = """
-[scenario]
-name = "closed-form oracle"
-[inputs]
-gpu_spend = {{ dist = "lognormal", mu = {mu_g}, sigma = {s_g} }}
-energy_ratio = 1.0
-margin = 0.5
-useful_life = 1
-cost_of_capital = 0
-[revenue]
-All = {{ dist = "lognormal", mu = {mu_r}, sigma = {s_r} }}
-"""
+from helpers import load_written, oracle_p, oracle_text
 
 # A scenario exercising every family whose scipy ppf is exact (tight NumPy cross-check).
 MIXED = """
@@ -46,18 +31,14 @@ C = 10
 """
 
 
-def oracle_p(mu_g, s_g, mu_r, s_r, k=1.0, m=0.5):
-    return scipy.stats.norm.cdf((mu_r - mu_g - math.log((1 + k) / (1 - m)))
-                                / math.hypot(s_g, s_r))
-
-
 def test_closed_form_oracle(write_config):
+    # helpers.ORACLE: P(cover) in closed form (helpers.oracle_p).
     par = dict(mu_g=math.log(150), s_g=0.3, mu_r=math.log(450), s_r=0.6)
     p = oracle_p(**par)
     assert 0.1 < p < 0.5  # the bound below is meaningful only away from 0 and 1
     n = 1_000_000
-    ds = engine.simulate(engine.load_config(write_config(ORACLE.format(**par))), trials=n,
-                         seed=11)
+    ds = engine.simulate(engine.load_config(write_config(oracle_text(seed=11, **par))),
+                         trials=n, seed=11)
     se = math.sqrt(p * (1 - p) / n)
     k = 5  # standard errors
     assert abs(float(ds["p_cover"]) - p) < k * se, (float(ds["p_cover"]), p, se)
@@ -65,29 +46,23 @@ def test_closed_form_oracle(write_config):
     assert hi - lo < 6 * se  # a 95% interval spans about 3.92 SE
 
 
-def _strip(ds):
-    return engine.strip_run_attrs(ds)
-
-
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory):
-    path = tmp_path_factory.mktemp("mixed") / "mixed.toml"
-    path.write_text(MIXED)
-    return engine.load_config(path)
+    return load_written(tmp_path_factory, "mixed", "mixed.toml", MIXED)
 
 
 def test_threads_bit_identical(mixed):
     n = 3 * BLOCK * 16 + 123  # several chunks and a partial final block
     one = engine.simulate(mixed, trials=n, seed=5, threads=1)
     two = engine.simulate(mixed, trials=n, seed=5, threads=2)
-    xr.testing.assert_identical(_strip(one), _strip(two))
+    xr.testing.assert_identical(engine.strip_run_attrs(one), engine.strip_run_attrs(two))
 
 
 def test_chunk_sizes_bit_identical(mixed):
     n = 200_001
     a = engine.simulate(mixed, trials=n, seed=5, chunk_size=BLOCK)
     b = engine.simulate(mixed, trials=n, seed=5, chunk_size=64 * BLOCK)
-    xr.testing.assert_identical(_strip(a), _strip(b))
+    xr.testing.assert_identical(engine.strip_run_attrs(a), engine.strip_run_attrs(b))
 
 
 def test_seed_changes_result(mixed):

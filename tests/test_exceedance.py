@@ -11,6 +11,7 @@ import pytest
 
 import engine
 from engine.analyses.exceedance import above, gap_above, round_grid
+from helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,23 +74,16 @@ def test_vintage_has_a_curve_per_year():
                                atol=5.0 / 20_000)
 
 
-def _cli(capsys, *argv):
-    from engine.cli import main
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_cli_gap_above(capsys, tmp_path):
-    code, out, _ = _cli(capsys, "quote", "--trials", 50_000, "--gap-above", "100,500")
+    code, out, _ = run_cli(capsys, "quote", "--trials", 50_000, "--gap-above", "100,500")
     assert code == 0 and "P(gap > $100.0B) = " in out and "P(gap > $500.0B) = " in out
-    code, out, _ = _cli(capsys, "quote", "--trials", 50_000, "--gap-above", "100", "--json")
+    code, out, _ = run_cli(capsys, "quote", "--trials", 50_000, "--gap-above", "100", "--json")
     obj = json.loads(out)
     assert code == 0 and obj["gap_above"][0]["x"] == 100.0
     lo, hi = obj["gap_above"][0]["ci95"]
     assert lo <= obj["gap_above"][0]["p"] <= hi
     with pytest.raises(SystemExit) as exc:
-        _cli(capsys, "quote", "--gap-above", "100,abc")
+        run_cli(capsys, "quote", "--gap-above", "100,abc")
     assert exc.value.code == 2
     assert "'abc' is not a number" in capsys.readouterr().err
 
@@ -97,10 +91,10 @@ def test_cli_gap_above(capsys, tmp_path):
 def test_plot_exceedance(capsys, tmp_path):
     pytest.importorskip("matplotlib")
     nc = tmp_path / "q.nc"
-    assert _cli(capsys, "quote", "--trials", 20_000, "--gap-above", "250", "--out", nc)[0] == 0
+    assert run_cli(capsys, "quote", "--trials", 20_000, "--gap-above", "250", "--out", nc)[0] == 0
     for extra in ((), ("--log",)):
         png = tmp_path / f"e{len(extra)}.png"
-        code, out, _ = _cli(capsys, "plot", nc, "-o", png, "--exceedance", *extra)
+        code, out, _ = run_cli(capsys, "plot", nc, "-o", png, "--exceedance", *extra)
         assert code == 0 and png.stat().st_size > 10_000 and "exceedance" in out
-    code, _, err = _cli(capsys, "plot", nc, "-o", tmp_path / "x.png", "--log")
+    code, _, err = run_cli(capsys, "plot", nc, "-o", tmp_path / "x.png", "--log")
     assert code == 2 and "--log goes with --exceedance" in err

@@ -26,27 +26,17 @@ from engine.core import reduce, rng, runner
 from engine.core.reduce import N_MOM, SK_NBINS, padded_rows, reduce_rows
 from engine.core.sampling import importance, input_sources, output_sources, plain
 from engine.models import make_plan, one_year
+from helpers import SPECS as ALL_SPECS, assert_trace_recomputes_the_run
 
 ROOT = Path(__file__).resolve().parents[1]
 VINTAGE = str(ROOT / "configs" / "vintage-2024-2032.toml")
 
-# Every family, with shapes that reach every branch: both sides of the uniform and triangular
-# splits, the table's tails, truncation, and exp's libm fallback (a lognormal whose log-value
-# leaves [-708, 708] for |z| > 2.4).
-SPECS = {
-    "fixed": 7.5,
-    "uniform": {"dist": "uniform", "min": 0.35, "max": 0.65},
-    "normal": {"dist": "normal", "mean": 1.0, "sd": 2.0},
-    "lognormal": {"dist": "lognormal", "ci90": [100, 200]},
-    "lognormal-wide": {"dist": "lognormal", "mu": 0.0, "sigma": 300.0},
-    # |mu| + 1.5 sigma > 708: central lanes can leave exp's fast range too (checked per lane)
-    "lognormal-far": {"dist": "lognormal", "mu": 700.0, "sigma": 10.0},
-    "triangular": {"dist": "triangular", "min": 0.6, "mode": 1.0, "max": 1.6},
-    "triangular-mode-at-min": {"dist": "triangular", "min": 0.0, "mode": 0.0, "max": 1.0},
-    "pert": {"dist": "pert", "min": 0.3, "mode": 0.5, "max": 0.7},
-    "beta": {"dist": "beta", "alpha": 0.5, "beta": 5},
-    "truncnormal": {"dist": "truncnormal", "mean": 0.0, "sd": 1.0, "min": -1, "max": 2},
-}
+# The families and shapes of helpers.SPECS that reach every branch of the transforms from
+# uniforms: both sides of the uniform and triangular splits, the table's tails, truncation, and
+# exp's libm fallback (a lognormal whose log-value leaves [-708, 708] for |z| > 2.4).
+SPECS = {name: ALL_SPECS[name] for name in (
+    "fixed", "uniform", "normal", "lognormal", "lognormal-wide", "lognormal-far", "triangular",
+    "triangular-mode-at-min", "pert", "beta", "truncnormal")}
 
 # The generator's own uniforms, plus the extremes it can produce and points around every
 # branch boundary of AS241 (|p - 0.5| = 0.425, the far tail p < exp(-25)).
@@ -191,14 +181,7 @@ def test_runner_dataset_equals_scalar_reference_runner(text, write_config, monke
 def test_runner_trials_equal_trace():
     # Per-trial identity, through the Dataset's extremes: a run's min and max of every output
     # are values that engine.trace recomputes bit for bit.
-    sc = engine.load_config(None)
-    n = 20_000
-    ds = engine.simulate(sc, trials=n, seed=4)
-    tr = engine.trace(sc, 0, n, seed=4)
-    for name in one_year.OUTPUTS:
-        assert float(ds[f"{name}_min"]) == tr[name].values.min(), name
-        assert float(ds[f"{name}_max"]) == tr[name].values.max(), name
-    assert int(ds["hits"]) == int(tr["covers"].sum())
+    assert_trace_recomputes_the_run(engine.load_config(None), 20_000, seed=4)
 
 
 def test_wilson_interval_equals_scipy():

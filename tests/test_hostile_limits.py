@@ -41,19 +41,24 @@ def _one_line(stderr: str) -> str:
     return lines[0]
 
 
+def _refused_within(seconds: float, capsys, command: str, cfg: Path, out: Path) -> str:
+    """`capexgap COMMAND CFG --out OUT` in process: refused (exit 2) within `seconds`, before
+    any work, and nothing written. Returns its stderr."""
+    t0 = time.perf_counter()
+    code = main([command, str(cfg), "--out", str(out)])
+    assert time.perf_counter() - t0 < seconds
+    assert code == 2
+    assert not out.exists()
+    return capsys.readouterr().err
+
+
 def test_huge_grid_refused_fast(tmp_path, capsys):
     cfg = tmp_path / "huge.toml"
     cfg.write_text(BASE + "\n[sweep]\nmargin = { start = 0.1, stop = 0.9, num = 10_000_000_000 }\n"
                    "useful_life = { start = 1, stop = 6, num = 1_000_000 }\n", encoding="utf-8")
-    out = tmp_path / "out.nc"
-    t0 = time.perf_counter()
-    code = main(["sweep", str(cfg), "--out", str(out)])
-    assert time.perf_counter() - t0 < 5.0
-    assert code == 2
-    err = capsys.readouterr().err
+    err = _refused_within(5.0, capsys, "sweep", cfg, tmp_path / "out.nc")
     assert "10,000,000,000,000,000 points" in err and "limit of 1,000" in err
     assert "--max-points" in err
-    assert not out.exists()
 
 
 def test_max_points_ceiling_refused(tmp_path, capsys):
@@ -87,14 +92,8 @@ def test_tornado_size_checked_before_work(tmp_path, capsys):
 def test_too_many_companies_refused(tmp_path, capsys):
     cfg = tmp_path / "many.toml"
     cfg.write_text(_companies(10_001), encoding="utf-8")
-    out = tmp_path / "q.nc"
-    t0 = time.perf_counter()
-    code = main(["quote", str(cfg), "--out", str(out)])
-    assert time.perf_counter() - t0 < 10.0
-    assert code == 2
-    err = capsys.readouterr().err
+    err = _refused_within(10.0, capsys, "quote", cfg, tmp_path / "q.nc")
     assert "10,001 companies" in err and "limit of 10,000" in err and str(cfg) in err
-    assert not out.exists()
 
 
 @pytest.mark.parametrize("value", ["inf", "nan", "-1", "0", "1e400"])

@@ -31,14 +31,8 @@ from engine.models import make_plan  # noqa: E402
 from engine.core.dataset import build_dataset  # noqa: E402
 from engine.core.driver import run_plan  # noqa: E402
 from engine.present.plot_sweep import color_limits, contour_levels  # noqa: E402
-from plot_cases import (  # noqa: E402
-    SMALL,
-    TRIALS,
-    assert_no_overlapping_ticks,
-    roundtrip,
-    run,
-    vlines,
-)
+from plot_cases import (SMALL, TRIALS, assert_no_overlapping_ticks, roundtrip,  # noqa: E402
+                        run, vlines)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,14 +14,8 @@ import xarray as xr  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.collections import PolyCollection, QuadMesh  # noqa: E402
 from matplotlib.container import BarContainer  # noqa: E402
-from plot_cases import (  # noqa: E402
-    SMALL,
-    TRIALS,
-    assert_no_overlapping_ticks,
-    roundtrip,
-    run,
-    vlines,
-)
+from plot_cases import (SMALL, TRIALS, assert_no_overlapping_ticks, roundtrip,  # noqa: E402
+                        run, vlines)
 
 import engine  # noqa: E402
 from engine.base import fmt  # noqa: E402

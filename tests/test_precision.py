@@ -1,8 +1,9 @@
 """Precision targets and importance sampling (engine.analyses.precision,
 engine.analyses.importance).
 
-Closed-form oracle as in test_engine.py: lognormal G and R, fixed ratios k = 1, m = 0.5, so
-P(cover) = Phi((mu_R - mu_G - ln 4) / sqrt(sG^2 + sR^2)); choosing mu_R puts P at Phi(-beta).
+Closed-form oracle (helpers.ORACLE, as in test_engine.py): lognormal G and R, fixed ratios
+k = 1, m = 0.5, so P(cover) = Phi((mu_R - mu_G - ln 4) / sqrt(sG^2 + sR^2)); choosing mu_R puts
+P at Phi(-beta).
 """
 
 from __future__ import annotations
@@ -22,29 +23,22 @@ from engine.models import make_plan
 from engine.analyses.importance import IsEstimate, importance_plan
 from engine.analyses.precision import quote
 from engine.core.driver import run_plan
+from helpers import oracle_text
 
-ORACLE = """
-[scenario]
-name = "closed-form oracle"
-seed = {seed}
-[inputs]
-gpu_spend = {{ dist = "lognormal", mu = {mu_g}, sigma = {s_g} }}
-energy_ratio = 1.0
-margin = 0.5
-useful_life = 1
-cost_of_capital = 0
-[revenue]
-All = {{ dist = "lognormal", mu = {mu_r}, sigma = {s_r} }}
-"""
 S_G, S_R = 0.3, 0.6
+
+
+def oracle_at(beta: float, seed: int = 1) -> str:
+    """The oracle scenario's text with P(cover) = Phi(-beta)."""
+    mu_g = math.log(150)
+    mu_r = mu_g + math.log(4) - beta * math.hypot(S_G, S_R)
+    return oracle_text(seed=seed, mu_g=mu_g, s_g=S_G, mu_r=mu_r, s_r=S_R)
 
 
 def oracle(beta: float, seed: int = 1) -> tuple[engine.Scenario, float]:
     """The oracle scenario with P(cover) = Phi(-beta), and that probability."""
-    mu_g = math.log(150)
-    mu_r = mu_g + math.log(4) - beta * math.hypot(S_G, S_R)
-    text = ORACLE.format(seed=seed, mu_g=mu_g, s_g=S_G, mu_r=mu_r, s_r=S_R)
-    return engine.loads(text, source="oracle.toml"), float(scipy.stats.norm.sf(beta))
+    sc = engine.loads(oracle_at(beta, seed), source="oracle.toml")
+    return sc, float(scipy.stats.norm.sf(beta))
 
 
 def strip(ds):
@@ -218,8 +212,7 @@ def test_cli_rare_event_json(capsys, configs):
 
 
 def test_cli_target_not_met_exits_4_with_the_result(capsys, tmp_path):
-    sc_text = ORACLE.format(seed=1, mu_g=math.log(150), s_g=S_G, s_r=S_R,
-                            mu_r=math.log(150) + math.log(4) - 0.5244 * math.hypot(S_G, S_R))
+    sc_text = oracle_at(0.5244)
     path = tmp_path / "o.toml"
     path.write_text(sc_text)
     code, out, err = run(capsys, "quote", path, "--precision", "0.001", "--max-trials", 2 * BLOCK,
@@ -301,8 +294,7 @@ def test_sweep_to_a_precision_equals_a_fixed_sweep():
 
 
 def test_cli_sweep_precision(capsys, tmp_path):
-    sc_text = ORACLE.format(seed=1, mu_g=math.log(150), s_g=S_G, s_r=S_R,
-                            mu_r=math.log(150) + math.log(4) - 0.5244 * math.hypot(S_G, S_R))
+    sc_text = oracle_at(0.5244)
     path = tmp_path / "o.toml"
     path.write_text(sc_text + "[sweep]\nmargin = [0.5, 0.9]\n")
     code, out, err = run(capsys, "sweep", path, "--precision", "0.05", "--max-trials", 4 * BLOCK)

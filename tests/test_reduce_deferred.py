@@ -14,12 +14,16 @@ SUB = 256
 
 
 @njit
+def _records(n_rows):
+    """Zeroed moments records, finite and non-finite counts per row, and the fold's scratch."""
+    return (np.zeros((n_rows, 5)), np.zeros(n_rows, dtype=np.int64),
+            np.zeros(n_rows, dtype=np.int64), np.zeros((5, 8)))
+
+
+@njit
 def _at_once(v, n_rows, ms, live, sketch, hist):
-    a = np.zeros((n_rows, 5))
-    cnt = np.zeros(n_rows, dtype=np.int64)
-    bad = np.zeros(n_rows, dtype=np.int64)
+    a, cnt, bad, st = _records(n_rows)
     bins = np.empty((v.shape[1], SUB), dtype=np.int64)
-    st = np.zeros((5, 8))
     for s in range(v.shape[0]):
         reduce_rows(v[s], n_rows, ms[s], live, a, cnt, bad, hist, sketch, bins, st)
     return a, cnt, bad
@@ -27,11 +31,8 @@ def _at_once(v, n_rows, ms, live, sketch, hist):
 
 @njit
 def _deferred(v, n_rows, ms, live, sketch, hist):
-    a = np.zeros((n_rows, 5))
-    cnt = np.zeros(n_rows, dtype=np.int64)
-    bad = np.zeros(n_rows, dtype=np.int64)
+    a, cnt, bad, st = _records(n_rows)
     bins = np.empty((v.shape[1], BLOCK), dtype=np.int32)
-    st = np.zeros((5, 8))
     off = 0
     for s in range(v.shape[0]):
         bin_rows(v[s], n_rows, ms[s], live, a, cnt, bad, bins, off, st)

@@ -122,37 +122,39 @@ def _done_trials(stderr: str, label: str) -> int:
     return int(m.group(1).replace(",", ""))
 
 
-@pytest.mark.parametrize("sig, label", [(signal.SIGINT, "Ctrl-C (SIGINT)"),
-                                        (signal.SIGTERM, "SIGTERM")])
-def test_signal_mid_run_stops_fast_and_writes_nothing(tmp_path, warm, measurements, sig, label):
-    cmd = Command(tmp_path, "--trials", str(HUGE_TRIALS), "--out", "r.nc", "--progress")
+def _stop_mid_run(tmp_path, measurements, sig, label, kept: str,
+                  *args: str) -> tuple[Command, int]:
+    """Start a huge `capexgap quote --out r.nc --progress ARGS` and send it `sig` mid-wave: it
+    exits within 2 s with status 128 + sig and says how many trials it did (its latency goes to
+    the measurements, with `kept`). Returns the command and that number of trials."""
+    cmd = Command(tmp_path, "--trials", str(HUGE_TRIALS), "--out", "r.nc", "--progress", *args)
     cmd.wait_for_progress()
     time.sleep(0.3)  # mid-wave, not just after a poll
     latency = cmd.stop_with(sig)
-    measurements.append(f"{label} to exit, nothing kept: {latency:.2f} s")
+    measurements.append(f"{label} to exit, {kept}: {latency:.2f} s")
     assert latency < 2.0, cmd.stderr
     assert cmd.proc.returncode == 128 + sig
+    return cmd, _done_trials(cmd.stderr, label)
+
+
+SIGNALS = [(signal.SIGINT, "Ctrl-C (SIGINT)"), (signal.SIGTERM, "SIGTERM")]
+
+
+@pytest.mark.parametrize("sig, label", SIGNALS)
+def test_signal_mid_run_stops_fast_and_writes_nothing(tmp_path, warm, measurements, sig, label):
+    cmd, done = _stop_mid_run(tmp_path, measurements, sig, label, "nothing kept")
     err = cmd.stderr
-    done = _done_trials(err, label)
     assert 0 < done < HUGE_TRIALS and done % BLOCK == 0
     assert "nothing was written (pass --keep-partial to keep the trials done)" in err
     assert "Traceback" not in err and cmd.stdout == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no file, no temporary file
 
 
-@pytest.mark.parametrize("sig, label", [(signal.SIGINT, "Ctrl-C (SIGINT)"),
-                                        (signal.SIGTERM, "SIGTERM")])
+@pytest.mark.parametrize("sig, label", SIGNALS)
 def test_signal_mid_run_with_keep_partial(tmp_path, warm, measurements, sig, label):
-    cmd = Command(tmp_path, "--trials", str(HUGE_TRIALS), "--out", "r.nc", "--progress",
-                  "--keep-partial", "--json")
-    cmd.wait_for_progress()
-    time.sleep(0.3)
-    latency = cmd.stop_with(sig)
-    measurements.append(f"{label} to exit, --keep-partial (writes the file): {latency:.2f} s")
-    assert latency < 2.0, cmd.stderr
-    assert cmd.proc.returncode == 128 + sig
+    cmd, done = _stop_mid_run(tmp_path, measurements, sig, label,
+                              "--keep-partial (writes the file)", "--keep-partial", "--json")
     err = cmd.stderr
-    done = _done_trials(err, label)
     assert "the partial result was written to r.nc (completed = 0)" in err
     obj = json.loads(cmd.stdout)
     assert obj["completed"] is False and obj["trials"] == done

@@ -3,7 +3,6 @@ variance reduction, an analytic tornado ranking, NetCDF, the CLI and every error
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 
@@ -53,14 +52,8 @@ def strip(ds):
     return engine.strip_run_attrs(ds)
 
 
-# base_path, base, grid_ds: tests/conftest.py (from BASE, GRID and N_ODD above)
-
-
-def pinned_by_text(base, **fields):
-    """The base config with some inputs rewritten in the TOML text (not through engine.pin),
-    keeping the base's source and text so that the provenance attributes agree."""
-    sc = engine.loads(TEMPLATE.format(**{**DEFAULTS, **fields}), source=base.source)
-    return dataclasses.replace(sc, text=base.text)
+# base_path, base, grid_ds, pinned_by_text: tests/conftest.py (from BASE, GRID, N_ODD,
+# TEMPLATE and DEFAULTS above)
 
 
 # ------------------------------------------------------------------------ bit-identity
@@ -76,8 +69,8 @@ def pinned_by_text(base, **fields):
      dict(gpu='{ dist = "lognormal", ci90 = [50, 120] }',
           margin='{ dist = "pert", min = 0.3, mode = 0.45, max = 0.7 }', msft="40", life="2")),
 ])
-def test_point_is_bit_identical_to_a_pinned_quote(base, grid_ds, at, fields):
-    quote = engine.simulate(pinned_by_text(base, **fields), trials=N_ODD)
+def test_point_is_bit_identical_to_a_pinned_quote(pinned_by_text, grid_ds, at, fields):
+    quote = engine.simulate(pinned_by_text(**fields), trials=N_ODD)
     xr.testing.assert_identical(strip(engine.sweep_point(grid_ds, at)), strip(quote))
 
 

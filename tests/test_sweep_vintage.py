@@ -5,7 +5,6 @@ NetCDF, JSON/text and the CLI."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
@@ -69,14 +68,8 @@ def strip(ds):
     return engine.strip_run_attrs(ds)
 
 
-# base_path, base, grid_ds: tests/conftest.py (from BASE, GRID and N_ODD above)
-
-
-def pinned_by_text(base, **fields):
-    """The base config with some inputs rewritten in the TOML text (not through engine.pin),
-    keeping the base's source and text so that the provenance attributes agree."""
-    sc = engine.loads(TEMPLATE.format(**{**DEFAULTS, **fields}), source=base.source)
-    return dataclasses.replace(sc, text=base.text)
+# base_path, base, grid_ds, pinned_by_text: tests/conftest.py (from BASE, GRID, N_ODD,
+# TEMPLATE and DEFAULTS above)
 
 
 # ------------------------------------------------------------------------ bit-identity
@@ -88,8 +81,8 @@ def pinned_by_text(base, **fields):
     ({"useful_life": 5.0, "gpu_spend_growth": 0.4, "revenue.C.2025.ci90": 1},
      dict(life="5", growth="0.4", c2025='{ dist = "lognormal", ci90 = [12, 25] }')),
 ])
-def test_point_is_bit_identical_to_a_pinned_quote(base, grid_ds, at, fields):
-    quote = engine.simulate(pinned_by_text(base, **fields), trials=N_ODD)
+def test_point_is_bit_identical_to_a_pinned_quote(pinned_by_text, grid_ds, at, fields):
+    quote = engine.simulate(pinned_by_text(**fields), trials=N_ODD)
     point = engine.sweep_point(grid_ds, at)
     assert point["p_cover"].dims == ("year",)
     assert point["gap_hist"].dims == ("year", "gap_bin")
@@ -103,10 +96,10 @@ def test_point_is_bit_identical_to_a_pinned_quote(base, grid_ds, at, fields):
     ("gpu_spend_growth.max", [0.3, 0.5], dict(growth='{ dist = "uniform", min = -0.2, '
                                                      'max = 0.5 }')),
 ])
-def test_per_year_and_growth_inputs_pin_exactly(base, key, values, fields):
+def test_per_year_and_growth_inputs_pin_exactly(base, pinned_by_text, key, values, fields):
     ds = engine.sweep(base, {key: values}, trials=N_ODD)
     assert ds["p_cover"].dims == (key, "year")
-    quote = engine.simulate(pinned_by_text(base, **fields), trials=N_ODD)
+    quote = engine.simulate(pinned_by_text(**fields), trials=N_ODD)
     xr.testing.assert_identical(strip(engine.sweep_point(ds, {key: values[1]})), strip(quote))
     via_pin = engine.simulate(engine.pin(base, {key: values[1]}), trials=N_ODD)
     xr.testing.assert_identical(strip(via_pin), strip(quote))
@@ -149,13 +142,13 @@ def test_netcdf_round_trip(grid_ds, tmp_path):
 # ------------------------------------------------------------- common random numbers
 
 
-def test_p_cover_monotone_along_useful_life_in_every_year(base):
+def test_p_cover_monotone_along_useful_life_in_every_year(pinned_by_text):
     # With no cost of capital a cohort's charges are its capex spread evenly over its life, and
     # the year's charge is a weighted mean of the cohorts' capex whose weights move to older
     # cohorts as the life grows. When spend never shrinks (growth >= 0, 2023 < 2024) older
     # cohorts are smaller, so on every trial the charge can only fall and P(cover) only rise
     # with the life, in every year: exactly, since every point sees the same trials.
-    sc = pinned_by_text(base, r="0", growth='{ dist = "uniform", min = 0.0, max = 0.5 }',
+    sc = pinned_by_text(r="0", growth='{ dist = "uniform", min = 0.0, max = 0.5 }',
                         gpu2024='{ dist = "uniform", min = 60, max = 130 }')
     lives = [0.5, 1, 2, 3.5, 5, 8]
     ds = engine.sweep(sc, {"useful_life": lives}, trials=N_ODD)

@@ -23,6 +23,7 @@ from engine.models import make_plan
 from engine.core.dataset import build_dataset
 from engine.core.driver import run_plan
 from engine.models.vintage import OUTPUTS as VINTAGE_OUTPUTS
+from helpers import load_written
 
 SHARED = ("capex", "required_revenue", "required_annual_revenue", "ai_revenue", "gap",
           "spend_to_revenue")
@@ -87,20 +88,12 @@ def _vintage_header(first: int, last: int) -> str:
 
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory):
-    path = tmp_path_factory.mktemp("vintage") / "mixed.toml"
-    path.write_text(MIXED)
-    return engine.load_config(path)
+    return load_written(tmp_path_factory, "vintage", "mixed.toml", MIXED)
 
 
 @pytest.fixture(scope="module")
 def generational(tmp_path_factory):
-    path = tmp_path_factory.mktemp("vintage") / "gen.toml"
-    path.write_text(GENERATIONAL)
-    return engine.load_config(path)
-
-
-def _strip(ds):
-    return engine.strip_run_attrs(ds)
+    return load_written(tmp_path_factory, "vintage", "gen.toml", GENERATIONAL)
 
 
 # ----------------------------------------------------------------- one year = one-year model
@@ -327,11 +320,11 @@ def test_threads_and_chunk_sizes_bit_identical(mixed):
     n = 3 * BLOCK * 16 + 123  # several chunks and a partial final block
     one = engine.simulate(mixed, trials=n, seed=5, threads=1)
     two = engine.simulate(mixed, trials=n, seed=5, threads=2)
-    xr.testing.assert_identical(_strip(one), _strip(two))
+    xr.testing.assert_identical(engine.strip_run_attrs(one), engine.strip_run_attrs(two))
     big = engine.simulate(mixed, trials=n, seed=5, chunk_size=64 * BLOCK)
     small = engine.simulate(mixed, trials=n, seed=5, chunk_size=BLOCK)
-    xr.testing.assert_identical(_strip(one), _strip(big))
-    xr.testing.assert_identical(_strip(one), _strip(small))
+    xr.testing.assert_identical(engine.strip_run_attrs(one), engine.strip_run_attrs(big))
+    xr.testing.assert_identical(engine.strip_run_attrs(one), engine.strip_run_attrs(small))
 
 
 def _run_block(xs, m, margs, n_out, n_cov):
