@@ -83,6 +83,23 @@ def pinned_by_text(request, base):
     return pinned
 
 
+# ------------------------------------------- plot modules (a module-level SMALL, plots in a folder)
+
+
+@pytest.fixture(scope="module")
+def scenario(request):
+    """The requesting module's ``SMALL`` scenario (the plot modules': plot_cases.SMALL)."""
+    import engine
+
+    return engine.loads(request.module.SMALL, source="small.toml")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A temporary folder for one module's plots and results."""
+    return tmp_path_factory.mktemp("plots")
+
+
 # --------------------------------------------------------------------------- fuzz statistics
 
 _FUZZ_STATS = pytest.StashKey[dict]()

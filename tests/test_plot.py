@@ -56,14 +56,7 @@ def _sweep(scenario, grid, trials=4096, seed=5):
                          point_dims={n: list(grid[n]) for n in names})
 
 
-@pytest.fixture(scope="module")
-def scenario():
-    return engine.loads(SMALL, source="small.toml")
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    return tmp_path_factory.mktemp("plots")
+# scenario (plot_cases.SMALL) and folder: tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -48,14 +48,7 @@ B = 0.25
 YEARS = [2024, 2025, 2026, 2027]
 
 
-@pytest.fixture(scope="module")
-def scenario():
-    return engine.loads(SMALL, source="small.toml")
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    return tmp_path_factory.mktemp("plots")
+# scenario (plot_cases.SMALL) and folder: tests/conftest.py
 
 
 @pytest.fixture(scope="module")
