@@ -100,6 +100,15 @@ def folder(tmp_path_factory):
     return tmp_path_factory.mktemp("plots")
 
 
+@pytest.fixture(scope="module")
+def quote(scenario, folder):
+    """A quote of ``scenario`` (plot_cases.TRIALS trials), written and re-opened."""
+    import engine
+    from plot_cases import TRIALS, roundtrip
+
+    return roundtrip(engine.simulate(scenario, trials=TRIALS), folder, "quote.nc")
+
+
 # --------------------------------------------------------------------------- fuzz statistics
 
 _FUZZ_STATS = pytest.StashKey[dict]()

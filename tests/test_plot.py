@@ -56,7 +56,7 @@ def _sweep(scenario, grid, trials=4096, seed=5):
                          point_dims={n: list(grid[n]) for n in names})
 
 
-# scenario (plot_cases.SMALL) and folder: tests/conftest.py
+# scenario (plot_cases.SMALL), folder and quote: tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +64,6 @@ def scenario_path(folder):
     path = folder / "small.toml"
     path.write_text(SMALL)
     return path
-
-
-@pytest.fixture(scope="module")
-def quote(scenario, folder):
-    return roundtrip(engine.simulate(scenario, trials=TRIALS), folder, "quote.nc")
 
 
 @pytest.fixture(scope="module")

@@ -48,13 +48,8 @@ B = 0.25
 YEARS = [2024, 2025, 2026, 2027]
 
 
-# scenario (plot_cases.SMALL) and folder: tests/conftest.py
-
-
-@pytest.fixture(scope="module")
-def quote(scenario, folder):
-    """A one-year quote, for the errors that say how a one-year result is drawn."""
-    return roundtrip(engine.simulate(scenario, trials=TRIALS), folder, "quote.nc")
+# scenario (plot_cases.SMALL), folder and quote (a one-year quote, for the errors that say how
+# a one-year result is drawn): tests/conftest.py
 
 
 @pytest.fixture(scope="module")
