@@ -39,7 +39,7 @@ from numba import njit
 
 from ._fastmath import _f64_to_i64, exp_finish, exp_reduce, fma
 from ._jitcache import CACHE
-from ._pointers import AVX512, compress_abs8, pad_lanes
+from ._pointers import AVX512, compress_abs8, list_flagged, list_rest, pad_lanes
 
 _SQRT1_2 = 0.7071067811865476  # 1/sqrt(2), the constant scipy's ndtr multiplies by
 
@@ -202,16 +202,7 @@ def list_noncentral(z, m, idx, zt):
     """List the lanes ``i < m`` outside the central formula (``not (|z[i]| <=
     NDTR_CENTRAL_Z)``, nan included) in ``idx[0:nt]``, increasing, with their scores in
     ``zt[0:nt]``; return ``nt``.  Pointers as ``addr``; as ``_ndtri.list_tail``."""
-    for i in range(m):
-        idx[i] = not (abs(z[i]) <= NDTR_CENTRAL_Z)
-    nt = 0
-    for i in range(m):  # compress in place: idx[nt] is written only after idx[i >= nt] is read
-        f = idx[i]
-        idx[nt] = i
-        nt += f
-    for k in range(nt):
-        zt[k] = z[idx[k]]
-    return nt
+    return list_flagged(z, m, idx, zt, 0.0, NDTR_CENTRAL_Z)
 
 
 @njit(error_model="numpy", cache=CACHE)
@@ -220,12 +211,7 @@ def list_noncentral_avx512(z, m, idx, zt):
     ``m % 8`` one by one; the same outputs."""
     m8 = m & ~7
     nt = compress_abs8(z, m8, idx, zt, NDTR_CENTRAL_Z)
-    for i in range(m8, m):
-        zi = z[i]
-        idx[nt] = i
-        zt[nt] = zi
-        nt += not (abs(zi) <= NDTR_CENTRAL_Z)
-    return nt
+    return list_rest(z, m8, m, idx, zt, nt, 0.0, NDTR_CENTRAL_Z)
 
 
 @njit(error_model="numpy", cache=CACHE)

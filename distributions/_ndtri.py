@@ -14,7 +14,7 @@ from numba import njit
 
 from ._fastmath import _DBL_MIN, _poly7, log, log_fast
 from ._jitcache import CACHE
-from ._pointers import AVX512, compress_tail8, pad_lanes
+from ._pointers import AVX512, compress_tail8, list_flagged, list_rest, pad_lanes
 
 #: |p - 0.5| <= NDTRI_CENTRAL: AS241's central rational function (85% of uniforms).
 NDTRI_CENTRAL = 0.425
@@ -111,16 +111,7 @@ def list_tail(u, m, idx, zt):
     """List the lanes ``i < m`` outside AS241's central branch (``not (|u[i] - 0.5| <=
     NDTRI_CENTRAL)``, nan included) in ``idx[0:nt]``, increasing, with their uniforms in
     ``zt[0:nt]``; return ``nt``. Pointers as :func:`addr`."""
-    for i in range(m):  # the tail flags
-        idx[i] = not (abs(u[i] - 0.5) <= NDTRI_CENTRAL)
-    nt = 0
-    for i in range(m):  # compress in place: idx[nt] is written only after idx[i >= nt] is read
-        f = idx[i]
-        idx[nt] = i
-        nt += f
-    for k in range(nt):  # gather the tail lanes: the next loops then run on contiguous data
-        zt[k] = u[idx[k]]
-    return nt
+    return list_flagged(u, m, idx, zt, 0.5, NDTRI_CENTRAL)
 
 
 @njit(error_model="numpy", cache=CACHE)
@@ -129,12 +120,7 @@ def list_tail_avx512(u, m, idx, zt):
     ns per lane on AMD Zen 4), the last ``m % 8`` one by one; the same outputs."""
     m8 = m & ~7
     nt = compress_tail8(u, m8, idx, zt, NDTRI_CENTRAL)
-    for i in range(m8, m):
-        ui = u[i]
-        idx[nt] = i
-        zt[nt] = ui
-        nt += not (abs(ui - 0.5) <= NDTRI_CENTRAL)
-    return nt
+    return list_rest(u, m8, m, idx, zt, nt, 0.5, NDTRI_CENTRAL)
 
 
 @njit(error_model="numpy", cache=CACHE)

@@ -70,6 +70,37 @@ VEC = 8 if AVX512 else 4
 
 
 @njit(inline="always")
+def list_flagged(x, m, idx, out, center, radius):
+    """List the lanes ``i < m`` with ``not (|x[i] - center| <= radius)`` (nan included) in
+    ``idx[0:n]``, increasing, with their values in ``out[0:n]``; return ``n``. Loops with no
+    loop-carried state but the count, so that LLVM vectorises the flags: the flags, then the
+    list compressed in place (``idx[n]`` is written only after ``idx[i >= n]`` is read), then
+    the values gathered (the next loops then run on contiguous data)."""
+    for i in range(m):
+        idx[i] = not (abs(x[i] - center) <= radius)
+    n = 0
+    for i in range(m):
+        f = idx[i]
+        idx[n] = i
+        n += f
+    for k in range(n):
+        out[k] = x[idx[k]]
+    return n
+
+
+@njit(inline="always")
+def list_rest(x, lo, m, idx, out, n, center, radius):
+    """:func:`list_flagged` one lane at a time for the lanes ``lo <= i < m`` (those after a
+    vector compress's whole vectors), appended after the ``n`` listed; returns the new count."""
+    for i in range(lo, m):
+        xi = x[i]
+        idx[n] = i
+        out[n] = xi
+        n += not (abs(xi - center) <= radius)
+    return n
+
+
+@njit(inline="always")
 def pad_lanes(buf, n, m, value):
     """Set ``buf[n:]`` to a harmless ``value`` up to a whole number of vectors (at most ``m``
     lanes) and return that count: a vectorised loop over the first lanes of ``buf`` then has
