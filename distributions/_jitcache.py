@@ -26,6 +26,7 @@ import hashlib
 import os
 import stat
 import sys
+import time
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -33,10 +34,43 @@ from pathlib import Path
 import llvmlite
 import numba
 import numpy as np
-from numba.core import caching
+from numba.core import caching, event
 
-__all__ = ["CACHE", "KernelCacheWarning", "cache_folder", "check_folder", "kernel_folder",
-           "source_fingerprint"]
+__all__ = ["CACHE", "KernelCacheWarning", "cache_folder", "check_folder", "compile_seconds",
+           "kernel_folder", "source_fingerprint"]
+
+
+class _CompileClock(event.Listener):
+    """Wall time of numba's compiles in this process (a kernel loaded from the cache is not a
+    compile): the outermost compile of a nested chain is timed, once. numba compiles under
+    one lock, so the events never interleave."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.start = 0.0
+        self.total = 0.0
+
+    def on_start(self, ev) -> None:
+        if self.depth == 0:
+            self.start = time.perf_counter()
+        self.depth += 1
+
+    def on_end(self, ev) -> None:
+        self.depth -= 1
+        if self.depth == 0:
+            self.total += time.perf_counter() - self.start
+
+
+_CLOCK = _CompileClock()
+event.register("numba:compile", _CLOCK)
+
+
+def compile_seconds() -> float:
+    """Seconds this process has spent compiling kernels so far, any compile under way
+    included: the difference of two readings is what a command waited for compiles (its
+    config check's quantile functions and its run's kernels alike)."""
+    running = time.perf_counter() - _CLOCK.start if _CLOCK.depth else 0.0
+    return _CLOCK.total + running
 
 #: The packages whose compiled functions this cache holds; setuptools installs them side by
 #: side (a wheel's site-packages, or the source tree for an editable install).

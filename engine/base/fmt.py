@@ -306,9 +306,24 @@ def run_line(counted: str, attrs) -> str:
     -------
     str
     """
-    line = (f"{counted} trials, seed {attrs['seed']}, {float(attrs['elapsed_s']):.2f} s "
-            f"on {attrs.get('threads', '?')} threads")
+    return (f"{counted} trials, seed {attrs['seed']}, {float(attrs['elapsed_s']):.2f} s "
+            f"on {attrs.get('threads', '?')} threads" + compile_note(attrs))
+
+
+def compile_note(attrs) -> str:
+    """``" (plus 6.2 s to compile the kernels once; they are now cached)"``, from a result's
+    ``compile_s`` attribute, when it is over a second (a first run); else ``""``.
+
+    Parameters
+    ----------
+    attrs : mapping
+        The result's attributes.
+
+    Returns
+    -------
+    str
+    """
     compile_s = float(attrs.get("compile_s", 0.0))
     if compile_s > 1.0:
-        line += f" (plus {compile_s:.1f} s to compile the kernels once; they are now cached)"
-    return line
+        return f" (plus {compile_s:.1f} s to compile the kernels once; they are now cached)"
+    return ""

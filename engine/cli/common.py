@@ -339,6 +339,30 @@ def point_trial_progress(total: int | None, quiet: bool, kept: str = ""
             raise
 
 
+_COMPILE_START: float | None = None
+
+
+def start_compile_clock() -> None:
+    """Start counting this command's kernel compiles (:func:`with_command_compile`)."""
+    from distributions._jitcache import compile_seconds
+
+    global _COMPILE_START
+    _COMPILE_START = compile_seconds()
+
+
+def with_command_compile(ds):
+    """``ds`` for the text output: a shallow copy whose ``compile_s`` is what this command has
+    waited for compiles so far (the config check's quantile functions too, not only the run's
+    kernels, as the attribute has it); ``ds`` itself when no clock was started."""
+    if _COMPILE_START is None:
+        return ds
+    from distributions._jitcache import compile_seconds
+
+    shown = ds.copy(deep=False)
+    shown.attrs["compile_s"] = round(compile_seconds() - _COMPILE_START, 3)
+    return shown
+
+
 def load_scenario(args: argparse.Namespace):
     """The config named by ``args.config`` (a path, or a bundled config's name; the bundled
     default when None), with the correlation flags, then every ``--set``, applied."""

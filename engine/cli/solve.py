@@ -17,7 +17,7 @@ from engine.base import fmt
 from engine.base.safetext import escape
 from engine.cli import cluster
 from engine.cli import common as cli
-from engine.cli.sweep import _compiled, _positive_float
+from engine.cli.sweep import _positive_float
 
 DESCRIPTION = """\
 Goal seek: find the multiplier on a group of inputs at which P(cover) reaches a target
@@ -120,7 +120,7 @@ def _solve(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(solve_summary(ds)))
     else:
-        print(format_solve(ds))
+        print(format_solve(cli.with_command_compile(ds)))
     return 0
 
 
@@ -237,5 +237,5 @@ def format_solve(ds) -> str:
     lines.append(f"{int(ds.attrs['evaluations']):,} evaluations in {passes} "
                  f"pass{'es' if passes != 1 else ''}, each on the same {n:,} trials (seed "
                  f"{ds.attrs['seed']}), {float(ds.attrs['elapsed_s']):.2f} s on "
-                 f"{ds.attrs.get('threads', '?')} threads" + _compiled(ds))
+                 f"{ds.attrs.get('threads', '?')} threads" + fmt.compile_note(ds.attrs))
     return "\n".join(lines)

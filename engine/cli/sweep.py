@@ -208,7 +208,8 @@ def _sweep(args: argparse.Namespace) -> int:
         print(json.dumps({**sweep_summary(ds, groups=groups),
                           **({"overrides": changed} if changed else {})}))
     else:
-        print(cli.with_overrides(format_sweep(ds, scenario.source, groups), changed))
+        print(cli.with_overrides(format_sweep(cli.with_command_compile(ds), scenario.source,
+                                          groups), changed))
     if target is not None and not int(ds.attrs["precision_met"]):
         print(f"capexgap: precision target {ds.attrs['precision_stop']}; the result was "
               f"{'written and ' if args.out else ''}printed.", file=sys.stderr)
@@ -250,7 +251,8 @@ def _tornado(args: argparse.Namespace) -> int:
         print(json.dumps({**tornado_summary(ds, groups=groups),
                           **({"overrides": changed} if changed else {})}))
     else:
-        print(cli.with_overrides(format_tornado(ds, scenario.source, groups), changed))
+        print(cli.with_overrides(format_tornado(cli.with_command_compile(ds),
+                                            scenario.source, groups), changed))
     return 0
 
 
@@ -352,7 +354,7 @@ def format_sweep(ds, source: str, groups: int | None = None) -> str:
                      f"trials by {last}); none by {last}: P(no year covers).")
     lines.append(f"{n_points:,} points x {n:,} trials{passes}, "
                  f"{float(ds.attrs['elapsed_s']):.2f} s on {ds.attrs.get('threads', '?')} threads"
-                 + _compiled(ds))
+                 + fmt.compile_note(ds.attrs))
     return "\n".join(lines)
 
 
@@ -424,7 +426,7 @@ def format_tornado(ds, source: str, groups: int | None = None) -> str:
                      f"required revenue ('after {year}': in fewer than half the trials by then).")
     lines.append(f"{n_points:,} points x {n:,} trials{passes}, seed {ds.attrs['seed']}, "
                  f"{float(ds.attrs['elapsed_s']):.2f} s on {ds.attrs.get('threads', '?')} "
-                 "threads" + _compiled(ds))
+                 "threads" + fmt.compile_note(ds.attrs))
     return "\n".join(lines)
 
 
@@ -442,14 +444,6 @@ def _shown_years(n: int) -> list[int]:
 def _year_text(v: float, last: int) -> str:
     """A break-even year quantile: the year, or 'after <last>' (inf)."""
     return str(int(v)) if math.isfinite(v) else f"after {last}"
-
-
-def _compiled(ds) -> str:
-    """The kernels' one-off compile time, as `quote` reports it, when it is noticeable."""
-    compile_s = float(ds.attrs.get("compile_s", 0.0))
-    if compile_s > 1.0:
-        return f" (plus {compile_s:.1f} s to compile the kernels once; they are now cached)"
-    return ""
 
 
 def _and(levels) -> str:
