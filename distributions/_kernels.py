@@ -91,6 +91,14 @@ def params7(par):
     return par[0], par[1], par[2], par[3], par[4], par[5], par[6]
 
 
+@njit(inline="always")
+def _operands(par, tables):
+    """What the scalar kernels read from their arrays, at once: the seven parameters, a pointer
+    to the tables (``addr``) and their knots per row."""
+    p0, p1, p2, p3, p4, p5, p6 = params7(par)
+    return p0, p1, p2, p3, p4, p5, p6, addr(tables), tables.shape[1] - 2
+
+
 @njit
 def _uniform(lo: float, hi: float, w: float, u: float, v: float) -> float:
     if u <= 0.5:
@@ -252,9 +260,7 @@ def sample_u(code: int, par, u: float, tables) -> float:
         ``F^{-1}(u)``; ``nan`` for an unknown code.
     """
     # Everything read from the arrays here, in the first block (see the module docstring).
-    p0, p1, p2, p3, p4, p5, p6 = params7(par)
-    tp = addr(tables)
-    nk = tables.shape[1] - 2
+    p0, p1, p2, p3, p4, p5, p6, tp, nk = _operands(par, tables)
     # Ordered by how often each family appears in configs: fixed inputs and lognormals dominate.
     if code == FIXED:
         return p0
@@ -298,9 +304,7 @@ def sample_z(code: int, par, z: float, tables) -> float:
     float
         ``F^{-1}(Phi(z))``.
     """
-    p0, p1, p2, p3, p4, p5, p6 = params7(par)
-    tp = addr(tables)
-    nk = tables.shape[1] - 2
+    p0, p1, p2, p3, p4, p5, p6, tp, nk = _operands(par, tables)
     if code == FIXED:
         return p0
     if code == LOGNORMAL:
