@@ -305,6 +305,11 @@ def test_cli_unreachable_json(tmp_path, capsys):
     (["--scale", "revenue", "--p-cover", "2"], "must lie strictly between 0 and 1"),
     (["--scale", "revenue"], "one of the arguments --p-cover --gap-median is required"),
     (["--scale", "revenue", "--p-cover", "0.5", "--max-multiplier", "0.5"], "must be > 1"),
+    # a refused infinity suggests the option's own default, not --max-memory's
+    (["--scale", "revenue", "--p-cover", "0.5", "--max-multiplier", "inf"],
+     "must be a finite number, got 'inf' (give e.g. 1000)"),
+    (["--scale", "revenue", "--p-cover", "0.5", "--max-memory", "nan"],
+     "must be a finite number, got 'nan' (give e.g. 512)"),
     (["--scale", "revenue", "--p-cover", "0.5", "--year", "2030"], "only the multi-year"),
 ])
 def test_cli_bad_input_exits_2(tmp_path, capsys, extra, message):

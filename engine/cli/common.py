@@ -49,14 +49,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _float(text: str, what: str) -> float:
-    """A finite float from the command line (``what``: "a number", "a number of seconds")."""
+def _float(text: str, what: str, example: float | None = None) -> float:
+    """A finite float from the command line (``what``: "a number", "a number of seconds"; a
+    refused infinity or nan suggests ``example`` when given)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
     if not math.isfinite(value):  # inf, nan, 1e400
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        hint = f" (give e.g. {example:g})" if example is not None else ""
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}{hint}")
     return value
 
 
@@ -69,6 +71,18 @@ def _seconds(text: str) -> float:
 
 def _number(text: str) -> float:
     return _float(text, "a number")
+
+
+def positive_float(example: float) -> Callable[[str], float]:
+    """An argument type for a finite number > 0 (inf, nan, 1e400, 0 and negatives refused);
+    ``example``, the option's default, is suggested for a number that is not finite."""
+    def parse(text: str) -> float:
+        value = _float(text, "a number", example)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+        return value
+
+    return parse
 
 
 def open_unit(example: str) -> Callable[[str], float]:

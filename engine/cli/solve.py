@@ -17,7 +17,7 @@ from engine.base import fmt
 from engine.base.safetext import escape
 from engine.cli import cluster
 from engine.cli import common as cli
-from engine.cli.sweep import _positive_float
+from engine.cli.sweep import _max_memory
 
 DESCRIPTION = """\
 Goal seek: find the multiplier on a group of inputs at which P(cover) reaches a target
@@ -58,9 +58,12 @@ by Ctrl-C, 143 by SIGTERM."""
 MAX_INPUT_LINES = 8
 
 
+_positive_multiplier = cli.positive_float(DEFAULT_MAX_MULTIPLIER)
+
+
 def _multiplier(text: str) -> float:
     """``--max-multiplier``: a finite number > 1 (the range is checked by the solver)."""
-    value = _positive_float(text)
+    value = _positive_multiplier(text)
     if value <= 1:
         raise argparse.ArgumentTypeError(f"must be > 1 (the search runs from 1/M to M), got "
                                          f"{text!r}")
@@ -99,7 +102,7 @@ def add_commands(sub) -> None:
     cli.add_seed_threads(s)
     cli.add_output_flags(s, "the multiplier, its interval, the medians before and after, every "
                             "evaluation", out=None)
-    s.add_argument("--max-memory", type=_positive_float, metavar="MiB",
+    s.add_argument("--max-memory", type=_max_memory, metavar="MiB",
                    default=DEFAULT_MAX_MEMORY_MIB,
                    help="memory for one pass's accumulators; points beyond it run in further "
                         f"passes, with identical results (default {DEFAULT_MAX_MEMORY_MIB})")

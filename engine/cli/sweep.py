@@ -70,18 +70,7 @@ Exit codes: 0 ok, 2 bad input (message on stderr), 130 interrupted by Ctrl-C, 14
 SIGTERM (either stops after the wave under way and writes nothing)."""
 
 
-def _positive_float(text: str) -> float:
-    """A finite number > 0 (``--max-memory``): inf, nan, 1e400, 0 and negatives are refused."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r} (give e.g. "
-                                         f"{DEFAULT_MAX_MEMORY_MIB})")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-    return value
+_max_memory = cli.positive_float(DEFAULT_MAX_MEMORY_MIB)  # --max-memory
 
 
 def _max_points(text: str) -> int:
@@ -107,7 +96,7 @@ def _common(p: argparse.ArgumentParser, what: str) -> None:
                         "config's scenario.trials)")
     cli.add_seed_threads(p)
     cli.add_output_flags(p, what)
-    p.add_argument("--max-memory", type=_positive_float, metavar="MiB",
+    p.add_argument("--max-memory", type=_max_memory, metavar="MiB",
                    default=DEFAULT_MAX_MEMORY_MIB,
                    help="memory for one pass's accumulators; points beyond it run in further "
                         f"passes, with identical results (default {DEFAULT_MAX_MEMORY_MIB})")
