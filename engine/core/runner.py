@@ -50,8 +50,9 @@ SUB = 256
 @register_jitable
 def chunk_scratch(n_points, n_rows, work_points, work_rows, n_out, n_cov, sub):
     """The model's and the fold's working arrays for sub-blocks of ``sub`` trials, in one
-    place for :func:`run_chunk` and the bench's pieces: (work, outs, cover, red, st, acc, cnt,
-    bad); ``acc`` holds each row's shift, s1, s2, min and max (``reduce._fold_rows``)."""
+    place for :func:`run_chunk`, :func:`evaluate_at_z` and the bench's pieces: (work, outs,
+    cover, red, st, acc, cnt, bad); ``acc`` holds each row's shift, s1, s2, min and max
+    (``reduce._fold_rows``)."""
     return (np.empty((work_points, max(work_rows, 1), sub)),
             np.zeros((padded_rows(n_out), sub)), np.empty((max(n_cov, 1), sub), dtype=np.bool_),
             np.zeros((padded_rows(n_rows), sub)), np.zeros((5, 8)),
@@ -581,12 +582,11 @@ def evaluate_at_z(plan, z: np.ndarray):
     block = ByAddress(plan.model.block, _block_sig(numba.typeof(margs)))
     # z0 starts at zeros: the scores of inputs that are not random stay 0, as in the trace
     xs, z0, zk, _, u, _, zb, zt, idx = draw_scratch(1, n_in, plan.cidx.shape[0], SUB)
+    work, outs, cover = chunk_scratch(1, 0, 1, plan.model.work_rows(margs), n_out, n_cov, SUB)[:3]
     out = (np.empty((n, n_out)), np.empty((n, n_cov), dtype=np.bool_))
     _compiled(_at_z, _at_z_mem, plan.model)(
         block, FNS, *_exact(plan.codes[:1], plan.params[:1], plan.tables, plan.is_random,
                             plan.cidx, plan.chol[:1]), margs, zt_in,
         np.zeros((1, n_in), dtype=np.int64), np.zeros((1, n_in)), np.zeros(n_in, dtype=np.int64),
-        xs, z0, zk, u, zb, zt, idx, np.empty((1, max(plan.model.work_rows(margs), 1), SUB)),
-        np.empty((padded_rows(n_out), SUB)), np.empty((max(n_cov, 1), SUB), dtype=np.bool_),
-        *out)
+        xs, z0, zk, u, zb, zt, idx, work, outs, cover, *out)
     return out
