@@ -39,6 +39,7 @@ import xarray as xr
 
 from engine.base import fmt
 from engine.base.fmt import pct
+from engine.base.interrupts import StopFn
 from engine.core.dataset import p_cover_is_bound
 from engine.core.driver import Totals
 from engine.core.plan import Plan
@@ -193,7 +194,7 @@ def _margin_fn(plan: Plan, poll: Callable[[], None] | None = None
     return margin
 
 
-def _poller(should_stop: Callable[[], bool] | None, seconds: float | None,
+def _poller(should_stop: StopFn | None, seconds: float | None,
             limit_kind: str) -> Callable[[], None]:
     """A poll for the search: raises :class:`_SearchStopped` on a stop request or past
     `seconds` from now."""

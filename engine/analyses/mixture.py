@@ -56,6 +56,7 @@ from engine.analyses.importance import (
     _SearchStopped,
     importance_plan,
 )
+from engine.base.interrupts import ProgressFn, StopFn
 from engine.core.driver import DEFAULT_CHUNK, run_plan
 from engine.core.mixture import mixture
 from engine.core.plan import Plan
@@ -221,8 +222,8 @@ def proposal_plan(plan: Plan, search: ShiftSearch, *, refine: bool = False) -> P
 
 
 def find_mixture(plan: Plan, *, seed: int, threads: int | None = None,
-                 chunk_size: int = DEFAULT_CHUNK, should_stop: Callable[[], bool] | None = None,
-                 progress: Callable[[int], None] | None = None,
+                 chunk_size: int = DEFAULT_CHUNK, should_stop: StopFn | None = None,
+                 progress: ProgressFn | None = None,
                  max_seconds: float | None = None) -> ShiftSearch:
     """The mixture proposal of an importance-sampling run (module docstring).
 

@@ -21,6 +21,7 @@ import xarray as xr
 
 from engine.core.scenario import Scenario
 from engine.base.errors import ConfigError
+from engine.base.interrupts import ProgressFn
 from engine.core.runner import live_rows
 from engine.core.reduce import BLOCK, N_MOM, SK_NBINS, sketch_bin_bounds
 from engine.core.layout import Layout
@@ -43,7 +44,6 @@ _MONEY = OUTPUT_ATTRS["capex"]["units"]
 _ROW_BYTES = SK_NBINS * 8 + BLOCK * 4
 _BIN_LOWER, _BIN_UPPER = sketch_bin_bounds()
 
-ProgressFn = Callable[[int], None]
 
 
 def points_per_group(max_memory_mib: float = DEFAULT_MAX_MEMORY_MIB,

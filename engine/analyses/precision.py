@@ -74,6 +74,7 @@ from engine.analyses.targets import (  # noqa: F401
     check_options,
     precision_attrs,
 )
+from engine.base.interrupts import ProgressFn, StopFn
 from engine.core.dataset import build_dataset
 from engine.core.driver import DEFAULT_CHUNK, Totals, _check_run_args, run_plan
 from engine.core.plan import Plan
@@ -290,8 +291,7 @@ def quote(scenario: Scenario, *, method: Method = "auto", trials: int | None = N
           precision: float | None = None, abs_precision: float | None = None,
           max_trials: int | None = None, pilot_trials: int | None = None,
           seed: int | None = None, threads: int | None = None, chunk_size: int = DEFAULT_CHUNK,
-          progress: Callable[[int], None] | None = None,
-          should_stop: Callable[[], bool] | None = None,
+          progress: ProgressFn | None = None, should_stop: StopFn | None = None,
           max_seconds: float | None = None, sampler: str = "mc",
           replicates: int | None = None) -> xr.Dataset:
     """P(cover) by plain Monte Carlo, importance sampling or randomized quasi-Monte Carlo, to
@@ -484,8 +484,7 @@ def _mc_dataset(scenario: Scenario, totals: Totals, *, seed: int, requested: int
 def _importance(scenario: Scenario, plan: Plan, mc_ds: xr.Dataset, *, method: str, why: str,
                 n: int | None, target: Target | None, cap: int | None, clock: _Clock,
                 seed: int, threads: int | None, chunk_size: int,
-                progress: Callable[[int], None] | None,
-                should_stop: Callable[[], bool] | None,
+                progress: ProgressFn | None, should_stop: StopFn | None,
                 rival_trials: float = math.inf) -> xr.Dataset | str:
     """The importance-sampling pass and its Dataset (outputs from `mc_ds`, a plain pass).
 

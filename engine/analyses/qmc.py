@@ -26,6 +26,7 @@ import numpy as np
 import xarray as xr
 
 from engine.base.errors import ConfigError
+from engine.base.interrupts import ProgressFn, StopFn
 from engine.core.dataset import build_dataset
 from engine.core.driver import DEFAULT_CHUNK, Totals, _check_run_args, resolve_threads, run_plan
 from engine.core.lhs import lhs
@@ -123,9 +124,8 @@ class Replicates:
 
 def run_replicates(plan: Plan, sampler: str, per: int, count: int, *, seed: int,
                    threads: int | None = None, chunk_size: int = DEFAULT_CHUNK,
-                   first: int = 0, progress: Callable[[int], None] | None = None,
-                   should_stop: Callable[[], bool] | None = None,
-                   max_seconds: float | None = None,
+                   first: int = 0, progress: ProgressFn | None = None,
+                   should_stop: StopFn | None = None, max_seconds: float | None = None,
                    enough: Callable[[list[Totals]], bool] | None = None) -> Replicates:
     """Replicates ``first .. first + count - 1`` of ``sampler`` for every point of ``plan``,
     ``per`` points each; each is a pure function of (plan, seed, replicate).
@@ -182,10 +182,8 @@ def run_replicates(plan: Plan, sampler: str, per: int, count: int, *, seed: int,
 
 def simulate_qmc(scenario: Scenario, *, trials: int | None = None, seed: int | None = None,
                  replicates: int = DEFAULT_REPLICATES, sampler: str = "sobol",
-                 threads: int | None = None,
-                 chunk_size: int = DEFAULT_CHUNK,
-                 progress: Callable[[int], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None,
+                 threads: int | None = None, chunk_size: int = DEFAULT_CHUNK,
+                 progress: ProgressFn | None = None, should_stop: StopFn | None = None,
                  max_seconds: float | None = None) -> xr.Dataset:
     """Quote a scenario with ``replicates`` independent runs of a sampler (module docstring).
 

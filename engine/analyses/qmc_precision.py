@@ -20,7 +20,6 @@ Dependency rule: ``engine.base``, ``engine.core``, ``engine.models`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
 import xarray as xr
 
@@ -35,6 +34,7 @@ from engine.analyses.qmc import (
 )
 from engine.analyses.targets import Target, check_options, precision_attrs
 from engine.base.errors import ConfigError
+from engine.base.interrupts import ProgressFn, StopFn
 from engine.core.driver import DEFAULT_CHUNK, Totals
 from engine.core.scenario import Scenario
 from engine.models import make_plan
@@ -50,9 +50,9 @@ def quote_qmc(scenario: Scenario, *, sampler: str, replicates: int | None = None
               precision: float | None = None, abs_precision: float | None = None,
               max_trials: int | None = None, pilot_trials: int | None = None,
               seed: int | None = None, threads: int | None = None,
-              chunk_size: int = DEFAULT_CHUNK, progress: Callable[[int], None] | None = None,
-              should_stop: Callable[[], bool] | None = None,
-              max_seconds: float | None = None) -> xr.Dataset:
+              chunk_size: int = DEFAULT_CHUNK, progress: ProgressFn | None = None,
+              should_stop: StopFn | None = None, max_seconds: float | None = None
+              ) -> xr.Dataset:
     """:func:`engine.analyses.precision.quote` with ``sampler`` "sobol" or "lhs" (module
     docstring): `replicates` (default 16) replicates of the power of two at or above
     ``trials / replicates`` points; with `precision` / `abs_precision`, replicates of that size

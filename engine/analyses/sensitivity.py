@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numba
@@ -43,6 +43,7 @@ import numpy as np
 import xarray as xr
 
 from engine.base.errors import ConfigError
+from engine.base.interrupts import ProgressFn, StopFn
 from engine.core import pickfreeze
 from engine.core.dataset import FORMAT, FORMAT_ATTR, FORMAT_VERSION, version
 from engine.core.driver import DEFAULT_CHUNK, _check_run_args, run_plan
@@ -268,8 +269,7 @@ def sensitivity(scenario: Scenario, *, base_samples: int | None = None,
                 outputs: Sequence[str] | None = None, year: int | None = None,
                 precision: float | None = None, max_base_samples: int | None = None,
                 threads: int | None = None, chunk_size: int = DEFAULT_CHUNK,
-                progress: Callable[[int], None] | None = None,
-                should_stop: Callable[[], bool] | None = None,
+                progress: ProgressFn | None = None, should_stop: StopFn | None = None,
                 max_seconds: float | None = None) -> xr.Dataset:
     """First-order and total Sobol' indices of a scenario's outputs (module docstring).
 
@@ -333,8 +333,8 @@ def sensitivity(scenario: Scenario, *, base_samples: int | None = None,
         base, codes=np.ascontiguousarray(np.repeat(base.codes, n_p, axis=0)),
         params=np.ascontiguousarray(np.repeat(base.params, n_p, axis=0)),
         chol=np.zeros((n_p, 0, 0)), margs=base.model.pack([scenario] * n_p, base.names))
-    sampler = pickfreeze.pick_freeze(base.streams, len(base.names), [f.members for f in facs], qs.qmap,
-                          qs.names)
+    sampler = pickfreeze.pick_freeze(base.streams, len(base.names), [f.members for f in facs],
+                                     qs.qmap, qs.names)
     collect = _Collector(nq, k)
     monitor = None if precision is None else _Target(precision, collect, nq, k)
     tot = run_plan(plan, trials=n, seed=seed, threads=threads, chunk_size=chunk_size,
@@ -386,8 +386,9 @@ def trace_samples(scenario: Scenario, first: int = 0, n: int = 1000, *,
         return xs, vals
 
     return {"A": rows(base, PURPOSE_A), "B": rows(base, PURPOSE_B),
-            "AB": [rows(dataclasses.replace(base, streams=pickfreeze.b_streams(base.streams, f.members)),
-                        PURPOSE_A) for f in facs],
+            "AB": [rows(dataclasses.replace(
+                base, streams=pickfreeze.b_streams(base.streams, f.members)), PURPOSE_A)
+                for f in facs],
             "factors": facs, "quantities": qs, "names": base.names}
 
 

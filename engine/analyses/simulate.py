@@ -5,13 +5,14 @@ Dependency rule: ``engine.base``, ``engine.core`` and ``engine.models``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
 import xarray as xr
 
 from engine.base.errors import ConfigError
+from engine.base.interrupts import ProgressFn, StopFn
 from engine.core import runner
 from engine.core.dataset import build_dataset
 from engine.core.driver import DEFAULT_CHUNK, _check_run_args, run_plan
@@ -25,8 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def simulate(scenario: Scenario, *, trials: int | None = None, seed: int | None = None,
              threads: int | None = None, chunk_size: int = DEFAULT_CHUNK,
-             progress: Callable[[int], None] | None = None,
-             should_stop: Callable[[], bool] | None = None,
+             progress: ProgressFn | None = None, should_stop: StopFn | None = None,
              max_seconds: float | None = None) -> xr.Dataset:
     """Quote a scenario: P(cover) with its interval and each output's moments and quantiles.
 

@@ -48,6 +48,11 @@ EXIT_TIME_LIMIT = 3
 
 T = TypeVar("T")
 
+#: A progress callback: called with the count done so far (trials, points or samples).
+ProgressFn = Callable[[int], None]
+#: A stop poll, asked between waves: True ends the run after the wave under way.
+StopFn = Callable[[], bool]
+
 
 def signal_label(signum: int) -> str:
     """``"Ctrl-C (SIGINT)"``, ``"SIGTERM"``, ..."""
@@ -183,7 +188,7 @@ class RunStatus:
 
 
 def run_stoppable(run: Callable[..., T], *, total: int, stop: StopRequest | None = None,
-                  progress: Callable[[int], None] | None = None,
+                  progress: ProgressFn | None = None,
                   max_seconds: float | None = None) -> tuple[T, RunStatus]:
     """Call ``run(progress=..., should_stop=..., max_seconds=...)`` and say how it went.
 

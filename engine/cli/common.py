@@ -15,7 +15,8 @@ import time
 from typing import Callable, Iterator, TypeVar
 
 from engine.base import fmt
-from engine.base.interrupts import Interrupted, RunStatus, StopRequest, run_stoppable
+from engine.base.interrupts import (Interrupted, ProgressFn, RunStatus, StopRequest,
+                                     run_stoppable)
 
 
 EXIT_USAGE = 2
@@ -222,7 +223,7 @@ def _duration(seconds: float) -> str:
 
 @contextlib.contextmanager
 def progress_reporter(total: int | None, *, quiet: bool = False, force: bool = False
-                      ) -> Iterator[Callable[[int], None]]:
+                      ) -> Iterator[ProgressFn]:
     """A ``progress(done)`` callback: a tqdm bar with ETA on a terminal (after 2 s); plain lines
     when `force` and stderr is not a terminal; nothing when `quiet`. ``total=None``: a count
     and a rate, no ETA (a run that stops when a precision target is met)."""
@@ -332,7 +333,7 @@ def add_output_flags(p: argparse.ArgumentParser, json_what: str,
 
 @contextlib.contextmanager
 def point_trial_progress(total: int | None, quiet: bool, kept: str = ""
-                         ) -> Iterator[Callable[[int], None]]:
+                         ) -> Iterator[ProgressFn]:
     """A ``progress(done)`` callback counting point-trials (a sweep's or a goal seek's runs
     together) on a bar; when interrupted, the :class:`Interrupted` says how far it got, then
     ``kept`` (e.g. ``"; nothing was printed"``)."""

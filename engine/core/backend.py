@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # pragma: no cover  (an annotation only)
+    from engine.base.interrupts import StopFn
 
 
 class Executor(Protocol):
@@ -35,7 +38,7 @@ class Executor(Protocol):
 
     def run_blocks(self, prep: Any, seed: Any, purpose: Any, n_trials: int, first_block: int,
                    n_blocks: int, chunk_blocks: int, blk: Any, hits: Any, nonfinite: Any,
-                   hist: Any, should_stop: Callable[[], bool] | None = None) -> int:
+                   hist: Any, should_stop: StopFn | None = None) -> int:
         """Compute blocks ``first_block .. first_block + n_blocks - 1`` as
         :func:`engine.core.runner.run_blocks` does (``n_blocks == 0``: only get ready), and
         return how many leading blocks were filled: ``n_blocks``, or fewer when

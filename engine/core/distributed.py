@@ -42,6 +42,7 @@ import numba
 import numpy as np
 
 from engine.base.errors import ConfigError
+from engine.base.interrupts import StopFn
 from engine.core import runner
 from engine.core.reduce import BLOCK, M_MAX, M_MIN, M_N, N_MOM, SK_NBINS, sketch_bin, sparse_zeros
 
@@ -216,7 +217,7 @@ class DaskExecutor:
 
     def run_blocks(self, prep, seed, purpose, n_trials: int, first_block: int, n_blocks: int,
                    chunk_blocks: int, blk, hits, nonfinite, hist,
-                   should_stop: Callable[[], bool] | None = None) -> int:
+                   should_stop: StopFn | None = None) -> int:
         """The blocks on the cluster (:class:`engine.core.backend.Executor`)."""
         ref = self._scattered(prep)
         if n_blocks == 0:  # every worker compiles (or loads) the kernel once, before timing
@@ -262,7 +263,7 @@ class DaskExecutor:
         return n_blocks
 
     def _gather(self, futures: list, put: Callable[[int, Any], None],
-                should_stop: Callable[[], bool] | None) -> bool:
+                should_stop: StopFn | None) -> bool:
         """Wait for `futures`, handing each result to ``put(i, result)`` as it comes; False
         when ``should_stop`` turned True first (the rest are cancelled).
 

@@ -20,6 +20,7 @@ import numba
 import numpy as np
 
 from engine.base.errors import ConfigError
+from engine.base.interrupts import ProgressFn, StopFn
 from engine.core import backend, runner
 from engine.core.layout import Layout
 from engine.core.plan import Plan
@@ -103,8 +104,7 @@ def resolve_threads(threads: int | None) -> int:
 
 def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
              chunk_size: int = DEFAULT_CHUNK, purpose: int = 0, sampler: Sampler | None = None,
-             progress: Callable[[int], None] | None = None,
-             should_stop: Callable[[], bool] | None = None,
+             progress: ProgressFn | None = None, should_stop: StopFn | None = None,
              max_seconds: float | None = None,
              monitor: Callable[[int, np.ndarray, np.ndarray], int | None] | None = None,
              executor: backend.Executor | None = None,
@@ -123,8 +123,8 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
     threads : int, optional
         numba threads; results do not depend on it.
     chunk_size : int
-        Trials per parallel work item, a multiple of :data:`~engine.core.reduce.BLOCK`; results do not
-        depend on it.
+        Trials per parallel work item, a multiple of :data:`~engine.core.reduce.BLOCK`; results
+        do not depend on it.
     purpose : int
         Counter word of the generator (0 for the main run).
     sampler : Sampler, optional
@@ -168,8 +168,8 @@ def run_plan(plan: Plan, *, trials: int, seed: int, threads: int | None = None,
         counts to itself.
 
     ``extra["stopped_by"]`` says which of ``monitor``, ``should_stop`` or ``max_seconds``
-    stopped a run early. A stopped run has done at least one wave: its totals are those of the first ``trials``
-    trials of the complete run (the same blocks, merged in the same order).
+    stopped a run early. A stopped run has done at least one wave: its totals are those of the
+    first ``trials`` trials of the complete run (the same blocks, merged in the same order).
     """
     _check_run_args(trials, seed, chunk_size)
     n_threads = resolve_threads(threads)
