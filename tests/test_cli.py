@@ -56,6 +56,9 @@ def test_text_headline(capsys, write_config):
     assert "P(AI revenue covers the annual cost of AI capex)" in out or "No trial covered" in out
     assert "Gap (required annual revenue - AI revenue): median $" in out
     assert "90% interval" in out and "20,000 trials" in out
+    code, out, _ = run(capsys, "quote", str(write_config(GOOD)), "--trials", "20000",
+                       "--threads", "1")
+    assert code == 0 and " s on 1 thread" in out and "1 threads" not in out
 
 
 def test_zero_hits_says_so(capsys, configs):

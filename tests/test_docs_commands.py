@@ -105,6 +105,9 @@ def test_timings_and_thread_counts_are_not_compared():
     shown = '1,000,000 trials, seed 2024, 0.27 s on 2 threads; 31.5 ns/trial, "elapsed_s": 0.5'
     printed = '1,000,000 trials, seed 2024, 1.93 s on 16 threads; 40.1 ns/trial, "elapsed_s": 2.1'
     _agrees_until_a_number_changes(shown, printed, "2024", "2025")
+    one_cpu = printed.replace("16 threads", "1 thread")
+    _agrees_until_a_number_changes(shown, one_cpu, "2024", "2025")
+    assert dc.compare(_command(shown), [one_cpu.replace("thread", "core")])
 
 
 def test_the_cold_cache_compile_note_is_left_out():

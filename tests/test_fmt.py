@@ -146,3 +146,10 @@ def test_quote_interval_straddling_1e_4_prints_one_style():
     a, b = re.search(r"95% CI (\S+) to (\S+?),", line).groups()
     assert SCI.match(a) and SCI.match(b), line
     assert f"= {fmt.pct(hits / n)}  (95% CI {fmt.p_interval(lo, hi)}," in line
+
+
+def test_thread_counts_take_their_noun():
+    assert [fmt.threads(n) for n in (1, 2, 16, None)] == [
+        "1 thread", "2 threads", "16 threads", "? threads"]
+    attrs = {"seed": 7, "elapsed_s": 0.5, "threads": 1, "compile_s": 0.0}
+    assert fmt.run_line("1,000", attrs) == "1,000 trials, seed 7, 0.50 s on 1 thread"

@@ -32,6 +32,8 @@ Money in US$ billions (:func:`usd`, :func:`amount`)
     negative amount has its sign before the ``$`` (``"-$3.0B"``); NaN is ``"n/a"``, the
     infinities ``"inf"`` and ``"-inf"``. :func:`amount` is the same number without ``$`` and
     ``B``, for table cells whose header gives the unit.
+Thread counts (:func:`threads`)
+    ``"1 thread"``, ``"2 threads"``, in the line that ends a run's text.
 
 Dependency rule: the standard library only.
 """
@@ -307,7 +309,23 @@ def run_line(counted: str, attrs) -> str:
     str
     """
     return (f"{counted} trials, seed {attrs['seed']}, {float(attrs['elapsed_s']):.2f} s "
-            f"on {attrs.get('threads', '?')} threads" + compile_note(attrs))
+            f"on {threads(attrs.get('threads'))}" + compile_note(attrs))
+
+
+def threads(n) -> str:
+    """A thread count as the run lines write it: ``"1 thread"``, ``"2 threads"``.
+
+    Parameters
+    ----------
+    n : int or None
+        The count (a result's ``threads`` attribute); None when a result does not say.
+
+    Returns
+    -------
+    str
+        The count and the noun it takes; ``"? threads"`` for None.
+    """
+    return "? threads" if n is None else f"{int(n)} thread{'' if int(n) == 1 else 's'}"
 
 
 def compile_note(attrs) -> str:

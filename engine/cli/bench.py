@@ -43,6 +43,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from engine.base import fmt
 from engine.cli.bench_fresh import (_ROOT, FEATURE_TRIALS, command_wall_s, peak_rss_mib,
                                     quote_wall_s, startup_commands, startup_times)
 from engine.cli.bench_measure import (CAREFUL_MODELS, CHUNK, KEEP, STAGES, _numpy_uniforms,
@@ -265,13 +266,13 @@ def format_text(res: dict) -> str:
     """A human-readable report of :func:`run`'s result."""
     e = res["engine"]
     lines = [f"{res['scenario']} ({res['random_inputs']} random inputs); {res['trials']:,} "
-             f"trials; {res['threads']} threads; {res['machine']['cpu']}",
+             f"trials; {fmt.threads(res['threads'])}; {res['machine']['cpu']}",
              f"load average before/after: {_load(res['load_before'])} / "
              f"{_load(res['load_after'])}",
              f"first call (compile or cache load): {res['first_call_s']:.2f} s",
              "",
              f"{'':<34}{'ns/trial':>10}{'vs engine':>11}",
-             f"{'engine, ' + str(res['threads']) + ' threads':<34}"
+             f"{'engine, ' + fmt.threads(res['threads']):<34}"
              f"{e['ns_per_trial_all_threads']:>10.1f}{1.0:>10.1f}x",
              f"{'engine, 1 thread':<34}{e['ns_per_trial_one_thread']:>10.1f}"
              f"{e['ns_per_trial_one_thread'] / e['ns_per_trial_all_threads']:>10.1f}x"]
@@ -284,7 +285,7 @@ def format_text(res: dict) -> str:
         v = res[key]["ns_per_trial"]
         lines.append(f"{label:<34}{v:>10.1f}{v / ns:>10.1f}x")
     f = res["floor"]
-    for label, th in (("all_threads", f"{res['threads']} threads"), ("one_thread", "1 thread")):
+    for label, th in (("all_threads", fmt.threads(res['threads'])), ("one_thread", fmt.threads(1))):
         lines.append(f"{'floor: our uniforms, ' + th:<34}"
                      f"{f[label]['capexgap_ns_per_trial']:>10.1f}"
                      f"{f[label]['capexgap_ns_per_trial'] / ns:>10.2f}x")
@@ -300,7 +301,8 @@ def format_text(res: dict) -> str:
                      + f"; sum {b['sum']:.1f}; whole runner {e['ns_per_trial_one_thread']:.1f}")
     for name, row in res.get("other_scenarios", {}).items():
         lines.append(f"engine on {name} ({row['random_inputs']} random inputs): "
-                     f"{row['ns_per_trial_all_threads']:.1f} ns/trial, {res['threads']} threads; "
+                     f"{row['ns_per_trial_all_threads']:.1f} ns/trial, "
+                     f"{fmt.threads(res['threads'])}; "
                      f"{row['ns_per_trial_one_thread']:.1f}, 1 thread"
                      + (f"; {row['cost_vs_independent']:.2f}x bench-13 independent "
                         f"({row['bench13_ns_per_trial_all_threads']:.1f} ns/trial, same run)"
@@ -309,7 +311,7 @@ def format_text(res: dict) -> str:
         s = res["sensitivity"]
         lines.append(f"sensitivity, default scenario (independent, {s['factors']} factors): "
                      f"{s['base_samples']:,} base samples, {s['evaluations']:,} evaluations "
-                     f"in {s['warm_s']:.2f} s warm, {s['threads']} threads")
+                     f"in {s['warm_s']:.2f} s warm, {fmt.threads(s['threads'])}")
     if "memory" in res:
         lines.append("")
         mem = res["memory"]

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from engine.base import fmt
 from engine.core.driver import run_plan
 from engine.core.reduce import BLOCK, N_MOM, SK_NBINS, sparse_zeros
 
@@ -108,7 +109,7 @@ def task_overhead(ex, plan) -> dict:
 def format_text(res: dict) -> str:
     """The report of :func:`run`."""
     lines = [(f"{res['scenario']}; {res['trials']:,} trials, best of {res['repeat']}; "
-             f"{res['threads_per_worker']} thread(s) per worker"),
+             f"{fmt.threads(res['threads_per_worker'])} per worker"),
              "",
              (f"{'workers':>8}{'slots':>7}{'seconds':>10}{'M trials/s':>12}{'speed-up':>10}"
              f"{'tasks':>7}{'overhead':>10}")]

@@ -240,5 +240,5 @@ def format_solve(ds) -> str:
     lines.append(f"{int(ds.attrs['evaluations']):,} evaluations in {passes} "
                  f"pass{'es' if passes != 1 else ''}, each on the same {n:,} trials (seed "
                  f"{ds.attrs['seed']}), {float(ds.attrs['elapsed_s']):.2f} s on "
-                 f"{ds.attrs.get('threads', '?')} threads" + fmt.compile_note(ds.attrs))
+                 f"{fmt.threads(ds.attrs.get('threads'))}" + fmt.compile_note(ds.attrs))
     return "\n".join(lines)
