@@ -18,7 +18,7 @@ The pages follow one convention, which this module reads:
 - Other blocks (``text``, ``toml``, no language) are not run. A block whose first line starts
   with ``$ `` must be a ``console`` block.
 
-How the commands are run and their output compared: docs_commands.py.
+How the commands are run: docs_commands.py; how their output is compared: docs_compare.py.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Every command shown in README.md and docs/*.md runs, and prints the numbers shown.
 
-The convention the pages follow (console blocks, skip markers, `# exit code N`, `...`) and
-the comparison rules are in tests/docs_commands.py, which also rewrites the shown output
-(`python tests/docs_commands.py --update`).
+The convention the pages follow (console blocks, skip markers, `# exit code N`, `...`) is in
+tests/docs_pages.py, the comparison rules in tests/docs_compare.py; tests/docs_commands.py
+runs the commands and also rewrites the shown output (`python tests/docs_commands.py
+--update`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import docs_commands as dc  # noqa: E402
+import docs_compare as cmp  # noqa: E402
 
 PAGES = dc.pages()
 
@@ -83,21 +85,21 @@ def _command(shown: str, text: str = "capexgap quote") -> dc.Command:
 def _agrees_until_a_number_changes(shown: str, printed: str, old: str, new: str) -> None:
     """The printed line agrees with the shown one, and no longer does once its compared number
     `old` is printed as `new`."""
-    assert dc.compare(_command(shown), [printed]) == []
-    assert dc.compare(_command(shown), [printed.replace(old, new)])
+    assert cmp.compare(_command(shown), [printed]) == []
+    assert cmp.compare(_command(shown), [printed.replace(old, new)])
 
 
 def test_numbers_compare_as_printed():
     shown = "P = 0.161%  (95% CI 0.153% to 0.169%; 1,606 of 1,000,000 trials), gap -2.4 to 5.89e-10"
-    assert dc.compare(_command(shown), [shown]) == []
+    assert cmp.compare(_command(shown), [shown]) == []
     for old, new in [("0.161%", "0.16%"), ("1,606", "1606"), ("-2.4", "2.4"),
                      ("5.89e-10", "5.9e-10")]:
-        problems = dc.compare(_command(shown), [shown.replace(old, new, 1)])
+        problems = cmp.compare(_command(shown), [shown.replace(old, new, 1)])
         assert len(problems) == 1 and f"{old} -> {new}" in problems[0], problems
 
 
 def test_numbers_inside_words_are_text():
-    assert [n for n, _ in dc._numbers("configs/ai-capex-2024.toml S2023 2024-2032")] == [
+    assert [n for n, _ in cmp._numbers("configs/ai-capex-2024.toml S2023 2024-2032")] == [
         "2024", "2024", "2032"]
 
 
@@ -107,35 +109,35 @@ def test_timings_and_thread_counts_are_not_compared():
     _agrees_until_a_number_changes(shown, printed, "2024", "2025")
     one_cpu = printed.replace("16 threads", "1 thread")
     _agrees_until_a_number_changes(shown, one_cpu, "2024", "2025")
-    assert dc.compare(_command(shown), [one_cpu.replace("thread", "core")])
+    assert cmp.compare(_command(shown), [one_cpu.replace("thread", "core")])
 
 
 def test_the_cold_cache_compile_note_is_left_out():
-    printed = dc.printed_lines(
+    printed = cmp.printed_lines(
         "4,096 trials, seed 1, 0.01 s on 2 threads (plus 9.3 s to compile the kernels once; "
         "they are now cached)\n\n")
     assert printed == ["4,096 trials, seed 1, 0.01 s on 2 threads"]
 
 
 def test_changed_text_is_reported_with_the_closest_printed_line():
-    problems = dc.compare(_command("alpha 1\nbeta 2"), ["alpha 1", "gamma 2"])
+    problems = cmp.compare(_command("alpha 1\nbeta 2"), ["alpha 1", "gamma 2"])
     assert len(problems) == 1
     assert "line 3" in problems[0] and "shown:   beta 2" in problems[0]
     assert "printed line 2: gamma 2" in problems[0]
 
 
 def test_every_printed_line_is_shown_unless_left_out():
-    assert dc.compare(_command("a 1"), ["a 1", "b 2"])
-    assert dc.compare(_command("a 1\n..."), ["a 1", "b 2", "c 3"]) == []
-    assert dc.compare(_command("...\nc 3"), ["a 1", "b 2", "c 3"]) == []
-    assert dc.compare(_command("a 1\n...\nc 3"), ["a 1", "c 3"]) == []
-    assert dc.compare(_command("a 1\n...\nc 3"), ["a 1", "b 2", "c 3"]) == []
-    assert dc.compare(_command("a 1\n...\nb 2\n...\nd 4"), ["a 1", "b 2", "c 3", "d 4"]) == []
+    assert cmp.compare(_command("a 1"), ["a 1", "b 2"])
+    assert cmp.compare(_command("a 1\n..."), ["a 1", "b 2", "c 3"]) == []
+    assert cmp.compare(_command("...\nc 3"), ["a 1", "b 2", "c 3"]) == []
+    assert cmp.compare(_command("a 1\n...\nc 3"), ["a 1", "c 3"]) == []
+    assert cmp.compare(_command("a 1\n...\nc 3"), ["a 1", "b 2", "c 3"]) == []
+    assert cmp.compare(_command("a 1\n...\nb 2\n...\nd 4"), ["a 1", "b 2", "c 3", "d 4"]) == []
     # The runs keep their order and the ends stay anchored.
-    assert dc.compare(_command("b 2\n...\na 1"), ["a 1", "b 2"])
-    assert dc.compare(_command("a 1\n...\nb 2"), ["a 1", "b 2", "c 3"])
+    assert cmp.compare(_command("b 2\n...\na 1"), ["a 1", "b 2"])
+    assert cmp.compare(_command("a 1\n...\nb 2"), ["a 1", "b 2", "c 3"])
     # A number in a line after `...` is still compared.
-    assert dc.compare(_command("a 1\n...\nc 3"), ["a 1", "b 2", "c 4"])
+    assert cmp.compare(_command("a 1\n...\nc 3"), ["a 1", "b 2", "c 4"])
 
 
 def test_text_left_out_of_a_line():
@@ -148,21 +150,21 @@ def test_resync_keeps_what_agrees_and_takes_the_rest_from_the_output():
     shown = "head 1\nrow 0.27 s on 2 threads, 5 hits\n...\nlong 1.0 ... tail 7\nend 9"
     printed = ["head 2", "row 0.31 s on 2 threads, 5 hits", "extra 3",
                "long 1.5 middle text 8 tail 7", "end 9"]
-    new = dc.resync(_command(shown), printed)
+    new = cmp.resync(_command(shown), printed)
     assert new == ["head 2", "row 0.27 s on 2 threads, 5 hits", "...", "long 1.5 ... tail 7",
                    "end 9"]
-    assert dc.compare(_command("\n".join(new)), printed) == []
+    assert cmp.compare(_command("\n".join(new)), printed) == []
 
 
 def test_resync_of_changed_text_keeps_the_length_of_each_end():
     shown = "one 1\ntwo 2\n...\nlast 9"
     printed = ["One: 1", "Two: 2", "three 3", "four 4", "Last: 9"]
-    assert dc.resync(_command(shown), printed) == ["One: 1", "Two: 2", "...", "Last: 9"]
+    assert cmp.resync(_command(shown), printed) == ["One: 1", "Two: 2", "...", "Last: 9"]
 
 
 def test_a_command_shown_printing_nothing_must_print_nothing():
-    assert dc.compare(_command(""), []) == []
-    assert dc.compare(_command(""), ["surprise 1"])
+    assert cmp.compare(_command(""), []) == []
+    assert cmp.compare(_command(""), ["surprise 1"])
 
 
 PAGE = """Intro.
