@@ -199,6 +199,28 @@ def test_wilson_interval_equals_scipy():
         assert proportion_interval(k, n) == (float(ci.low), float(ci.high), "wilson"), (k, n)
 
 
+def test_exact_intervals_equal_scipy_and_repeat_exactly():
+    # The Clopper-Pearson branches (few hits or misses, none, all) are scipy's own, and a
+    # repeated call (remembered: a sweep's summary asks once per point) gives the same tuple.
+    from scipy import stats
+
+    from engine.core.stats import proportion_interval
+
+    for k, n in [(0, 20_000), (3, 20_000), (9, 4_096), (4_090, 4_096), (4_096, 4_096)]:
+        if k == 0:
+            want = (0.0, stats.binomtest(0, n, alternative="less").proportion_ci(0.95).high,
+                    "clopper-pearson one-sided (no hits)")
+        elif k == n:
+            want = (stats.binomtest(n, n, alternative="greater").proportion_ci(0.95).low, 1.0,
+                    "clopper-pearson one-sided (all hits)")
+        else:
+            ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+            want = (ci.low, ci.high, "clopper-pearson")
+        want = (float(want[0]), float(want[1]), want[2])
+        assert proportion_interval(k, n) == want, (k, n)
+        assert proportion_interval(np.int64(k), np.int64(n)) == want, (k, n)
+
+
 @pytest.mark.parametrize("config", [None, VINTAGE], ids=["one-year", "vintage"])
 def test_zero_blocks_call_compiles_only(config):
     # A run_blocks call with no blocks (used to time the compile apart) does no work.

@@ -6,6 +6,7 @@ Dependency rule: numpy, scipy and ``engine.base`` only.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 
@@ -32,6 +33,14 @@ def proportion_interval(hits: int, n: int) -> tuple[float, float, str]:
     -------
     (lower, upper, method)
     """
+    return _interval(int(hits), int(n))
+
+
+@functools.lru_cache(maxsize=4096)
+def _interval(hits: int, n: int) -> tuple[float, float, str]:
+    """:func:`proportion_interval`, remembered: the exact intervals take scipy a root search
+    each, and a sweep's summary asks again for every point with the same counts (every point
+    without a hit, for one)."""
     if hits > 0 and hits < n and min(hits, n - hits) >= FEW_HITS:
         # scipy's Wilson interval (stats.binomtest(...).proportion_ci(method="wilson")),
         # same operations in the same order, without importing scipy.stats (0.4 s of every
@@ -45,7 +54,6 @@ def proportion_interval(hits: int, n: int) -> tuple[float, float, str]:
         return float(center - delta), float(center + delta), "wilson"
     from scipy import stats
 
-    test = stats.binomtest(int(hits), int(n))
     if hits == 0:
         upper = stats.binomtest(0, int(n), alternative="less").proportion_ci(CONFIDENCE).high
         return 0.0, float(upper), "clopper-pearson one-sided (no hits)"
@@ -54,7 +62,7 @@ def proportion_interval(hits: int, n: int) -> tuple[float, float, str]:
             .proportion_ci(CONFIDENCE).low
         return float(lower), 1.0, "clopper-pearson one-sided (all hits)"
     method = "exact" if min(hits, n - hits) < FEW_HITS else "wilson"
-    ci = test.proportion_ci(confidence_level=CONFIDENCE, method=method)
+    ci = stats.binomtest(hits, n).proportion_ci(confidence_level=CONFIDENCE, method=method)
     name = "clopper-pearson" if method == "exact" else "wilson"
     return float(ci.low), float(ci.high), name
 
