@@ -71,7 +71,9 @@ def strip(ds):
 ])
 def test_point_is_bit_identical_to_a_pinned_quote(pinned_by_text, grid_ds, at, fields):
     quote = engine.simulate(pinned_by_text(**fields), trials=N_ODD)
-    xr.testing.assert_identical(strip(engine.sweep_point(grid_ds, at)), strip(quote))
+    point = engine.sweep_point(grid_ds, at)
+    xr.testing.assert_identical(strip(point), strip(quote))
+    assert list(point.variables) == list(quote.variables)  # in the same order, too
 
 
 def test_pin_is_the_sweep_point(base, grid_ds):

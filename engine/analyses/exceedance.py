@@ -76,14 +76,15 @@ def attach(ds: xr.Dataset) -> xr.Dataset:
     _, _, n = _counts(ds)
     share = above(ds, grid) / max(n, 1)
     dims = tuple(ds["gap_hist"].dims[:-1]) + ("gap_threshold",)
-    ds = ds.assign_coords(gap_threshold=("gap_threshold", grid, {
-        "long_name": "gap threshold x", "units": ds["gap_bin_upper"].attrs.get("units", "")}))
-    ds["gap_exceedance"] = (dims, share, {
+    threshold = xr.Variable("gap_threshold", grid, {
+        "long_name": "gap threshold x", "units": ds["gap_bin_upper"].attrs.get("units", "")})
+    curve = xr.Variable(dims, share, {
         "long_name": "P(gap > x): share of trials whose gap is above the threshold",
         "units": "1",
         "method": "from the gap's sketch: x taken at the lower edge of its bin (relative "
                   "4.9e-4); non-finite gaps count as not above"})
-    return ds
+    # one merge for both (a sweep's summary attaches a curve to every point)
+    return ds.assign(gap_exceedance=xr.DataArray(curve, coords={"gap_threshold": threshold}))
 
 
 def gap_above(ds: xr.Dataset, xs: Sequence[float]) -> xr.Dataset:

@@ -217,20 +217,25 @@ def sweep_point(ds: xr.Dataset, indexers: Mapping[str, Any] | None = None,
     # The swept keys' coordinates (scalars now) and a ciNN key's _lo/_hi; the model's own
     # coordinates (quantile, bound, year) stay.
     swept = set(dims) | {f"{d}_{end}" for d in dims for end in ("lo", "hi")}
-    one = one.drop_vars([c for c in one.coords if c in swept])
-    counts = one["gap_hist"].values  # [..., gap_bin]: (year,) first for the vintage model
-    b0 = int(np.searchsorted(_BIN_LOWER, one["gap_bin_lower"].values[0]))
+    # The point's Dataset is built in one go from the selection's variables: each assignment
+    # to a Dataset is a merge, and each ``one[name]`` builds a DataArray; together they were
+    # most of the time a sweep's summary took per point.
+    var = one.variables
+    counts = var["gap_hist"].values  # [..., gap_bin]: (year,) first for the vintage model
+    b0 = int(np.searchsorted(_BIN_LOWER, var["gap_bin_lower"].values[0]))
     lo, hi = _hist_range(counts, b0)
-    gh = _hist_slice(counts, b0, lo, hi)
-    hist_dims = one["gap_hist"].dims
-    one = one.drop_vars(["gap_hist", "gap_bin_lower", "gap_bin_upper"])
-    one["gap_hist"] = xr.Variable(hist_dims, gh, dict(ds["gap_hist"].attrs))
-    one = one.assign_coords(gap_bin_lower=("gap_bin", _BIN_LOWER[lo:hi], {"units": _MONEY}),
-                            gap_bin_upper=("gap_bin", _BIN_UPPER[lo:hi], {"units": _MONEY}))
-    ci = one["p_cover_ci95"].variable.copy(deep=False)
-    se = one["p_cover_se"].values if "p_cover_se" in one else None
-    ci.attrs = {**ci.attrs, "method": _ci_method(one["hits"].values, int(ds.attrs["trials"]),
+    ci = var["p_cover_ci95"].copy(deep=False)
+    se = var["p_cover_se"].values if "p_cover_se" in var else None
+    ci.attrs = {**ci.attrs, "method": _ci_method(var["hits"].values, int(ds.attrs["trials"]),
                                                  se, ds.attrs.get("replicates"))}
-    one["p_cover_ci95"] = ci
-    one.attrs = {k: v for k, v in ds.attrs.items() if k not in _SWEEP_ATTRS}
+    coord_names = set(one.coords)
+    data = {k: ci if k == "p_cover_ci95" else v for k, v in var.items()
+            if k not in coord_names and k != "gap_hist"}
+    data["gap_hist"] = xr.Variable(var["gap_hist"].dims, _hist_slice(counts, b0, lo, hi),
+                                   dict(ds["gap_hist"].attrs))
+    dropped = swept | {"gap_bin_lower", "gap_bin_upper"}
+    coords = {k: v for k, v in var.items() if k in coord_names and k not in dropped}
+    coords["gap_bin_lower"] = xr.Variable("gap_bin", _BIN_LOWER[lo:hi], {"units": _MONEY})
+    coords["gap_bin_upper"] = xr.Variable("gap_bin", _BIN_UPPER[lo:hi], {"units": _MONEY})
+    one = xr.Dataset(data, coords, {k: v for k, v in ds.attrs.items() if k not in _SWEEP_ATTRS})
     return exceedance.attach(one)  # as a quote has it
