@@ -308,8 +308,24 @@ def run_line(counted: str, attrs) -> str:
     -------
     str
     """
-    return (f"{counted} trials, seed {attrs['seed']}, {float(attrs['elapsed_s']):.2f} s "
-            f"on {threads(attrs.get('threads'))}" + compile_note(attrs))
+    return f"{counted} trials, seed {attrs['seed']}, {run_time(attrs)}"
+
+
+def run_time(attrs) -> str:
+    """How long a run took and on how many threads, as every run's last line ends:
+    ``"0.27 s on 2 threads"``, then :func:`compile_note`.
+
+    Parameters
+    ----------
+    attrs : mapping
+        The result's attributes (``elapsed_s``, ``threads``, ``compile_s``).
+
+    Returns
+    -------
+    str
+    """
+    return (f"{float(attrs['elapsed_s']):.2f} s on {threads(attrs.get('threads'))}"
+            + compile_note(attrs))
 
 
 def threads(n) -> str:

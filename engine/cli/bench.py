@@ -285,7 +285,8 @@ def format_text(res: dict) -> str:
         v = res[key]["ns_per_trial"]
         lines.append(f"{label:<34}{v:>10.1f}{v / ns:>10.1f}x")
     f = res["floor"]
-    for label, th in (("all_threads", fmt.threads(res['threads'])), ("one_thread", fmt.threads(1))):
+    for label, th in (("all_threads", fmt.threads(res["threads"])),
+                      ("one_thread", fmt.threads(1))):
         lines.append(f"{'floor: our uniforms, ' + th:<34}"
                      f"{f[label]['capexgap_ns_per_trial']:>10.1f}"
                      f"{f[label]['capexgap_ns_per_trial'] / ns:>10.2f}x")

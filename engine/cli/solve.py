@@ -239,6 +239,5 @@ def format_solve(ds) -> str:
     passes = int(ds.attrs["passes"])
     lines.append(f"{int(ds.attrs['evaluations']):,} evaluations in {passes} "
                  f"pass{'es' if passes != 1 else ''}, each on the same {n:,} trials (seed "
-                 f"{ds.attrs['seed']}), {float(ds.attrs['elapsed_s']):.2f} s on "
-                 f"{fmt.threads(ds.attrs.get('threads'))}" + fmt.compile_note(ds.attrs))
+                 f"{ds.attrs['seed']}), {fmt.run_time(ds.attrs)}")
     return "\n".join(lines)

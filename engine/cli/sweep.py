@@ -341,9 +341,7 @@ def format_sweep(ds, source: str, groups: int | None = None) -> str:
         lines.append("P(cover): AI revenue >= the year's required revenue. break-even: the "
                      "median of the first year it does ('after': in fewer than half the "
                      f"trials by {last}); none by {last}: P(no year covers).")
-    lines.append(f"{n_points:,} points x {n:,} trials{passes}, "
-                 f"{float(ds.attrs['elapsed_s']):.2f} s on {fmt.threads(ds.attrs.get('threads'))}"
-                 + fmt.compile_note(ds.attrs))
+    lines.append(f"{n_points:,} points x {n:,} trials{passes}, {fmt.run_time(ds.attrs)}")
     return "\n".join(lines)
 
 
@@ -414,8 +412,7 @@ def format_tornado(ds, source: str, groups: int | None = None) -> str:
         lines.append("break-even: the median of the first year AI revenue covers the year's "
                      f"required revenue ('after {year}': in fewer than half the trials by then).")
     lines.append(f"{n_points:,} points x {n:,} trials{passes}, seed {ds.attrs['seed']}, "
-                 f"{float(ds.attrs['elapsed_s']):.2f} s on {fmt.threads(ds.attrs.get('threads'))}"
-                 + fmt.compile_note(ds.attrs))
+                 f"{fmt.run_time(ds.attrs)}")
     return "\n".join(lines)
 
 
